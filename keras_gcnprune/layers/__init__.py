@@ -1,0 +1,17 @@
+"""Keras layers for skeleton graph convolution whose kernels carry pruning masks."""
+
+from keras_gcnprune.layers.dense import MaskedDense
+from keras_gcnprune.layers.graph_attention import GraphAttention
+from keras_gcnprune.layers.graph_conv import GraphConv
+from keras_gcnprune.layers.masked import MaskConstraint, MaskedLayer, MaskedWeight
+from keras_gcnprune.layers.temporal_conv import TemporalConv
+
+__all__ = [
+    "GraphAttention",
+    "GraphConv",
+    "MaskConstraint",
+    "MaskedDense",
+    "MaskedLayer",
+    "MaskedWeight",
+    "TemporalConv",
+]

@@ -1,0 +1,131 @@
+"""Masked multi-head graph attention: each head a learned joint adjacency and its own filter."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_gcnprune.layers.masked import MaskedLayer, matmul_last_axis, static_dim
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class GraphAttention(MaskedLayer):
+    """Multi-head graph attention with learned, prunable per-head adjacencies.
+
+    Head `h` projects every joint with its own filter `W_h` (`C_in -> channels`) and mixes joints
+    with its own learned `V x V` matrix `P_h`, initialised from the layout's adjacency. Heads are
+    concatenated: the output has `heads * channels` channels. Both the filters (kernel
+    `(C_in, heads, channels)`) and the adjacencies (`(heads, V, V)`) carry masks.
+
+    Args:
+        heads: Number of heads.
+        channels: Output channels per head.
+        adjacency: Initial adjacency `(V, V)`, or `(K, V, V)` whose subsets are summed.
+        use_bias: Add a bias per output channel.
+        adjacency_noise: Standard deviation of noise added to the initial adjacency of each
+            head, so that heads start different.
+        freeze_pruned: See `MaskedLayer`.
+        **kwargs: Passed to `MaskedLayer`.
+
+    Example:
+        >>> from keras_gcnprune.graphs import build_adjacency
+        >>> layer = GraphAttention(4, 8, build_adjacency("sbu", "uniform"))
+        >>> layer(np.zeros((2, 1, 15, 6), "float32")).shape
+        (2, 1, 15, 32)
+    """
+
+    def __init__(
+        self,
+        heads: int,
+        channels: int,
+        adjacency,
+        use_bias: bool = True,
+        adjacency_noise: float = 0.01,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if int(heads) < 1 or int(channels) < 1:
+            raise ValueError(f"heads and channels must be positive, got {heads} and {channels}.")
+        adjacency = np.asarray(adjacency, dtype=np.float32)
+        if adjacency.ndim == 3:
+            adjacency = adjacency.sum(axis=0)
+        if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
+            raise ValueError(f"adjacency must have shape (V, V) or (K, V, V), got {adjacency.shape}.")
+        self.heads = int(heads)
+        self.channels = int(channels)
+        self.adjacency = adjacency
+        self.use_bias = bool(use_bias)
+        self.adjacency_noise = float(adjacency_noise)
+
+    def build(self, input_shape) -> None:
+        joints, in_channels = input_shape[-2], input_shape[-1]
+        if len(input_shape) != 4 or joints != self.adjacency.shape[0]:
+            raise ValueError(
+                f"{self.name} expects inputs (N, T, V, C) with V={self.adjacency.shape[0]} joints "
+                f"(from its adjacency), got shape {tuple(input_shape)}."
+            )
+        self.kernel, self.kernel_mask = self.add_masked_weight(
+            "kernel", (in_channels, self.heads, self.channels), in_axis=0, out_axes=(1, 2)
+        )
+        self.head_adjacency, self.head_adjacency_mask = self.add_masked_weight(
+            "head_adjacency",
+            (self.heads, joints, joints),
+            initializer=self._adjacency_initializer,
+            regularize=False,
+            role="adjacency",
+        )
+        self.bias = (
+            self.add_weight(
+                name="bias", shape=(self.heads * self.channels,), initializer="zeros"
+            )
+            if self.use_bias
+            else None
+        )
+
+    def _adjacency_initializer(self, shape, dtype=None):
+        noise = keras.random.normal(shape, stddev=self.adjacency_noise, seed=self.seed_generator)
+        return ops.cast(ops.convert_to_tensor(self.adjacency)[None] + noise, dtype or "float32")
+
+    @property
+    def seed_generator(self):
+        if not hasattr(self, "_seed_generator"):
+            self._seed_generator = keras.random.SeedGenerator()
+        return self._seed_generator
+
+    def call(self, inputs):
+        heads, channels = self.heads, self.channels
+        joints = self.adjacency.shape[0]
+        kernel = self.kernel * self.kernel_mask
+        adjacency = self.head_adjacency * self.head_adjacency_mask
+        projected = matmul_last_axis(inputs, ops.reshape(kernel, (-1, heads * channels)))
+        y = ops.reshape(projected, (-1, joints, heads * channels))
+        y = ops.reshape(ops.transpose(y, (0, 2, 1)), (-1, heads, channels, joints))
+        mixed = [
+            ops.reshape(
+                ops.matmul(ops.reshape(head, (-1, joints)), adjacency[h]),
+                (-1, 1, channels, joints),
+            )
+            for h, head in enumerate(ops.split(y, heads, axis=1))
+        ]
+        y = ops.reshape(ops.concatenate(mixed, axis=1), (-1, heads * channels, joints))
+        outputs = ops.reshape(
+            ops.transpose(y, (0, 2, 1)), (-1, static_dim(inputs, 1), joints, heads * channels)
+        )
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.heads * self.channels)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            heads=self.heads,
+            channels=self.channels,
+            adjacency=self.adjacency.tolist(),
+            use_bias=self.use_bias,
+            adjacency_noise=self.adjacency_noise,
+        )
+        return config

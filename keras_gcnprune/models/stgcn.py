@@ -1,0 +1,100 @@
+"""ST-GCN-style network: stacked graph conv + temporal conv blocks with residuals."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from keras_gcnprune.graphs import build_adjacency, get_layout
+from keras_gcnprune.layers import GraphConv, MaskedDense, TemporalConv
+
+
+def _input_normalisation(inputs):
+    """Batch norm over joints and channels together (ST-GCN's data_bn), kept rank <= 4."""
+    frames, joints, channels = inputs.shape[1:]
+    x = keras.layers.Reshape((frames, joints * channels), name="data_flatten")(inputs)
+    x = keras.layers.BatchNormalization(name="data_bn")(x)
+    return keras.layers.Reshape((frames, joints, channels), name="data_unflatten")(x)
+
+
+def _block(x, adjacency, width: int, stride: int, kernel: int, dropout: float, index: int,
+           learnable_adjacency: bool, freeze_pruned: bool):
+    prefix = f"block{index}"
+    in_width = x.shape[-1]
+    if in_width == width and stride == 1:
+        residual = x
+    else:
+        residual = TemporalConv(
+            width, 1, strides=stride, name=f"{prefix}_residual", freeze_pruned=freeze_pruned
+        )(x)
+        residual = keras.layers.BatchNormalization(name=f"{prefix}_residual_bn")(residual)
+    y = GraphConv(
+        width, adjacency, learnable_adjacency=learnable_adjacency,
+        name=f"{prefix}_gcn", freeze_pruned=freeze_pruned,
+    )(x)
+    y = keras.layers.BatchNormalization(name=f"{prefix}_gcn_bn")(y)
+    y = keras.layers.ReLU(name=f"{prefix}_gcn_relu")(y)
+    y = TemporalConv(
+        width, kernel, strides=stride, name=f"{prefix}_tcn", freeze_pruned=freeze_pruned
+    )(y)
+    y = keras.layers.BatchNormalization(name=f"{prefix}_tcn_bn")(y)
+    if dropout:
+        y = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(y)
+    y = keras.layers.Add(name=f"{prefix}_add")([y, residual])
+    return keras.layers.ReLU(name=f"{prefix}_relu")(y)
+
+
+def stgcn(
+    layout,
+    num_classes: int,
+    frames: int,
+    channels: int = 3,
+    widths: Sequence[int] = (32, 32, 64, 64),
+    strides: Sequence[int] = (1, 1, 2, 1),
+    temporal_kernel: int = 9,
+    strategy: str = "spatial",
+    learnable_adjacency: bool = True,
+    dropout: float = 0.1,
+    freeze_pruned: bool = False,
+    name: str = "stgcn",
+) -> keras.Model:
+    """Builds an ST-GCN-style network (small by default, sized for a phone).
+
+    Args:
+        layout: Skeleton layout (name, dict or `SkeletonLayout`).
+        num_classes: Number of classes (the model outputs logits).
+        frames: Frames T of the input `(T, V, channels)`.
+        channels: Input channels per joint.
+        widths: Output channels of each block.
+        strides: Temporal stride of each block (same length as `widths`).
+        temporal_kernel: Temporal kernel size of each block.
+        strategy: Adjacency strategy of the graph convolutions.
+        learnable_adjacency: Learn an offset to each adjacency subset.
+        dropout: Dropout rate inside each block.
+        freeze_pruned: Keep pruned weights at zero after each optimizer step.
+        name: Model name.
+
+    Returns:
+        A functional `keras.Model` mapping `(N, T, V, channels)` to `(N, num_classes)` logits.
+
+    Example:
+        >>> model = stgcn("ntu_rgbd", num_classes=60, frames=32, widths=(16, 32), strides=(1, 2))
+        >>> model.output_shape
+        (None, 60)
+    """
+    if len(widths) != len(strides) or not widths:
+        raise ValueError(
+            f"widths {tuple(widths)} and strides {tuple(strides)} must be non-empty and of the "
+            "same length (one entry per block)."
+        )
+    layout = get_layout(layout)
+    adjacency = build_adjacency(layout, strategy)
+    inputs = keras.Input((frames, layout.num_joints, channels), name="skeleton")
+    x = _input_normalisation(inputs)
+    for index, (width, stride) in enumerate(zip(widths, strides), start=1):
+        x = _block(x, adjacency, int(width), int(stride), temporal_kernel, dropout, index,
+                   learnable_adjacency, freeze_pruned)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = MaskedDense(num_classes, name="classifier", freeze_pruned=freeze_pruned)(x)
+    return keras.Model(inputs, outputs, name=name)
