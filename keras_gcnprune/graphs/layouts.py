@@ -8,6 +8,7 @@ file holding the same dict) away.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,7 +319,8 @@ def get_layout(spec: str | dict | SkeletonLayout) -> SkeletonLayout:
 
     Args:
         spec: A name listed by `gcnprune layouts` (for example `"ntu_rgbd"`, `"sbu_pair"`,
-            `"mediapipe_hand"`), an alias (`"ntu"`, `"fpha"`, `"nw_ucla"`, ...), a dict accepted
+            `"mediapipe_hand"`), such a name with `_x<N>` for N persons in one graph
+            (`"ntu_rgbd_x2"`, see `SkeletonLayout.repeat`), an alias (`"ntu"`, `"fpha"`, `"nw_ucla"`, ...), a dict accepted
             by `SkeletonLayout.from_dict`, or a path to a `.json` file holding such a dict.
 
     Returns:
@@ -336,6 +338,9 @@ def get_layout(spec: str | dict | SkeletonLayout) -> SkeletonLayout:
     name = _ALIASES.get(key.lower(), key.lower())
     if name in BUILTIN_LAYOUTS:
         return BUILTIN_LAYOUTS[name]
+    repeated = re.fullmatch(r"(.+)_x(\d+)", name)
+    if repeated:
+        return get_layout(repeated.group(1)).repeat(int(repeated.group(2)), name=name)
     if key.endswith(".json"):
         return SkeletonLayout.from_json(key)
     raise ValueError(

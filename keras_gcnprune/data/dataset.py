@@ -1,0 +1,208 @@
+"""The in-memory skeleton dataset and its pickle-free `.npz` archive format.
+
+Archive format (any user can write one with numpy; `gcnprune convert` writes one from every
+supported dataset):
+
+- `poses`: float32 `(sum of frames, V, C)`, all sequences one after the other.
+- `lengths`: int32 `(n,)`, frames of each sequence, in order: sequence i is
+  `poses[sum(lengths[:i]) : sum(lengths[:i + 1])]`.
+- `labels`: int32 `(n,)` class indices, or strings (class names).
+- `class_names` (optional): str `(num_classes,)`; default: sorted unique string labels, or
+  `class_0 ...` for integer labels.
+- `layout` (optional): str scalar, a built-in layout name or a layout as JSON; default: the
+  layout the caller names.
+- `dataset` (optional): str scalar, the source dataset (its protocols then apply).
+- `meta_<key>` (optional): str or int `(n,)` per-sequence fields, for example `meta_group`
+  (subject or set, used by cross-validation protocols) and `meta_partition` (`train` / `test`).
+
+Every array is saved without pickles and loaded with `allow_pickle=False`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from keras_gcnprune.graphs import SkeletonLayout, get_layout
+
+ARCHIVE_REQUIRED = ("poses", "lengths", "labels")
+
+
+@dataclass
+class SkeletonDataset:
+    """Variable-length skeleton sequences with labels and per-sequence metadata.
+
+    Args:
+        sequences: One float32 array `(T_i, V, C)` per sequence.
+        labels: Class index of each sequence.
+        class_names: Name of each class.
+        layout: Name of the skeleton layout (or the layout itself for custom ones).
+        name: Name of the source dataset (selects its protocols).
+        meta: Per-sequence arrays, such as `group` (subject or set), `partition`
+            (`"train"` / `"test"`, or `partition_<split>` for several official splits) and
+            `source` (the file each sequence came from).
+        skipped: `(path, reason)` of every file that was skipped as bad.
+
+    Example:
+        >>> ds = SkeletonDataset([np.zeros((5, 15, 3), "float32")], np.array([0]), ("wave",), "sbu")
+        >>> len(ds), ds.num_joints
+        (1, 15)
+    """
+
+    sequences: list[np.ndarray]
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    layout: str | SkeletonLayout
+    name: str = "custom"
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        self.class_names = tuple(str(name) for name in self.class_names)
+        if len(self.sequences) != len(self.labels):
+            raise ValueError(
+                f"{len(self.sequences)} sequences but {len(self.labels)} labels; give one label "
+                "per sequence."
+            )
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}) for {self.num_classes} class names, "
+                f"got values from {self.labels.min()} to {self.labels.max()}."
+            )
+        for key, values in self.meta.items():
+            if len(values) != len(self.labels):
+                raise ValueError(f"meta[{key!r}] has {len(values)} entries for {len(self)} sequences.")
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def skeleton(self) -> SkeletonLayout:
+        return get_layout(self.layout)
+
+    @property
+    def num_joints(self) -> int:
+        return self.skeleton.num_joints
+
+    @property
+    def channels(self) -> int:
+        return int(self.sequences[0].shape[-1]) if self.sequences else 0
+
+    def subset(self, indices) -> SkeletonDataset:
+        """Returns the sequences at `indices` (an index array or boolean mask)."""
+        indices = np.arange(len(self))[np.asarray(indices)]
+        return SkeletonDataset(
+            [self.sequences[i] for i in indices],
+            self.labels[indices],
+            self.class_names,
+            self.layout,
+            self.name,
+            {key: values[indices] for key, values in self.meta.items()},
+            list(self.skipped),
+        )
+
+    def summary(self) -> str:
+        lengths = [len(seq) for seq in self.sequences] or [0]
+        return (
+            f"{self.name}: {len(self)} sequences, {self.num_classes} classes, layout "
+            f"{self.skeleton.name} ({self.num_joints} joints, {self.channels} channels), "
+            f"{min(lengths)}-{max(lengths)} frames (median {int(np.median(lengths))})"
+            + (f", {len(self.skipped)} files skipped" if self.skipped else "")
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the dataset as a pickle-free `.npz` archive (format in the module docstring)."""
+        path = Path(path)
+        layout = self.layout if isinstance(self.layout, str) else json.dumps(self.layout.to_dict())
+        arrays = {
+            "poses": np.concatenate(self.sequences).astype(np.float32),
+            "lengths": np.array([len(seq) for seq in self.sequences], dtype=np.int32),
+            "labels": self.labels.astype(np.int32),
+            "class_names": np.array(self.class_names, dtype=str),
+            "layout": np.array(layout),
+            "dataset": np.array(self.name),
+        }
+        arrays.update({f"meta_{key}": np.asarray(values) for key, values in self.meta.items()})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".partial.npz")
+        np.savez_compressed(temporary, **arrays)
+        temporary.replace(path)
+        return path
+
+
+def _layout_from_archive(value: np.ndarray) -> str | SkeletonLayout:
+    text = str(value)
+    return SkeletonLayout.from_dict(json.loads(text)) if text.startswith("{") else text
+
+
+def load_archive(path: str | Path, layout: str | None = None, name: str | None = None
+                 ) -> SkeletonDataset:
+    """Reads a skeleton `.npz` archive (format in the module docstring).
+
+    Args:
+        path: The `.npz` file.
+        layout: Layout to use when the archive names none.
+        name: Dataset name to use when the archive names none.
+
+    Returns:
+        The `SkeletonDataset`.
+
+    Example:
+        >>> ds = load_archive("jhmdb_split1_train.npz", layout="jhmdb")  # doctest: +SKIP
+    """
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"Cannot read skeleton archive {path}: {error}") from error
+    with archive:
+        missing = [key for key in ARCHIVE_REQUIRED if key not in archive.files]
+        if missing:
+            raise ValueError(
+                f"Skeleton archive {path} lacks {missing}; it needs poses, lengths and labels "
+                "(see keras_gcnprune.data.dataset for the format)."
+            )
+        poses = archive["poses"].astype(np.float32)
+        lengths = archive["lengths"].astype(np.int64)
+        raw_labels = archive["labels"]
+        if poses.ndim != 3 or lengths.sum() != len(poses) or len(lengths) != len(raw_labels):
+            raise ValueError(
+                f"Skeleton archive {path} is inconsistent: poses {poses.shape} (expected 3-D), "
+                f"sum(lengths)={lengths.sum()}, {len(lengths)} lengths, {len(raw_labels)} labels."
+            )
+        if raw_labels.dtype.kind in "US":
+            class_names = (
+                tuple(archive["class_names"]) if "class_names" in archive.files
+                else tuple(sorted(set(raw_labels.tolist())))
+            )
+            index = {name: i for i, name in enumerate(class_names)}
+            labels = np.array([index[label] for label in raw_labels.tolist()])
+        else:
+            labels = raw_labels.astype(np.int64)
+            class_names = (
+                tuple(archive["class_names"]) if "class_names" in archive.files
+                else tuple(f"class_{i}" for i in range(int(labels.max()) + 1))
+            )
+        stored_layout = archive["layout"] if "layout" in archive.files else None
+        if stored_layout is None and layout is None:
+            raise ValueError(f"Skeleton archive {path} names no layout; pass layout=...")
+        meta = {key[5:]: archive[key] for key in archive.files if key.startswith("meta_")}
+        dataset_name = str(archive["dataset"]) if "dataset" in archive.files else None
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    sequences = [poses[offsets[i]:offsets[i + 1]] for i in range(len(lengths))]
+    return SkeletonDataset(
+        sequences,
+        labels,
+        class_names,
+        _layout_from_archive(stored_layout) if stored_layout is not None else layout,
+        name or dataset_name or "npz",
+        meta,
+    )

@@ -1,0 +1,96 @@
+"""Reporting bad skeleton files: refuse with the path and reason, or skip with a count."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ON_ERROR_CHOICES = ("raise", "skip")
+
+
+class SkeletonFileError(ValueError):
+    """A skeleton file that cannot give a valid sequence.
+
+    Args:
+        path: The offending file.
+        reason: What is wrong with it (truncated, wrong joint count, NaN values, empty, ...).
+    """
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class BadFileLog:
+    """Applies the user's choice for bad files while a loader reads a dataset.
+
+    Args:
+        on_error: `"raise"` stops at the first bad file with a `SkeletonFileError`; `"skip"`
+            leaves it out, records `(path, reason)` and warns once with the count at the end.
+    """
+
+    def __init__(self, on_error: str = "raise") -> None:
+        if on_error not in ON_ERROR_CHOICES:
+            raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}.")
+        self.on_error = on_error
+        self.skipped: list[tuple[str, str]] = []
+
+    def report(self, error: SkeletonFileError) -> None:
+        if self.on_error == "raise":
+            raise error
+        self.skipped.append((error.path, error.reason))
+
+    def finish(self, dataset_name: str) -> list[tuple[str, str]]:
+        if self.skipped:
+            examples = "; ".join(f"{path}: {reason}" for path, reason in self.skipped[:3])
+            warnings.warn(
+                f"{dataset_name}: skipped {len(self.skipped)} bad file(s), e.g. {examples}",
+                stacklevel=3,
+            )
+        return self.skipped
+
+
+def check_values(path: str | Path, sequence: np.ndarray) -> np.ndarray:
+    """Refuses empty sequences and non-finite coordinates; returns the sequence as float32."""
+    if sequence.size == 0 or len(sequence) == 0:
+        raise SkeletonFileError(path, "no frames (empty file or sequence)")
+    bad = ~np.isfinite(sequence)
+    if bad.any():
+        frame = int(np.argwhere(bad)[0][0])
+        raise SkeletonFileError(
+            path, f"{int(bad.sum())} NaN or infinite values (first in frame {frame})"
+        )
+    return sequence.astype(np.float32)
+
+
+def parse_number_rows(path: Path, expected: int, what: str) -> np.ndarray:
+    """Reads a text file of numbers (comma or space separated), `expected` per line.
+
+    Raises:
+        SkeletonFileError: empty file, unreadable numbers, or a line of the wrong length (a
+            shorter last line is reported as a truncated file).
+    """
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise SkeletonFileError(path, f"cannot read file ({error})") from error
+    if not lines:
+        raise SkeletonFileError(path, "empty file")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            values = [float(v) for v in line.replace(",", " ").split()]
+        except ValueError as error:
+            raise SkeletonFileError(path, f"line {number} is not numeric ({error})") from error
+        if len(values) != expected:
+            truncated = number == len(lines) and len(values) < expected
+            raise SkeletonFileError(
+                path,
+                ("truncated: last line" if truncated else f"line {number}")
+                + f" has {len(values)} values, expected {expected} ({what})",
+            )
+        rows.append(values)
+    return np.array(rows, dtype=np.float64)

@@ -1,0 +1,1 @@
+"""Readers of the real skeleton dataset formats, one module per format."""

@@ -1,0 +1,98 @@
+"""`tf.data` input pipelines with on-the-fly augmentation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random rotation, scaling and noise applied to every point of every stream.
+
+    Rotations and scaling are linear, so applying them to each (x, y, z) group of channels
+    (joints, bones and motion alike) equals transforming the raw skeleton first.
+
+    Args:
+        rotation: Maximum rotation in degrees (about each axis in 3-D, in the plane in 2-D).
+        scale: Maximum relative scale change (0.1: factor in [0.9, 1.1]).
+        noise: Standard deviation of Gaussian noise, in normalised units (unit bone length).
+        point_dims: Coordinates per point: 3 (x, y, z) or 2 (x, y).
+    """
+
+    rotation: float = 15.0
+    scale: float = 0.1
+    noise: float = 0.01
+    point_dims: int = 3
+
+    def __post_init__(self) -> None:
+        if self.point_dims not in (2, 3):
+            raise ValueError(f"point_dims must be 2 or 3, got {self.point_dims}.")
+
+    def _rotation_matrix(self, seed) -> tf.Tensor:
+        limit = math.radians(self.rotation)
+        angles = tf.random.stateless_uniform((3,), seed, -limit, limit)
+        cos, sin = tf.cos(angles), tf.sin(angles)
+        if self.point_dims == 2:
+            return tf.reshape(tf.stack([cos[0], -sin[0], sin[0], cos[0]]), (2, 2))
+        one, zero = tf.ones(()), tf.zeros(())
+        rx = tf.reshape(tf.stack([one, zero, zero, zero, cos[0], -sin[0], zero, sin[0], cos[0]]),
+                        (3, 3))
+        ry = tf.reshape(tf.stack([cos[1], zero, sin[1], zero, one, zero, -sin[1], zero, cos[1]]),
+                        (3, 3))
+        rz = tf.reshape(tf.stack([cos[2], -sin[2], zero, sin[2], cos[2], zero, zero, zero, one]),
+                        (3, 3))
+        return rx @ ry @ rz
+
+    def __call__(self, x: tf.Tensor, seed) -> tf.Tensor:
+        """Augments one sample `(T, V, C)` with C a multiple of `point_dims`."""
+        seeds = tf.random.experimental.stateless_split(seed, 3)
+        shape = tf.shape(x)
+        points = tf.reshape(x, (-1, self.point_dims))
+        factor = tf.random.stateless_uniform((), seeds[1], 1.0 - self.scale, 1.0 + self.scale)
+        points = tf.matmul(points, self._rotation_matrix(seeds[0]), transpose_b=True) * factor
+        points += tf.random.stateless_normal(tf.shape(points), seeds[2], stddev=self.noise)
+        return tf.reshape(points, shape)
+
+
+def make_tf_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 32,
+    training: bool = False,
+    augmentation: Augmentation | None = None,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Builds a batched, prefetched `tf.data.Dataset` of `(inputs, labels)`.
+
+    Args:
+        x: Inputs `(n, T, V, C)` from `Preprocessing.arrays`.
+        y: Integer labels `(n,)`.
+        batch_size: Batch size.
+        training: Shuffle every epoch and apply `augmentation`.
+        augmentation: Applied on the fly to training samples (None: no augmentation).
+        seed: Seed of shuffling and augmentation (runs are repeatable).
+
+    Returns:
+        The dataset, ready for `model.fit` or `model.evaluate`.
+
+    Example:
+        >>> ds = make_tf_dataset(np.zeros((8, 16, 15, 3), "float32"), np.zeros(8, "int64"), 4)
+        >>> [tuple(b[0].shape) for b in ds]
+        [(4, 16, 15, 3), (4, 16, 15, 3)]
+    """
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} inputs but {len(y)} labels.")
+    dataset = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int64)))
+    if training:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        if augmentation is not None:
+            seeds = tf.data.Dataset.random(seed=seed).batch(2)
+            dataset = tf.data.Dataset.zip(dataset, seeds).map(
+                lambda sample, label, s: (augmentation(sample, s), label),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
