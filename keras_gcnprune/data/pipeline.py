@@ -92,7 +92,7 @@ def make_tf_dataset(
         if augmentation is not None:
             seeds = tf.data.Dataset.random(seed=seed).batch(2)
             dataset = tf.data.Dataset.zip(dataset, seeds).map(
-                lambda sample, label, s: (augmentation(sample, s), label),
+                lambda pair, s: (augmentation(pair[0], s), pair[1]),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

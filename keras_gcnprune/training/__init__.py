@@ -1,0 +1,25 @@
+"""Training runs: `model.fit` on a dataset spec, with the run's artifacts written to disk."""
+
+from keras_gcnprune.training.run import (
+    MODEL_FILE,
+    RUN_FILE,
+    TrainConfig,
+    build_model,
+    evaluate,
+    evaluate_arrays,
+    load_run,
+    prepare_data,
+    train,
+)
+
+__all__ = [
+    "MODEL_FILE",
+    "RUN_FILE",
+    "TrainConfig",
+    "build_model",
+    "evaluate",
+    "evaluate_arrays",
+    "load_run",
+    "prepare_data",
+    "train",
+]

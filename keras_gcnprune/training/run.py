@@ -1,0 +1,256 @@
+"""One training run end to end: data, preprocessing, model, `model.fit`, artifacts on disk.
+
+A run directory holds:
+- `model.keras`: the trained model (masks included);
+- `run.json`: what is needed to use the model again: preprocessing, layout, class names,
+  dataset spec and protocol, model name and options;
+- `history.json`: per-epoch training curves;
+- `metrics.json`: test accuracy, parameter count, wall time and versions.
+While training, `backup/` holds a `keras.callbacks.BackupAndRestore` state: rerunning the same
+command after a crash resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gcnprune import models
+from keras_gcnprune.data import (
+    Augmentation,
+    Preprocessing,
+    SkeletonDataset,
+    load_dataset,
+    make_tf_dataset,
+    split,
+)
+
+MODEL_FILE = "model.keras"
+RUN_FILE = "run.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on.
+
+    Args:
+        dataset: Dataset spec (see `keras_gcnprune.data.load_dataset`).
+        protocol: Named split (default: the dataset's first protocol).
+        model: Model name for `keras_gcnprune.models.build`.
+        model_options: Extra options of the model function.
+        epochs: Training epochs.
+        batch_size: Batch size.
+        learning_rate: Peak learning rate of AdamW with cosine decay.
+        weight_decay: AdamW weight decay.
+        preprocessing: Input preprocessing (frames, centring, scale, streams).
+        augmentation: On-the-fly augmentation of training batches, or None.
+        seed: Seed of weights, shuffling and augmentation.
+        on_error: `"raise"` or `"skip"` for bad dataset files.
+    """
+
+    dataset: str = "synthetic"
+    protocol: str | None = None
+    model: str = "attention_gcn"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    augmentation: Augmentation | None = field(default_factory=Augmentation)
+    seed: int = 0
+    on_error: str = "raise"
+
+    def to_dict(self) -> dict:
+        config = asdict(self)
+        config["preprocessing"] = self.preprocessing.to_dict()
+        return config
+
+
+def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None):
+    """Loads, splits and preprocesses the data of a run.
+
+    Returns:
+        `(dataset, (x_train, y_train), (x_test, y_test))`.
+    """
+    dataset = dataset if dataset is not None else load_dataset(config.dataset, config.on_error)
+    train_set, test_set = split(dataset, config.protocol)
+    return dataset, config.preprocessing.arrays(train_set), config.preprocessing.arrays(test_set)
+
+
+def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
+    """Builds and compiles the run's model for a dataset."""
+    model = models.build(
+        config.model,
+        layout=dataset.skeleton,
+        num_classes=dataset.num_classes,
+        frames=config.preprocessing.frames,
+        channels=config.preprocessing.channels(dataset.channels),
+        **config.model_options,
+    )
+    compile_for_classification(model, config)
+    return model
+
+
+def compile_for_classification(model: keras.Model, config: TrainConfig, steps: int = 1) -> None:
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def train(
+    config: TrainConfig,
+    out_dir: str | Path,
+    dataset: SkeletonDataset | None = None,
+    verbose: int | str = "auto",
+) -> dict:
+    """Trains a model with `model.fit` and writes the run directory (see module docstring).
+
+    Args:
+        config: The run's configuration.
+        out_dir: Run directory (created; an interrupted run in it is resumed).
+        dataset: An already loaded dataset to use instead of loading `config.dataset`.
+        verbose: Keras verbosity (`"auto"`: progress bar).
+
+    Returns:
+        The metrics written to `metrics.json`.
+
+    Example:
+        >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    started = time.perf_counter()
+    dataset, (x_train, y_train), (x_test, y_test) = prepare_data(config, dataset)
+    augmentation = config.augmentation
+    if augmentation is not None:
+        augmentation = replace(augmentation, point_dims=dataset.channels)
+    train_data = make_tf_dataset(
+        x_train, y_train, config.batch_size, training=True, augmentation=augmentation,
+        seed=config.seed,
+    )
+    test_data = make_tf_dataset(x_test, y_test, config.batch_size)
+    model = build_model(config, dataset)
+    compile_for_classification(model, config, steps=len(train_data))
+    write_run_info(out_dir, config, dataset)
+    history = model.fit(
+        train_data,
+        epochs=config.epochs,
+        validation_data=test_data,
+        callbacks=[keras.callbacks.BackupAndRestore(str(out_dir / "backup"))],
+        verbose=verbose,
+    )
+    model.save(out_dir / MODEL_FILE)
+    metrics = {
+        "dataset": config.dataset,
+        "protocol": config.protocol,
+        "model": config.model,
+        "test_accuracy": evaluate_arrays(model, x_test, y_test, config.batch_size),
+        "train_samples": len(x_train),
+        "test_samples": len(x_test),
+        "parameters": int(model.count_params()),
+        "epochs": config.epochs,
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        **environment(),
+    }
+    (out_dir / "history.json").write_text(json.dumps(_jsonable(history.history), indent=2))
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 64
+                    ) -> float:
+    """Top-1 accuracy of a logits model on preprocessed inputs."""
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=-1) == y))
+
+
+def write_run_info(out_dir: Path, config: TrainConfig, dataset: SkeletonDataset) -> None:
+    info = {
+        "config": config.to_dict(),
+        "layout": dataset.skeleton.to_dict(),
+        "class_names": list(dataset.class_names),
+        "dataset_name": dataset.name,
+    }
+    (out_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
+
+
+def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
+    """Loads a trained model and its `run.json` (from the run directory or the model's folder)."""
+    path = Path(model_path)
+    model_file = path / MODEL_FILE if path.is_dir() else path
+    run_file = model_file.parent / RUN_FILE
+    if not model_file.exists():
+        raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a .keras file.")
+    if not run_file.exists():
+        raise FileNotFoundError(
+            f"No {RUN_FILE} beside {model_file}: it records the preprocessing the model expects. "
+            "Evaluate models trained with `gcnprune train` or keras_gcnprune.training.train."
+        )
+    return keras.models.load_model(model_file), json.loads(run_file.read_text())
+
+
+def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str | None = None,
+             on_error: str = "raise") -> dict:
+    """Evaluates a trained run on the test partition of a protocol.
+
+    Args:
+        model_path: Run directory or `.keras` file with `run.json` beside it.
+        dataset: Dataset spec (default: the one it was trained on).
+        protocol: Protocol (default: the one it was trained with).
+        on_error: `"raise"` or `"skip"` for bad dataset files.
+
+    Returns:
+        `{"test_accuracy", "test_samples", "dataset", "protocol"}`.
+    """
+    model, info = load_run(model_path)
+    trained = info["config"]
+    config = TrainConfig(
+        dataset=dataset or trained["dataset"],
+        protocol=protocol or trained["protocol"],
+        preprocessing=Preprocessing.from_dict(trained["preprocessing"]),
+        on_error=on_error,
+    )
+    loaded, _, (x_test, y_test) = prepare_data(config)
+    if loaded.num_classes != len(info["class_names"]) or loaded.num_joints != model.input_shape[2]:
+        raise ValueError(
+            f"Dataset {config.dataset!r} ({loaded.num_classes} classes, {loaded.num_joints} "
+            f"joints) does not match the model ({len(info['class_names'])} classes, "
+            f"{model.input_shape[2]} joints)."
+        )
+    return {
+        "dataset": config.dataset,
+        "protocol": config.protocol,
+        "test_accuracy": evaluate_arrays(model, x_test, y_test),
+        "test_samples": len(x_test),
+    }
+
+
+def environment() -> dict:
+    from keras_gcnprune import __version__
+
+    return {
+        "keras_gcnprune": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        "machine": platform.machine(),
+    }
+
+
+def _jsonable(history: dict) -> dict:
+    return {key: [float(v) for v in values] for key, values in history.items()}
