@@ -150,6 +150,7 @@ def train(
         train_data,
         epochs=config.epochs,
         validation_data=test_data,
+        shuffle=False,  # the tf.data pipeline shuffles every epoch
         callbacks=[keras.callbacks.BackupAndRestore(str(out_dir / "backup"))],
         verbose=verbose,
     )

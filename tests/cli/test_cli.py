@@ -1,0 +1,58 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from keras_gcnprune.cli.main import main
+from keras_gcnprune.data import load_archive
+
+COMMANDS = ["train", "evaluate", "layouts", "convert", "quickstart"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_explains_every_option_with_its_default(command):
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    options = [line for line in result.output.splitlines() if line.strip().startswith("--")]
+    for line in options:
+        assert len(line.split()) > 1, f"option without help: {line}"
+    text = " ".join(result.output.split())
+    if command == "train":
+        assert "[default: attention_gcn]" in text and "[default: 60;" in text
+
+
+def test_layouts_lists_and_shows():
+    runner = CliRunner()
+    listing = runner.invoke(main, ["layouts"])
+    assert listing.exit_code == 0 and "mediapipe_hand" in listing.output
+    one = runner.invoke(main, ["layouts", "sbu", "--json"])
+    assert json.loads(one.output)[0]["centre"] == 2
+    bad = runner.invoke(main, ["layouts", "octopus"])
+    assert bad.exit_code != 0 and "Unknown skeleton layout" in str(bad.exception)
+
+
+def test_convert_train_evaluate_from_the_command_line(tmp_path):
+    runner = CliRunner()
+    archive = tmp_path / "gestures.npz"
+    converted = runner.invoke(main, ["convert", "synthetic:4", str(archive)])
+    assert converted.exit_code == 0, converted.output
+    assert len(load_archive(archive)) == 840
+    out = tmp_path / "run"
+    trained = runner.invoke(main, [
+        "train", "--dataset", str(archive), "--protocol", "cross_subject", "--epochs", "1",
+        "--frames", "16", "--streams", "joint", "--option", "heads=2", "--out", str(out),
+    ])
+    assert trained.exit_code == 0, trained.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["parameters"] > 0
+    evaluated = runner.invoke(main, ["evaluate", str(out), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.output)["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_train_rejects_bad_options(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--streams", "velocity", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown streams" in result.output
+    result = runner.invoke(main, ["train", "--option", "heads", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output

@@ -1,0 +1,218 @@
+import numpy as np
+import pytest
+
+from keras_gcnprune.data import (
+    SkeletonFileError,
+    load_archive,
+    load_dataset,
+    load_fpha,
+    load_msr,
+    load_ntu,
+    load_sbu,
+    split,
+)
+from keras_gcnprune.data.formats.fpha import FPHA_TO_MEDIAPIPE
+
+RNG = np.random.default_rng(0)
+
+
+def write_sbu(root, set_name, klass, seq, frames):
+    folder = root / set_name / f"{klass:02d}" / f"{seq:03d}"
+    folder.mkdir(parents=True)
+    lines = [",".join([str(i)] + [f"{v:.5f}" for v in frame.ravel()])
+             for i, frame in enumerate(frames)]
+    (folder / "skeleton_pos.txt").write_text("\n".join(lines) + "\n")
+    return folder / "skeleton_pos.txt"
+
+
+def test_sbu_reads_both_persons_in_order(tmp_path):
+    frames = RNG.random((5, 2, 15, 3))
+    write_sbu(tmp_path, "s01s02", 3, 1, frames)
+    write_sbu(tmp_path, "s01s03", 8, 2, RNG.random((4, 2, 15, 3)))
+    ds = load_sbu(tmp_path)
+    assert len(ds) == 2 and ds.layout == "sbu_pair"
+    np.testing.assert_allclose(ds.sequences[0], frames.reshape(5, 30, 3), atol=1e-5)
+    assert ds.labels.tolist() == [2, 7] and ds.class_names[2] == "kicking"
+    assert ds.meta["group"].tolist() == ["s01s02", "s01s03"]
+
+
+def test_sbu_fold_uses_the_documented_sets(tmp_path):
+    for set_name in ("s01s02", "s03s04", "s02s01"):  # sets 1, 9 (fold 1) and 4 (fold 4)
+        write_sbu(tmp_path, set_name, 1, 1, RNG.random((3, 2, 15, 3)))
+    train, test = split(load_sbu(tmp_path), "fold1")
+    assert sorted(test.meta["group"]) == ["s01s02", "s03s04"]
+    assert train.meta["group"].tolist() == ["s02s01"]
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("", "empty file"),
+    ("0," + ",".join(["0.5"] * 90) + "\n1,0.5,0.5\n", "truncated"),
+    ("0," + ",".join(["0.5"] * 45) + "\n", "expected 91"),
+    ("0," + ",".join(["nan"] * 90) + "\n", "NaN"),
+])
+def test_bad_sbu_files_are_refused_or_skipped(tmp_path, content, reason):
+    good = write_sbu(tmp_path, "s01s02", 1, 1, RNG.random((3, 2, 15, 3)))
+    bad = good.parents[1] / "002" / "skeleton_pos.txt"
+    bad.parent.mkdir()
+    bad.write_text(content)
+    with pytest.raises(SkeletonFileError, match=reason) as error:
+        load_sbu(tmp_path)
+    assert error.value.path == str(bad)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        ds = load_sbu(tmp_path, on_error="skip")
+    assert len(ds) == 1 and ds.skipped == [(str(bad), error.value.reason)]
+
+
+def write_msr(root, action, subject, frames):
+    lines = [f"{x:.6f} {y:.6f} {z:.6f} 1.000000" for x, y, z in frames.reshape(-1, 3)]
+    path = root / f"a{action:02d}_s{subject:02d}_e01_skeleton3D.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_msr_drops_zero_frames_and_splits_by_subject_parity(tmp_path):
+    frames = RNG.random((6, 20, 3))
+    frames[2] = 0.0
+    write_msr(tmp_path, 5, 1, frames)
+    write_msr(tmp_path, 20, 2, RNG.random((3, 20, 3)))
+    ds = load_msr(tmp_path)
+    np.testing.assert_allclose(ds.sequences[0], np.delete(frames, 2, axis=0), atol=1e-5)
+    train, test = split(ds, "cross_subject")
+    assert train.labels.tolist() == [4] and test.labels.tolist() == [19]
+
+
+def test_msr_all_zero_and_truncated_files(tmp_path):
+    zero = write_msr(tmp_path, 1, 1, np.zeros((4, 20, 3)))
+    with pytest.raises(SkeletonFileError, match="all 4 frames are zero"):
+        load_msr(tmp_path)
+    zero.unlink()
+    truncated = write_msr(tmp_path, 1, 1, RNG.random((2, 20, 3)))
+    truncated.write_text("\n".join(truncated.read_text().splitlines()[:-3]))
+    with pytest.raises(SkeletonFileError, match="truncated"):
+        load_msr(tmp_path)
+
+
+def make_fpha(root, entries, skip_file=None):
+    annotations = root / "Hand_pose_annotation_v1"
+    sequences = {}
+    for entry, _ in entries["train"] + entries["test"]:
+        if entry == skip_file:
+            continue
+        frames = RNG.random((4, 21, 3)) * 100
+        folder = annotations / entry
+        folder.mkdir(parents=True)
+        lines = [" ".join([str(i)] + [f"{v:.4f}" for v in f.ravel()]) for i, f in enumerate(frames)]
+        (folder / "skeleton.txt").write_text("\n".join(lines))
+        sequences[entry] = frames
+    text = [f"Training {len(entries['train'])}"] + [f"{e} {label}" for e, label in entries["train"]]
+    text += [f"Test {len(entries['test'])}"] + [f"{e} {label}" for e, label in entries["test"]]
+    (root / "data_split_action_recognition.txt").write_text("\n".join(text) + "\n")
+    return sequences
+
+
+FPHA_ENTRIES = {
+    "train": [("Subject_1/open_juice_bottle/1", 0), ("Subject_1/pour_milk/2", 1)],
+    "test": [("Subject_2/open_juice_bottle/1", 0)],
+}
+
+
+def test_fpha_reorders_joints_to_mediapipe_and_follows_the_split_file(tmp_path):
+    sequences = make_fpha(tmp_path, FPHA_ENTRIES)
+    ds = load_fpha(tmp_path)
+    assert ds.layout == "mediapipe_hand" and ds.class_names == ("open_juice_bottle", "pour_milk")
+    original = sequences["Subject_1/open_juice_bottle/1"]
+    np.testing.assert_allclose(ds.sequences[0], original[:, list(FPHA_TO_MEDIAPIPE)], atol=1e-3)
+    # MediaPipe joint 4 is the thumb tip, FPHA joint 8 (wrist, 5 MCPs, thumb PIP, DIP, TIP).
+    np.testing.assert_allclose(ds.sequences[0][:, 4], original[:, 8], atol=1e-3)
+    train, test = split(ds, "official")
+    assert len(train) == 2 and test.meta["group"].tolist() == ["Subject_2"]
+
+
+def test_fpha_missing_split_entry_and_empty_file(tmp_path):
+    make_fpha(tmp_path, FPHA_ENTRIES, skip_file="Subject_1/pour_milk/2")
+    with pytest.raises(SkeletonFileError, match="split entry 'Subject_1/pour_milk/2'"):
+        load_fpha(tmp_path)
+    with pytest.warns(UserWarning):
+        assert len(load_fpha(tmp_path, on_error="skip")) == 2
+    empty = tmp_path / "Hand_pose_annotation_v1/Subject_1/pour_milk/2"
+    empty.mkdir(parents=True)
+    (empty / "skeleton.txt").write_text("")
+    with pytest.raises(SkeletonFileError, match="empty file"):
+        load_fpha(tmp_path)
+
+
+def ntu_text(frames_bodies):
+    lines = [str(len(frames_bodies))]
+    for bodies in frames_bodies:
+        lines.append(str(len(bodies)))
+        for body_id, joints in bodies:
+            lines.append(f"{body_id} 0 1 2 1 2 0 0.1 0.1 2")
+            lines.append(str(len(joints)))
+            lines += [" ".join(f"{v:.5f}" for v in (*xyz, 0, 0, 0, 0, 1, 0, 0, 0)) + " 2"
+                      for xyz in joints]
+    return "\n".join(lines) + "\n"
+
+
+def test_ntu_keeps_the_most_active_bodies_and_parses_the_name(tmp_path):
+    still = np.ones((25, 3))
+    moving = [RNG.random((25, 3)) for _ in range(3)]
+    frames = [[("72057594037931101", still), ("72057594037931102", m)] for m in moving]
+    (tmp_path / "S001C002P003R001A013.skeleton").write_text(ntu_text(frames))
+    ds = load_ntu(tmp_path)
+    sequence = ds.sequences[0]
+    assert sequence.shape == (3, 50, 3) and ds.layout == "ntu_rgbd_x2"
+    np.testing.assert_allclose(sequence[:, :25], np.stack(moving), atol=1e-5)
+    np.testing.assert_allclose(sequence[:, 25:], np.stack([still] * 3), atol=1e-5)
+    assert ds.labels[0] == 12 and ds.meta["camera"][0] == 2 and ds.meta["group"][0] == 3
+    with pytest.raises(ValueError, match="1 training and 0 test"):
+        split(ds, "xview")
+
+
+def test_ntu_wrong_joint_count_and_truncation(tmp_path):
+    path = tmp_path / "S001C001P001R001A001.skeleton"
+    path.write_text(ntu_text([[("1", np.ones((20, 3)))]]))
+    with pytest.raises(SkeletonFileError, match="20 joints, expected 25"):
+        load_ntu(tmp_path)
+    path.write_text(ntu_text([[("1", np.ones((25, 3)))]] * 2)[:-200])
+    with pytest.raises(SkeletonFileError, match="truncated"):
+        load_ntu(tmp_path)
+
+
+def test_archive_round_trip_keeps_everything(tmp_path):
+    ds = load_dataset("synthetic:3").subset(np.arange(0, 840, 60))
+    path = ds.save(tmp_path / "gestures.npz")
+    loaded = load_archive(path)
+    assert loaded.name == "synthetic" and loaded.class_names == ds.class_names
+    assert loaded.labels.tolist() == ds.labels.tolist()
+    for a, b in zip(loaded.sequences, ds.sequences):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(loaded.meta["partition"], ds.meta["partition"])
+    assert [len(s) for s in split(loaded, "cross_subject")] == [len(s) for s in split(ds)]
+
+
+def test_user_written_archive_with_string_labels(tmp_path):
+    poses = RNG.random((9, 15, 2)).astype("float32")
+    path = tmp_path / "mine.npz"
+    np.savez(path, poses=poses, lengths=np.array([4, 5]), labels=np.array(["wave", "clap"]),
+             meta_partition=np.array(["train", "test"]))
+    ds = load_archive(path, layout="jhmdb")
+    assert ds.class_names == ("clap", "wave") and ds.labels.tolist() == [1, 0]
+    np.testing.assert_array_equal(ds.sequences[1], poses[4:])
+    train, test = split(ds, "given")
+    assert len(train) == len(test) == 1
+
+
+def test_inconsistent_archive_and_unknown_dataset(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, poses=np.zeros((3, 15, 2)), lengths=np.array([5]), labels=np.array([0]))
+    with pytest.raises(ValueError, match="inconsistent"):
+        load_archive(path, layout="jhmdb")
+    with pytest.raises(ValueError, match="Unknown dataset 'kinetics'"):
+        load_dataset("kinetics:/somewhere")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_dataset(f"sbu:{tmp_path / 'nothing'}")
+
+
+def test_unknown_protocol_names_the_choices():
+    with pytest.raises(ValueError, match="cross_subject"):
+        split(load_dataset("synthetic"), "fold1")

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_gcnprune.data import Augmentation, Preprocessing, make_tf_dataset
+from keras_gcnprune.data.preprocessing import (
+    bones,
+    centre_on_root,
+    motion,
+    normalise_scale,
+    resample,
+)
+from keras_gcnprune.graphs import get_layout
+
+RNG = np.random.default_rng(0)
+
+
+def test_resample_keeps_endpoints_and_interpolates_linearly():
+    sequence = np.arange(5, dtype=float)[:, None, None] * np.ones((5, 2, 3))
+    out = resample(sequence, 9)
+    np.testing.assert_allclose(out[:, 0, 0], np.linspace(0, 4, 9))
+    np.testing.assert_allclose(resample(sequence[:1], 4), np.repeat(sequence[:1], 4, axis=0))
+
+
+def test_centre_uses_first_frame_root_and_keeps_absent_joints_zero():
+    layout = get_layout("sbu_pair")
+    sequence = RNG.random((3, 30, 3)) + 1
+    sequence[:, 20] = 0.0
+    out = centre_on_root(sequence, layout)
+    np.testing.assert_allclose(out[0, layout.centre], 0.0)
+    np.testing.assert_allclose(out[2, 5], sequence[2, 5] - sequence[0, layout.centre])
+    assert np.all(out[:, 20] == 0)
+
+
+def test_scale_gives_unit_mean_bone_length():
+    layout = get_layout("jhmdb")
+    out = normalise_scale(RNG.random((4, 15, 2)) * 37.0, layout)
+    i, j = np.array(layout.edges).T
+    assert np.linalg.norm(out[:, i] - out[:, j], axis=-1).mean() == pytest.approx(1.0)
+
+
+def test_bone_and_motion_streams():
+    layout = get_layout("sbu")
+    sequence = RNG.random((4, 15, 3))
+    bone = bones(sequence, layout)
+    np.testing.assert_allclose(bone[:, 0], sequence[:, 0] - sequence[:, 1])  # head - neck
+    np.testing.assert_allclose(bone[:, layout.centre], 0.0)
+    moved = motion(sequence)
+    np.testing.assert_allclose(moved[:3], sequence[1:] - sequence[:-1])
+    np.testing.assert_allclose(moved[3], 0.0)
+
+
+def test_preprocessing_concatenates_streams_and_round_trips_its_config():
+    prep = Preprocessing(frames=12, streams=("joint", "bone", "motion"))
+    out = prep.transform(RNG.random((30, 21, 3)), "mediapipe_hand")
+    assert out.shape == (12, 21, 9) and out.dtype == np.float32
+    assert Preprocessing.from_dict(prep.to_dict()) == prep
+    with pytest.raises(ValueError, match="streams"):
+        Preprocessing(streams=("velocity",))
+
+
+def test_augmentation_rotates_and_scales_each_point_group_rigidly():
+    augmentation = Augmentation(rotation=30.0, scale=0.0, noise=0.0)
+    x = RNG.standard_normal((8, 5, 6)).astype("float32")  # two 3-D streams
+    out = augmentation(tf.constant(x), tf.constant([1, 2])).numpy()
+    norms = np.linalg.norm(x.reshape(-1, 3), axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(out.reshape(-1, 3), axis=-1), norms, rtol=1e-5)
+    assert not np.allclose(out, x)
+    flat_in, flat_out = x.reshape(-1, 3), out.reshape(-1, 3)
+    rotation, *_ = np.linalg.lstsq(flat_in, flat_out, rcond=None)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(3), atol=1e-4)
+
+
+def test_augmentation_in_2d_and_scaling_range():
+    augmentation = Augmentation(rotation=0.0, scale=0.2, noise=0.0, point_dims=2)
+    x = RNG.standard_normal((4, 15, 2)).astype("float32")
+    out = augmentation(tf.constant(x), tf.constant([3, 4])).numpy()
+    ratio = out / x
+    assert np.allclose(ratio, ratio.flat[0], rtol=1e-4) and 0.8 <= ratio.flat[0] <= 1.2
+
+
+def test_tf_dataset_batches_and_repeats_deterministically():
+    x = RNG.standard_normal((10, 4, 15, 3)).astype("float32")
+    y = np.arange(10)
+    def epoch(seed):
+        ds = make_tf_dataset(x, y, 4, training=True, augmentation=Augmentation(), seed=seed)
+        return [batch for batch in ds]
+    first, again = epoch(7), epoch(7)
+    assert [b[0].shape[0] for b in first] == [4, 4, 2]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    labels = np.concatenate([b[1].numpy() for b in first])
+    assert sorted(labels) == list(range(10)) and labels.tolist() != list(range(10))
+    test = list(make_tf_dataset(x, y, 4))
+    np.testing.assert_array_equal(test[0][0].numpy(), x[:4])

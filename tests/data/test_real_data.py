@@ -1,0 +1,36 @@
+"""Loaders on the real datasets of ../shared/data (skipped when it is absent)."""
+
+import numpy as np
+import pytest
+
+from keras_gcnprune.data import load_jhmdb, load_msr, load_sbu, protocol_names, split
+
+pytestmark = pytest.mark.real_data
+
+
+def test_sbu_has_282_sequences_and_the_documented_fold_sizes(real_data):
+    ds = load_sbu(real_data / "sbu_kinect_interaction")
+    assert len(ds) == 282 and ds.num_classes == 8 and ds.num_joints == 30
+    lengths = [len(s) for s in ds.sequences]
+    assert (min(lengths), max(lengths), int(np.median(lengths))) == (10, 46, 23)
+    assert [len(split(ds, f"fold{k}")[1]) for k in range(1, 6)] == [55, 52, 56, 54, 65]
+
+
+def test_msr_reports_the_known_bad_file_and_keeps_the_rest(real_data):
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        ds = load_msr(real_data / "msr_action3d", on_error="skip")
+    assert [path.endswith("a13_s09_e02_skeleton3D.txt") for path, _ in ds.skipped] == [True]
+    assert "all" in ds.skipped[0][1] and "zero" in ds.skipped[0][1]
+    partially_zero = ds.sequences[list(ds.meta["source"]).index("a13_s09_e03_skeleton3D.txt")]
+    assert len(partially_zero) == 936 - 740
+    assert all(np.any(s != 0, axis=(1, 2)).all() for s in ds.sequences)
+    train, test = split(ds, "cross_subject")
+    assert (len(train), len(test)) == (291, 275)
+
+
+def test_jhmdb_merges_the_three_splits(real_data):
+    ds = load_jhmdb(real_data / "jhmdb")
+    assert len(ds) == 609 and ds.num_classes == 14 and ds.channels == 2
+    assert protocol_names("jhmdb") == ("split1", "split2", "split3")
+    sizes = [tuple(len(part) for part in split(ds, f"split{k}")) for k in (1, 2, 3)]
+    assert sizes == [(433, 176), (433, 176), (434, 175)]

@@ -1,0 +1,57 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_gcnprune import models
+from keras_gcnprune.layers import MaskedLayer
+
+
+def masked_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, MaskedLayer)]
+
+
+@pytest.mark.parametrize("name, layout, joints", [("attention_gcn", "sbu_pair", 30),
+                                                  ("stgcn", "mediapipe_hand", 21)])
+def test_build_gives_logits_of_the_right_shape_and_a_phone_size(name, layout, joints):
+    model = models.build(name, layout=layout, num_classes=7, frames=16, channels=6)
+    assert model.input_shape == (None, 16, joints, 6)
+    assert model.output_shape == (None, 7)
+    assert 10_000 <= model.count_params() <= 400_000
+    logits = model(np.zeros((2, 16, joints, 6), "float32"))
+    assert logits.shape == (2, 7)
+    assert len(masked_layers(model)) >= 3
+
+
+def test_stgcn_widths_and_strides_are_configurable():
+    model = models.build("stgcn", "sbu", num_classes=3, frames=16, widths=(8, 16, 16),
+                         strides=(1, 2, 2))
+    assert model.get_layer("block3_tcn").output.shape == (None, 4, 15, 16)
+    with pytest.raises(ValueError, match="same length"):
+        models.build("stgcn", "sbu", num_classes=3, frames=16, widths=(8, 16), strides=(1,))
+
+
+@pytest.mark.parametrize("name", ["attention_gcn", "stgcn"])
+def test_save_and_load_round_trip_weights_and_masks_exactly(name, tmp_path):
+    model = models.build(name, layout="jhmdb", num_classes=5, frames=8, channels=2)
+    rng = np.random.default_rng(1)
+    for layer in masked_layers(model):
+        for weight in layer.masked_weights():
+            weight.mask.assign((rng.random(weight.mask.shape) > 0.3).astype("float32"))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    for original, restored in zip(model.weights, loaded.weights):
+        assert original.path == restored.path
+        np.testing.assert_array_equal(original.numpy(), restored.numpy())
+    x = rng.standard_normal((3, 8, 15, 2)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match="attention_gcn"):
+        models.build("resnet", "sbu", num_classes=2, frames=8)
+
+
+def test_attention_gcn_segments_must_divide_frames():
+    with pytest.raises(ValueError, match="segments"):
+        models.build("attention_gcn", "sbu", num_classes=2, frames=10, segments=3)

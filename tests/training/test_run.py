@@ -1,0 +1,52 @@
+import json
+
+import numpy as np
+import pytest
+
+from keras_gcnprune import models
+from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.training import TrainConfig, evaluate, prepare_data, train
+
+
+@pytest.fixture(scope="module")
+def gestures():
+    return make_synthetic_gestures(subjects=6, test_subjects=2, repetitions=5, seed=0)
+
+
+def test_synthetic_task_is_at_chance_untrained_and_not_solved_in_one_epoch(gestures, tmp_path):
+    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=32), seed=0)
+    _, _, (x_test, y_test) = prepare_data(config, gestures)
+    untrained = models.build("attention_gcn", "mediapipe_hand", num_classes=14, frames=32)
+    untrained_accuracy = np.mean(np.argmax(untrained.predict(x_test, verbose=0), -1) == y_test)
+    assert untrained_accuracy < 0.2  # chance is 1/14 = 0.071
+    one_epoch = train(config, tmp_path / "one", dataset=gestures, verbose=0)
+    assert one_epoch["test_accuracy"] < 1.0
+
+
+def test_training_learns_and_writes_a_complete_run(gestures, tmp_path):
+    config = TrainConfig(epochs=12, preprocessing=Preprocessing(frames=32), seed=1)
+    metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    assert metrics["test_accuracy"] > 0.4  # well above chance (0.071) on unseen subjects
+    for name in ("model.keras", "run.json", "history.json", "metrics.json"):
+        assert (tmp_path / name).exists(), name
+    assert not (tmp_path / "backup").exists()
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history["loss"]) == 12 and history["loss"][-1] < history["loss"][0]
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["config"]["preprocessing"]["frames"] == 32 and len(run["class_names"]) == 14
+    again = evaluate(tmp_path, dataset="synthetic")
+    assert again["test_samples"] == 14 * 3 * 6
+
+
+def test_evaluate_reproduces_the_training_accuracy(gestures, tmp_path, monkeypatch):
+    config = TrainConfig(epochs=2, preprocessing=Preprocessing(frames=16), seed=2)
+    metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    monkeypatch.setattr("keras_gcnprune.training.run.load_dataset", lambda spec, on_error: gestures)
+    assert evaluate(tmp_path / "model.keras")["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_evaluate_without_run_info_says_what_is_missing(tmp_path):
+    model = models.build("attention_gcn", "sbu", num_classes=2, frames=8)
+    model.save(tmp_path / "model.keras")
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        evaluate(tmp_path / "model.keras")
