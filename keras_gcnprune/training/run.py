@@ -6,15 +6,19 @@ A run directory holds:
   dataset spec and protocol, model name and options;
 - `history.json`: per-epoch training curves;
 - `metrics.json`: test accuracy, parameter count, wall time and versions.
-While training, `backup/` holds a `keras.callbacks.BackupAndRestore` state: rerunning the same
-command after a crash resumes from the last finished epoch.
+While training, `backup/` holds a `keras.callbacks.BackupAndRestore` state and `history.json` is
+rewritten after every epoch: rerunning the same configuration after a crash resumes from the
+last finished epoch. A backup left by a different configuration, or one that cannot be read, is
+discarded with a warning and training starts afresh.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -146,12 +150,16 @@ def train(
     model = build_model(config, dataset)
     compile_for_classification(model, config, steps=len(train_data))
     write_run_info(out_dir, config, dataset)
-    history = model.fit(
+    history_file = out_dir / "history.json"
+    backup = ResumableBackup(out_dir / "backup", json.dumps(config.to_dict(), sort_keys=True))
+    if not backup.resumable():
+        history_file.unlink(missing_ok=True)
+    model.fit(
         train_data,
         epochs=config.epochs,
         validation_data=test_data,
         shuffle=False,  # the tf.data pipeline shuffles every epoch
-        callbacks=[keras.callbacks.BackupAndRestore(str(out_dir / "backup"))],
+        callbacks=[backup, HistoryFile(history_file)],
         verbose=verbose,
     )
     model.save(out_dir / MODEL_FILE)
@@ -167,9 +175,61 @@ def train(
         "wall_time_s": round(time.perf_counter() - started, 2),
         **environment(),
     }
-    (out_dir / "history.json").write_text(json.dumps(_jsonable(history.history), indent=2))
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that resumes only the same configuration and survives a bad backup.
+
+    Args:
+        backup_dir: Folder of the backup.
+        fingerprint: Text identifying the run's configuration.
+    """
+
+    def __init__(self, backup_dir: Path, fingerprint: str) -> None:
+        super().__init__(str(backup_dir), double_checkpoint=True)
+        self.folder = Path(backup_dir)
+        self.fingerprint = fingerprint
+        self.stamp = self.folder / "run_config.json"
+
+    def resumable(self) -> bool:
+        """Whether the folder holds a backup of this configuration (else it is discarded)."""
+        if not self.folder.exists():
+            return False
+        if self.stamp.exists() and self.stamp.read_text() == self.fingerprint:
+            return True
+        self._discard(f"it was written by a different configuration than {self.stamp} records")
+        return False
+
+    def on_train_begin(self, logs=None) -> None:
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError) as error:
+            self._discard(f"it cannot be read ({error})")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.stamp.write_text(self.fingerprint)
+
+    def _discard(self, reason: str) -> None:
+        warnings.warn(f"Discarding the training backup in {self.folder}: {reason}; starting "
+                      "from the first epoch.", stacklevel=2)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """Rewrites a JSON file of per-epoch metrics after every epoch (kept across a resume)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        history = json.loads(self.path.read_text()) if self.path.exists() else {}
+        for key, value in (logs or {}).items():
+            history[key] = history.get(key, [])[:epoch] + [float(value)]
+        temporary = self.path.with_suffix(".partial")
+        temporary.write_text(json.dumps(history, indent=2))
+        temporary.replace(self.path)
 
 
 def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 64
@@ -252,6 +312,3 @@ def environment() -> dict:
         "machine": platform.machine(),
     }
 
-
-def _jsonable(history: dict) -> dict:
-    return {key: [float(v) for v in values] for key, values in history.items()}

@@ -50,3 +50,65 @@ def test_evaluate_without_run_info_says_what_is_missing(tmp_path):
     model.save(tmp_path / "model.keras")
     with pytest.raises(FileNotFoundError, match="run.json"):
         evaluate(tmp_path / "model.keras")
+
+
+class StopAfter(Exception):
+    pass
+
+
+def crashing_history(crash_epoch):
+    from keras_gcnprune.training.run import HistoryFile
+
+    class CrashingHistory(HistoryFile):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == crash_epoch:
+                raise StopAfter()
+
+    return CrashingHistory
+
+
+def test_a_crashed_run_resumes_where_it_stopped_and_keeps_its_history(gestures, tmp_path,
+                                                                      monkeypatch):
+    import keras
+
+    from keras_gcnprune.training import run
+
+    config = TrainConfig(epochs=4, preprocessing=Preprocessing(frames=16), seed=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(run, "HistoryFile", crashing_history(2))
+        with pytest.raises(StopAfter):
+            train(config, tmp_path, dataset=gestures, verbose=0)
+    assert (tmp_path / "backup" / "run_config.json").exists()
+    assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 2
+
+    seen = []
+    monkeypatch.setattr(keras.Model, "fit", _recording_fit(keras.Model.fit, seen))
+    train(config, tmp_path, dataset=gestures, verbose=0)
+    assert seen == [2]  # resumed at epoch 2, not from scratch
+    assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 4
+
+
+def _recording_fit(fit, seen):
+    def recording(self, *args, **kwargs):
+        history = fit(self, *args, **kwargs)
+        seen.append(history.epoch[0])
+        return history
+
+    return recording
+
+
+def test_a_backup_of_another_configuration_or_a_corrupt_one_is_discarded(gestures, tmp_path):
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "run_config.json").write_text("{}")
+    (backup / "latest.weights.h5").write_text("not hdf5")
+    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16))
+    with pytest.warns(UserWarning, match="different configuration"):
+        train(config, tmp_path, dataset=gestures, verbose=0)
+    backup.mkdir()
+    (backup / "run_config.json").write_text(json.dumps(config.to_dict(), sort_keys=True))
+    (backup / "latest.weights.h5").write_text("not hdf5")
+    (backup / "training_metadata.json").write_text('{"epoch": 0, "batch": 0}')
+    with pytest.warns(UserWarning, match="cannot be read"):
+        metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    assert metrics["epochs"] == 1 and not backup.exists()
