@@ -19,5 +19,7 @@ def real_data() -> Path:
     """The real datasets folder; the test is skipped when it is absent."""
     root = real_data_root()
     if root is None:
-        pytest.skip("real data not found: set GCNPRUNE_DATA or place ../shared/data beside the repo")
+        pytest.skip(
+            "real data not found: set GCNPRUNE_DATA or place ../shared/data beside the repo"
+        )
     return root

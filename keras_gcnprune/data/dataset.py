@@ -75,7 +75,9 @@ class SkeletonDataset:
             )
         for key, values in self.meta.items():
             if len(values) != len(self.labels):
-                raise ValueError(f"meta[{key!r}] has {len(values)} entries for {len(self)} sequences.")
+                raise ValueError(
+                    f"meta[{key!r}] has {len(values)} entries for {len(self)} sequences."
+                )
 
     def __len__(self) -> int:
         return len(self.sequences)

@@ -93,7 +93,7 @@ class Preprocessing:
         return raw_channels * len(self.streams)
 
     def transform(self, sequence: np.ndarray, layout) -> np.ndarray:
-        """Returns the `(frames, V, C * len(streams))` float32 input for one `(T, V, C)` sequence."""
+        """Returns the `(frames, V, C * len(streams))` float32 input of a `(T, V, C)` sequence."""
         layout = get_layout(layout)
         x = np.asarray(sequence, dtype=np.float64)
         if self.centre:

@@ -2,9 +2,10 @@
 
 A kinematic hand (wrist, five fingers of three segments) is driven by per-gesture curves of
 finger flexion, spread, thumb opposition, wrist translation and rotation. Nuisances make the task
-non-trivial: per-subject bone lengths, resting-pose offsets, viewpoint rotation, distance, speed
-changes (time warping, onset and end jitter), variable length, tremor and sensor noise. The split
-is by subject. Deterministic by seed.
+non-trivial: left and right hands, per-subject bone lengths, resting-pose offsets, gesture
+amplitude, wrist wobble, viewpoint rotation, distance, speed changes (time warping, onset and end
+jitter), variable length, drift, sensor noise and tracker freezes. The split is by subject.
+Deterministic by seed.
 """
 
 from __future__ import annotations
@@ -147,26 +148,38 @@ def _hand_pose(segments: np.ndarray, curl: np.ndarray, spread: float, opposition
 
 
 def generate_gesture(gesture: int, rng: np.random.Generator, segments: np.ndarray,
-                     noise: float = 0.03) -> np.ndarray:
+                     noise: float = 0.08) -> np.ndarray:
     """Generates one sequence `(T, 21, 3)` of gesture index `gesture` for a subject's bones."""
     frames = int(rng.integers(24, 57))
     start, end = rng.uniform(0.0, 0.2), rng.uniform(0.8, 1.0)
     clock = np.linspace(0.0, 1.0, frames) ** rng.uniform(0.7, 1.4)
     motion = _Motion((clock - start) / (end - start))
     _GESTURE_FUNCTIONS[gesture](motion)
-    motion.curl = np.clip(motion.curl + rng.uniform(-0.1, 0.1, 5), 0.0, 1.0)
-    drift = np.cumsum(rng.normal(0.0, 0.01, (frames, 3)), axis=0)
-    view = _rotation(*np.radians(rng.uniform([-20, -20, -40], [20, 20, 40])))
+    amplitude = rng.uniform(0.3, 1.0)
+    motion.translation *= amplitude
+    motion.rotation *= amplitude
+    motion.spread *= amplitude
+    motion.curl = np.clip(motion.curl + rng.uniform(-0.15, 0.15, 5), 0.0, 1.0)
+    wobble_phase = rng.uniform(0, 2 * np.pi, 3)
+    wobble = np.radians(12.0) * np.sin(2 * np.pi * rng.uniform(0.5, 2.0) * clock[:, None]
+                                       + wobble_phase)
+    motion.rotation += wobble * rng.uniform(0.0, 1.0, 3)
+    drift = np.cumsum(rng.normal(0.0, 0.015, (frames, 3)), axis=0)
+    view = _rotation(*np.radians(rng.uniform([-30, -30, -60], [30, 30, 60])))
     distance = rng.uniform(0.8, 1.2)
     offset = rng.normal(0.0, 0.3, 3)
+    handedness = np.array([rng.choice([-1.0, 1.0]), 1.0, 1.0])  # left hands mirror x
     sequence = np.empty((frames, 21, 3))
     for frame in range(frames):
-        local = _hand_pose(segments, motion.curl[frame], motion.spread[frame],
-                           motion.opposition[frame])
+        local = handedness * _hand_pose(segments, motion.curl[frame], motion.spread[frame],
+                                        motion.opposition[frame])
         wrist_turn = _rotation(*motion.rotation[frame])
         world = local @ wrist_turn.T + motion.translation[frame] + drift[frame]
         sequence[frame] = (world @ view.T) * distance + offset
     sequence += rng.normal(0.0, noise, sequence.shape)
+    frozen = np.flatnonzero(rng.random(frames) < 0.15)  # tracker repeats its last estimate
+    for frame in frozen[frozen > 0]:
+        sequence[frame] = sequence[frame - 1]
     return sequence.astype(np.float32)
 
 
@@ -174,7 +187,7 @@ def make_synthetic_gestures(
     subjects: int = 10,
     test_subjects: int = 3,
     repetitions: int = 6,
-    noise: float = 0.03,
+    noise: float = 0.08,
     seed: int = 0,
 ) -> SkeletonDataset:
     """Generates the synthetic hand-gesture dataset (14 classes, MediaPipe hand layout).

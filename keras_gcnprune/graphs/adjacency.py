@@ -125,5 +125,7 @@ def build_adjacency(
     if strategy not in _STRATEGY_FUNCTIONS:
         raise ValueError(f"Unknown adjacency strategy {strategy!r}; choose one of {STRATEGIES}.")
     if normalisation not in NORMALISATIONS:
-        raise ValueError(f"Unknown normalisation {normalisation!r}; choose one of {NORMALISATIONS}.")
+        raise ValueError(
+            f"Unknown normalisation {normalisation!r}; choose one of {NORMALISATIONS}."
+        )
     return _STRATEGY_FUNCTIONS[strategy](get_layout(layout), normalisation)

@@ -291,7 +291,11 @@ MEDIAPIPE_HAND = SkeletonLayout(
 SHREC_HAND = SkeletonLayout(
     "shrec_hand",
     ("wrist", "palm")
-    + tuple(f"{finger}_{part}" for finger in _FINGERS for part in ("base", "first", "second", "tip")),
+    + tuple(
+        f"{finger}_{part}"
+        for finger in _FINGERS
+        for part in ("base", "first", "second", "tip")
+    ),
     (
         (0, 1), (0, 2), (2, 3), (3, 4), (4, 5), (1, 6), (6, 7), (7, 8), (8, 9), (1, 10),
         (10, 11), (11, 12), (12, 13), (1, 14), (14, 15), (15, 16), (16, 17), (1, 18), (18, 19),
@@ -320,8 +324,9 @@ def get_layout(spec: str | dict | SkeletonLayout) -> SkeletonLayout:
     Args:
         spec: A name listed by `gcnprune layouts` (for example `"ntu_rgbd"`, `"sbu_pair"`,
             `"mediapipe_hand"`), such a name with `_x<N>` for N persons in one graph
-            (`"ntu_rgbd_x2"`, see `SkeletonLayout.repeat`), an alias (`"ntu"`, `"fpha"`, `"nw_ucla"`, ...), a dict accepted
-            by `SkeletonLayout.from_dict`, or a path to a `.json` file holding such a dict.
+            (`"ntu_rgbd_x2"`, see `SkeletonLayout.repeat`), an alias (`"ntu"`, `"fpha"`,
+            `"nw_ucla"`, ...), a dict accepted by `SkeletonLayout.from_dict`, or a path to a
+            `.json` file holding such a dict.
 
     Returns:
         The `SkeletonLayout`.

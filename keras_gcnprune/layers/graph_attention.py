@@ -51,7 +51,9 @@ class GraphAttention(MaskedLayer):
         if adjacency.ndim == 3:
             adjacency = adjacency.sum(axis=0)
         if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
-            raise ValueError(f"adjacency must have shape (V, V) or (K, V, V), got {adjacency.shape}.")
+            raise ValueError(
+                f"adjacency must have shape (V, V) or (K, V, V), got {adjacency.shape}."
+            )
         self.heads = int(heads)
         self.channels = int(channels)
         self.adjacency = adjacency

@@ -102,7 +102,9 @@ class GraphConv(MaskedLayer):
             "kernel", (channels, self.filters, self.num_subsets), in_axis=0, out_axes=(1,)
         )
         self.adjacency_offset = (
-            self.add_weight(name="adjacency_offset", shape=self.adjacency.shape, initializer="zeros")
+            self.add_weight(
+                name="adjacency_offset", shape=self.adjacency.shape, initializer="zeros"
+            )
             if self.learnable_adjacency
             else None
         )

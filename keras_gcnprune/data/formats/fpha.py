@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from keras_gcnprune.data.dataset import SkeletonDataset
-from keras_gcnprune.data.errors import BadFileLog, SkeletonFileError, check_values, parse_number_rows
+from keras_gcnprune.data.errors import (
+    BadFileLog,
+    SkeletonFileError,
+    check_values,
+    parse_number_rows,
+)
 
 FPHA_JOINTS = 21
 FPHA_TO_MEDIAPIPE = (0, 1, 6, 7, 8, 2, 9, 10, 11, 3, 12, 13, 14, 4, 15, 16, 17, 5, 18, 19, 20)

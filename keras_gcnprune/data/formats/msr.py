@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from keras_gcnprune.data.dataset import SkeletonDataset
-from keras_gcnprune.data.errors import BadFileLog, SkeletonFileError, check_values, parse_number_rows
+from keras_gcnprune.data.errors import (
+    BadFileLog,
+    SkeletonFileError,
+    check_values,
+    parse_number_rows,
+)
 
 MSR_CLASSES = (
     "high_arm_wave", "horizontal_arm_wave", "hammer", "hand_catch", "forward_punch",

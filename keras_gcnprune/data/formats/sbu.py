@@ -57,7 +57,9 @@ def load_sbu(root: str | Path, on_error: str = "raise") -> SkeletonDataset:
         class_index = int(path.parent.parent.name) - 1
         try:
             if not 0 <= class_index < len(SBU_CLASSES):
-                raise SkeletonFileError(path, f"class folder {path.parent.parent.name} not in 01-08")
+                raise SkeletonFileError(
+                    path, f"class folder {path.parent.parent.name} not in 01-08"
+                )
             sequences.append(read_sbu_file(path))
         except SkeletonFileError as error:
             log.report(error)
