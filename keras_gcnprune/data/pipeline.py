@@ -21,16 +21,22 @@ class Augmentation:
         scale: Maximum relative scale change (0.1: factor in [0.9, 1.1]).
         noise: Standard deviation of Gaussian noise, in normalised units (unit bone length).
         point_dims: Coordinates per point: 3 (x, y, z) or 2 (x, y).
+        persons: Persons stacked along the joint axis (`sbu_pair`: 2). With more than one, the
+            order of the persons is permuted at random, since which actor comes first is
+            arbitrary in interaction data.
     """
 
     rotation: float = 15.0
     scale: float = 0.1
     noise: float = 0.01
     point_dims: int = 3
+    persons: int = 1
 
     def __post_init__(self) -> None:
         if self.point_dims not in (2, 3):
             raise ValueError(f"point_dims must be 2 or 3, got {self.point_dims}.")
+        if self.persons < 1:
+            raise ValueError(f"persons must be at least 1, got {self.persons}.")
 
     def _rotation_matrix(self, seed) -> tf.Tensor:
         limit = math.radians(self.rotation)
@@ -49,13 +55,21 @@ class Augmentation:
 
     def __call__(self, x: tf.Tensor, seed) -> tf.Tensor:
         """Augments one sample `(T, V, C)` with C a multiple of `point_dims`."""
-        seeds = tf.random.experimental.stateless_split(seed, 3)
+        seeds = tf.random.experimental.stateless_split(seed, 4)
         shape = tf.shape(x)
+        if self.persons > 1:
+            x = self._permute_persons(x, seeds[3])
         points = tf.reshape(x, (-1, self.point_dims))
         factor = tf.random.stateless_uniform((), seeds[1], 1.0 - self.scale, 1.0 + self.scale)
         points = tf.matmul(points, self._rotation_matrix(seeds[0]), transpose_b=True) * factor
         points += tf.random.stateless_normal(tf.shape(points), seeds[2], stddev=self.noise)
         return tf.reshape(points, shape)
+
+    def _permute_persons(self, x: tf.Tensor, seed) -> tf.Tensor:
+        shape = tf.shape(x)
+        by_person = tf.reshape(x, (shape[0], self.persons, -1, shape[2]))
+        order = tf.argsort(tf.random.stateless_uniform((self.persons,), seed))
+        return tf.reshape(tf.gather(by_person, order, axis=1), shape)
 
 
 def make_tf_dataset(

@@ -66,10 +66,15 @@ class TemporalConv(MaskedLayer):
         )
 
     def call(self, inputs):
+        strides = self.strides
+        if self.kernel_size == 1 and strides > 1:
+            # Same result as a strided 1x1 convolution. TensorFlow 2.21's oneDNN kernel for a
+            # strided 1x1 convolution corrupts memory on batches of some sizes (native crash).
+            inputs, strides = inputs[:, ::strides], 1
         outputs = ops.conv(
             inputs,
             self.kernel * self.kernel_mask,
-            strides=(self.strides, 1),
+            strides=(strides, 1),
             padding="same",
             dilation_rate=(self.dilation_rate, 1),
         )

@@ -93,3 +93,15 @@ def test_tf_dataset_batches_and_repeats_deterministically():
     assert sorted(labels) == list(range(10)) and labels.tolist() != list(range(10))
     test = list(make_tf_dataset(x, y, 4))
     np.testing.assert_array_equal(test[0][0].numpy(), x[:4])
+
+
+def test_person_permutation_swaps_whole_persons_only():
+    augmentation = Augmentation(rotation=0.0, scale=0.0, noise=0.0, persons=2)
+    x = RNG.standard_normal((3, 30, 3)).astype("float32")
+    outcomes = set()
+    for seed in range(12):
+        out = augmentation(tf.constant(x), tf.constant([seed, 0])).numpy()
+        swapped = np.concatenate([x[:, 15:], x[:, :15]], axis=1)
+        assert np.array_equal(out, x) or np.array_equal(out, swapped)
+        outcomes.add(np.array_equal(out, x))
+    assert outcomes == {True, False}

@@ -159,3 +159,35 @@ def test_graph_layers_trace_with_tensors_of_rank_at_most_4():
     x = TemporalConv(4, 3, strides=2)(x)
     outputs = MaskedDense(3)(keras.layers.Flatten()(x))
     assert max_traced_rank(keras.Model(inputs, outputs)) <= 4
+
+
+def test_strided_pointwise_temporal_conv_equals_subsample_then_project():
+    layer = TemporalConv(4, kernel_size=1, strides=3)
+    x = random_inputs(2, 10, 3, 5)
+    layer(x)
+    kernel = (layer.kernel.numpy() * layer.kernel_mask.numpy())[0, 0]
+    expected = x[:, ::3] @ kernel + layer.bias.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5)
+    assert layer.compute_output_shape((None, 10, 3, 5)) == (None, 4, 3, 4)
+
+
+STRIDED_FIT = """
+import numpy as np, keras
+from keras_gcnprune.models import build
+model = build("stgcn", "sbu", num_classes=2, frames=16, widths=(8, 16), strides=(1, 2))
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+x = np.random.default_rng(0).standard_normal((45, 16, 15, 3)).astype("float32")
+model.fit(x, np.arange(45) % 2, batch_size=8, epochs=40, verbose=0)
+print("finished")
+"""
+
+
+def test_stgcn_with_strided_residual_trains_on_partial_batches_without_crashing():
+    # Regression: a strided 1x1 Conv2D under oneDNN (TF 2.21) aborted the process with
+    # "double free or corruption" in about half of such runs.
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", STRIDED_FIT], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and "finished" in result.stdout, result.stderr[-2000:]
