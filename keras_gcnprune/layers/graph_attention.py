@@ -6,7 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gcnprune.layers.masked import MaskedLayer, matmul_last_axis, static_dim
+from keras_gcnprune.layers.masked import (
+    MaskedLayer,
+    check_skeleton_input,
+    matmul_last_axis,
+    static_dim,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_gcnprune")
@@ -61,12 +66,8 @@ class GraphAttention(MaskedLayer):
         self.adjacency_noise = float(adjacency_noise)
 
     def build(self, input_shape) -> None:
-        joints, in_channels = input_shape[-2], input_shape[-1]
-        if len(input_shape) != 4 or joints != self.adjacency.shape[0]:
-            raise ValueError(
-                f"{self.name} expects inputs (N, T, V, C) with V={self.adjacency.shape[0]} joints "
-                f"(from its adjacency), got shape {tuple(input_shape)}."
-            )
+        joints = self.adjacency.shape[0]
+        in_channels = check_skeleton_input(self, input_shape, joints)
         self.kernel, self.kernel_mask = self.add_masked_weight(
             "kernel", (in_channels, self.heads, self.channels), in_axis=0, out_axes=(1, 2)
         )

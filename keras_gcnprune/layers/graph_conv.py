@@ -6,7 +6,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gcnprune.layers.masked import MaskedLayer, matmul_last_axis, static_dim
+from keras_gcnprune.layers.masked import (
+    MaskedLayer,
+    check_skeleton_input,
+    matmul_last_axis,
+    static_dim,
+)
 
 
 def _as_subsets(adjacency) -> np.ndarray:
@@ -92,12 +97,7 @@ class GraphConv(MaskedLayer):
         return self.adjacency.shape[0]
 
     def build(self, input_shape) -> None:
-        joints, channels = input_shape[-2], input_shape[-1]
-        if len(input_shape) != 4 or joints != self.adjacency.shape[1]:
-            raise ValueError(
-                f"{self.name} expects inputs (N, T, V, C) with V={self.adjacency.shape[1]} joints "
-                f"(from its adjacency), got shape {tuple(input_shape)}."
-            )
+        channels = check_skeleton_input(self, input_shape, self.adjacency.shape[1])
         self.kernel, self.kernel_mask = self.add_masked_weight(
             "kernel", (channels, self.filters, self.num_subsets), in_axis=0, out_axes=(1,)
         )

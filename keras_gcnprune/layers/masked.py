@@ -142,6 +142,16 @@ def matmul_last_axis(inputs, matrix):
     return ops.matmul(rows, matrix)
 
 
+def check_skeleton_input(layer: keras.layers.Layer, input_shape, joints: int) -> int:
+    """Checks that inputs are `(N, T, V, C)` with `joints` joints; returns C."""
+    if len(input_shape) != 4 or input_shape[-2] != joints:
+        raise ValueError(
+            f"{layer.name} expects inputs (N, T, V, C) with V={joints} joints (from its "
+            f"adjacency), got shape {tuple(input_shape)}."
+        )
+    return input_shape[-1]
+
+
 def static_dim(inputs, axis: int):
     """Returns the static size of an axis when known, else its dynamic size."""
     size = inputs.shape[axis]
