@@ -25,8 +25,8 @@ from keras_gcnprune.training import TrainConfig, train
 # Per-dataset settings of the baseline runs (frames near each dataset's median length).
 SETTINGS = {
     "sbu": {"frames": 32, "streams": ("joint",)},
-    "jhmdb": {"frames": 32, "streams": ("joint", "motion")},
-    "msr": {"frames": 48, "streams": ("joint", "motion")},
+    "jhmdb": {"frames": 32, "streams": ("joint",)},
+    "msr": {"frames": 32, "streams": ("joint",)},
 }
 
 
