@@ -1,0 +1,112 @@
+"""Keras callbacks that update masks on a schedule during `model.fit`."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_gcnprune.pruning.masks import (
+    effective_values,
+    global_magnitude_masks,
+    magnitude_mask,
+    prunable_weights,
+    sparsity_of,
+)
+from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
+from keras_gcnprune.pruning.tcp import topologically_consistent_masks
+
+SCOPES = ("layer", "global")
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Base of the pruning callbacks: reads the step, asks the schedule, updates masks.
+
+    The step is the optimizer's iteration count, which `.keras` files save: `model.fit` on a
+    reloaded model continues the schedule where it stopped.
+
+    Args:
+        schedule: Any `schedule(step) -> (should_prune, sparsity)`, including the Model
+            Optimization Toolkit's schedules.
+    """
+
+    def __init__(self, schedule: Schedule) -> None:
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable as schedule(step), got {schedule!r}.")
+        self.schedule = schedule
+
+    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        should_prune, sparsity = evaluate_schedule(self.schedule, step)
+        if should_prune:
+            self.update_masks(sparsity)
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if logs is not None:
+            logs["sparsity"] = sparsity_of(prunable_weights(self.model))
+
+    def update_masks(self, sparsity: float) -> None:
+        raise NotImplementedError
+
+
+class MagnitudePruning(PruningCallback):
+    """Magnitude pruning, the Model Optimization Toolkit's algorithm on masked Keras 3 layers.
+
+    At each pruning step, every prunable kernel keeps its largest effective weights
+    (`kernel * mask`, so pruned weights never come back) and pruned latent weights are set to
+    zero, as `prune_low_magnitude` does.
+
+    Args:
+        schedule: `schedule(step) -> (should_prune, sparsity)`.
+        scope: `"layer"` (each kernel at the target sparsity, the toolkit's choice) or
+            `"global"` (one threshold over all kernels, on magnitudes divided by each kernel's
+            root mean square so that layers of different scales compete fairly).
+
+    Example:
+        >>> from keras_gcnprune.pruning import PolynomialDecay
+        >>> callback = MagnitudePruning(PolynomialDecay(0.0, 0.9, 0, 1000, frequency=100))
+        >>> # model.fit(data, epochs=10, callbacks=[callback])
+    """
+
+    def __init__(self, schedule: Schedule, scope: str = "layer") -> None:
+        super().__init__(schedule)
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}.")
+        self.scope = scope
+
+    def update_masks(self, sparsity: float) -> None:
+        weights = prunable_weights(self.model)
+        values = [effective_values(w) for w in weights]
+        if self.scope == "layer":
+            masks = [magnitude_mask(v, sparsity) for v in values]
+        else:
+            masks = global_magnitude_masks([_normalised(v) for v in values], sparsity)
+        for weight, value, mask in zip(weights, values, masks):
+            weight.mask.assign(mask)
+            weight.kernel.assign(value * mask)
+
+
+class TopologicalPruning(PruningCallback):
+    """Topologically consistent pruning: the best-magnitude subnetwork whose every kept weight
+    lies on an input-to-output path (DESIGN.md section 3).
+
+    At each pruning step the masks are re-selected from the latent weights, which keep training
+    under the mask, so a connection pruned early can return when it grows.
+
+    Args:
+        schedule: `schedule(step) -> (should_prune, sparsity)`.
+
+    Example:
+        >>> from keras_gcnprune.pruning import ConstantSparsity
+        >>> callback = TopologicalPruning(ConstantSparsity(0.98, frequency=100))
+    """
+
+    def update_masks(self, sparsity: float) -> None:
+        masks = topologically_consistent_masks(self.model, sparsity)
+        for weight in prunable_weights(self.model):
+            weight.mask.assign(masks[weight.mask.path])
+
+
+def _normalised(values: np.ndarray) -> np.ndarray:
+    rms = float(np.sqrt(np.mean(np.square(values))))
+    return values / rms if rms > 0 else values

@@ -1,0 +1,76 @@
+"""The prunable weights of a model and magnitude-based mask selection."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_gcnprune.layers import MaskedLayer, MaskedWeight
+
+
+def prunable_weights(model: keras.Model, include_adjacency: bool = False) -> list[MaskedWeight]:
+    """Returns the masked weights of every `MaskedLayer` in `model`, in layer order.
+
+    Args:
+        model: A built Keras model.
+        include_adjacency: Also return the learned per-head adjacencies of `GraphAttention`.
+    """
+    weights = [
+        weight
+        for layer in _all_layers(model)
+        if isinstance(layer, MaskedLayer)
+        for weight in layer.masked_weights()
+        if include_adjacency or weight.role == "channels"
+    ]
+    if not weights:
+        raise ValueError(
+            f"Model {model.name!r} has no prunable weights: build it from keras_gcnprune.layers "
+            "(GraphConv, GraphAttention, TemporalConv, MaskedDense)."
+        )
+    return weights
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
+    """Keeps the largest-magnitude entries so that a fraction `sparsity` is removed.
+
+    The Model Optimization Toolkit's rule: `k = max(round(size * (1 - sparsity)), 1)` entries,
+    threshold at the k-th largest magnitude, every entry at least as large kept (ties included).
+
+    Returns:
+        A float32 0/1 array shaped like `values`.
+    """
+    magnitudes = np.abs(np.asarray(values, dtype=np.float32)).ravel()
+    keep = max(int(np.round(np.float32(magnitudes.size) * np.float32(1.0 - sparsity))), 1)
+    order = np.argsort(-magnitudes, kind="stable")
+    threshold = magnitudes[order[keep - 1]]
+    mask = magnitudes >= threshold
+    mask[order[keep - 1]] = True
+    return mask.reshape(np.shape(values)).astype(np.float32)
+
+
+def global_magnitude_masks(values: list[np.ndarray], sparsity: float) -> list[np.ndarray]:
+    """`magnitude_mask` with one threshold shared by all arrays (global ranking)."""
+    flat = np.concatenate([np.ravel(v) for v in values])
+    mask = magnitude_mask(flat, sparsity)
+    sizes = np.cumsum([0] + [np.size(v) for v in values])
+    return [mask[sizes[i]:sizes[i + 1]].reshape(np.shape(v)) for i, v in enumerate(values)]
+
+
+def effective_values(weight: MaskedWeight) -> np.ndarray:
+    """The weights the forward pass uses: latent kernel times mask."""
+    return weight.kernel.numpy() * weight.mask.numpy()
+
+
+def sparsity_of(weights: list[MaskedWeight]) -> float:
+    """Fraction of masked-out entries over all `weights`."""
+    total = sum(int(np.prod(w.mask.shape)) for w in weights)
+    kept = sum(float(np.sum(w.mask.numpy())) for w in weights)
+    return 1.0 - kept / total

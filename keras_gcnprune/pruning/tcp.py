@@ -1,0 +1,112 @@
+"""Selection of the highest-magnitude topologically consistent subnetwork of a target size."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_gcnprune.pruning.masks import prunable_weights
+from keras_gcnprune.pruning.topology import Masks, reachability
+
+
+def magnitude_scores(model: keras.Model) -> dict[str, np.ndarray]:
+    """Latent-weight magnitudes divided by each kernel's root mean square, by mask path.
+
+    Dividing by the RMS lets one global threshold compare kernels of different scales.
+    """
+    scores = {}
+    for weight in prunable_weights(model):
+        values = np.abs(weight.kernel.numpy())
+        rms = float(np.sqrt(np.mean(np.square(values))))
+        scores[weight.mask.path] = values / rms if rms > 0 else values
+    return scores
+
+
+def _consistent(model, candidate: Masks) -> tuple[Masks, int]:
+    used = reachability(model, candidate).used
+    masks = {path: mask * used[path] for path, mask in candidate.items()}
+    return masks, int(sum(m.sum() for m in masks.values()))
+
+
+def _at_threshold(scores: dict[str, np.ndarray], threshold: float) -> Masks:
+    return {path: (s >= threshold).astype(np.float32) for path, s in scores.items()}
+
+
+def _trim(model, masks: Masks, kept: int, scores: dict[str, np.ndarray], target: int
+          ) -> Masks:
+    """Removes the lowest-scoring weights of a consistent subnetwork down to `target`.
+
+    Weights go in chunks, lowest score first; a chunk that would leave fewer than `target`
+    consistent weights is halved, and a single weight whose removal would (it is a bridge
+    between layers) is kept.
+    """
+    order = sorted(
+        ((float(scores[path][index]), path, index)
+         for path, mask in masks.items() for index in zip(*np.nonzero(mask))),
+    )
+    position, chunk = 0, max(1, (kept - target) // 2)
+    while kept > target and position < len(order):
+        chunk = max(1, min(chunk, kept - target, len(order) - position))
+        trial = {path: mask.copy() for path, mask in masks.items()}
+        for _, path, index in order[position:position + chunk]:
+            trial[path][index] = 0.0
+        trial, trial_kept = _consistent(model, trial)
+        if trial_kept >= target:
+            masks, kept = trial, trial_kept
+            position += chunk
+        elif chunk > 1:
+            chunk //= 2
+        else:
+            position += 1
+    return masks
+
+
+def _bisect(count_at, low: int, high: int, target: int, increasing: bool):
+    """Smallest index in [low, high] whose count reaches `target` (counts monotone in index)."""
+    found = high
+    while low <= high:
+        middle = (low + high) // 2
+        reached = count_at(middle) >= target if increasing else count_at(middle) <= target
+        if reached:
+            found, high = middle, middle - 1
+        else:
+            low = middle + 1
+    return found
+
+
+def topologically_consistent_masks(
+    model: keras.Model, sparsity: float, scores: dict[str, np.ndarray] | None = None
+) -> Masks:
+    """Returns masks of the best-scoring consistent subnetwork that keeps `1 - sparsity`.
+
+    Lowering a score threshold keeps a superset of weights and reachability only grows, so
+    the number of consistent weights is monotone in the threshold. A bisection finds the
+    highest threshold whose consistent subnetwork reaches the target size. At high rates that
+    subnetwork can overshoot (a thin layer gains its first weights only when others gain
+    many); its lowest-scoring weights are then removed, except those whose removal would
+    disconnect it (see `_trim`).
+
+    Args:
+        model: A functional model of supported layers.
+        sparsity: Fraction of prunable weights to remove, in [0, 1).
+        scores: Score of every prunable entry by mask path (default: `magnitude_scores`).
+
+    Returns:
+        0/1 masks by mask path; every kept entry lies on an input-to-output path.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}.")
+    scores = scores or magnitude_scores(model)
+    ordered = np.sort(np.concatenate([s.ravel() for s in scores.values()]))[::-1]
+    target = max(int(round(ordered.size * (1.0 - sparsity))), 1)
+    counts: dict[int, tuple[Masks, int]] = {}
+
+    def by_threshold(index: int) -> int:
+        if index not in counts:
+            counts[index] = _consistent(model, _at_threshold(scores, ordered[index]))
+        return counts[index][1]
+
+    index = _bisect(by_threshold, 0, ordered.size - 1, target, increasing=True)
+    by_threshold(index)
+    superset, kept = counts[index]
+    return _trim(model, superset, kept, scores, target) if kept > target else superset
