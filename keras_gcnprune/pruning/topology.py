@@ -190,26 +190,26 @@ MASKED_RULES: dict[type, Rule] = {
 def _structural_rule(layer) -> Rule:
     """Rules of the layers that only move, merge or pass neurons."""
     if isinstance(layer, IDENTITY_LAYERS):
-        return Rule(lambda l, x, m: x[0], lambda l, co, shapes, m: [co])
+        return Rule(lambda layer_, x, m: x[0], lambda layer_, co, shapes, m: [co])
     if isinstance(layer, (keras.layers.Reshape, keras.layers.Flatten)):
         return Rule(
-            lambda l, x, m: x[0].reshape(l.output.shape[1:]),
-            lambda l, co, shapes, m: [co.reshape(shapes[0])],
+            lambda layer_, x, m: x[0].reshape(layer_.output.shape[1:]),
+            lambda layer_, co, shapes, m: [co.reshape(shapes[0])],
         )
     if isinstance(layer, keras.layers.Permute):
         order = [d - 1 for d in layer.dims]
         return Rule(
-            lambda l, x, m: np.transpose(x[0], order),
-            lambda l, co, shapes, m: [np.transpose(co, np.argsort(order))],
+            lambda layer_, x, m: np.transpose(x[0], order),
+            lambda layer_, co, shapes, m: [np.transpose(co, np.argsort(order))],
         )
     if isinstance(layer, keras.layers.Add):
-        return Rule(lambda l, x, m: sum(x), lambda l, co, shapes, m: [co] * len(shapes))
+        return Rule(lambda layer_, x, m: sum(x), lambda layer_, co, shapes, m: [co] * len(shapes))
     if isinstance(layer, keras.layers.Concatenate):
         return Rule(_concat_forward, _concat_backward)
     if isinstance(layer, POOLING_LAYERS) and not layer.keepdims:
         return Rule(
-            lambda l, x, m: x[0].reshape(-1, x[0].shape[-1]).sum(axis=0),
-            lambda l, co, shapes, m: [np.broadcast_to(co, shapes[0]).copy()],
+            lambda layer_, x, m: x[0].reshape(-1, x[0].shape[-1]).sum(axis=0),
+            lambda layer_, co, shapes, m: [np.broadcast_to(co, shapes[0]).copy()],
         )
     raise ValueError(
         f"Layer {layer.name!r} ({type(layer).__name__}) is not supported by the accessibility "
