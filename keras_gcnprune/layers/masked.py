@@ -105,6 +105,13 @@ class MaskedLayer(keras.layers.Layer):
         out_axes: tuple[int, ...] = (),
     ) -> tuple[keras.Variable, keras.Variable]:
         """Creates a latent weight and its mask (all ones) and registers them as prunable."""
+        if not self._masked_weights:
+            # Steps of pruning done so far, saved with the model so that a schedule continues
+            # after loading, even under a new optimizer.
+            self.pruning_step = self.add_weight(
+                name="pruning_step", shape=(), dtype="int64", initializer="zeros",
+                trainable=False,
+            )
         mask = self.add_weight(
             name=f"{name}_mask", shape=shape, initializer="ones", trainable=False
         )

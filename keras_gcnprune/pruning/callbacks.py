@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.pruning.masks import (
     effective_values,
     global_magnitude_masks,
@@ -19,10 +20,12 @@ SCOPES = ("layer", "global")
 
 
 class PruningCallback(keras.callbacks.Callback):
-    """Base of the pruning callbacks: reads the step, asks the schedule, updates masks.
+    """Base of the pruning callbacks: counts steps, asks the schedule, updates masks.
 
-    The step is the optimizer's iteration count, which `.keras` files save: `model.fit` on a
-    reloaded model continues the schedule where it stopped.
+    Before each training batch the step advances by one (the first batch is step 1, as in the
+    Model Optimization Toolkit) and is stored in every masked layer's `pruning_step`, which
+    `.keras` files save: `model.fit` on a reloaded model continues the schedule where it
+    stopped, whatever its optimizer.
 
     Args:
         schedule: Any `schedule(step) -> (should_prune, sparsity)`, including the Model
@@ -35,9 +38,20 @@ class PruningCallback(keras.callbacks.Callback):
             raise TypeError(f"schedule must be callable as schedule(step), got {schedule!r}.")
         self.schedule = schedule
 
+    def on_train_begin(self, logs=None) -> None:
+        self._steps = [
+            layer.pruning_step for layer in self.model._flatten_layers()
+            if isinstance(layer, MaskedLayer) and hasattr(layer, "pruning_step")
+        ]
+        if not self._steps:
+            raise ValueError(f"Model {self.model.name!r} has no prunable layers to prune.")
+        self._step = int(keras.ops.convert_to_numpy(self._steps[0]))
+
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        should_prune, sparsity = evaluate_schedule(self.schedule, step)
+        self._step += 1
+        for variable in self._steps:
+            variable.assign(self._step)
+        should_prune, sparsity = evaluate_schedule(self.schedule, self._step)
         if should_prune:
             self.update_masks(sparsity)
 
