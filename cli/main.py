@@ -53,48 +53,132 @@ def main() -> None:
     """Skeleton graph convolutional networks for Keras 3, pruned and exported for phones."""
 
 
-@main.command()
-@click.option("--dataset", default="synthetic", help=DATASET_HELP)
-@click.option("--protocol", default=None, help=PROTOCOL_HELP)
-@click.option("--model", "model_name", default="attention_gcn",
-              type=click.Choice(["attention_gcn", "stgcn"]), help="Model family.")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Model option, repeatable; VALUE is JSON (e.g. heads=16, "
-                   "widths=[32,64]). See keras_gcnprune.models.")
-@click.option("--epochs", default=60, type=click.IntRange(1), help="Training epochs.")
-@click.option("--batch-size", default=32, type=click.IntRange(1), help="Batch size.")
-@click.option("--frames", default=32, type=click.IntRange(1),
-              help="Frames T every sequence is resampled to.")
-@click.option("--streams", default="joint,motion",
-              help="Input streams, comma separated: joint, bone, motion.")
-@click.option("--learning-rate", default=2e-3, type=float, help="Peak AdamW learning rate.")
-@click.option("--augment/--no-augment", default=True,
-              help="Random rotation, scaling and noise on training batches.")
-@click.option("--seed", default=0, type=int, help="Seed of weights, shuffling, augmentation.")
-@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
-              help=ON_ERROR_HELP)
-@click.option("--out", "out_dir", default="runs/train", type=click.Path(file_okay=False),
-              help="Run directory: model.keras, run.json, history.json, metrics.json.")
-def train(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
-          learning_rate, augment, seed, on_error, out_dir) -> None:
-    """Train a model with model.fit and write it with its history and metrics."""
+def training_options(command):
+    """The options shared by `train` and `prune`."""
+    options = [
+        click.option("--dataset", default="synthetic", help=DATASET_HELP),
+        click.option("--protocol", default=None, help=PROTOCOL_HELP),
+        click.option("--model", "model_name", default="attention_gcn",
+                     type=click.Choice(["attention_gcn", "stgcn"]), help="Model family."),
+        click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+                     help="Model option, repeatable; VALUE is JSON (e.g. heads=16, "
+                          "widths=[32,64]). See keras_gcnprune.models."),
+        click.option("--epochs", default=60, type=click.IntRange(1), help="Training epochs."),
+        click.option("--batch-size", default=32, type=click.IntRange(1), help="Batch size."),
+        click.option("--frames", default=32, type=click.IntRange(1),
+                     help="Frames T every sequence is resampled to."),
+        click.option("--streams", default="joint",
+                     help="Input streams, comma separated: joint, bone, motion."),
+        click.option("--learning-rate", default=2e-3, type=float,
+                     help="Peak AdamW learning rate."),
+        click.option("--augment/--no-augment", default=True,
+                     help="Random rotation, scaling and noise on training batches."),
+        click.option("--seed", default=0, type=int,
+                     help="Seed of weights, shuffling, augmentation."),
+        click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+                     help=ON_ERROR_HELP),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
+            learning_rate, augment, seed, on_error, **extra):
     from keras_gcnprune.data import Augmentation, Preprocessing
     from keras_gcnprune.training import TrainConfig
-    from keras_gcnprune.training import train as run_training
 
-    config = TrainConfig(
+    return TrainConfig(
         dataset=dataset, protocol=protocol, model=model_name,
         model_options=_parse_options(options), epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate,
         preprocessing=Preprocessing(frames=frames, streams=_streams(streams)),
         augmentation=Augmentation() if augment else None, seed=seed, on_error=on_error,
+        **extra,
     )
-    metrics = run_training(config, out_dir)
-    click.echo(
-        f"test accuracy {metrics['test_accuracy']:.2%} on {metrics['test_samples']} sequences "
-        f"({metrics['parameters']:,} parameters, {metrics['wall_time_s']:.0f} s); "
-        f"model and metrics in {out_dir}"
-    )
+
+
+def _report_run(metrics: dict, out_dir) -> None:
+    line = (f"test accuracy {metrics['test_accuracy']:.2%} on {metrics['test_samples']} "
+            f"sequences ({metrics['parameters']:,} parameters, {metrics['wall_time_s']:.0f} s)")
+    if "realized_rate" in metrics:
+        line += (f"; {metrics['pruning_method']} pruning: {metrics['realized_rate']:.2%} of "
+                 f"prunable weights removed, {metrics['kept_weights']:,} kept, "
+                 f"{metrics['disconnected_fraction']:.1%} of them disconnected")
+    click.echo(f"{line}\nmodel and metrics in {out_dir}")
+
+
+@main.command()
+@training_options
+@click.option("--out", "out_dir", default="runs/train", type=click.Path(file_okay=False),
+              help="Run directory: model.keras, run.json, history.json, metrics.json.")
+def train(out_dir, **options) -> None:
+    """Train a model with model.fit and write it with its history and metrics."""
+    from keras_gcnprune.training import train as run_training
+
+    _report_run(run_training(_config(**options), out_dir), out_dir)
+
+
+@main.command()
+@training_options
+@click.option("--method", default="tcp", type=click.Choice(["magnitude", "tcp"]),
+              help="magnitude: the Model Optimization Toolkit's algorithm; tcp: topologically "
+                   "consistent pruning (only weights on input-to-output paths).")
+@click.option("--rate", default=0.9, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Final fraction of prunable weights removed.")
+@click.option("--begin", default=0.1, type=click.FloatRange(0, 1),
+              help="Fraction of training after which pruning starts.")
+@click.option("--end", default=0.6, type=click.FloatRange(0, 1),
+              help="Fraction of training at which the rate is reached (then fine-tuning).")
+@click.option("--frequency", default=50, type=click.IntRange(1),
+              help="Training steps between mask updates.")
+@click.option("--scope", default="layer", type=click.Choice(["layer", "global"]),
+              help="Magnitude ranking per layer (the toolkit's) or global.")
+@click.option("--from", "from_run", default=None, type=click.Path(exists=True),
+              help="Start from this trained run (directory or model.keras) instead of a new "
+                   "model; its dataset and preprocessing apply unless given here.")
+@click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
+              help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
+def prune(out_dir, method, rate, begin, end, frequency, scope, from_run, **options) -> None:
+    """Train with pruning, from scratch or from a trained model."""
+    from keras_gcnprune.training import PruningConfig, load_run
+    from keras_gcnprune.training import train as run_training
+
+    pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
+                            frequency=frequency, scope=scope)
+    initial_model = None
+    if from_run:
+        _, info = load_run(from_run)
+        trained = info["config"]
+        options["dataset"] = options["dataset"] if options["dataset"] != "synthetic" else \
+            trained["dataset"]
+        options["protocol"] = options["protocol"] or trained["protocol"]
+        options["frames"] = trained["preprocessing"]["frames"]
+        options["streams"] = ",".join(trained["preprocessing"]["streams"])
+        path = Path(from_run)
+        initial_model = str(path / "model.keras" if path.is_dir() else path)
+    config = _config(**options, pruning=pruning, initial_model=initial_model)
+    _report_run(run_training(config, out_dir), out_dir)
+
+
+@main.command()
+@click.argument("model_path", type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--png", default=None, type=click.Path(dir_okay=False),
+              help="Also draw per-layer density and dead channels to this PNG file.")
+def report(model_path, as_json, png) -> None:
+    """Per-layer sparsity and connectivity of a model (run directory or .keras file)."""
+    import keras
+
+    import keras_gcnprune.layers  # noqa: F401  (registers the layers for loading)
+    from keras_gcnprune.reports import connectivity_report, format_table, plot_report
+
+    path = Path(model_path)
+    model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
+    result = connectivity_report(model)
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+    if png:
+        click.echo(f"figure written to {plot_report(result, png)}", err=as_json)
 
 
 @main.command()
@@ -155,27 +239,42 @@ def convert(dataset, output, on_error) -> None:
 
 @main.command()
 @click.option("--out", "out_dir", default="runs/quickstart", type=click.Path(file_okay=False),
-              help="Run directory.")
-@click.option("--epochs", default=25, type=click.IntRange(1), help="Training epochs.")
+              help="Folder of the two runs: dense/ and tcp/.")
+@click.option("--epochs", default=25, type=click.IntRange(1), help="Dense training epochs.")
+@click.option("--prune-epochs", default=20, type=click.IntRange(1),
+              help="Epochs of pruning and fine-tuning the dense model with TCP.")
+@click.option("--rate", default=0.9, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="TCP pruning rate.")
 @click.option("--seed", default=0, type=int, help="Seed of data generation and training.")
-def quickstart(out_dir, epochs, seed) -> None:
-    """Train AttentionGCN on the built-in synthetic hand gestures and report its accuracy."""
-    from keras_gcnprune.data import Preprocessing
-    from keras_gcnprune.training import TrainConfig
+def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
+    """Train AttentionGCN on built-in synthetic hand gestures, then prune it with TCP."""
+    from keras_gcnprune.data import Preprocessing, load_dataset
+    from keras_gcnprune.training import PruningConfig, TrainConfig
     from keras_gcnprune.training import train as run_training
 
     click.echo("Generating synthetic hand gestures (14 classes, MediaPipe hand layout)...")
-    config = TrainConfig(
-        dataset=f"synthetic:{seed}", protocol="cross_subject", model="attention_gcn",
-        epochs=epochs, preprocessing=Preprocessing(streams=("joint", "motion")), seed=seed,
+    dataset = load_dataset(f"synthetic:{seed}")
+    common = dict(dataset=f"synthetic:{seed}", protocol="cross_subject", model="attention_gcn",
+                  preprocessing=Preprocessing(streams=("joint", "motion")), seed=seed)
+    dense_dir, tcp_dir = Path(out_dir) / "dense", Path(out_dir) / "tcp"
+    dense = run_training(TrainConfig(epochs=epochs, **common), dense_dir, dataset=dataset)
+    click.echo(f"\nPruning {rate:.0%} of the weights with topologically consistent pruning...")
+    pruned = run_training(
+        TrainConfig(epochs=prune_epochs, initial_model=str(
+            dense_dir / "model.keras"), pruning=PruningConfig(method="tcp", rate=rate,
+                                                             begin=0.0, end=0.5), **common),
+        tcp_dir, dataset=dataset,
     )
-    metrics = run_training(config, out_dir)
-    chance = 1 / 14
     click.echo(
-        f"\nQuickstart done: AttentionGCN ({metrics['parameters']:,} parameters) reaches "
-        f"{metrics['test_accuracy']:.2%} top-1 on {metrics['test_samples']} sequences of unseen "
-        f"subjects (chance {chance:.2%}) after {epochs} epochs in {metrics['wall_time_s']:.0f} s.\n"
-        f"Model: {Path(out_dir) / 'model.keras'}"
+        f"\nQuickstart done, on {dense['test_samples']} sequences of unseen subjects "
+        f"(chance {1 / 14:.2%}):\n"
+        f"  dense AttentionGCN  {dense['test_accuracy']:.2%} top-1, "
+        f"{dense['parameters']:,} parameters ({dense['wall_time_s']:.0f} s)\n"
+        f"  TCP-pruned          {pruned['test_accuracy']:.2%} top-1, "
+        f"{pruned['realized_rate']:.2%} of prunable weights removed "
+        f"({pruned['kept_weights']:,} kept, {pruned['disconnected_fraction']:.0%} "
+        f"disconnected; {pruned['wall_time_s']:.0f} s)\n"
+        f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}"
     )
 
 

@@ -1,8 +1,15 @@
 """Pruning during `model.fit`: schedules, magnitude pruning and topologically consistent pruning."""
 
-from keras_gcnprune.pruning.callbacks import MagnitudePruning, PruningCallback, TopologicalPruning
+from keras_gcnprune.pruning.callbacks import (
+    METHODS,
+    MagnitudePruning,
+    PruningCallback,
+    TopologicalPruning,
+    pruning_callback,
+)
 from keras_gcnprune.pruning.masks import magnitude_mask, prunable_weights, sparsity_of
 from keras_gcnprune.pruning.schedules import ConstantSparsity, PolynomialDecay
+from keras_gcnprune.pruning.strip import strip_pruning
 from keras_gcnprune.pruning.tcp import topologically_consistent_masks
 from keras_gcnprune.pruning.topology import (
     consistent_masks,
@@ -12,6 +19,7 @@ from keras_gcnprune.pruning.topology import (
 )
 
 __all__ = [
+    "METHODS",
     "ConstantSparsity",
     "MagnitudePruning",
     "PolynomialDecay",
@@ -22,7 +30,9 @@ __all__ = [
     "disconnected_fraction",
     "magnitude_mask",
     "prunable_weights",
+    "pruning_callback",
     "reachability",
     "sparsity_of",
+    "strip_pruning",
     "topologically_consistent_masks",
 ]

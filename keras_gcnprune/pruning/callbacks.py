@@ -124,3 +124,15 @@ class TopologicalPruning(PruningCallback):
 def _normalised(values: np.ndarray) -> np.ndarray:
     rms = float(np.sqrt(np.mean(np.square(values))))
     return values / rms if rms > 0 else values
+
+
+METHODS = ("magnitude", "tcp")
+
+
+def pruning_callback(method: str, schedule: Schedule, scope: str = "layer") -> PruningCallback:
+    """Returns the callback of a pruning method by name (`"magnitude"` or `"tcp"`)."""
+    if method == "magnitude":
+        return MagnitudePruning(schedule, scope=scope)
+    if method == "tcp":
+        return TopologicalPruning(schedule)
+    raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")

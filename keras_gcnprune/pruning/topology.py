@@ -244,11 +244,18 @@ def rule_for(layer) -> Rule:
 
 @dataclass
 class Reachability:
-    """Shadows of every tensor (by id) and, per mask path, which kernel entries are used."""
+    """Shadows of every tensor (by id), which kernel entries are used (by mask path), and the
+    input and output tensor ids of every layer (by name)."""
 
     accessible: dict[int, np.ndarray]
     coaccessible: dict[int, np.ndarray]
     used: dict[str, np.ndarray]
+    layer_tensors: dict[str, tuple[int, int]]
+
+    def live_channels(self, tensor_id: int) -> np.ndarray:
+        """Channels (last axis) that are accessible and co-accessible at some position."""
+        live = self.accessible[tensor_id] & self.coaccessible[tensor_id]
+        return live.reshape(-1, live.shape[-1]).any(axis=0)
 
 
 def _graph(model: keras.Model):
@@ -305,6 +312,7 @@ def reachability(model: keras.Model, masks: Masks | None = None) -> Reachability
         {k: v > 0 for k, v in accessible.items()},
         {k: v > 0 for k, v in coaccessible.items()},
         used,
+        {layer.name: (id(inputs[0]), id(outputs[0])) for layer, inputs, outputs in steps},
     )
 
 

@@ -27,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gcnprune import models
+from keras_gcnprune.pruning import PolynomialDecay, pruning_callback, strip_pruning
+from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.data import (
     Augmentation,
     Preprocessing,
@@ -38,6 +40,44 @@ from keras_gcnprune.data import (
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
+
+
+@dataclass
+class PruningConfig:
+    """Pruning during a training run: a polynomial ramp from 0 to `rate`.
+
+    Args:
+        method: `"magnitude"` (the toolkit's algorithm) or `"tcp"` (topologically consistent).
+        rate: Final fraction of prunable weights removed.
+        begin: Fraction of the training steps after which pruning starts.
+        end: Fraction of the training steps at which `rate` is reached; training goes on
+            with the final masks after it.
+        frequency: Steps between mask updates.
+        scope: `"layer"` or `"global"` ranking (magnitude only).
+    """
+
+    method: str = "tcp"
+    rate: float = 0.9
+    begin: float = 0.1
+    end: float = 0.6
+    frequency: int = 50
+    scope: str = "layer"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.rate < 1.0:
+            raise ValueError(f"rate must be in (0, 1), got {self.rate}.")
+        if not 0.0 <= self.begin < self.end <= 1.0:
+            raise ValueError(f"need 0 <= begin < end <= 1, got begin={self.begin}, "
+                             f"end={self.end}.")
+
+    def schedule(self, total_steps: int) -> PolynomialDecay:
+        """The schedule over `total_steps`, its last turn exactly on its end step."""
+        begin = int(self.begin * total_steps)
+        span = max(1, int(self.end * total_steps) - begin)
+        frequency = max(1, min(self.frequency, span))
+        turns = max(1, span // frequency)
+        return PolynomialDecay(0.0, self.rate, begin_step=begin,
+                               end_step=begin + turns * frequency, frequency=frequency)
 
 
 @dataclass
@@ -57,6 +97,8 @@ class TrainConfig:
         augmentation: On-the-fly augmentation of training batches, or None.
         seed: Seed of weights, shuffling and augmentation.
         on_error: `"raise"` or `"skip"` for bad dataset files.
+        pruning: Prune during training (None: dense training).
+        initial_model: A `.keras` model to start from instead of a new one (fine-tuning).
     """
 
     dataset: str = "synthetic"
@@ -71,6 +113,8 @@ class TrainConfig:
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     seed: int = 0
     on_error: str = "raise"
+    pruning: PruningConfig | None = None
+    initial_model: str | None = None
 
     def to_dict(self) -> dict:
         config = asdict(self)
@@ -158,22 +202,41 @@ def train(
         seed=config.seed,
     )
     test_data = make_tf_dataset(x_test, y_test, config.batch_size)
-    model = build_model(config, dataset)
+    if config.initial_model:
+        model = keras.models.load_model(config.initial_model)
+    else:
+        model = build_model(config, dataset)
     compile_for_classification(model, config, steps=len(train_data))
     write_run_info(out_dir, config, dataset)
     history_file = out_dir / "history.json"
     backup = ResumableBackup(out_dir / "backup", json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
         history_file.unlink(missing_ok=True)
+    callbacks = [backup, HistoryFile(history_file)]
+    if config.pruning is not None:
+        schedule = config.pruning.schedule(len(train_data) * config.epochs)
+        callbacks.append(pruning_callback(config.pruning.method, schedule, config.pruning.scope))
     model.fit(
         train_data,
         epochs=config.epochs,
         validation_data=test_data,
         shuffle=False,  # the tf.data pipeline shuffles every epoch
-        callbacks=[backup, HistoryFile(history_file)],
+        callbacks=callbacks,
         verbose=verbose,
     )
     model.save(out_dir / MODEL_FILE)
+    pruning_metrics = {}
+    if config.pruning is not None:
+        report = connectivity_report(model)
+        (out_dir / "connectivity.json").write_text(json.dumps(report, indent=2))
+        strip_pruning(model).save(out_dir / "stripped.keras")
+        pruning_metrics = {
+            "pruning_method": config.pruning.method,
+            "target_rate": config.pruning.rate,
+            "realized_rate": report["total"]["rate"],
+            "disconnected_fraction": report["total"]["disconnected_fraction"],
+            "kept_weights": report["total"]["kept"],
+        }
     metrics = {
         "dataset": config.dataset,
         "protocol": config.protocol,
@@ -182,6 +245,7 @@ def train(
         "train_samples": len(x_train),
         "test_samples": len(x_test),
         "parameters": int(model.count_params()),
+        **pruning_metrics,
         "epochs": config.epochs,
         "wall_time_s": round(time.perf_counter() - started, 2),
         **environment(),
@@ -273,6 +337,17 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
             "Evaluate models trained with `gcnprune train` or keras_gcnprune.training.train."
         )
     return keras.models.load_model(model_file), json.loads(run_file.read_text())
+
+
+def load_config(info: dict) -> TrainConfig:
+    """Rebuilds the `TrainConfig` recorded in a run's `run.json`."""
+    recorded = dict(info["config"])
+    recorded["preprocessing"] = Preprocessing.from_dict(recorded["preprocessing"])
+    augmentation = recorded.get("augmentation")
+    recorded["augmentation"] = Augmentation(**augmentation) if augmentation else None
+    pruning = recorded.get("pruning")
+    recorded["pruning"] = PruningConfig(**pruning) if pruning else None
+    return TrainConfig(**recorded)
 
 
 def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str | None = None,

@@ -1,0 +1,63 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.pruning import (
+    ConstantSparsity,
+    TopologicalPruning,
+    disconnected_fraction,
+    prunable_weights,
+    sparsity_of,
+    strip_pruning,
+)
+from keras_gcnprune.training import PruningConfig, TrainConfig, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def gestures():
+    return make_synthetic_gestures(subjects=4, test_subjects=1, repetitions=3, seed=0)
+
+
+@pytest.mark.parametrize("method", ["magnitude", "tcp"])
+def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tmp_path, method):
+    config = TrainConfig(epochs=4, preprocessing=Preprocessing(frames=16),
+                         pruning=PruningConfig(method=method, rate=0.9, frequency=5))
+    metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    assert metrics["realized_rate"] == pytest.approx(0.9, abs=0.005)
+    if method == "tcp":
+        assert metrics["disconnected_fraction"] == 0.0
+    report = json.loads((tmp_path / "connectivity.json").read_text())
+    assert report["total"]["kept"] == metrics["kept_weights"]
+    model = keras.models.load_model(tmp_path / "model.keras")
+    assert sparsity_of(prunable_weights(model)) == pytest.approx(0.9, abs=0.005)
+    assert evaluate(tmp_path, dataset="synthetic")["test_samples"] > 0
+
+
+def test_schedule_ends_exactly_on_a_pruning_turn():
+    for steps in (7, 100, 1234):
+        schedule = PruningConfig(rate=0.8, begin=0.1, end=0.6, frequency=50).schedule(steps)
+        assert schedule(schedule.end_step) == (True, pytest.approx(0.8))
+        assert schedule.end_step < steps
+
+
+def test_strip_pruning_bakes_masks_and_keeps_outputs(gestures):
+    from keras_gcnprune import models
+
+    model = models.build("stgcn", "mediapipe_hand", num_classes=14, frames=8, widths=(8, 16),
+                         strides=(1, 2))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).standard_normal((16, 8, 21, 3)).astype("float32")
+    model.fit(x, np.arange(16) % 14, epochs=1, verbose=0,
+              callbacks=[TopologicalPruning(ConstantSparsity(0.8, frequency=1))])
+    stripped = strip_pruning(model)
+    np.testing.assert_allclose(stripped.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-5)
+    for weight in prunable_weights(stripped):
+        assert np.all(weight.kernel.numpy()[weight.mask.numpy() == 0] == 0)
+    assert disconnected_fraction(stripped) == 0.0
+    assert all(int(layer.pruning_step.numpy()) == 0 for layer in stripped.layers
+               if hasattr(layer, "pruning_step"))
+    assert int(model.get_layer("block1_gcn").pruning_step.numpy()) == 1
