@@ -27,8 +27,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gcnprune import models
-from keras_gcnprune.pruning import PolynomialDecay, pruning_callback, strip_pruning
-from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.data import (
     Augmentation,
     Preprocessing,
@@ -37,6 +35,8 @@ from keras_gcnprune.data import (
     make_tf_dataset,
     split,
 )
+from keras_gcnprune.pruning import PolynomialDecay, pruning_callback, strip_pruning
+from keras_gcnprune.reports import connectivity_report
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"

@@ -2,8 +2,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from keras_gcnprune.cli.main import main
 
+from keras_gcnprune.cli.main import main
 from keras_gcnprune.data import load_archive
 
 COMMANDS = ["train", "evaluate", "layouts", "convert", "quickstart"]
