@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import keras
 import numpy as np
 
@@ -30,13 +32,23 @@ class PruningCallback(keras.callbacks.Callback):
     Args:
         schedule: Any `schedule(step) -> (should_prune, sparsity)`, including the Model
             Optimization Toolkit's schedules.
+        log_dir: When given, TensorBoard scalars are written there after every mask update:
+            per layer the realized rate and the number of kept weights on no input-to-output
+            path, and the same for the whole model.
     """
 
-    def __init__(self, schedule: Schedule) -> None:
+    def __init__(self, schedule: Schedule, log_dir: str | None = None) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be callable as schedule(step), got {schedule!r}.")
+        if log_dir and importlib.util.find_spec("tensorboard") is None:
+            raise ImportError(
+                f"log_dir={log_dir!r} needs TensorBoard, which is not installed: "
+                "pip install tensorboard (or leave log_dir unset)."
+            )
         self.schedule = schedule
+        self.log_dir = log_dir
+        self._writer = None
 
     def on_train_begin(self, logs=None) -> None:
         self._steps = [
@@ -54,6 +66,25 @@ class PruningCallback(keras.callbacks.Callback):
         should_prune, sparsity = evaluate_schedule(self.schedule, self._step)
         if should_prune:
             self.update_masks(sparsity)
+            if self.log_dir:
+                self._write_scalars()
+
+    def _write_scalars(self) -> None:
+        import tensorflow as tf
+
+        from keras_gcnprune.reports import connectivity_report
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        report = connectivity_report(self.model)
+        with self._writer.as_default(step=self._step):
+            for row in report["layers"]:
+                tf.summary.scalar(f"pruning/{row['layer']}/rate", row["rate"])
+                tf.summary.scalar(f"pruning/{row['layer']}/disconnected", row["disconnected"])
+            tf.summary.scalar("pruning/total/rate", report["total"]["rate"])
+            tf.summary.scalar("pruning/total/disconnected_fraction",
+                              report["total"]["disconnected_fraction"])
+        self._writer.flush()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         if logs is not None:
@@ -75,6 +106,7 @@ class MagnitudePruning(PruningCallback):
         scope: `"layer"` (each kernel at the target sparsity, the toolkit's choice) or
             `"global"` (one threshold over all kernels, on magnitudes divided by each kernel's
             root mean square so that layers of different scales compete fairly).
+        log_dir: TensorBoard scalars (see `PruningCallback`).
 
     Example:
         >>> from keras_gcnprune.pruning import PolynomialDecay
@@ -82,8 +114,9 @@ class MagnitudePruning(PruningCallback):
         >>> # model.fit(data, epochs=10, callbacks=[callback])
     """
 
-    def __init__(self, schedule: Schedule, scope: str = "layer") -> None:
-        super().__init__(schedule)
+    def __init__(self, schedule: Schedule, scope: str = "layer", log_dir: str | None = None
+                 ) -> None:
+        super().__init__(schedule, log_dir)
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}.")
         self.scope = scope
@@ -104,11 +137,14 @@ class TopologicalPruning(PruningCallback):
     """Topologically consistent pruning: the best-magnitude subnetwork whose every kept weight
     lies on an input-to-output path (DESIGN.md section 3).
 
-    At each pruning step the masks are re-selected from the latent weights, which keep training
-    under the mask, so a connection pruned early can return when it grows.
+    At each pruning step the masks are re-selected from the latent weights. A pruned latent
+    weight gets no gradient through its mask, so it keeps its last value and competes again at
+    the next selection. This is the selection half of TCP; the bi-directional supervision of
+    the latent weights through smooth surrogates of both propagations is not implemented yet.
 
     Args:
         schedule: `schedule(step) -> (should_prune, sparsity)`.
+        log_dir: TensorBoard scalars (see `PruningCallback`).
 
     Example:
         >>> from keras_gcnprune.pruning import ConstantSparsity
@@ -129,10 +165,11 @@ def _normalised(values: np.ndarray) -> np.ndarray:
 METHODS = ("magnitude", "tcp")
 
 
-def pruning_callback(method: str, schedule: Schedule, scope: str = "layer") -> PruningCallback:
+def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
+                     log_dir: str | None = None) -> PruningCallback:
     """Returns the callback of a pruning method by name (`"magnitude"` or `"tcp"`)."""
     if method == "magnitude":
-        return MagnitudePruning(schedule, scope=scope)
+        return MagnitudePruning(schedule, scope=scope, log_dir=log_dir)
     if method == "tcp":
-        return TopologicalPruning(schedule)
+        return TopologicalPruning(schedule, log_dir=log_dir)
     raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")
