@@ -60,14 +60,22 @@ class PruningCallback(keras.callbacks.Callback):
         self._step = int(keras.ops.convert_to_numpy(self._steps[0]))
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        # Counting in Python and writing the step variables only when they matter (at pruning
+        # turns, epoch ends and the end of training) keeps the per-batch cost negligible.
         self._step += 1
-        for variable in self._steps:
-            variable.assign(self._step)
         should_prune, sparsity = evaluate_schedule(self.schedule, self._step)
         if should_prune:
+            self._save_step()
             self.update_masks(sparsity)
             if self.log_dir:
                 self._write_scalars()
+
+    def on_train_end(self, logs=None) -> None:
+        self._save_step()
+
+    def _save_step(self) -> None:
+        for variable in self._steps:
+            variable.assign(self._step)
 
     def _write_scalars(self) -> None:
         import tensorflow as tf
@@ -87,6 +95,7 @@ class PruningCallback(keras.callbacks.Callback):
         self._writer.flush()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._save_step()
         if logs is not None:
             logs["sparsity"] = sparsity_of(prunable_weights(self.model))
 

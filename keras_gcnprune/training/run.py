@@ -215,7 +215,9 @@ def train(
     callbacks = [backup, HistoryFile(history_file)]
     if config.pruning is not None:
         schedule = config.pruning.schedule(len(train_data) * config.epochs)
-        callbacks.append(pruning_callback(config.pruning.method, schedule, config.pruning.scope))
+        # First, so that the pruning step is written before the backup saves an epoch.
+        callbacks.insert(0, pruning_callback(config.pruning.method, schedule,
+                                             config.pruning.scope))
     model.fit(
         train_data,
         epochs=config.epochs,

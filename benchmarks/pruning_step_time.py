@@ -1,0 +1,100 @@
+"""Training step time with magnitude pruning and TCP, as ratios to dense training.
+
+Usage (from the repository root):
+
+    python benchmarks/pruning_step_time.py --models attention_gcn,stgcn --steps 200
+
+For each model, dense training and pruning with each method at update frequencies 1 and 100
+run the same number of steps on the same data (SBU-sized inputs: 30 joints, 32 frames), in
+interleaved rounds so that machine load affects all of them alike; the median step time of
+each is divided by dense's. Prints one JSON object and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_gcnprune import models
+from keras_gcnprune.pruning import ConstantSparsity, pruning_callback
+
+VARIANTS = [("dense", None, None), ("magnitude", "magnitude", 1), ("magnitude", "magnitude", 100),
+            ("tcp", "tcp", 1), ("tcp", "tcp", 100)]
+
+
+def make_model(name: str) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = models.build(name, "sbu_pair", num_classes=8, frames=32)
+    model.compile(keras.optimizers.AdamW(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def seconds_per_step(model, callbacks, x, y, steps: int, batch_size: int) -> float:
+    samples = steps * batch_size
+    started = time.perf_counter()
+    model.fit(x[:samples], y[:samples], batch_size=batch_size, epochs=1, verbose=0,
+              shuffle=False, callbacks=callbacks)
+    return (time.perf_counter() - started) / steps
+
+
+def measure(name: str, steps: int, rounds: int, batch_size: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((steps * batch_size, 32, 30, 3)).astype("float32")
+    y = rng.integers(0, 8, steps * batch_size)
+    variants = {}
+    for label, method, frequency in VARIANTS:
+        model = make_model(name)
+        model.fit(x[:batch_size * 2], y[:batch_size * 2], batch_size=batch_size, verbose=0)
+        variants[(label, frequency)] = (model, method, frequency)
+    times = {key: [] for key in variants}
+    for _ in range(rounds):
+        for key, (model, method, frequency) in variants.items():
+            callbacks = [] if method is None else [
+                pruning_callback(method, ConstantSparsity(0.95, begin_step=1,
+                                                          frequency=frequency))
+            ]
+            times[key].append(seconds_per_step(model, callbacks, x, y, steps, batch_size))
+    dense = statistics.median(times[("dense", None)])
+    return {
+        "model": name,
+        "parameters": int(variants[("dense", None)][0].count_params()),
+        "dense_ms_per_step": round(dense * 1000, 2),
+        "ratios": {
+            f"{label}_f{frequency}": round(statistics.median(times[(label, frequency)]) / dense,
+                                           3)
+            for label, frequency in variants if label != "dense"
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="attention_gcn,stgcn")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args(argv)
+    results = [measure(name, args.steps, args.rounds, args.batch_size)
+               for name in args.models.split(",")]
+    print(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
+                      "keras": keras.__version__, "steps": args.steps, "rounds": args.rounds,
+                      "results": results}))
+    columns = [f"{label}_f{frequency}" for label, _, frequency in VARIANTS[1:]]
+    print("\n| model | params | dense ms/step | " + " | ".join(columns) + " |")
+    print("|---|---|---|" + "---|" * len(columns))
+    for r in results:
+        print(f"| {r['model']} | {r['parameters']:,} | {r['dense_ms_per_step']} | "
+              + " | ".join(f"{r['ratios'][c]:.2f}x" for c in columns) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
