@@ -54,6 +54,7 @@ class PruningConfig:
             with the final masks after it.
         frequency: Steps between mask updates.
         scope: `"layer"` or `"global"` ranking (magnitude only).
+        log_dir: Folder for TensorBoard scalars per layer (None: none).
     """
 
     method: str = "tcp"
@@ -62,6 +63,7 @@ class PruningConfig:
     end: float = 0.6
     frequency: int = 50
     scope: str = "layer"
+    log_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.rate < 1.0:
@@ -217,7 +219,7 @@ def train(
         schedule = config.pruning.schedule(len(train_data) * config.epochs)
         # First, so that the pruning step is written before the backup saves an epoch.
         callbacks.insert(0, pruning_callback(config.pruning.method, schedule,
-                                             config.pruning.scope))
+                                             config.pruning.scope, config.pruning.log_dir))
     model.fit(
         train_data,
         epochs=config.epochs,
@@ -339,17 +341,6 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
             "Evaluate models trained with `gcnprune train` or keras_gcnprune.training.train."
         )
     return keras.models.load_model(model_file), json.loads(run_file.read_text())
-
-
-def load_config(info: dict) -> TrainConfig:
-    """Rebuilds the `TrainConfig` recorded in a run's `run.json`."""
-    recorded = dict(info["config"])
-    recorded["preprocessing"] = Preprocessing.from_dict(recorded["preprocessing"])
-    augmentation = recorded.get("augmentation")
-    recorded["augmentation"] = Augmentation(**augmentation) if augmentation else None
-    pruning = recorded.get("pruning")
-    recorded["pruning"] = PruningConfig(**pruning) if pruning else None
-    return TrainConfig(**recorded)
 
 
 def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str | None = None,

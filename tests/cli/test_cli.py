@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.data import load_archive
 
-COMMANDS = ["train", "evaluate", "layouts", "convert", "quickstart"]
+COMMANDS = ["train", "prune", "report", "evaluate", "layouts", "convert", "quickstart"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
