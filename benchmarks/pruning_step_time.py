@@ -7,7 +7,10 @@ Usage (from the repository root):
 For each model, dense training and pruning with each method at update frequencies 1 and 100
 run the same number of steps on the same data (SBU-sized inputs: 30 joints, 32 frames), in
 interleaved rounds so that machine load affects all of them alike; the median step time of
-each is divided by dense's. Prints one JSON object and a table.
+each is divided by dense's. All variants train the same model instance, its masks reset to
+ones before each (the dense arithmetic costs the same whatever the masks hold): separate but
+identical instances were seen to differ by up to 30% in step time on this 2-core machine,
+which would swamp the effect measured. Prints one JSON object and a table.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import keras
 import numpy as np
 
 from keras_gcnprune import models
-from keras_gcnprune.pruning import ConstantSparsity, pruning_callback
+from keras_gcnprune.pruning import ConstantSparsity, prunable_weights, pruning_callback
 
 VARIANTS = [("dense", None, None), ("magnitude", "magnitude", 1), ("magnitude", "magnitude", 100),
             ("tcp", "tcp", 1), ("tcp", "tcp", 100)]
@@ -49,28 +52,28 @@ def measure(name: str, steps: int, rounds: int, batch_size: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((steps * batch_size, 32, 30, 3)).astype("float32")
     y = rng.integers(0, 8, steps * batch_size)
-    variants = {}
-    for label, method, frequency in VARIANTS:
-        model = make_model(name)
-        model.fit(x[:batch_size * 2], y[:batch_size * 2], batch_size=batch_size, verbose=0)
-        variants[(label, frequency)] = (model, method, frequency)
-    times = {key: [] for key in variants}
+    model = make_model(name)
+    model.fit(x[:batch_size * 2], y[:batch_size * 2], batch_size=batch_size, verbose=0)
+    times = {(label, frequency): [] for label, _, frequency in VARIANTS}
     for _ in range(rounds):
-        for key, (model, method, frequency) in variants.items():
+        for label, method, frequency in VARIANTS:
+            for weight in prunable_weights(model):
+                weight.mask.assign(np.ones(weight.mask.shape, "float32"))
             callbacks = [] if method is None else [
                 pruning_callback(method, ConstantSparsity(0.95, begin_step=1,
                                                           frequency=frequency))
             ]
-            times[key].append(seconds_per_step(model, callbacks, x, y, steps, batch_size))
+            times[(label, frequency)].append(
+                seconds_per_step(model, callbacks, x, y, steps, batch_size))
     dense = statistics.median(times[("dense", None)])
     return {
         "model": name,
-        "parameters": int(variants[("dense", None)][0].count_params()),
+        "parameters": int(model.count_params()),
         "dense_ms_per_step": round(dense * 1000, 2),
         "ratios": {
             f"{label}_f{frequency}": round(statistics.median(times[(label, frequency)]) / dense,
                                            3)
-            for label, frequency in variants if label != "dense"
+            for label, frequency in times if label != "dense"
         },
     }
 
