@@ -80,6 +80,7 @@ class PruningCallback(keras.callbacks.Callback):
     def _write_scalars(self) -> None:
         import tensorflow as tf
 
+        # Imported here: keras_gcnprune.reports imports this package.
         from keras_gcnprune.reports import connectivity_report
 
         if self._writer is None:

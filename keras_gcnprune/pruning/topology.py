@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from keras_gcnprune.layers import GraphAttention, GraphConv, MaskedDense, MaskedWeight, TemporalConv
+from keras_gcnprune.pruning.masks import prunable_weights
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
 IDENTITY_LAYERS = (
@@ -41,8 +42,6 @@ def current_masks(model: keras.Model) -> Masks:
 
 
 def _masked_weights(model: keras.Model) -> list[MaskedWeight]:
-    from keras_gcnprune.pruning.masks import prunable_weights
-
     return prunable_weights(model, include_adjacency=True)
 
 
@@ -330,8 +329,6 @@ def consistent_masks(model: keras.Model, masks: Masks | None = None) -> Masks:
 def disconnected_fraction(model: keras.Model, masks: Masks | None = None,
                           include_adjacency: bool = False) -> float:
     """Fraction of kept prunable weights that lie on no input-to-output path."""
-    from keras_gcnprune.pruning.masks import prunable_weights
-
     masks = {**current_masks(model), **(masks or {})}
     used = reachability(model, masks).used
     paths = [w.mask.path for w in prunable_weights(model, include_adjacency)]
