@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib.util
 
 import keras
-import numpy as np
 
-from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.pruning.masks import (
     effective_values,
     global_magnitude_masks,
     magnitude_mask,
+    masked_layers,
     prunable_weights,
+    rms_normalised,
     sparsity_of,
 )
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
@@ -52,8 +52,8 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None) -> None:
         self._steps = [
-            layer.pruning_step for layer in self.model._flatten_layers()
-            if isinstance(layer, MaskedLayer) and hasattr(layer, "pruning_step")
+            layer.pruning_step for layer in masked_layers(self.model)
+            if hasattr(layer, "pruning_step")
         ]
         if not self._steps:
             raise ValueError(f"Model {self.model.name!r} has no prunable layers to prune.")
@@ -137,7 +137,7 @@ class MagnitudePruning(PruningCallback):
         if self.scope == "layer":
             masks = [magnitude_mask(v, sparsity) for v in values]
         else:
-            masks = global_magnitude_masks([_normalised(v) for v in values], sparsity)
+            masks = global_magnitude_masks([rms_normalised(v) for v in values], sparsity)
         for weight, value, mask in zip(weights, values, masks):
             weight.mask.assign(mask)
             weight.kernel.assign(value * mask)
@@ -165,11 +165,6 @@ class TopologicalPruning(PruningCallback):
         masks = topologically_consistent_masks(self.model, sparsity)
         for weight in prunable_weights(self.model):
             weight.mask.assign(masks[weight.mask.path])
-
-
-def _normalised(values: np.ndarray) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(np.square(values))))
-    return values / rms if rms > 0 else values
 
 
 METHODS = ("magnitude", "tcp")

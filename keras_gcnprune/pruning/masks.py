@@ -17,8 +17,7 @@ def prunable_weights(model: keras.Model, include_adjacency: bool = False) -> lis
     """
     weights = [
         weight
-        for layer in _all_layers(model)
-        if isinstance(layer, MaskedLayer)
+        for layer in masked_layers(model)
         for weight in layer.masked_weights()
         if include_adjacency or weight.role == "channels"
     ]
@@ -30,12 +29,22 @@ def prunable_weights(model: keras.Model, include_adjacency: bool = False) -> lis
     return weights
 
 
-def _all_layers(model: keras.Model):
+def masked_layers(model: keras.Model) -> list[MaskedLayer]:
+    """Returns the `MaskedLayer`s of `model`, nested models included, in layer order."""
+    found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
+            found += masked_layers(layer)
+        elif isinstance(layer, MaskedLayer):
+            found.append(layer)
+    return found
+
+
+def rms_normalised(values: np.ndarray) -> np.ndarray:
+    """`values` divided by their root mean square, so that one global threshold can compare
+    kernels of different scales (unchanged when all are zero)."""
+    rms = float(np.sqrt(np.mean(np.square(values))))
+    return values / rms if rms > 0 else values
 
 
 def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_gcnprune.layers import MaskedLayer
-from keras_gcnprune.pruning.masks import prunable_weights
+from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
 
 
 def strip_pruning(model: keras.Model) -> keras.Model:
@@ -31,7 +30,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
     stripped.set_weights(model.get_weights())
     for weight in prunable_weights(stripped, include_adjacency=True):
         weight.kernel.assign(weight.kernel * weight.mask)
-    for layer in stripped._flatten_layers():
-        if isinstance(layer, MaskedLayer) and hasattr(layer, "pruning_step"):
+    for layer in masked_layers(stripped):
+        if hasattr(layer, "pruning_step"):
             layer.pruning_step.assign(0)
     return stripped

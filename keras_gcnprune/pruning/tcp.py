@@ -5,21 +5,16 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_gcnprune.pruning.masks import prunable_weights
+from keras_gcnprune.pruning.masks import prunable_weights, rms_normalised
 from keras_gcnprune.pruning.topology import Masks, reachability
 
 
 def magnitude_scores(model: keras.Model) -> dict[str, np.ndarray]:
-    """Latent-weight magnitudes divided by each kernel's root mean square, by mask path.
-
-    Dividing by the RMS lets one global threshold compare kernels of different scales.
-    """
-    scores = {}
-    for weight in prunable_weights(model):
-        values = np.abs(weight.kernel.numpy())
-        rms = float(np.sqrt(np.mean(np.square(values))))
-        scores[weight.mask.path] = values / rms if rms > 0 else values
-    return scores
+    """Latent-weight magnitudes divided by each kernel's root mean square, by mask path."""
+    return {
+        weight.mask.path: rms_normalised(np.abs(weight.kernel.numpy()))
+        for weight in prunable_weights(model)
+    }
 
 
 def _consistent(model, candidate: Masks) -> tuple[Masks, int]:
@@ -61,13 +56,12 @@ def _trim(model, masks: Masks, kept: int, scores: dict[str, np.ndarray], target:
     return masks
 
 
-def _bisect(count_at, low: int, high: int, target: int, increasing: bool):
-    """Smallest index in [low, high] whose count reaches `target` (counts monotone in index)."""
+def _bisect(count_at, low: int, high: int, target: int):
+    """Smallest index in [low, high] whose count reaches `target` (counts increase with it)."""
     found = high
     while low <= high:
         middle = (low + high) // 2
-        reached = count_at(middle) >= target if increasing else count_at(middle) <= target
-        if reached:
+        if count_at(middle) >= target:
             found, high = middle, middle - 1
         else:
             low = middle + 1
@@ -106,7 +100,7 @@ def topologically_consistent_masks(
             counts[index] = _consistent(model, _at_threshold(scores, ordered[index]))
         return counts[index][1]
 
-    index = _bisect(by_threshold, 0, ordered.size - 1, target, increasing=True)
+    index = _bisect(by_threshold, 0, ordered.size - 1, target)
     by_threshold(index)
     superset, kept = counts[index]
     return _trim(model, superset, kept, scores, target) if kept > target else superset

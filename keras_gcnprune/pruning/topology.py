@@ -38,11 +38,9 @@ POOLING_LAYERS = (
 
 def current_masks(model: keras.Model) -> Masks:
     """The masks of every masked weight of `model`, by mask variable path."""
-    return {w.mask.path: w.mask.numpy() for w in _masked_weights(model)}
-
-
-def _masked_weights(model: keras.Model) -> list[MaskedWeight]:
-    return prunable_weights(model, include_adjacency=True)
+    return {
+        w.mask.path: w.mask.numpy() for w in prunable_weights(model, include_adjacency=True)
+    }
 
 
 def _mask(weight: MaskedWeight, masks: Masks) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_gcnprune.layers import MaskedLayer
+from keras_gcnprune.pruning.masks import masked_layers
 from keras_gcnprune.pruning.topology import reachability
 
 
@@ -56,9 +56,7 @@ def connectivity_report(model: keras.Model) -> dict:
     """
     result = reachability(model)
     rows = []
-    for layer in model._flatten_layers():
-        if not isinstance(layer, MaskedLayer):
-            continue
+    for layer in masked_layers(model):
         input_id, output_id = result.layer_tensors[layer.name]
         live_in, live_out = result.live_channels(input_id), result.live_channels(output_id)
         for weight in layer.masked_weights():
