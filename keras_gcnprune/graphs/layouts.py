@@ -26,6 +26,8 @@ class SkeletonLayout:
         edges: Bones as pairs of 0-based joint indices.
         centre: Index of the joint that data are centred on and that the spatial partition
             measures distances from.
+        persons: Number of persons whose joints follow one another in `joints` (equal
+            blocks); `repeat` sets it.
 
     Example:
         >>> hand = SkeletonLayout("pinch", ("wrist", "thumb", "index"), ((0, 1), (0, 2)), 0)
@@ -37,6 +39,7 @@ class SkeletonLayout:
     joints: tuple[str, ...]
     edges: tuple[tuple[int, int], ...]
     centre: int = 0
+    persons: int = 1
 
     def __post_init__(self) -> None:
         count = len(self.joints)
@@ -54,6 +57,11 @@ class SkeletonLayout:
         if not 0 <= self.centre < count:
             raise ValueError(
                 f"Layout {self.name!r} has centre {self.centre} outside [0, {count})."
+            )
+        if self.persons < 1 or count % self.persons:
+            raise ValueError(
+                f"Layout {self.name!r} has persons={self.persons}, which must be at least 1 and "
+                f"divide its {count} joints into equal blocks."
             )
 
     @property
@@ -127,7 +135,8 @@ class SkeletonLayout:
         edges = [(i + p * count, j + p * count) for p in range(persons) for i, j in self.edges]
         edges += [(self.centre, self.centre + p * count) for p in range(1, persons)]
         return SkeletonLayout(
-            name or f"{self.name}_x{persons}", joints, tuple(edges), self.centre
+            name or f"{self.name}_x{persons}", joints, tuple(edges), self.centre,
+            self.persons * persons,
         )
 
     def to_dict(self) -> dict:
@@ -136,22 +145,25 @@ class SkeletonLayout:
             "joints": list(self.joints),
             "edges": [list(edge) for edge in self.edges],
             "centre": self.centre,
+            "persons": self.persons,
         }
 
     @classmethod
     def from_dict(cls, spec: dict) -> SkeletonLayout:
-        """Builds a layout from `{"name", "joints", "edges", "centre"}` (centre optional)."""
+        """Builds a layout from `{"name", "joints", "edges", "centre", "persons"}` (the last two
+        optional)."""
         missing = {"name", "joints", "edges"} - set(spec)
         if missing:
             raise ValueError(
                 f"Layout dict is missing {sorted(missing)}; expected keys name, joints, edges "
-                f"and optionally centre, got {sorted(spec)}."
+                f"and optionally centre and persons, got {sorted(spec)}."
             )
         return cls(
             name=str(spec["name"]),
             joints=tuple(str(joint) for joint in spec["joints"]),
             edges=tuple((int(i), int(j)) for i, j in spec["edges"]),
             centre=int(spec.get("centre", 0)),
+            persons=int(spec.get("persons", 1)),
         )
 
     @classmethod

@@ -135,15 +135,6 @@ def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None):
     return dataset, config.preprocessing.arrays(train_set), config.preprocessing.arrays(test_set)
 
 
-def dataset_persons(dataset: SkeletonDataset) -> int:
-    """Persons stacked along the joints: 2 for `sbu_pair` and `<layout>_x2`, else 1."""
-    name = dataset.skeleton.name
-    if name == "sbu_pair":
-        return 2
-    suffix = name.rpartition("_x")[2]
-    return int(suffix) if "_x" in name and suffix.isdigit() else 1
-
-
 def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
     """Builds and compiles the run's model for a dataset."""
     model = models.build(
@@ -197,7 +188,7 @@ def train(
     augmentation = config.augmentation
     if augmentation is not None:
         augmentation = replace(
-            augmentation, point_dims=dataset.channels, persons=dataset_persons(dataset)
+            augmentation, point_dims=dataset.channels, persons=dataset.skeleton.persons
         )
     train_data = make_tf_dataset(
         x_train, y_train, config.batch_size, training=True, augmentation=augmentation,

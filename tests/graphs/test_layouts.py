@@ -55,6 +55,8 @@ def test_repeat_links_person_centres():
     assert pair.num_joints == 50 and pair.num_edges == 49 and pair.is_connected()
     assert (20, 45) in pair.edges
     assert pair.joints[25] == "p2_spine_base"
+    assert pair.persons == 2 and get_layout("sbu_pair").persons == 2
+    assert get_layout("ntu_rgbd").persons == 1
 
 
 def test_aliases_resolve():
@@ -71,6 +73,7 @@ def test_custom_layout_from_dict_and_json(tmp_path):
     path.write_text(json.dumps(spec))
     assert get_layout(str(path)) == layout
     assert SkeletonLayout.from_dict(layout.to_dict()) == layout
+    assert SkeletonLayout.from_dict(layout.repeat(2).to_dict()).persons == 2
 
 
 @pytest.mark.parametrize(
@@ -80,6 +83,7 @@ def test_custom_layout_from_dict_and_json(tmp_path):
         ({"name": "x", "joints": ["a", "a"], "edges": []}, "repeated"),
         ({"name": "x", "joints": ["a"], "edges": [], "centre": 3}, "centre"),
         ({"joints": ["a"], "edges": []}, "missing"),
+        ({"name": "x", "joints": ["a", "b", "c"], "edges": [], "persons": 2}, "persons"),
     ],
 )
 def test_bad_custom_layouts_are_refused(spec, message):
