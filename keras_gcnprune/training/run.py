@@ -136,8 +136,8 @@ def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None):
 
 
 def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
-    """Builds and compiles the run's model for a dataset."""
-    model = models.build(
+    """Builds the run's (uncompiled) model for a dataset; `train` compiles it."""
+    return models.build(
         config.model,
         layout=dataset.skeleton,
         num_classes=dataset.num_classes,
@@ -145,8 +145,6 @@ def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
         channels=config.preprocessing.channels(dataset.channels),
         **config.model_options,
     )
-    compile_for_classification(model, config)
-    return model
 
 
 def compile_for_classification(model: keras.Model, config: TrainConfig, steps: int = 1) -> None:
