@@ -154,8 +154,9 @@ def prune(out_dir, method, rate, begin, end, frequency, scope, log_dir, from_run
     if from_run:
         _, info = load_run(from_run)
         trained = info["config"]
-        options["dataset"] = options["dataset"] if options["dataset"] != "synthetic" else \
-            trained["dataset"]
+        if click.get_current_context().get_parameter_source("dataset") is \
+                click.core.ParameterSource.DEFAULT:
+            options["dataset"] = trained["dataset"]
         options["protocol"] = options["protocol"] or trained["protocol"]
         options["frames"] = trained["preprocessing"]["frames"]
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
