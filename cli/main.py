@@ -134,6 +134,10 @@ def train(out_dir, **options) -> None:
               help="Training steps between mask updates.")
 @click.option("--scope", default="layer", type=click.Choice(["layer", "global"]),
               help="Magnitude ranking per layer (the toolkit's) or global.")
+@click.option("--supervision", default="both",
+              type=click.Choice(["both", "accessibility", "coaccessibility", "mask", "none"]),
+              help="tcp: propagations that supervise the latent weights during training "
+                   "(ablations: one direction, the mask surrogate only, or selection only).")
 @click.option("--tensorboard", "log_dir", default=None, type=click.Path(file_okay=False),
               help="Write per-layer rate and disconnected weights as TensorBoard scalars here "
                    "(needs the tensorboard package).")
@@ -142,14 +146,15 @@ def train(out_dir, **options) -> None:
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, method, rate, begin, end, frequency, scope, log_dir, from_run, **options
-          ) -> None:
+def prune(out_dir, method, rate, begin, end, frequency, scope, supervision, log_dir, from_run,
+          **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
 
     pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
-                            frequency=frequency, scope=scope, log_dir=log_dir)
+                            frequency=frequency, scope=scope, supervision=supervision,
+                            log_dir=log_dir)
     initial_model = None
     if from_run:
         _, info = load_run(from_run)

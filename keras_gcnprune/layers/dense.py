@@ -42,8 +42,8 @@ class MaskedDense(MaskedLayer):
             else None
         )
 
-    def call(self, inputs):
-        outputs = matmul_last_axis(inputs, self.kernel * self.kernel_mask)
+    def call(self, inputs, training=None):
+        outputs = matmul_last_axis(inputs, self.masked(self.kernel, self.kernel_mask, training))
         if len(inputs.shape) != 2:
             outputs = ops.reshape(outputs, (*ops.shape(inputs)[:-1], self.units))
         if self.bias is not None:

@@ -96,11 +96,11 @@ class GraphAttention(MaskedLayer):
             self._seed_generator = keras.random.SeedGenerator()
         return self._seed_generator
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         heads, channels = self.heads, self.channels
         joints = self.adjacency.shape[0]
-        kernel = self.kernel * self.kernel_mask
-        adjacency = self.head_adjacency * self.head_adjacency_mask
+        kernel = self.masked(self.kernel, self.kernel_mask, training)
+        adjacency = self.masked(self.head_adjacency, self.head_adjacency_mask, training)
         projected = matmul_last_axis(inputs, ops.reshape(kernel, (-1, heads * channels)))
         y = ops.reshape(projected, (-1, joints, heads * channels))
         y = ops.reshape(ops.transpose(y, (0, 2, 1)), (-1, heads, channels, joints))

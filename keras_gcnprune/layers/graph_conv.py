@@ -120,8 +120,8 @@ class GraphConv(MaskedLayer):
             adjacency = adjacency + self.adjacency_offset
         return adjacency
 
-    def call(self, inputs):
-        kernel = self.kernel * self.kernel_mask
+    def call(self, inputs, training=None):
+        kernel = self.masked(self.kernel, self.kernel_mask, training)
         channels = kernel.shape[0]
         projected = matmul_last_axis(
             inputs, ops.reshape(kernel, (channels, self.filters * self.num_subsets))

@@ -93,6 +93,7 @@ class MaskedLayer(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self._masked_weights: list[MaskedWeight] = []
+        self.mask_source = None
 
     def add_masked_weight(
         self,
@@ -124,6 +125,17 @@ class MaskedLayer(keras.layers.Layer):
         )
         self._masked_weights.append(MaskedWeight(kernel, mask, role, in_axis, out_axes))
         return kernel, mask
+
+    def masked(self, kernel: keras.Variable, mask: keras.Variable, training=None):
+        """The weights the forward pass uses: `kernel * mask`.
+
+        While training with a `mask_source` set (a callable `(layer, mask) -> tensor`, which
+        topologically consistent pruning installs for its supervision), the mask it returns
+        replaces `mask`; its gradient reaches the latent weights.
+        """
+        if training and self.mask_source is not None:
+            return kernel * self.mask_source(self, mask)
+        return kernel * mask
 
     def masked_weights(self) -> list[MaskedWeight]:
         """Returns the prunable weights of this layer (empty before the layer is built)."""

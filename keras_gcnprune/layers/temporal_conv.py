@@ -65,7 +65,7 @@ class TemporalConv(MaskedLayer):
             else None
         )
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         strides = self.strides
         if self.kernel_size == 1 and strides > 1:
             # Same result as a strided 1x1 convolution. TensorFlow 2.21's oneDNN kernel for a
@@ -73,7 +73,7 @@ class TemporalConv(MaskedLayer):
             inputs, strides = inputs[:, ::strides], 1
         outputs = ops.conv(
             inputs,
-            self.kernel * self.kernel_mask,
+            self.masked(self.kernel, self.kernel_mask, training),
             strides=(strides, 1),
             padding="same",
             dilation_rate=(self.dilation_rate, 1),

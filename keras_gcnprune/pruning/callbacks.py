@@ -16,6 +16,7 @@ from keras_gcnprune.pruning.masks import (
     sparsity_of,
 )
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
+from keras_gcnprune.pruning.supervision import TopologicalSupervision
 from keras_gcnprune.pruning.tcp import topologically_consistent_masks
 
 SCOPES = ("layer", "global")
@@ -144,22 +145,48 @@ class MagnitudePruning(PruningCallback):
 
 
 class TopologicalPruning(PruningCallback):
-    """Topologically consistent pruning: the best-magnitude subnetwork whose every kept weight
-    lies on an input-to-output path (DESIGN.md section 3).
+    """Topologically consistent pruning (TCP): the best-magnitude subnetwork whose every kept
+    weight lies on an input-to-output path, supervised during training (DESIGN.md section 3).
 
-    At each pruning step the masks are re-selected from the latent weights. A pruned latent
-    weight gets no gradient through its mask, so it keeps its last value and competes again at
-    the next selection. This is the selection half of TCP; the bi-directional supervision of
-    the latent weights through smooth surrogates of both propagations is not implemented yet.
+    At each pruning step the masks are re-selected from the latent weights
+    (`topologically_consistent_masks`). Between selections, the training forward pass uses the
+    consistent mask with smooth surrogates of the mask and of both propagations
+    (`TopologicalSupervision`), so gradients reach pruned latent weights and those that would
+    connect or keep connected the subnetwork, and they compete at the next selection.
 
     Args:
         schedule: `schedule(step) -> (should_prune, sparsity)`.
+        supervise: Supervise the latent weights during training; `False` leaves the selection
+            only (an ablation).
+        accessibility: Supervise through the forward propagation from the inputs.
+        coaccessibility: Supervise through the backward propagation from the logits.
+        sharpness: Slope of the mask surrogate (see `TopologicalSupervision`).
         log_dir: TensorBoard scalars (see `PruningCallback`).
 
     Example:
         >>> from keras_gcnprune.pruning import ConstantSparsity
         >>> callback = TopologicalPruning(ConstantSparsity(0.98, frequency=100))
+        >>> # model.fit(data, epochs=10, callbacks=[callback])
     """
+
+    def __init__(self, schedule: Schedule, supervise: bool = True, accessibility: bool = True,
+                 coaccessibility: bool = True, sharpness: float = 10.0,
+                 log_dir: str | None = None) -> None:
+        super().__init__(schedule, log_dir)
+        self.supervision = (
+            TopologicalSupervision(accessibility, coaccessibility, sharpness) if supervise
+            else None
+        )
+
+    def on_train_begin(self, logs=None) -> None:
+        super().on_train_begin(logs)
+        if self.supervision is not None:
+            self.supervision.attach(self.model)
+
+    def on_train_end(self, logs=None) -> None:
+        super().on_train_end(logs)
+        if self.supervision is not None:
+            self.supervision.detach()
 
     def update_masks(self, sparsity: float) -> None:
         masks = topologically_consistent_masks(self.model, sparsity)
@@ -168,13 +195,34 @@ class TopologicalPruning(PruningCallback):
 
 
 METHODS = ("magnitude", "tcp")
+SUPERVISION = {
+    "both": {},
+    "accessibility": {"coaccessibility": False},
+    "coaccessibility": {"accessibility": False},
+    "mask": {"accessibility": False, "coaccessibility": False},
+    "none": {"supervise": False},
+}
 
 
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
-                     log_dir: str | None = None) -> PruningCallback:
-    """Returns the callback of a pruning method by name (`"magnitude"` or `"tcp"`)."""
+                     supervision: str = "both", log_dir: str | None = None) -> PruningCallback:
+    """Returns the callback of a pruning method by name (`"magnitude"` or `"tcp"`).
+
+    Args:
+        method: `"magnitude"` or `"tcp"`.
+        schedule: `schedule(step) -> (should_prune, sparsity)`.
+        scope: Ranking scope of magnitude pruning (`"layer"` or `"global"`).
+        supervision: Which propagations supervise TCP training: `"both"`, `"accessibility"`,
+            `"coaccessibility"`, `"mask"` (the mask surrogate only) or `"none"` (selection
+            only).
+        log_dir: TensorBoard scalars (see `PruningCallback`).
+    """
     if method == "magnitude":
         return MagnitudePruning(schedule, scope=scope, log_dir=log_dir)
     if method == "tcp":
-        return TopologicalPruning(schedule, log_dir=log_dir)
+        if supervision not in SUPERVISION:
+            raise ValueError(
+                f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
+            )
+        return TopologicalPruning(schedule, log_dir=log_dir, **SUPERVISION[supervision])
     raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")

@@ -3,10 +3,15 @@
 The network's binary shadow replaces every kernel by its mask, every adjacency by its support,
 biases and normalisation shifts by zero and activations by the identity. Ones fed at the inputs
 mark the *accessible* neurons; ones sent back from the logits mark the *co-accessible* ones.
-Shadows are boolean arrays over each sample's whole tensor (frames x joints x channels), so the
-result is exact through graph aggregations, strides, reshapes and permutations. A kept weight is
+Shadows are arrays over each sample's whole tensor (frames x joints x channels), so the result is
+exact through graph aggregations, strides, reshapes and permutations. A kept weight is
 *consistent* (on an input-to-output path) when some position links an accessible input neuron to
 a co-accessible output neuron through it.
+
+The same rules run in two algebras: `EXACT` (numpy, a hard step after every layer), which the
+selection and the reports use, and `SOFT` (backend tensors, the smooth step `1 - exp(-x)`,
+positive exactly where the hard step is 1), which the training-time supervision runs in the
+graph of every training step (see `supervision.py`).
 
 Supported layers: the package's masked layers, and InputLayer, BatchNormalization, activations,
 Dropout, Reshape, Flatten, Permute, Add, Concatenate, GlobalAveragePooling1D/2D and
@@ -16,10 +21,12 @@ GlobalMaxPooling1D/2D. Any other layer raises an error that names it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import ModuleType
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_gcnprune.layers import GraphAttention, GraphConv, MaskedDense, MaskedWeight, TemporalConv
 from keras_gcnprune.pruning.masks import prunable_weights
@@ -36,137 +43,200 @@ POOLING_LAYERS = (
 )
 
 
+@dataclass(frozen=True)
+class Algebra:
+    """How shadows are computed: an array module, the step applied after every layer, the
+    support of a real-valued array, and the conversion of variables and tensors to arrays."""
+
+    xp: ModuleType
+    step: Callable
+    support: Callable
+    value: Callable
+
+
+def _ops_support(x):
+    return ops.cast(ops.not_equal(x, 0.0), "float32")
+
+
+EXACT = Algebra(
+    np,
+    step=lambda x: (np.asarray(x) > 0).astype(np.float32),
+    support=lambda x: (np.asarray(x) != 0).astype(np.float32),
+    value=lambda x: np.asarray(ops.convert_to_numpy(x), dtype=np.float32),
+)
+SOFT = Algebra(
+    # A smooth OR of the incoming counts: 0 when nothing arrives, close to 1 from one path on,
+    # and positive exactly where the count is (expm1 keeps small counts from rounding to 0).
+    ops, step=lambda x: -ops.expm1(-x), support=_ops_support, value=ops.convert_to_tensor,
+)
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """An algebra and the candidate masks (by mask path; other masks come from the model)."""
+
+    algebra: Algebra
+    masks: dict = field(default_factory=dict)
+
+    @property
+    def xp(self) -> ModuleType:
+        return self.algebra.xp
+
+    def mask(self, weight: MaskedWeight):
+        if weight.mask.path in self.masks:
+            return self.masks[weight.mask.path]
+        return self.algebra.value(weight.mask)
+
+
 def current_masks(model: keras.Model) -> Masks:
-    """The masks of every masked weight of `model`, by mask variable path."""
+    """The masks of every masked weight of `model`, by mask path."""
     return {
         w.mask.path: w.mask.numpy() for w in prunable_weights(model, include_adjacency=True)
     }
 
 
-def _mask(weight: MaskedWeight, masks: Masks) -> np.ndarray:
-    return masks[weight.mask.path] if weight.mask.path in masks else weight.mask.numpy()
-
-
-def _count(matrix) -> np.ndarray:
-    return (np.asarray(matrix) != 0).astype(np.float32)
-
-
 # ---- per-layer rules: forward shadow, backward shadow, and which kernel entries are used ----
 
-def _graph_conv_parts(layer: GraphConv, masks: Masks):
+def _graph_conv_parts(layer: GraphConv, shadow: Shadow):
     (kernel,) = layer.masked_weights()
-    support = _count(keras.ops.convert_to_numpy(layer.effective_adjacency()))  # (K, V, V)
-    return kernel, _mask(kernel, masks), support
+    support = shadow.algebra.support(shadow.algebra.value(layer.effective_adjacency()))
+    return kernel, shadow.mask(kernel), support  # support: (K, V, V)
 
 
-def _graph_conv_forward(layer, inputs, masks):
-    _, mask, support = _graph_conv_parts(layer, masks)
+def _graph_conv_forward(layer, inputs, shadow):
+    xp = shadow.xp
+    _, mask, support = _graph_conv_parts(layer, shadow)
     x = inputs[0]
     return sum(
-        np.swapaxes(np.swapaxes(x @ mask[:, :, k], 1, 2) @ support[k], 1, 2)
+        xp.swapaxes(xp.matmul(xp.swapaxes(xp.matmul(x, mask[:, :, k]), 1, 2), support[k]), 1, 2)
         for k in range(support.shape[0])
     )
 
 
-def _graph_conv_backward(layer, out_co, in_shapes, masks):
-    _, mask, support = _graph_conv_parts(layer, masks)
-    return [sum((support[k] @ out_co) @ mask[:, :, k].T for k in range(support.shape[0]))]
+def _graph_conv_backward(layer, out_co, in_shapes, shadow):
+    xp = shadow.xp
+    _, mask, support = _graph_conv_parts(layer, shadow)
+    return [sum(
+        xp.matmul(xp.matmul(support[k], out_co), xp.transpose(mask[:, :, k]))
+        for k in range(support.shape[0])
+    )]
 
 
-def _graph_conv_used(layer, acc_in, co_out, masks):
-    kernel, _, support = _graph_conv_parts(layer, masks)
-    channels = acc_in.shape[-1]
-    acc = acc_in.reshape(-1, channels).T
-    used = np.stack(
-        [acc @ (support[k] @ co_out).reshape(-1, co_out.shape[-1])
+def _graph_conv_used(layer, acc_in, co_out, shadow):
+    xp = shadow.xp
+    kernel, _, support = _graph_conv_parts(layer, shadow)
+    acc = xp.transpose(xp.reshape(acc_in, (-1, acc_in.shape[-1])))
+    used = xp.stack(
+        [xp.matmul(acc, xp.reshape(xp.matmul(support[k], co_out), (-1, co_out.shape[-1])))
          for k in range(support.shape[0])],
         axis=-1,
     )
     return {kernel.mask.path: used}
 
 
-def _attention_parts(layer: GraphAttention, masks: Masks):
+def _attention_parts(layer: GraphAttention, shadow: Shadow):
     kernel, adjacency = layer.masked_weights()
-    support = _count(adjacency.kernel.numpy() * _mask(adjacency, masks))  # (H, V, V)
-    return kernel, _mask(kernel, masks), adjacency, support
+    values = shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency)
+    return kernel, shadow.mask(kernel), adjacency, shadow.algebra.support(values)  # (H, V, V)
 
 
-def _attention_forward(layer, inputs, masks):
-    _, mask, _, support = _attention_parts(layer, masks)
-    out = np.einsum("tvc,chf,hvw->twhf", inputs[0], mask, support, optimize=True)
-    return out.reshape(*out.shape[:2], -1)
+def _by_head(layer: GraphAttention, tensor, xp):
+    return xp.reshape(tensor, (*tuple(tensor.shape[:2]), layer.heads, layer.channels))
 
 
-def _attention_backward(layer, out_co, in_shapes, masks):
-    _, mask, _, support = _attention_parts(layer, masks)
-    co = out_co.reshape(*out_co.shape[:2], layer.heads, layer.channels)
-    return [np.einsum("twhf,chf,hvw->tvc", co, mask, support, optimize=True)]
+def _attention_forward(layer, inputs, shadow):
+    xp = shadow.xp
+    _, mask, _, support = _attention_parts(layer, shadow)
+    out = xp.einsum("tvhf,hvw->twhf", xp.einsum("tvc,chf->tvhf", inputs[0], mask), support)
+    return xp.reshape(out, (*tuple(out.shape[:2]), -1))
 
 
-def _attention_used(layer, acc_in, co_out, masks):
-    kernel, mask, adjacency, support = _attention_parts(layer, masks)
-    co = co_out.reshape(*co_out.shape[:2], layer.heads, layer.channels)
+def _attention_backward(layer, out_co, in_shapes, shadow):
+    xp = shadow.xp
+    _, mask, _, support = _attention_parts(layer, shadow)
+    spread = xp.einsum("twhf,hvw->tvhf", _by_head(layer, out_co, xp), support)
+    return [xp.einsum("tvhf,chf->tvc", spread, mask)]
+
+
+def _attention_used(layer, acc_in, co_out, shadow):
+    xp = shadow.xp
+    kernel, mask, adjacency, support = _attention_parts(layer, shadow)
+    co = _by_head(layer, co_out, xp)
+    spread = xp.einsum("hvw,twhf->tvhf", support, co)
+    projected = xp.einsum("tvc,chf->tvhf", acc_in, mask)
     return {
-        kernel.mask.path: np.einsum("tvc,hvw,twhf->chf", acc_in, support, co, optimize=True),
-        adjacency.mask.path: np.einsum("tvc,chf,twhf->hvw", acc_in, mask, co, optimize=True),
+        kernel.mask.path: xp.einsum("tvc,tvhf->chf", acc_in, spread),
+        adjacency.mask.path: xp.einsum("tvhf,twhf->hvw", projected, co),
     }
 
 
-def _temporal_taps(layer: TemporalConv, frames_in: int):
-    """Yields (tap, input frame indices, output frame indices) of a 'same' temporal conv."""
+def _temporal_selections(layer: TemporalConv, frames_in: int):
+    """Yields (tap, S) of a 'same' temporal conv: S[t_out, t_in] = 1 where the tap reads t_in."""
     stride, dilation, size = layer.strides, layer.dilation_rate, layer.kernel_size
     frames_out = -(-frames_in // stride)
     pad = max((frames_out - 1) * stride + (size - 1) * dilation + 1 - frames_in, 0) // 2
     for tap in range(size):
         source = np.arange(frames_out) * stride + tap * dilation - pad
         valid = (source >= 0) & (source < frames_in)
-        yield tap, source[valid], np.arange(frames_out)[valid]
+        select = np.zeros((frames_out, frames_in), np.float32)
+        select[np.arange(frames_out)[valid], source[valid]] = 1.0
+        yield tap, select
 
 
-def _temporal_forward(layer, inputs, masks):
+def _over_frames(select, tensor, xp):
+    """Applies a (T_out, T_in) frame matrix to a (T_in, V, C) tensor."""
+    moved = xp.matmul(select, xp.reshape(tensor, (tensor.shape[0], -1)))
+    return xp.reshape(moved, (select.shape[0], *tuple(tensor.shape[1:])))
+
+
+def _temporal_forward(layer, inputs, shadow):
+    xp = shadow.xp
     (kernel,) = layer.masked_weights()
-    mask = _mask(kernel, masks)[:, 0]  # (k, C, F)
-    x = inputs[0]
-    out = np.zeros((-(-x.shape[0] // layer.strides), x.shape[1], mask.shape[-1]), np.float32)
-    for tap, source, target in _temporal_taps(layer, x.shape[0]):
-        out[target] += x[source] @ mask[tap]
-    return out
+    mask = shadow.mask(kernel)[:, 0]  # (k, C, F)
+    return sum(
+        _over_frames(select, xp.matmul(inputs[0], mask[tap]), xp)
+        for tap, select in _temporal_selections(layer, inputs[0].shape[0])
+    )
 
 
-def _temporal_backward(layer, out_co, in_shapes, masks):
+def _temporal_backward(layer, out_co, in_shapes, shadow):
+    xp = shadow.xp
     (kernel,) = layer.masked_weights()
-    mask = _mask(kernel, masks)[:, 0]
-    frames_in = in_shapes[0][0]
-    co = np.zeros((frames_in, out_co.shape[1], mask.shape[1]), np.float32)
-    for tap, source, target in _temporal_taps(layer, frames_in):
-        np.add.at(co, source, out_co[target] @ mask[tap].T)
-    return [co]
+    mask = shadow.mask(kernel)[:, 0]
+    return [sum(
+        xp.matmul(_over_frames(select.T, out_co, xp), xp.transpose(mask[tap]))
+        for tap, select in _temporal_selections(layer, in_shapes[0][0])
+    )]
 
 
-def _temporal_used(layer, acc_in, co_out, masks):
+def _temporal_used(layer, acc_in, co_out, shadow):
+    xp = shadow.xp
     (kernel,) = layer.masked_weights()
-    used = np.zeros(kernel.mask.shape, np.float32)
-    for tap, source, target in _temporal_taps(layer, acc_in.shape[0]):
-        used[tap, 0] = (acc_in[source].reshape(-1, acc_in.shape[-1]).T
-                        @ co_out[target].reshape(-1, co_out.shape[-1]))
-    return {kernel.mask.path: used}
+    co = xp.reshape(co_out, (-1, co_out.shape[-1]))
+    taps = [
+        xp.matmul(xp.transpose(xp.reshape(_over_frames(select, acc_in, xp),
+                                          (-1, acc_in.shape[-1]))), co)
+        for _, select in _temporal_selections(layer, acc_in.shape[0])
+    ]
+    return {kernel.mask.path: xp.expand_dims(xp.stack(taps), 1)}
 
 
-def _dense_forward(layer, inputs, masks):
+def _dense_forward(layer, inputs, shadow):
     (kernel,) = layer.masked_weights()
-    return inputs[0] @ _mask(kernel, masks)
+    return shadow.xp.matmul(inputs[0], shadow.mask(kernel))
 
 
-def _dense_backward(layer, out_co, in_shapes, masks):
+def _dense_backward(layer, out_co, in_shapes, shadow):
     (kernel,) = layer.masked_weights()
-    return [out_co @ _mask(kernel, masks).T]
+    return [shadow.xp.matmul(out_co, shadow.xp.transpose(shadow.mask(kernel)))]
 
 
-def _dense_used(layer, acc_in, co_out, masks):
+def _dense_used(layer, acc_in, co_out, shadow):
+    xp = shadow.xp
     (kernel,) = layer.masked_weights()
-    acc = acc_in.reshape(-1, acc_in.shape[-1])
-    co = co_out.reshape(-1, co_out.shape[-1])
-    return {kernel.mask.path: acc.T @ co}
+    acc = xp.reshape(acc_in, (-1, acc_in.shape[-1]))
+    co = xp.reshape(co_out, (-1, co_out.shape[-1]))
+    return {kernel.mask.path: xp.matmul(xp.transpose(acc), co)}
 
 
 @dataclass(frozen=True)
@@ -187,26 +257,26 @@ MASKED_RULES: dict[type, Rule] = {
 def _structural_rule(layer) -> Rule:
     """Rules of the layers that only move, merge or pass neurons."""
     if isinstance(layer, IDENTITY_LAYERS):
-        return Rule(lambda layer_, x, m: x[0], lambda layer_, co, shapes, m: [co])
+        return Rule(lambda layer_, x, s: x[0], lambda layer_, co, shapes, s: [co])
     if isinstance(layer, (keras.layers.Reshape, keras.layers.Flatten)):
         return Rule(
-            lambda layer_, x, m: x[0].reshape(layer_.output.shape[1:]),
-            lambda layer_, co, shapes, m: [co.reshape(shapes[0])],
+            lambda layer_, x, s: s.xp.reshape(x[0], tuple(layer_.output.shape[1:])),
+            lambda layer_, co, shapes, s: [s.xp.reshape(co, shapes[0])],
         )
     if isinstance(layer, keras.layers.Permute):
         order = [d - 1 for d in layer.dims]
         return Rule(
-            lambda layer_, x, m: np.transpose(x[0], order),
-            lambda layer_, co, shapes, m: [np.transpose(co, np.argsort(order))],
+            lambda layer_, x, s: s.xp.transpose(x[0], order),
+            lambda layer_, co, shapes, s: [s.xp.transpose(co, list(np.argsort(order)))],
         )
     if isinstance(layer, keras.layers.Add):
-        return Rule(lambda layer_, x, m: sum(x), lambda layer_, co, shapes, m: [co] * len(shapes))
+        return Rule(lambda layer_, x, s: sum(x), lambda layer_, co, shapes, s: [co] * len(shapes))
     if isinstance(layer, keras.layers.Concatenate):
         return Rule(_concat_forward, _concat_backward)
     if isinstance(layer, POOLING_LAYERS) and not layer.keepdims:
         return Rule(
-            lambda layer_, x, m: x[0].reshape(-1, x[0].shape[-1]).sum(axis=0),
-            lambda layer_, co, shapes, m: [np.broadcast_to(co, shapes[0]).copy()],
+            lambda layer_, x, s: s.xp.sum(s.xp.reshape(x[0], (-1, x[0].shape[-1])), axis=0),
+            lambda layer_, co, shapes, s: [s.xp.broadcast_to(co, shapes[0])],
         )
     raise ValueError(
         f"Layer {layer.name!r} ({type(layer).__name__}) is not supported by the accessibility "
@@ -220,14 +290,14 @@ def _concat_axis(layer, rank: int) -> int:
     return axis - 1  # the shadows have no batch axis
 
 
-def _concat_forward(layer, inputs, masks):
-    return np.concatenate(inputs, axis=_concat_axis(layer, inputs[0].ndim))
+def _concat_forward(layer, inputs, shadow):
+    return shadow.xp.concatenate(inputs, axis=_concat_axis(layer, len(inputs[0].shape)))
 
 
-def _concat_backward(layer, out_co, in_shapes, masks):
-    axis = _concat_axis(layer, out_co.ndim)
-    cuts = np.cumsum([shape[axis] for shape in in_shapes])[:-1]
-    return np.split(out_co, cuts, axis=axis)
+def _concat_backward(layer, out_co, in_shapes, shadow):
+    axis = _concat_axis(layer, len(out_co.shape))
+    cuts = [int(c) for c in np.cumsum([shape[axis] for shape in in_shapes])[:-1]]
+    return shadow.xp.split(out_co, cuts, axis=axis)
 
 
 def rule_for(layer) -> Rule:
@@ -272,6 +342,54 @@ def _graph(model: keras.Model):
     return steps
 
 
+def _ones(tensor, xp):
+    return xp.ones(tuple(tensor.shape[1:]), dtype="float32")
+
+
+def propagate(model: keras.Model, shadow: Shadow, accessibility: bool = True,
+              coaccessibility: bool = True) -> tuple[dict, dict, dict]:
+    """Runs both propagations of the shadow network in the shadow's algebra.
+
+    Args:
+        model: A functional model of supported layers.
+        shadow: The algebra and the candidate masks.
+        accessibility: Propagate from the inputs; when off, every neuron counts as accessible.
+        coaccessibility: Propagate from the outputs; when off, every neuron counts as
+            co-accessible.
+
+    Returns:
+        `(accessible, coaccessible, used)`: stepped shadows by tensor id, and for every masked
+        weight (by mask path) the stepped count of input-to-output paths through each entry.
+    """
+    steps, xp, step = _graph(model), shadow.xp, shadow.algebra.step
+    accessible = {id(t): _ones(t, xp) for t in model.inputs}
+    for layer, inputs, outputs in steps:
+        if accessibility:
+            result = rule_for(layer).forward(layer, [accessible[id(t)] for t in inputs], shadow)
+            accessible[id(outputs[0])] = step(result)
+        else:
+            accessible[id(outputs[0])] = _ones(outputs[0], xp)
+    coaccessible = {id(t): _ones(t, xp) for t in model.outputs}
+    for layer, inputs, outputs in reversed(steps):
+        if not coaccessibility:
+            coaccessible.update({id(t): _ones(t, xp) for t in inputs})
+            continue
+        out_co = coaccessible.get(id(outputs[0]))
+        if out_co is None:
+            out_co = xp.zeros(tuple(outputs[0].shape[1:]), dtype="float32")
+        shapes = [tuple(t.shape[1:]) for t in inputs]
+        for tensor, co in zip(inputs, rule_for(layer).backward(layer, out_co, shapes, shadow)):
+            coaccessible[id(tensor)] = step(coaccessible.get(id(tensor), 0.0) + co)
+    used = {}
+    for layer, inputs, outputs in steps:
+        rule = rule_for(layer)
+        if rule.used is not None:
+            entries = rule.used(layer, accessible[id(inputs[0])], coaccessible[id(outputs[0])],
+                                shadow)
+            used.update({path: step(value) for path, value in entries.items()})
+    return accessible, coaccessible, used
+
+
 def reachability(model: keras.Model, masks: Masks | None = None) -> Reachability:
     """Propagates the binary shadow forwards (accessibility) and backwards (co-accessibility).
 
@@ -283,36 +401,13 @@ def reachability(model: keras.Model, masks: Masks | None = None) -> Reachability
         A `Reachability` with boolean shadows and, for every masked weight, a boolean array of
         the entries that lie on an input-to-output path if kept.
     """
-    masks = masks or {}
-    steps = _graph(model)
-    accessible = {id(t): np.ones(t.shape[1:], np.float32) for t in model.inputs}
-    for layer, inputs, outputs in steps:
-        result = rule_for(layer).forward(layer, [accessible[id(t)] for t in inputs], masks)
-        accessible[id(outputs[0])] = (np.asarray(result) > 0).astype(np.float32)
-    coaccessible = {id(t): np.ones(t.shape[1:], np.float32) for t in model.outputs}
-    for layer, inputs, outputs in reversed(steps):
-        out_co = coaccessible.get(id(outputs[0]))
-        if out_co is None:
-            out_co = np.zeros(outputs[0].shape[1:], np.float32)
-        shapes = [tuple(t.shape[1:]) for t in inputs]
-        for tensor, co in zip(inputs, rule_for(layer).backward(layer, out_co, shapes, masks)):
-            previous = coaccessible.get(id(tensor), 0.0)
-            coaccessible[id(tensor)] = ((previous + np.asarray(co)) > 0).astype(np.float32)
-    used = {}
-    for layer, inputs, outputs in steps:
-        rule = rule_for(layer)
-        if rule.used is not None:
-            entries = rule.used(layer, accessible[id(inputs[0])], coaccessible[id(outputs[0])],
-                                masks)
-            used.update({path: value > 0 for path, value in entries.items()})
+    accessible, coaccessible, used = propagate(model, Shadow(EXACT, masks or {}))
     return Reachability(
         {k: v > 0 for k, v in accessible.items()},
         {k: v > 0 for k, v in coaccessible.items()},
-        used,
-        {layer.name: (id(inputs[0]), id(outputs[0])) for layer, inputs, outputs in steps},
+        {k: v > 0 for k, v in used.items()},
+        {layer.name: (id(inputs[0]), id(outputs[0])) for layer, inputs, outputs in _graph(model)},
     )
-
-
 def consistent_masks(model: keras.Model, masks: Masks | None = None) -> Masks:
     """Keeps only the kept entries that lie on an input-to-output path.
 

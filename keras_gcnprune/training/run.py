@@ -54,6 +54,8 @@ class PruningConfig:
             with the final masks after it.
         frequency: Steps between mask updates.
         scope: `"layer"` or `"global"` ranking (magnitude only).
+        supervision: Which propagations supervise TCP training (tcp only): `"both"`,
+            `"accessibility"`, `"coaccessibility"`, `"mask"` or `"none"`.
         log_dir: Folder for TensorBoard scalars per layer (None: none).
     """
 
@@ -63,6 +65,7 @@ class PruningConfig:
     end: float = 0.6
     frequency: int = 50
     scope: str = "layer"
+    supervision: str = "both"
     log_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -207,8 +210,9 @@ def train(
     if config.pruning is not None:
         schedule = config.pruning.schedule(len(train_data) * config.epochs)
         # First, so that the pruning step is written before the backup saves an epoch.
-        callbacks.insert(0, pruning_callback(config.pruning.method, schedule,
-                                             config.pruning.scope, config.pruning.log_dir))
+        callbacks.insert(0, pruning_callback(
+            config.pruning.method, schedule, config.pruning.scope, config.pruning.supervision,
+            config.pruning.log_dir))
     model.fit(
         train_data,
         epochs=config.epochs,
