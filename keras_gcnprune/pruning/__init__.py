@@ -10,6 +10,7 @@ from keras_gcnprune.pruning.callbacks import (
 from keras_gcnprune.pruning.masks import magnitude_mask, prunable_weights, sparsity_of
 from keras_gcnprune.pruning.schedules import ConstantSparsity, PolynomialDecay
 from keras_gcnprune.pruning.strip import strip_pruning
+from keras_gcnprune.pruning.supervision import TopologicalSupervision
 from keras_gcnprune.pruning.tcp import topologically_consistent_masks
 from keras_gcnprune.pruning.topology import (
     consistent_masks,
@@ -25,6 +26,7 @@ __all__ = [
     "PolynomialDecay",
     "PruningCallback",
     "TopologicalPruning",
+    "TopologicalSupervision",
     "consistent_masks",
     "current_masks",
     "disconnected_fraction",

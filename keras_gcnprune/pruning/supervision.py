@@ -96,6 +96,8 @@ class TopologicalSupervision:
         weights = prunable_weights(self._model)
         hard = {w.mask.path: ops.convert_to_tensor(w.mask) for w in weights}
         surrogate = self._mask_surrogates(weights, hard)
+        if not (self.accessibility or self.coaccessibility):
+            return surrogate
         *_, used = propagate(self._model, Shadow(SOFT, surrogate),
                              accessibility=self.accessibility, coaccessibility=self.coaccessibility)
         # The surrogate masks carry the hard values forward, and the smooth step is positive
