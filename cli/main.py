@@ -213,6 +213,67 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
 
 
 @main.command()
+@click.argument("model_path", type=click.Path(exists=True))
+@click.option("--tflite", default=None, type=click.Path(dir_okay=False),
+              help="Write a verified TFLite (LiteRT) file here.")
+@click.option("--saved-model", default=None, type=click.Path(file_okay=False),
+              help="Write a verified SavedModel folder here.")
+@click.option("--fp16", "quantization", flag_value="fp16", help="TFLite: float16 weights.")
+@click.option("--dynamic-range", "quantization", flag_value="dynamic",
+              help="TFLite: int8 weights, float activations.")
+@click.option("--int8", "quantization", flag_value="int8",
+              help="TFLite: full integer, calibrated on --dataset's training split.")
+@click.option("--batch-size", default=1, type=click.IntRange(1),
+              help="Static batch of the exported signature (1 for phones).")
+@click.option("--sparse", is_flag=True,
+              help="TFLite: sparse weight encoding (file size only; verified like the rest).")
+@click.option("--dataset", default=None,
+              help=DATASET_HELP + " Calibrates int8 and checks top-1 agreement on its test "
+                   "split (default: none, parity on random inputs only).")
+@click.option("--protocol", default=None, help=PROTOCOL_HELP + " Default: the training one.")
+@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+              help=ON_ERROR_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
+def export(model_path, tflite, saved_model, quantization, batch_size, sparse, dataset, protocol,
+           on_error, as_json) -> None:
+    """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
+    from keras_gcnprune.export import ExportError, export_run
+
+    try:
+        reports = export_run(model_path, tflite, saved_model, quantization or "none",
+                             batch_size, sparse, dataset, protocol, on_error)
+    except (ValueError, FileNotFoundError, ExportError) as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
+        return
+    for r in reports:
+        agreement = "" if r.top1_agreement is None else \
+            f", top-1 agreement {r.top1_agreement:.2%}"
+        click.echo(f"{r.format} ({r.quantization}) written to {r.path}: {r.size_bytes:,} bytes, "
+                   f"max abs diff from Keras {r.max_abs_diff:.2g} (bound {r.tolerance:.2g}) on "
+                   f"{r.checked_samples} inputs{agreement}")
+        if r.format == "tflite":
+            click.echo(f"GPU delegate: {len(r.gpu_findings)} findings"
+                       + "".join(f"\n  {finding}" for finding in r.gpu_findings))
+
+
+@main.command("check-gpu")
+@click.argument("tflite_file", type=click.Path(exists=True, dir_okay=False))
+def check_gpu(tflite_file) -> None:
+    """List what the mobile GPU delegate cannot run in a TFLite file (exit 1 if anything)."""
+    from keras_gcnprune.export import check_gpu as find_problems
+
+    findings = find_problems(tflite_file)
+    for finding in findings:
+        click.echo(str(finding))
+    click.echo(f"{len(findings)} findings: "
+               + ("runs on the GPU delegate." if not findings else "falls back to the CPU."))
+    if findings:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print layouts as JSON dicts.")
 def layouts(name, as_json) -> None:
@@ -257,8 +318,9 @@ def convert(dataset, output, on_error) -> None:
               help="TCP pruning rate.")
 @click.option("--seed", default=0, type=int, help="Seed of data generation and training.")
 def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
-    """Train AttentionGCN on built-in synthetic hand gestures, then prune it with TCP."""
+    """Train AttentionGCN on built-in synthetic hand gestures, prune it with TCP, export it."""
     from keras_gcnprune.data import Preprocessing, load_dataset
+    from keras_gcnprune.export import export_run, litert_latency_ms
     from keras_gcnprune.training import PruningConfig, TrainConfig
     from keras_gcnprune.training import train as run_training
 
@@ -275,6 +337,9 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
                                                              begin=0.0, end=0.5), **common),
         tcp_dir, dataset=dataset,
     )
+    click.echo("\nExporting the pruned model to TFLite and checking it against Keras...")
+    tflite_file = Path(out_dir) / "gesture.tflite"
+    (exported,) = export_run(tcp_dir, tflite=tflite_file, dataset=f"synthetic:{seed}")
     click.echo(
         f"\nQuickstart done, on {dense['test_samples']} sequences of unseen subjects "
         f"(chance {1 / 14:.2%}):\n"
@@ -284,7 +349,11 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"{pruned['realized_rate']:.2%} of prunable weights removed "
         f"({pruned['kept_weights']:,} kept, {pruned['disconnected_fraction']:.0%} "
         f"disconnected; {pruned['wall_time_s']:.0f} s)\n"
-        f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}"
+        f"  TFLite              {exported.path}: {exported.size_bytes / 1024:.0f} KiB, "
+        f"{litert_latency_ms(tflite_file):.2f} ms per sequence (LiteRT CPU, batch 1), "
+        f"max abs diff from Keras {exported.max_abs_diff:.1g}, top-1 agreement "
+        f"{exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-delegate findings\n"
+        f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}, {tflite_file}"
     )
 
 

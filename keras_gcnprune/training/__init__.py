@@ -6,10 +6,12 @@ from keras_gcnprune.training.run import (
     PruningConfig,
     TrainConfig,
     build_model,
+    check_data_fits,
     evaluate,
     evaluate_arrays,
     load_run,
     prepare_data,
+    run_data,
     train,
 )
 
@@ -19,9 +21,11 @@ __all__ = [
     "PruningConfig",
     "TrainConfig",
     "build_model",
+    "check_data_fits",
     "evaluate",
     "evaluate_arrays",
     "load_run",
     "prepare_data",
+    "run_data",
     "train",
 ]

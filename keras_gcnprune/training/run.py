@@ -336,6 +336,39 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
     return keras.models.load_model(model_file), json.loads(run_file.read_text())
 
 
+def run_data(info: dict, dataset: str | None = None, protocol: str | None = None,
+             on_error: str = "raise") -> tuple[TrainConfig, tuple]:
+    """Loads and splits a dataset with the preprocessing a trained run's model expects.
+
+    Args:
+        info: The run's `run.json` (see `load_run`).
+        dataset: Dataset spec (default: the one it was trained on).
+        protocol: Protocol (default: the one it was trained with).
+        on_error: `"raise"` or `"skip"` for bad dataset files.
+
+    Returns:
+        `(config, (dataset, (x_train, y_train), (x_test, y_test)))`.
+    """
+    trained = info["config"]
+    config = TrainConfig(
+        dataset=dataset or trained["dataset"],
+        protocol=protocol or trained["protocol"],
+        preprocessing=Preprocessing.from_dict(trained["preprocessing"]),
+        on_error=on_error,
+    )
+    return config, prepare_data(config)
+
+
+def check_data_fits(model: keras.Model, info: dict, loaded: SkeletonDataset, spec: str) -> None:
+    """Raises when a dataset's classes or joints differ from what the run's model takes."""
+    if loaded.num_classes != len(info["class_names"]) or loaded.num_joints != model.input_shape[2]:
+        raise ValueError(
+            f"Dataset {spec!r} ({loaded.num_classes} classes, {loaded.num_joints} "
+            f"joints) does not match the model ({len(info['class_names'])} classes, "
+            f"{model.input_shape[2]} joints)."
+        )
+
+
 def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str | None = None,
              on_error: str = "raise") -> dict:
     """Evaluates a trained run on the test partition of a protocol.
@@ -350,20 +383,8 @@ def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str |
         `{"test_accuracy", "test_samples", "dataset", "protocol"}`.
     """
     model, info = load_run(model_path)
-    trained = info["config"]
-    config = TrainConfig(
-        dataset=dataset or trained["dataset"],
-        protocol=protocol or trained["protocol"],
-        preprocessing=Preprocessing.from_dict(trained["preprocessing"]),
-        on_error=on_error,
-    )
-    loaded, _, (x_test, y_test) = prepare_data(config)
-    if loaded.num_classes != len(info["class_names"]) or loaded.num_joints != model.input_shape[2]:
-        raise ValueError(
-            f"Dataset {config.dataset!r} ({loaded.num_classes} classes, {loaded.num_joints} "
-            f"joints) does not match the model ({len(info['class_names'])} classes, "
-            f"{model.input_shape[2]} joints)."
-        )
+    config, (loaded, _, (x_test, y_test)) = run_data(info, dataset, protocol, on_error)
+    check_data_fits(model, info, loaded, config.dataset)
     return {
         "dataset": config.dataset,
         "protocol": config.protocol,

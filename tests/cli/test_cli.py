@@ -6,7 +6,8 @@ from click.testing import CliRunner
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.data import load_archive
 
-COMMANDS = ["train", "prune", "report", "evaluate", "layouts", "convert", "quickstart"]
+COMMANDS = ["train", "prune", "report", "evaluate", "layouts", "convert", "quickstart", "export",
+            "check-gpu"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -1,0 +1,30 @@
+"""Export to SavedModel and TFLite (LiteRT), verified, with metadata and a GPU-delegate checker."""
+
+from keras_gcnprune.export.convert import (
+    QUANTIZATIONS,
+    SIGNATURE,
+    ExportError,
+    ExportReport,
+    export_saved_model,
+    export_tflite,
+    litert_latency_ms,
+)
+from keras_gcnprune.export.flatbuffer import read_metadata
+from keras_gcnprune.export.gpu import Finding, check_gpu
+from keras_gcnprune.export.metadata import export_metadata
+from keras_gcnprune.export.run import export_run
+
+__all__ = [
+    "QUANTIZATIONS",
+    "SIGNATURE",
+    "ExportError",
+    "ExportReport",
+    "Finding",
+    "check_gpu",
+    "export_metadata",
+    "export_run",
+    "export_saved_model",
+    "export_tflite",
+    "litert_latency_ms",
+    "read_metadata",
+]

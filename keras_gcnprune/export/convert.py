@@ -1,0 +1,311 @@
+"""SavedModel and TFLite export of Keras models, each verified before it is reported done.
+
+Both formats get one signature, `classify`, with input `skeleton` of a static shape
+`(batch_size, T, V, C)` and output `logits`: a static batch keeps SHAPE/GATHER/PACK ops and
+unallocatable tensors out of the TFLite graph (DESIGN.md section 5). TFLite files are converted
+from a SavedModel with builtin ops only (variables frozen into constants, so no READ_VARIABLE),
+then loaded in LiteRT and compared with the Keras model. A file is written to a temporary path
+and renamed only once its check passed, so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_gcnprune.export.flatbuffer import with_metadata
+from keras_gcnprune.export.gpu import check_gpu
+
+SIGNATURE = "classify"
+INPUT_NAME = "skeleton"
+OUTPUT_NAME = "logits"
+QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
+# Max abs difference from the Keras logits, as a fraction of their largest magnitude (at least
+# 1), and the least top-1 agreement on a labelled dataset.
+TOLERANCES = {"none": 1e-4, "fp16": 2e-2, "dynamic": 1e-1, "int8": 2e-1}
+MIN_AGREEMENT = {"none": 0.99, "fp16": 0.99, "dynamic": 0.98, "int8": 0.98}
+
+
+class ExportError(RuntimeError):
+    """An exported model failed its check; the message has the numbers."""
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and how it was checked.
+
+    Args:
+        path: The file or folder written.
+        format: `"tflite"` or `"saved_model"`.
+        quantization: One of `QUANTIZATIONS`.
+        size_bytes: File size (folder size for a SavedModel).
+        max_abs_diff: Largest difference from the Keras model's logits on the check inputs.
+        tolerance: The bound it had to meet.
+        checked_samples: Number of check inputs.
+        top1_agreement: Fraction of samples of the labelled check set on which the exported
+            model's top-1 class is the Keras model's (None without one).
+        gpu_findings: What the GPU delegate cannot run (TFLite only; empty is good).
+    """
+
+    path: str
+    format: str
+    quantization: str
+    size_bytes: int
+    max_abs_diff: float
+    tolerance: float
+    checked_samples: int
+    top1_agreement: float | None = None
+    gpu_findings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _input_spec(model: keras.Model, batch_size: int) -> tf.TensorSpec:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    shape = model.input_shape
+    if any(d is None for d in shape[1:]):
+        raise ValueError(f"Model {model.name!r} has input shape {shape}; export needs every "
+                         "dimension but the batch fixed (frames, joints, channels).")
+    return tf.TensorSpec((batch_size, *shape[1:]), tf.float32, name=INPUT_NAME)
+
+
+def _write_archive(model: keras.Model, directory: Path, batch_size: int) -> None:
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        SIGNATURE, lambda x: {OUTPUT_NAME: model(x, training=False)},
+        input_signature=[_input_spec(model, batch_size)],
+    )
+    archive.write_out(str(directory), verbose=False)
+
+
+def _batches(x: np.ndarray, batch_size: int):
+    """Yields (batch padded to batch_size, number of real rows)."""
+    for start in range(0, len(x), batch_size):
+        batch = x[start:start + batch_size]
+        real = len(batch)
+        if real < batch_size:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - real, axis=0)])
+        yield batch.astype(np.float32), real
+
+
+def _predict(run: Callable, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([np.asarray(run(b))[:real] for b, real in _batches(x, batch_size)])
+
+
+def _keras_logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    # Direct calls: `predict` on arrays of changing sizes retraces and warns about it.
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[i:i + 64], training=False))
+                           for i in range(0, len(x), 64)])
+
+
+def default_check_inputs(model: keras.Model, samples: int = 16, seed: int = 0) -> np.ndarray:
+    """Seeded standard-normal inputs of the model's shape, for parity checks without data."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((samples, *model.input_shape[1:])).astype(np.float32)
+
+
+def _compare(model, run, batch_size, quantization, check_inputs, labelled):
+    """Returns (max abs diff, its tolerance, top-1 agreement or None) of `run` against Keras."""
+    reference = _keras_logits(model, check_inputs)
+    exported = _predict(run, check_inputs, batch_size)
+    max_diff = float(np.max(np.abs(exported - reference)))
+    tolerance = TOLERANCES[quantization] * max(1.0, float(np.max(np.abs(reference))))
+    agreement = None
+    if labelled is not None:
+        ours = _predict(run, labelled, batch_size).argmax(-1)
+        agreement = float(np.mean(ours == _keras_logits(model, labelled).argmax(-1)))
+    return max_diff, tolerance, agreement
+
+
+def _fail_if_off(kind, quantization, max_diff, tolerance, agreement, samples, labelled):
+    problems = []
+    if max_diff > tolerance:
+        problems.append(f"max abs difference from the Keras logits {max_diff:.3g} > "
+                        f"{tolerance:.3g} on {samples} inputs")
+    if agreement is not None and agreement < MIN_AGREEMENT[quantization]:
+        problems.append(f"top-1 agreement with Keras {agreement:.2%} < "
+                        f"{MIN_AGREEMENT[quantization]:.0%} on {len(labelled)} samples")
+    if problems:
+        raise ExportError(f"The {kind} export ({quantization}) failed its check: "
+                          + "; ".join(problems) + ". Nothing was written.")
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _replace(source: Path, target: Path) -> None:
+    if target.is_dir():
+        shutil.rmtree(target)
+    os.replace(source, target)
+
+
+def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1,
+                       check_inputs: np.ndarray | None = None,
+                       metadata: dict | None = None) -> ExportReport:
+    """Writes a verified SavedModel with the `classify` signature.
+
+    Args:
+        model: The Keras model (pruned models export as they are: kernels times masks).
+        path: Folder to write; replaced if it exists.
+        batch_size: Static batch of the signature (1 for phones).
+        check_inputs: Inputs for the parity check (default: seeded random inputs).
+        metadata: JSON-serialisable data written beside the model as `assets/metadata.json`.
+
+    Returns:
+        An `ExportReport`; the SavedModel's logits are within 1e-4 (relative to the logits'
+        scale) of the Keras model's, else `ExportError` is raised and nothing is left.
+
+    Example:
+        >>> report = export_saved_model(model, "gesture_savedmodel")  # doctest: +SKIP
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    check_inputs = default_check_inputs(model) if check_inputs is None else check_inputs
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _write_archive(model, staging, batch_size)
+        if metadata is not None:
+            (staging / "assets").mkdir(exist_ok=True)
+            (staging / "assets" / "metadata.json").write_text(json.dumps(metadata, indent=2))
+        signature = tf.saved_model.load(str(staging)).signatures[SIGNATURE]
+        result = _compare(model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[OUTPUT_NAME],
+                          batch_size, "none", check_inputs, None)
+        _fail_if_off("SavedModel", "none", *result, len(check_inputs), None)
+        _replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportReport(str(target), "saved_model", "none", _size(target), result[0], result[1],
+                        len(check_inputs))
+
+
+def _converter(saved_model: Path, quantization: str, sparse: bool,
+               representative: np.ndarray | None, batch_size: int):
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model),
+                                                         signature_keys=[SIGNATURE])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    optimizations = []
+    if quantization != "none":
+        optimizations.append(tf.lite.Optimize.DEFAULT)
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("int8 quantization needs a representative set: pass "
+                             "representative= (or --dataset on the command line).")
+        converter.representative_dataset = lambda: (
+            [batch] for batch, _ in _batches(representative, batch_size))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    converter.optimizations = optimizations
+    return converter
+
+
+def _litert_runner(path: Path) -> Callable:
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE)
+    return lambda batch: runner(**{INPUT_NAME: batch})[OUTPUT_NAME]
+
+
+def export_tflite(
+    model: keras.Model,
+    path: str | Path,
+    quantization: str = "none",
+    batch_size: int = 1,
+    sparse: bool = False,
+    representative: np.ndarray | None = None,
+    check_inputs: np.ndarray | None = None,
+    labelled_inputs: np.ndarray | None = None,
+    metadata: dict | None = None,
+) -> ExportReport:
+    """Writes a verified TFLite (LiteRT) model with the `classify` signature.
+
+    The file is converted from a static-batch SavedModel with builtin ops, optionally
+    quantized, loaded in `ai_edge_litert` and run on check inputs; it is kept only if its
+    logits are close to the Keras model's (fp32: 1e-4 relative to the logits' scale) and, given
+    `labelled_inputs`, its top-1 class agrees with Keras often enough (int8: 98%). The GPU
+    delegate checker runs on the result; its findings are in the report.
+
+    Args:
+        model: The Keras model.
+        path: The `.tflite` file to write.
+        quantization: `"none"` (float32), `"fp16"` (float16 weights), `"dynamic"` (int8
+            weights, float activations) or `"int8"` (full integer, float input and output).
+        batch_size: Static batch (1 for phones).
+        sparse: Encode sparse weights (smaller file; the runtime densifies them on load).
+        representative: Samples for int8 calibration (a few hundred training inputs).
+        check_inputs: Inputs for the logits comparison (default: seeded random inputs).
+        labelled_inputs: Real samples (for example a test split) for the top-1 agreement.
+        metadata: JSON-serialisable data embedded in the file (see `read_metadata`) and
+            written beside it as `<file>.json`.
+
+    Returns:
+        An `ExportReport`. A failed check raises `ExportError` with the numbers and leaves no
+        file behind.
+
+    Example:
+        >>> report = export_tflite(model, "gesture.tflite", quantization="fp16")  # doctest: +SKIP
+        >>> report.gpu_findings  # doctest: +SKIP
+        []
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    check_inputs = default_check_inputs(model) if check_inputs is None else check_inputs
+    if quantization == "int8" and representative is not None:
+        check_inputs = representative[:len(check_inputs)]
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        _write_archive(model, staging / "saved_model", batch_size)
+        data = _converter(staging / "saved_model", quantization, sparse, representative,
+                          batch_size).convert()
+        if metadata is not None:
+            data = with_metadata(data, metadata)
+        staged_file = staging / target.name
+        staged_file.write_bytes(data)
+        result = _compare(model, _litert_runner(staged_file), batch_size, quantization,
+                          check_inputs, labelled_inputs)
+        _fail_if_off("TFLite", quantization, *result, len(check_inputs), labelled_inputs)
+        findings = [str(f) for f in check_gpu(data)]
+        os.replace(staged_file, target)
+        if metadata is not None:
+            target.with_name(target.name + ".json").write_text(json.dumps(metadata, indent=2))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportReport(str(target), "tflite", quantization, target.stat().st_size, result[0],
+                        result[1], len(check_inputs), result[2], findings)
+
+
+def litert_latency_ms(path: str | Path, runs: int = 50, threads: int = 1) -> float:
+    """Median LiteRT CPU latency of one `classify` call, in milliseconds (inputs: zeros)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    runner = interpreter.get_signature_runner(SIGNATURE)
+    details = runner.get_input_details()[INPUT_NAME]
+    batch = np.zeros(details["shape"], dtype=details["dtype"])
+    runner(**{INPUT_NAME: batch})
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        runner(**{INPUT_NAME: batch})
+        times.append(time.perf_counter() - started)
+    return float(np.median(times) * 1000)

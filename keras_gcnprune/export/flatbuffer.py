@@ -1,0 +1,65 @@
+"""Reading TFLite flatbuffers, and the package's metadata embedded in them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
+
+METADATA_NAME = "keras_gcnprune"
+OPERATOR_NAMES = {
+    value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
+}
+
+
+def read_model(source: str | Path | bytes) -> schema.ModelT:
+    """The mutable object form of a `.tflite` file or of its bytes."""
+    data = source if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
+    return flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+
+
+def operator_name(model: schema.ModelT, opcode_index: int) -> str:
+    code = model.operatorCodes[opcode_index]
+    # Codes above 127 live in builtinCode only; older files keep small ones in the deprecated
+    # field, hence the max.
+    value = max(code.builtinCode, code.deprecatedBuiltinCode)
+    if value == schema.BuiltinOperator.CUSTOM:
+        return f"CUSTOM({code.customCode.decode() if code.customCode else '?'})"
+    return OPERATOR_NAMES.get(value, f"BUILTIN_{value}")
+
+
+def with_metadata(data: bytes, metadata: dict) -> bytes:
+    """Returns the model bytes with `metadata` (JSON) embedded under `METADATA_NAME`."""
+    model = read_model(data)
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()]
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def read_metadata(source: str | Path | bytes) -> dict:
+    """The package's metadata embedded in a `.tflite` file.
+
+    Args:
+        source: Path to the file, or its bytes.
+
+    Returns:
+        The metadata dictionary (labels, layout, frames, preprocessing, pruning, ...).
+
+    Example:
+        >>> read_metadata("gesture.tflite")["labels"]  # doctest: +SKIP
+    """
+    model = read_model(source)
+    for entry in model.metadata or []:
+        if entry.name.decode() == METADATA_NAME:
+            return json.loads(bytes(model.buffers[entry.buffer].data).decode())
+    raise ValueError(f"{source} carries no {METADATA_NAME} metadata; export it with "
+                     "keras_gcnprune.export.export_tflite or `gcnprune export --tflite`.")

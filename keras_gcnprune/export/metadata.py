@@ -1,0 +1,63 @@
+"""What an app needs to feed an exported model: labels, skeleton, frames, preprocessing."""
+
+from __future__ import annotations
+
+import keras
+
+from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, sparsity_of
+
+
+def export_metadata(model: keras.Model, run_info: dict | None = None, quantization: str = "none",
+                    batch_size: int = 1) -> dict:
+    """Builds the metadata embedded in exported models and written beside them.
+
+    Args:
+        model: The exported Keras model.
+        run_info: The training run's `run.json` (labels, layout, preprocessing, pruning); without
+            it, labels are `class_0`, `class_1`, ... and the layout is unknown.
+        quantization: The export's quantization.
+        batch_size: The export's static batch.
+
+    Returns:
+        A JSON-serialisable dict: `labels`, `layout` (name, joint order, edges), `frames`,
+        `joints`, `channels`, `input`/`output` names and shapes, `signature`, `preprocessing`,
+        `pruning` (method, target and realized rate), `quantization`, `package_version`.
+    """
+    from keras_gcnprune import __version__
+    from keras_gcnprune.export.convert import INPUT_NAME, OUTPUT_NAME, SIGNATURE
+
+    info = run_info or {}
+    config = info.get("config", {})
+    _, frames, joints, channels = model.input_shape
+    classes = int(model.output_shape[-1])
+    layout = info.get("layout")
+    return {
+        "package": "keras_gcnprune",
+        "package_version": __version__,
+        "model": model.name,
+        "signature": SIGNATURE,
+        "input": {"name": INPUT_NAME, "shape": [batch_size, frames, joints, channels],
+                  "dtype": "float32", "axes": "batch, frames, joints, channels"},
+        "output": {"name": OUTPUT_NAME, "shape": [batch_size, classes], "dtype": "float32"},
+        "labels": info.get("class_names") or [f"class_{i}" for i in range(classes)],
+        "layout": None if layout is None else {
+            "name": layout["name"], "joints": layout["joints"], "edges": layout["edges"],
+            "centre": layout.get("centre"),
+        },
+        "frames": frames,
+        "joints": joints,
+        "channels": channels,
+        "preprocessing": config.get("preprocessing"),
+        "pruning": _pruning(model, config.get("pruning")),
+        "quantization": quantization,
+    }
+
+
+def _pruning(model: keras.Model, configured: dict | None) -> dict | None:
+    if not masked_layers(model):
+        return None
+    return {
+        "method": (configured or {}).get("method"),
+        "target_rate": (configured or {}).get("rate"),
+        "realized_rate": round(sparsity_of(prunable_weights(model)), 6),
+    }

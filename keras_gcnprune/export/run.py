@@ -1,0 +1,86 @@
+"""Exporting a trained run (model, labels, preprocessing) in one call."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_gcnprune.export.convert import ExportReport, export_saved_model, export_tflite
+from keras_gcnprune.export.metadata import export_metadata
+from keras_gcnprune.training import RUN_FILE, check_data_fits, load_run, run_data
+
+REPRESENTATIVE_SAMPLES = 256
+
+
+def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
+    model_file = model_path / "model.keras" if model_path.is_dir() else model_path
+    if (model_file.parent / RUN_FILE).exists():
+        return load_run(model_file)
+    if not model_file.exists():
+        raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a .keras file.")
+    return keras.models.load_model(model_file), None
+
+
+def _data(model, info, dataset, protocol, on_error):
+    if dataset is None:
+        return None, None, None
+    if info is None:
+        raise ValueError(f"--dataset {dataset!r} needs the run's {RUN_FILE} beside the model: it "
+                         "records the preprocessing the model expects.")
+    config, (loaded, (x_train, _), (x_test, _)) = run_data(info, dataset, protocol, on_error)
+    check_data_fits(model, info, loaded, config.dataset)
+    rng = np.random.default_rng(0)
+    chosen = rng.permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]
+    return x_train[chosen], x_test, x_test[:32]
+
+
+def export_run(
+    model_path: str | Path,
+    tflite: str | Path | None = None,
+    saved_model: str | Path | None = None,
+    quantization: str = "none",
+    batch_size: int = 1,
+    sparse: bool = False,
+    dataset: str | None = None,
+    protocol: str | None = None,
+    on_error: str = "raise",
+) -> list[ExportReport]:
+    """Exports a run directory or `.keras` file, verified, with its metadata.
+
+    Args:
+        model_path: Run directory (model.keras + run.json) or a `.keras` file.
+        tflite: The `.tflite` file to write, if any.
+        saved_model: The SavedModel folder to write, if any.
+        quantization: TFLite quantization: `"none"`, `"fp16"`, `"dynamic"` or `"int8"`.
+        batch_size: Static batch of the exported signature.
+        sparse: Sparse weight encoding in the TFLite file.
+        dataset: Dataset spec: its training split calibrates int8, its test split checks top-1
+            agreement with the Keras model (needs the run's `run.json`).
+        protocol: The split (default: the run's).
+        on_error: `"raise"` or `"skip"` for bad dataset files.
+
+    Returns:
+        One `ExportReport` per format written.
+
+    Example:
+        >>> export_run("runs/sbu_fold1_tcp99", tflite="sbu.tflite", dataset="sbu")  # doctest: +SKIP
+    """
+    if tflite is None and saved_model is None:
+        raise ValueError("Nothing to export: give a TFLite file, a SavedModel folder or both.")
+    model, info = _load(Path(model_path))
+    if quantization == "int8" and dataset is None:
+        raise ValueError("int8 quantization is calibrated on real samples: name a dataset "
+                         "(--dataset) whose training split calibrates it.")
+    representative, labelled, check_inputs = _data(model, info, dataset, protocol, on_error)
+    reports = []
+    if saved_model is not None:
+        reports.append(export_saved_model(
+            model, saved_model, batch_size, check_inputs,
+            export_metadata(model, info, "none", batch_size)))
+    if tflite is not None:
+        reports.append(export_tflite(
+            model, tflite, quantization, batch_size, sparse, representative, check_inputs,
+            labelled, export_metadata(model, info, quantization, batch_size)))
+    return reports
