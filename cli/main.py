@@ -227,6 +227,8 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
               help="Static batch of the exported signature (1 for phones).")
 @click.option("--sparse", is_flag=True,
               help="TFLite: sparse weight encoding (file size only; verified like the rest).")
+@click.option("--compact", "compaction", is_flag=True,
+              help="Remove dead channels first (a narrower dense model, checked to 1e-5).")
 @click.option("--dataset", default=None,
               help=DATASET_HELP + " Calibrates int8 and checks top-1 agreement on its test "
                    "split (default: none, parity on random inputs only).")
@@ -234,19 +236,21 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
 @click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
               help=ON_ERROR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-def export(model_path, tflite, saved_model, quantization, batch_size, sparse, dataset, protocol,
-           on_error, as_json) -> None:
+def export(model_path, tflite, saved_model, quantization, batch_size, sparse, compaction, dataset,
+           protocol, on_error, as_json) -> None:
     """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
     from keras_gcnprune.export import ExportError, export_run
 
     try:
         reports = export_run(model_path, tflite, saved_model, quantization or "none",
-                             batch_size, sparse, dataset, protocol, on_error)
+                             batch_size, sparse, compaction, dataset, protocol, on_error)
     except (ValueError, FileNotFoundError, ExportError) as error:
         raise click.ClickException(str(error)) from error
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return
+    if reports[0].costs:
+        click.echo(_costs_table(reports[0].costs))
     for r in reports:
         agreement = "" if r.top1_agreement is None else \
             f", top-1 agreement {r.top1_agreement:.2%}"
@@ -256,6 +260,17 @@ def export(model_path, tflite, saved_model, quantization, batch_size, sparse, da
         if r.format == "tflite":
             click.echo(f"GPU delegate: {len(r.gpu_findings)} findings"
                        + "".join(f"\n  {finding}" for finding in r.gpu_findings))
+
+
+def _costs_table(costs: dict) -> str:
+    pruned, compacted = costs["pruned"], costs["compacted"]
+    rows = [("dense", pruned["parameters"], pruned["macs"]),
+            ("pruned (kept)", pruned["kept_parameters"], pruned["kept_macs"]),
+            ("compacted", compacted["parameters"], compacted["macs"])]
+    lines = ["| model | parameters | MACs per sequence |", "|---|---|---|"]
+    lines += [f"| {name} | {params:,} | {macs:,} |" for name, params, macs in rows]
+    return "\n".join(lines) + f"\ncompacted vs pruned logits: max abs diff " \
+                              f"{costs['max_abs_diff']:.2g}"
 
 
 @main.command("check-gpu")

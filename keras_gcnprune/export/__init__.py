@@ -1,5 +1,6 @@
 """Export to SavedModel and TFLite (LiteRT), verified, with metadata and a GPU-delegate checker."""
 
+from keras_gcnprune.export.compaction import compact, model_costs
 from keras_gcnprune.export.convert import (
     QUANTIZATIONS,
     SIGNATURE,
@@ -21,10 +22,12 @@ __all__ = [
     "ExportReport",
     "Finding",
     "check_gpu",
+    "compact",
     "export_metadata",
     "export_run",
     "export_saved_model",
     "export_tflite",
     "litert_latency_ms",
+    "model_costs",
     "read_metadata",
 ]

@@ -55,6 +55,8 @@ class ExportReport:
         top1_agreement: Fraction of samples of the labelled check set on which the exported
             model's top-1 class is the Keras model's (None without one).
         gpu_findings: What the GPU delegate cannot run (TFLite only; empty is good).
+        costs: With compaction, parameters and MACs of the pruned and the compacted model and
+            the largest difference between their logits.
     """
 
     path: str
@@ -66,6 +68,7 @@ class ExportReport:
     checked_samples: int
     top1_agreement: float | None = None
     gpu_findings: list[str] = field(default_factory=list)
+    costs: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,11 +7,38 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_gcnprune.export.convert import ExportReport, export_saved_model, export_tflite
+from keras_gcnprune.export.compaction import compact, model_costs
+from keras_gcnprune.export.convert import (
+    ExportError,
+    ExportReport,
+    default_check_inputs,
+    export_saved_model,
+    export_tflite,
+)
 from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.training import RUN_FILE, check_data_fits, load_run, run_data
 
 REPRESENTATIVE_SAMPLES = 256
+COMPACTION_TOLERANCE = 1e-5
+
+
+def compacted_with_check(model: keras.Model, check_inputs: np.ndarray) -> tuple[keras.Model, dict]:
+    """`compact(model)`, refused unless its logits equal the model's to 1e-5 on the inputs.
+
+    Returns:
+        The compacted model and `{"pruned": costs, "compacted": costs, "max_abs_diff"}`, with
+        costs as `model_costs` gives them.
+    """
+    compacted = compact(model)
+    difference = float(np.max(np.abs(
+        keras.ops.convert_to_numpy(compacted(check_inputs, training=False))
+        - keras.ops.convert_to_numpy(model(check_inputs, training=False)))))
+    if difference > COMPACTION_TOLERANCE:
+        raise ExportError(f"Compaction changed the logits by {difference:.3g} > "
+                          f"{COMPACTION_TOLERANCE} on {len(check_inputs)} inputs. Nothing was "
+                          "written; export without compaction.")
+    return compacted, {"pruned": model_costs(model), "compacted": model_costs(compacted),
+                       "max_abs_diff": difference}
 
 
 def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
@@ -43,6 +70,7 @@ def export_run(
     quantization: str = "none",
     batch_size: int = 1,
     sparse: bool = False,
+    compaction: bool = False,
     dataset: str | None = None,
     protocol: str | None = None,
     on_error: str = "raise",
@@ -56,6 +84,8 @@ def export_run(
         quantization: TFLite quantization: `"none"`, `"fp16"`, `"dynamic"` or `"int8"`.
         batch_size: Static batch of the exported signature.
         sparse: Sparse weight encoding in the TFLite file.
+        compaction: Export `compact(model)`: dead channels removed, checked against the model
+            to 1e-5; the reports' `costs` compare parameters and MACs before and after.
         dataset: Dataset spec: its training split calibrates int8, its test split checks top-1
             agreement with the Keras model (needs the run's `run.json`).
         protocol: The split (default: the run's).
@@ -74,6 +104,10 @@ def export_run(
         raise ValueError("int8 quantization is calibrated on real samples: name a dataset "
                          "(--dataset) whose training split calibrates it.")
     representative, labelled, check_inputs = _data(model, info, dataset, protocol, on_error)
+    costs = None
+    if compaction:
+        inputs = default_check_inputs(model) if check_inputs is None else check_inputs
+        model, costs = compacted_with_check(model, inputs)
     reports = []
     if saved_model is not None:
         reports.append(export_saved_model(
@@ -83,4 +117,6 @@ def export_run(
         reports.append(export_tflite(
             model, tflite, quantization, batch_size, sparse, representative, check_inputs,
             labelled, export_metadata(model, info, quantization, batch_size)))
+    for report in reports:
+        report.costs = costs
     return reports

@@ -4,9 +4,11 @@ from keras_gcnprune.layers.dense import MaskedDense
 from keras_gcnprune.layers.graph_attention import GraphAttention
 from keras_gcnprune.layers.graph_conv import GraphConv
 from keras_gcnprune.layers.masked import MaskConstraint, MaskedLayer, MaskedWeight
+from keras_gcnprune.layers.offset import ConstantOffset
 from keras_gcnprune.layers.temporal_conv import TemporalConv
 
 __all__ = [
+    "ConstantOffset",
     "GraphAttention",
     "GraphConv",
     "MaskConstraint",

@@ -28,14 +28,21 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_gcnprune.layers import GraphAttention, GraphConv, MaskedDense, MaskedWeight, TemporalConv
+from keras_gcnprune.layers import (
+    ConstantOffset,
+    GraphAttention,
+    GraphConv,
+    MaskedDense,
+    MaskedWeight,
+    TemporalConv,
+)
 from keras_gcnprune.pruning.masks import prunable_weights
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
 IDENTITY_LAYERS = (
     keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.ReLU,
     keras.layers.Activation, keras.layers.Dropout, keras.layers.LeakyReLU, keras.layers.ELU,
-    keras.layers.PReLU, keras.layers.Softmax, keras.layers.SpatialDropout2D,
+    keras.layers.PReLU, keras.layers.Softmax, keras.layers.SpatialDropout2D, ConstantOffset,
 )
 POOLING_LAYERS = (
     keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,

@@ -1,0 +1,245 @@
+"""Compaction: removing dead channels to get a narrower dense model (DESIGN.md section 4).
+
+A channel is *live* when, at some position (frame, joint), it is both accessible and
+co-accessible. Other channels are removed from the layers that produce and consume them:
+
+- a channel that reaches no output contributes nothing;
+- a channel that no input reaches holds an input-independent value (biases and normalisation
+  shifts carried forward), so what it adds to the layer that consumes it is a constant. That
+  constant is computed once, through the original consumer, and added back after the narrowed
+  consumer by a `ConstantOffset` (per channel, or per joint and frame where graph aggregation
+  or temporal padding makes it vary).
+
+Tensors joined by layers that pass channels through unchanged (batch norm, activations,
+dropout, residual additions, global pooling) form one *channel group* and keep the same
+channels. Groups that touch the model's inputs or outputs, a Reshape, Permute or Concatenate,
+or a graph attention output (its heads share one width) keep all their channels; a Flatten
+passes the kept channels of every position on to the layer it feeds.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_gcnprune.layers import (
+    ConstantOffset,
+    GraphAttention,
+    GraphConv,
+    MaskedDense,
+    MaskedLayer,
+    TemporalConv,
+)
+from keras_gcnprune.pruning.topology import IDENTITY_LAYERS, POOLING_LAYERS, _graph, reachability
+
+PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, keras.layers.Add)
+BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
+NARROWABLE = (GraphConv, TemporalConv, MaskedDense)
+
+
+class _Groups:
+    """Union-find over tensor ids."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, key: int) -> int:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def join(self, a: int, b: int) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
+    """Kept channel indices of every tensor (by id)."""
+    reach = reachability(model)
+    groups = _Groups()
+    tensors = {}
+    for layer, inputs, outputs in steps:
+        for tensor in [*inputs, *outputs]:
+            tensors[id(tensor)] = tensor
+            groups.find(id(tensor))
+        if isinstance(layer, PASS_THROUGH):
+            for tensor in inputs:
+                groups.join(id(tensor), id(outputs[0]))
+    fixed = {groups.find(id(t)) for t in [*model.inputs, *model.outputs]}
+    for layer, inputs, outputs in steps:
+        if isinstance(layer, BARRIERS) or not isinstance(layer, (*PASS_THROUGH, *NARROWABLE,
+                                                                 keras.layers.Flatten)):
+            fixed |= {groups.find(id(t)) for t in [*inputs, *outputs]}
+        if isinstance(layer, GraphAttention):
+            fixed.add(groups.find(id(outputs[0])))
+    live: dict[int, np.ndarray] = {}
+    for key in tensors:
+        root = groups.find(key)
+        channels = reach.live_channels(key)
+        live[root] = channels if root not in live else live[root] | channels
+    plan = {}
+    for key, tensor in tensors.items():
+        root, width = groups.find(key), tensor.shape[-1]
+        if root in fixed:
+            plan[key] = np.arange(width)
+        else:
+            kept = np.flatnonzero(live[root])
+            plan[key] = kept if kept.size else np.arange(1)  # a constant network keeps one
+    for layer, inputs, outputs in steps:  # Flatten: each position's kept channels
+        if isinstance(layer, keras.layers.Flatten):
+            positions = np.arange(int(np.prod(inputs[0].shape[1:]))).reshape(inputs[0].shape[1:])
+            plan[id(outputs[0])] = positions[..., plan[id(inputs[0])]].ravel()
+            for follower, follower_in, follower_out in steps:
+                if isinstance(follower, PASS_THROUGH) and id(follower_in[0]) == id(outputs[0]):
+                    plan[id(follower_out[0])] = plan[id(outputs[0])]
+    return plan
+
+
+def _sliced_weights(layer, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np.ndarray]:
+    """The layer's weights restricted to the kept input and output channels, in order."""
+    sliced = []
+    for variable in layer.weights:
+        value = keras.ops.convert_to_numpy(variable)
+        name = variable.path.rsplit("/", 1)[-1]
+        kernel = name in ("kernel", "kernel_mask")
+        if kernel and isinstance(layer, (GraphConv, MaskedDense)):
+            value = value[keep_in][:, keep_out]
+        elif kernel and isinstance(layer, TemporalConv):
+            value = value[:, :, keep_in][..., keep_out]
+        elif kernel and isinstance(layer, GraphAttention):
+            value = value[keep_in]  # its outputs are never narrowed
+        elif isinstance(layer, keras.layers.BatchNormalization) or (
+                name == "bias" and not isinstance(layer, GraphAttention)):
+            value = value[keep_out]
+        sliced.append(value)
+    return sliced
+
+
+def _narrowed_config(layer, width: int) -> dict:
+    config = layer.get_config()
+    if isinstance(layer, (GraphConv, TemporalConv)):
+        config["filters"] = width
+    elif isinstance(layer, MaskedDense):
+        config["units"] = width
+    return config
+
+
+def _constant_contribution(model, layer, inputs, outputs, keep_in, keep_out):
+    """What the removed channels of `layer`'s input add to its kept outputs (None if zero)."""
+    removed = np.setdiff1d(np.arange(inputs[0].shape[-1]), keep_in)
+    if not isinstance(layer, MaskedLayer) or removed.size == 0:
+        return None
+    probe = keras.Model(model.input, inputs[0])
+    reference = np.zeros((1, *model.input_shape[1:]), np.float32)
+    value = keras.ops.convert_to_numpy(probe(reference, training=False))
+    only_removed = np.zeros_like(value)
+    only_removed[..., removed] = value[..., removed]
+    contribution = (keras.ops.convert_to_numpy(layer(only_removed, training=False))
+                    - keras.ops.convert_to_numpy(layer(np.zeros_like(value), training=False)))
+    contribution = contribution[0][..., keep_out]
+    if not np.any(contribution):
+        return None
+    for axis in range(contribution.ndim - 1):  # keep only the axes along which it varies
+        first = np.take(contribution, [0], axis=axis)
+        if np.allclose(contribution, first, rtol=0, atol=1e-7):
+            contribution = first
+    return contribution
+
+
+def compact(model: keras.Model) -> keras.Model:
+    """Returns a narrower model without the dead channels of `model`, with the same outputs.
+
+    Args:
+        model: A functional model of supported layers (see `keras_gcnprune.pruning.topology`),
+            typically pruned with topologically consistent pruning.
+
+    Returns:
+        A new `keras.Model` with fewer filters and units where channels were dead, the
+        constants of removed input-independent channels folded into `ConstantOffset` layers;
+        its outputs equal `model`'s to float precision. Masks are kept (sliced), so reports and
+        exports see the same kept weights.
+
+    Example:
+        >>> small = compact(pruned_model)  # doctest: +SKIP
+        >>> small.count_params() < pruned_model.count_params()  # doctest: +SKIP
+        True
+    """
+    steps = _graph(model)
+    plan = _channel_plan(model, steps)
+    edits = {}
+    for layer, inputs, outputs in steps:
+        keep_in, keep_out = plan[id(inputs[0])], plan[id(outputs[0])]
+        offset = _constant_contribution(model, layer, inputs, outputs, keep_in, keep_out)
+        edits[layer.name] = (keep_in, keep_out, offset)
+
+    def clone_layer(layer):
+        if layer.name not in edits:
+            return layer.__class__.from_config(layer.get_config())
+        return layer.__class__.from_config(_narrowed_config(layer, len(edits[layer.name][1])))
+
+    def call_layer(layer, *args, **kwargs):
+        result = layer(*args, **kwargs)
+        offset = edits.get(layer.name, (None, None, None))[2]
+        if offset is None:
+            return result
+        return ConstantOffset(offset, name=f"{layer.name}_folded_constants")(result)
+
+    compacted = keras.models.clone_model(model, clone_function=clone_layer,
+                                         call_function=call_layer)
+    for layer, _, _ in steps:
+        if layer.weights:
+            keep_in, keep_out, _ = edits[layer.name]
+            compacted.get_layer(layer.name).set_weights(_sliced_weights(layer, keep_in, keep_out))
+    return compacted
+
+
+def _positions(tensor_shape) -> int:
+    """Output positions of a per-sample tensor: everything but the batch and channel axes."""
+    return int(np.prod([d for d in tensor_shape[1:-1]], dtype=np.int64))
+
+
+def model_costs(model: keras.Model) -> dict:
+    """Parameters and multiply-accumulates per inference of one sample, all and kept.
+
+    Masked kernels count every entry in `parameters`/`macs` and only unmasked ones in
+    `kept_parameters`/`kept_macs` (what sparse hardware would do); a kernel's MACs are its
+    entries times the positions (frames x joints) of the layer's output, plus the joint
+    aggregation of graph layers (V x V per channel and subset or head). Masks and pruning steps
+    are not parameters.
+
+    Args:
+        model: A built Keras model.
+
+    Returns:
+        `{"parameters", "kept_parameters", "macs", "kept_macs"}`.
+    """
+    masks = {id(w.mask) for layer in model.layers if isinstance(layer, MaskedLayer)
+             for w in layer.masked_weights()}
+    costs = dict(parameters=0, kept_parameters=0, macs=0, kept_macs=0)
+    for layer in model.layers:
+        variables = [w for w in layer.weights if w.trainable or
+                     isinstance(layer, keras.layers.BatchNormalization)]
+        variables = [w for w in variables if id(w) not in masks and "pruning_step" not in w.path]
+        size = sum(int(np.prod(w.shape)) for w in variables)
+        costs["parameters"] += size
+        if not isinstance(layer, MaskedLayer):
+            costs["kept_parameters"] += size
+            continue
+        positions = _positions(layer.output.shape)
+        costs["kept_parameters"] += size
+        for weight in layer.masked_weights():
+            entries, kept = int(np.prod(weight.mask.shape)), int(weight.mask.numpy().sum())
+            costs["kept_parameters"] -= entries - kept
+            if weight.role == "channels":
+                costs["macs"] += entries * positions
+                costs["kept_macs"] += kept * positions
+        aggregation = 0
+        if isinstance(layer, GraphConv):
+            aggregation = layer.num_subsets * layer.adjacency.shape[-1] * layer.filters
+        elif isinstance(layer, GraphAttention):
+            aggregation = layer.heads * layer.adjacency.shape[-1] * layer.channels
+        aggregation *= positions
+        costs["macs"] += aggregation
+        costs["kept_macs"] += aggregation
+    return costs

@@ -1,0 +1,79 @@
+"""Compaction removes dead channels and keeps the outputs, folding constants where needed."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_gcnprune import models
+from keras_gcnprune.export import compact, export_tflite, model_costs
+from keras_gcnprune.layers import ConstantOffset, GraphConv, TemporalConv
+from keras_gcnprune.pruning import prunable_weights, topologically_consistent_masks
+from keras_gcnprune.pruning.masks import magnitude_mask
+
+FAMILIES = {
+    "attention_gcn": lambda: models.build("attention_gcn", "sbu_pair", num_classes=8, frames=16),
+    "stgcn": lambda: models.build("stgcn", "sbu_pair", num_classes=8, frames=16,
+                                  widths=(16, 16, 32), strides=(1, 2, 1)),
+}
+
+
+def model_with_shifts(name, seed=1):
+    """A model whose biases and batch-norm shifts are non-zero, so removed constant channels
+    would change the outputs if their constants were dropped instead of folded."""
+    keras.utils.set_random_seed(seed)
+    model = FAMILIES[name]()
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if weight.path.rsplit("/", 1)[-1] in ("bias", "beta", "moving_mean"):
+            weight.assign(rng.normal(0.0, 0.5, weight.shape).astype("float32"))
+    return model
+
+
+def apply(model, method, rate):
+    if method == "tcp":
+        masks = topologically_consistent_masks(model, rate)
+    else:
+        masks = {w.mask.path: magnitude_mask(w.kernel.numpy(), rate)
+                 for w in prunable_weights(model)}
+    for weight in prunable_weights(model):
+        weight.mask.assign(masks[weight.mask.path])
+    return model
+
+
+def widths(model):
+    return {layer.name: layer.filters for layer in model.layers
+            if isinstance(layer, (GraphConv, TemporalConv))}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("method", ["magnitude", "tcp"])
+@pytest.mark.parametrize("rate", [0.9, 0.97, 0.99])
+def test_compacted_outputs_equal_the_masked_model(name, method, rate):
+    model = apply(model_with_shifts(name), method, rate)
+    small = compact(model)
+    x = np.random.default_rng(2).standard_normal((6, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+    assert all(small_width <= widths(model)[layer]
+               for layer, small_width in widths(small).items())
+    assert model_costs(small)["parameters"] <= model_costs(model)["parameters"]
+
+
+def test_high_rate_magnitude_pruning_compacts_and_folds_constants():
+    model = apply(model_with_shifts("stgcn"), "magnitude", 0.99)
+    small = compact(model)
+    offsets = [layer for layer in small.layers if isinstance(layer, ConstantOffset)]
+    assert offsets, "removed constant channels should have been folded"
+    # temporal padding makes the folded constants vary along the frames at least somewhere
+    assert any(layer.offset.ndim == 3 and layer.offset.shape[0] > 1 for layer in offsets)
+    assert model_costs(small)["parameters"] < 0.8 * model_costs(model)["parameters"]
+
+
+def test_compacted_models_save_load_and_export_gpu_clean(tmp_path):
+    model = apply(model_with_shifts("stgcn"), "magnitude", 0.99)
+    small = compact(model)
+    small.save(tmp_path / "small.keras")
+    restored = keras.models.load_model(tmp_path / "small.keras")
+    x = np.random.default_rng(3).standard_normal((2, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(restored(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+    report = export_tflite(small, tmp_path / "small.tflite", check_inputs=x)
+    assert report.max_abs_diff <= 1e-4 and report.gpu_findings == []
