@@ -57,3 +57,28 @@ def test_train_rejects_bad_options(tmp_path):
     assert result.exit_code == 2 and "unknown streams" in result.output
     result = runner.invoke(main, ["train", "--option", "heads", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "pruned"
+    pruned = runner.invoke(main, [
+        "prune", "--dataset", "synthetic", "--method", "magnitude", "--rate", "0.99",
+        "--epochs", "1", "--frames", "16", "--streams", "joint", "--out", str(out),
+    ])
+    assert pruned.exit_code == 0, pruned.output
+    tflite = tmp_path / "pruned.tflite"
+    exported = runner.invoke(main, ["export", str(out), "--tflite", str(tflite), "--compact",
+                                    "--json"])
+    assert exported.exit_code == 0, exported.output
+    (report,) = json.loads(exported.output[exported.output.index("["):])
+    assert report["max_abs_diff"] <= report["tolerance"] and report["gpu_findings"] == []
+    costs = report["costs"]
+    assert costs["max_abs_diff"] <= 1e-5
+    assert costs["compacted"]["parameters"] < costs["pruned"]["parameters"]
+    checked = runner.invoke(main, ["check-gpu", str(tflite)])
+    assert checked.exit_code == 0 and "0 findings" in checked.output
+    refused = runner.invoke(main, ["export", str(out), "--tflite", str(tmp_path / "q.tflite"),
+                                   "--int8"])
+    assert refused.exit_code == 1 and "calibrated on real samples" in refused.output
+    assert not (tmp_path / "q.tflite").exists()
