@@ -5,19 +5,18 @@ During a training step, every prunable kernel's forward pass uses the *consisten
     M_l * U_l(M),    U_l = entries on an input-to-output path (accessibility forward from the
                      inputs, co-accessibility backward from the logits, DESIGN.md section 3),
 
-computed in the graph of the step. Both factors are straight-through estimators: the forward
-value is the hard one, the gradient is a smooth surrogate's.
+computed in the graph of the step, with straight-through gradients:
 
-- The mask surrogate is `sigmoid(sharpness * (s - t))` of each weight's RMS-normalised magnitude
-  `s`, with `t` the lowest score still kept (the threshold the selection last used). Pruned
-  latent weights near the threshold get gradients through it, so they can grow back in at the
-  next selection.
-- The path surrogate runs both propagations with the smooth OR `1 - exp(-x)` in place of the step
-  and with the surrogate masks: a weight whose strength would make other connections reachable
-  (or keep them reachable) is pulled by the loss those connections carry.
+- `kernel * M` passes the gradient of every entry to its latent weight (pruned ones included),
+  so pruned weights keep learning and compete again at the next selection;
+- `U` carries the gradient of both propagations run with smooth surrogates: each mask is
+  replaced by `sigmoid(sharpness * (s - t))` of its RMS-normalised magnitude `s` (`t` the
+  lowest kept score, the threshold the selection last used) and the step by the smooth OR
+  `1 - exp(-x)`. A weight whose strength keeps other connections reachable is pulled by the
+  loss those connections carry; the gradient is largest where reachability hinges on few
+  connections, and vanishes where many paths make it certain.
 
-Either propagation can be switched off for ablations; without both, only the mask surrogate is
-left.
+Either propagation can be switched off for ablations; without both, `U` is left out.
 """
 
 from __future__ import annotations
@@ -35,6 +34,12 @@ from keras_gcnprune.pruning.topology import SOFT, Shadow, propagate
 def _straight_through(hard, soft):
     """The value of `hard` with the gradient of `soft`."""
     return hard + (soft - ops.stop_gradient(soft))
+
+
+def _with_feedback(kernel, mask):
+    """`kernel * mask` in value, with the gradient of `kernel` for every entry: pruned latent
+    weights learn as if they were kept, and compete again at the next selection."""
+    return kernel * mask + (kernel - ops.stop_gradient(kernel)) * (1.0 - mask)
 
 
 class TopologicalSupervision:
@@ -77,35 +82,44 @@ class TopologicalSupervision:
         self._model.train_function = None
         self._model, self._cache = None, {}
 
-    def __call__(self, layer, mask: keras.Variable):
-        masks = self._masks_of_this_step()
-        return masks.get(mask.path, mask)
+    def __call__(self, layer, kernel: keras.Variable, mask: keras.Variable):
+        """The effective kernel of a training step (see the module docstring)."""
+        multipliers = self._multipliers_of_this_step()
+        if mask.path not in multipliers:
+            return kernel * mask
+        return _with_feedback(kernel, mask) * multipliers[mask.path]
 
-    def _masks_of_this_step(self) -> dict:
+    def _multipliers_of_this_step(self) -> dict:
         # One computation per traced step (and per replica thread under a distribution
         # strategy); eagerly, values change every step, so nothing is reused.
         if tf.executing_eagerly():
-            return self.consistent_masks()
+            return self.path_multipliers()
         key = (tf.compat.v1.get_default_graph(), threading.get_ident())
         if key not in self._cache:
-            self._cache[key] = self.consistent_masks()
+            self._cache[key] = self.path_multipliers()
         return self._cache[key]
 
-    def consistent_masks(self) -> dict:
-        """The straight-through consistent masks of the attached model, by mask path."""
+    def path_multipliers(self) -> dict:
+        """By mask path: 1 where an entry lies on an input-to-output path if kept, else 0, with
+        the gradient of the smooth propagations (ones when both directions are off)."""
         weights = prunable_weights(self._model)
-        hard = {w.mask.path: ops.convert_to_tensor(w.mask) for w in weights}
-        surrogate = self._mask_surrogates(weights, hard)
         if not (self.accessibility or self.coaccessibility):
-            return surrogate
-        *_, used = propagate(self._model, Shadow(SOFT, surrogate),
+            return {w.mask.path: ops.ones(w.mask.shape) for w in weights}
+        hard = {w.mask.path: ops.convert_to_tensor(w.mask) for w in weights}
+        *_, used = propagate(self._model, Shadow(SOFT, self._mask_surrogates(weights, hard)),
                              accessibility=self.accessibility, coaccessibility=self.coaccessibility)
         # The surrogate masks carry the hard values forward, and the smooth step is positive
         # exactly where the hard one is 1: the hard used entries are the positive soft ones.
         return {
-            path: mask * _straight_through(ops.cast(used[path] > 0, "float32"), used[path])
-            for path, mask in surrogate.items()
+            path: _straight_through(ops.cast(soft > 0, "float32"), soft)
+            for path, soft in used.items() if path in hard
         }
+
+    def consistent_masks(self) -> dict:
+        """The masks the training forward pass applies: each mask times its path multiplier."""
+        weights = prunable_weights(self._model)
+        multipliers = self.path_multipliers()
+        return {w.mask.path: w.mask * multipliers[w.mask.path] for w in weights}
 
     def _mask_surrogates(self, weights, hard: dict) -> dict:
         scores = {}

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_gcnprune import models
 from keras_gcnprune.pruning import (
     ConstantSparsity,
     TopologicalPruning,
@@ -126,3 +127,19 @@ def test_unknown_supervision_is_refused():
 
     with pytest.raises(ValueError, match="'sideways'.*both"):
         pruning_callback("tcp", ConstantSparsity(0.9), supervision="sideways")
+
+
+def test_kept_weights_get_their_plain_gradient_and_pruned_ones_feedback():
+    keras.utils.set_random_seed(3)
+    model = models.build("stgcn", "sbu", num_classes=3, frames=8, widths=(6, 12, 12),
+                         strides=(1, 2, 1), temporal_kernel=3, dropout=0.0)  # deterministic
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assign(model, topologically_consistent_masks(model, 0.9))
+    plain = kernel_gradients(model, None)
+    feedback = kernel_gradients(model, TopologicalSupervision(False, False))
+    for weight in prunable_weights(model):
+        kept = weight.mask.numpy() == 1
+        np.testing.assert_allclose(feedback[weight.mask.path][kept],
+                                   plain[weight.mask.path][kept], rtol=1e-5, atol=1e-7)
+    assert sum(int((feedback[w.mask.path][w.mask.numpy() == 0] != 0).sum())
+               for w in prunable_weights(model)) > 0
