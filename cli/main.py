@@ -185,7 +185,7 @@ def report(model_path, as_json, png) -> None:
 
     path = Path(model_path)
     model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
-    result = connectivity_report(model)
+    result = connectivity_report(model, costs=True)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
     if png:
         click.echo(f"figure written to {plot_report(result, png)}", err=as_json)

@@ -43,12 +43,19 @@ class LayerReport:
     dead_outputs: int
 
 
-def connectivity_report(model: keras.Model) -> dict:
+def connectivity_report(model: keras.Model, costs: bool = False) -> dict:
     """Measures every prunable kernel of `model` with its current masks.
+
+    Args:
+        model: A model built from the package's masked layers.
+        costs: Also compare parameters and multiply-accumulates of the dense architecture, the
+            pruned model (kept weights) and its compaction (`keras_gcnprune.export.compact`).
 
     Returns:
         `{"layers": [LayerReport as dict, ...], "total": {...}}` where the total holds
-        `weights`, `kept`, `rate`, `disconnected` and `disconnected_fraction` (of kept weights).
+        `weights`, `kept`, `rate`, `disconnected` and `disconnected_fraction` (of kept weights);
+        with `costs`, also `"costs": {"dense", "pruned", "compacted"}`, each with `parameters`
+        and `macs`.
 
     Example:
         >>> report = connectivity_report(model)  # doctest: +SKIP
@@ -80,7 +87,7 @@ def connectivity_report(model: keras.Model) -> dict:
     weights = sum(r.weights for r in rows)
     kept = sum(r.kept for r in rows)
     disconnected = sum(r.disconnected for r in rows)
-    return {
+    report = {
         "model": model.name,
         "layers": [asdict(r) for r in rows],
         "total": {
@@ -90,6 +97,20 @@ def connectivity_report(model: keras.Model) -> dict:
             "disconnected": disconnected,
             "disconnected_fraction": disconnected / kept if kept else 0.0,
         },
+    }
+    if costs:
+        report["costs"] = _costs(model)
+    return report
+
+
+def _costs(model: keras.Model) -> dict:
+    from keras_gcnprune.export.compaction import compact, model_costs
+
+    pruned, compacted = model_costs(model), model_costs(compact(model))
+    return {
+        "dense": {"parameters": pruned["parameters"], "macs": pruned["macs"]},
+        "pruned": {"parameters": pruned["kept_parameters"], "macs": pruned["kept_macs"]},
+        "compacted": {"parameters": compacted["parameters"], "macs": compacted["macs"]},
     }
 
 
@@ -111,6 +132,9 @@ def format_table(report: dict) -> str:
         f"{total['disconnected']:8d}  ({total['disconnected_fraction']:.1%} of kept weights "
         "on no input-to-output path)"
     )
+    for name, cost in report.get("costs", {}).items():
+        lines.append(f"{name + ' model':22s} {cost['parameters']:>18,d} parameters "
+                     f"{cost['macs']:>14,d} MACs per sequence")
     return "\n".join(lines)
 
 

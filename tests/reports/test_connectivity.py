@@ -1,3 +1,5 @@
+import json
+
 from click.testing import CliRunner
 
 from keras_gcnprune import models
@@ -44,5 +46,11 @@ def test_report_command(tmp_path):
                                        str(tmp_path / "r.png")])
     assert result.exit_code == 0, result.output
     assert "block1_gcn" in result.output and (tmp_path / "r.png").exists()
+    assert "compacted model" in result.output
     as_json = CliRunner().invoke(main, ["report", str(tmp_path / "model.keras"), "--json"])
-    assert '"disconnected_fraction"' in as_json.output
+    report = json.loads(as_json.output[as_json.output.index("{"):])
+    assert "disconnected_fraction" in report["total"]
+    costs = report["costs"]
+    assert costs["pruned"]["parameters"] < costs["dense"]["parameters"]
+    assert costs["compacted"]["parameters"] <= costs["dense"]["parameters"]
+    assert costs["pruned"]["macs"] < costs["dense"]["macs"]
