@@ -84,10 +84,17 @@ class Shadow:
 
     algebra: Algebra
     masks: dict = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict)
 
     @property
     def xp(self) -> ModuleType:
         return self.algebra.xp
+
+    def once(self, key: str, compute: Callable):
+        """`compute()`, evaluated once per propagation (the rules ask for supports thrice)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def mask(self, weight: MaskedWeight):
         if weight.mask.path in self.masks:
@@ -106,7 +113,8 @@ def current_masks(model: keras.Model) -> Masks:
 
 def _graph_conv_parts(layer: GraphConv, shadow: Shadow):
     (kernel,) = layer.masked_weights()
-    support = shadow.algebra.support(shadow.algebra.value(layer.effective_adjacency()))
+    support = shadow.once(layer.name, lambda: shadow.algebra.support(
+        shadow.algebra.value(layer.effective_adjacency())))
     return kernel, shadow.mask(kernel), support  # support: (K, V, V)
 
 
@@ -143,8 +151,9 @@ def _graph_conv_used(layer, acc_in, co_out, shadow):
 
 def _attention_parts(layer: GraphAttention, shadow: Shadow):
     kernel, adjacency = layer.masked_weights()
-    values = shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency)
-    return kernel, shadow.mask(kernel), adjacency, shadow.algebra.support(values)  # (H, V, V)
+    support = shadow.once(layer.name, lambda: shadow.algebra.support(
+        shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency)))
+    return kernel, shadow.mask(kernel), adjacency, support  # support: (H, V, V)
 
 
 def _by_head(layer: GraphAttention, tensor, xp):
