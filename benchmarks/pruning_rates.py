@@ -9,7 +9,7 @@ Each (method, rate, fold) run trains AttentionGCN from scratch with pruning ramp
 first 60% of training, then reports top-1 accuracy, the realized rate and the fraction of kept
 weights that lie on no input-to-output path. Methods are `magnitude`, `tcp` (supervised by both
 propagations) and the TCP ablations `tcp_<supervision>` with supervision `accessibility`,
-`coaccessibility`, `mask` or `none` (selection only). Finished runs are kept under --out and
+`coaccessibility`, `feedback` or `none` (selection only). Finished runs are kept under --out and
 skipped when the command is rerun. Prints one JSON line per run, then a table of means over the
 folds, each method's lead over magnitude pruning at each rate.
 """

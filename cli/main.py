@@ -135,9 +135,10 @@ def train(out_dir, **options) -> None:
 @click.option("--scope", default="layer", type=click.Choice(["layer", "global"]),
               help="Magnitude ranking per layer (the toolkit's) or global.")
 @click.option("--supervision", default="both",
-              type=click.Choice(["both", "accessibility", "coaccessibility", "mask", "none"]),
+              type=click.Choice(["both", "accessibility", "coaccessibility", "feedback", "none"]),
               help="tcp: propagations that supervise the latent weights during training "
-                   "(ablations: one direction, the mask surrogate only, or selection only).")
+                   "(ablations: one direction, straight-through feedback instead, or the "
+                   "selection only).")
 @click.option("--tensorboard", "log_dir", default=None, type=click.Path(file_okay=False),
               help="Write per-layer rate and disconnected weights as TensorBoard scalars here "
                    "(needs the tensorboard package).")

@@ -161,6 +161,8 @@ class TopologicalPruning(PruningCallback):
         accessibility: Supervise through the forward propagation from the inputs.
         coaccessibility: Supervise through the backward propagation from the logits.
         sharpness: Slope of the mask surrogate (see `TopologicalSupervision`).
+        strength: Scale of the propagations' gradient (see `TopologicalSupervision`).
+        feedback: Pass every entry's gradient to pruned latent weights too.
         log_dir: TensorBoard scalars (see `PruningCallback`).
 
     Example:
@@ -170,13 +172,12 @@ class TopologicalPruning(PruningCallback):
     """
 
     def __init__(self, schedule: Schedule, supervise: bool = True, accessibility: bool = True,
-                 coaccessibility: bool = True, sharpness: float = 10.0,
-                 log_dir: str | None = None) -> None:
+                 coaccessibility: bool = True, sharpness: float = 10.0, strength: float = 0.1,
+                 feedback: bool = False, log_dir: str | None = None) -> None:
         super().__init__(schedule, log_dir)
-        self.supervision = (
-            TopologicalSupervision(accessibility, coaccessibility, sharpness) if supervise
-            else None
-        )
+        self.supervision = TopologicalSupervision(
+            accessibility, coaccessibility, sharpness, feedback, strength
+        ) if supervise else None
 
     def on_train_begin(self, logs=None) -> None:
         super().on_train_begin(logs)
@@ -199,7 +200,7 @@ SUPERVISION = {
     "both": {},
     "accessibility": {"coaccessibility": False},
     "coaccessibility": {"accessibility": False},
-    "mask": {"accessibility": False, "coaccessibility": False},
+    "feedback": {"accessibility": False, "coaccessibility": False, "feedback": True},
     "none": {"supervise": False},
 }
 
@@ -213,8 +214,8 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
         schedule: `schedule(step) -> (should_prune, sparsity)`.
         scope: Ranking scope of magnitude pruning (`"layer"` or `"global"`).
         supervision: Which propagations supervise TCP training: `"both"`, `"accessibility"`,
-            `"coaccessibility"`, `"mask"` (the mask surrogate only) or `"none"` (selection
-            only).
+            `"coaccessibility"`, `"feedback"` (straight-through gradients to pruned weights
+            instead of the propagations) or `"none"` (selection only).
         log_dir: TensorBoard scalars (see `PruningCallback`).
     """
     if method == "magnitude":

@@ -55,7 +55,7 @@ class PruningConfig:
         frequency: Steps between mask updates.
         scope: `"layer"` or `"global"` ranking (magnitude only).
         supervision: Which propagations supervise TCP training (tcp only): `"both"`,
-            `"accessibility"`, `"coaccessibility"`, `"mask"` or `"none"`.
+            `"accessibility"`, `"coaccessibility"`, `"feedback"` or `"none"`.
         log_dir: Folder for TensorBoard scalars per layer (None: none).
     """
 

@@ -136,7 +136,7 @@ def test_kept_weights_get_their_plain_gradient_and_pruned_ones_feedback():
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assign(model, topologically_consistent_masks(model, 0.9))
     plain = kernel_gradients(model, None)
-    feedback = kernel_gradients(model, TopologicalSupervision(False, False))
+    feedback = kernel_gradients(model, TopologicalSupervision(False, False, feedback=True))
     for weight in prunable_weights(model):
         kept = weight.mask.numpy() == 1
         np.testing.assert_allclose(feedback[weight.mask.path][kept],
