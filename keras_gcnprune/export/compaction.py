@@ -78,21 +78,24 @@ def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
         root = groups.find(key)
         channels = reach.live_channels(key)
         live[root] = channels if root not in live else live[root] | channels
+
+    def kept_channels(root: int, width: int) -> np.ndarray:
+        if root in fixed:
+            return np.arange(width)
+        kept = np.flatnonzero(live[root])
+        return kept if kept.size else np.arange(1)  # a constant network keeps one
+
+    derived = {}  # a Flatten's output group keeps each position's kept input channels
+    for layer, inputs, outputs in steps:
+        if isinstance(layer, keras.layers.Flatten):
+            source = inputs[0]
+            positions = np.arange(int(np.prod(source.shape[1:]))).reshape(source.shape[1:])
+            kept = kept_channels(groups.find(id(source)), source.shape[-1])
+            derived[groups.find(id(outputs[0]))] = positions[..., kept].ravel()
     plan = {}
     for key, tensor in tensors.items():
-        root, width = groups.find(key), tensor.shape[-1]
-        if root in fixed:
-            plan[key] = np.arange(width)
-        else:
-            kept = np.flatnonzero(live[root])
-            plan[key] = kept if kept.size else np.arange(1)  # a constant network keeps one
-    for layer, inputs, outputs in steps:  # Flatten: each position's kept channels
-        if isinstance(layer, keras.layers.Flatten):
-            positions = np.arange(int(np.prod(inputs[0].shape[1:]))).reshape(inputs[0].shape[1:])
-            plan[id(outputs[0])] = positions[..., plan[id(inputs[0])]].ravel()
-            for follower, follower_in, follower_out in steps:
-                if isinstance(follower, PASS_THROUGH) and id(follower_in[0]) == id(outputs[0]):
-                    plan[id(follower_out[0])] = plan[id(outputs[0])]
+        root = groups.find(key)
+        plan[key] = derived[root] if root in derived else kept_channels(root, tensor.shape[-1])
     return plan
 
 
@@ -125,14 +128,22 @@ def _narrowed_config(layer, width: int) -> dict:
     return config
 
 
-def _constant_contribution(model, layer, inputs, outputs, keep_in, keep_out):
-    """What the removed channels of `layer`'s input add to its kept outputs (None if zero)."""
-    removed = np.setdiff1d(np.arange(inputs[0].shape[-1]), keep_in)
-    if not isinstance(layer, MaskedLayer) or removed.size == 0:
-        return None
-    probe = keras.Model(model.input, inputs[0])
+def _reference_inputs(model, steps) -> dict[str, np.ndarray]:
+    """Every masked layer's input on one all-zero sample, from a single forward pass."""
+    masked = [(layer.name, inputs[0]) for layer, inputs, _ in steps
+              if isinstance(layer, MaskedLayer)]
+    probe = keras.Model(model.input, [tensor for _, tensor in masked])
     reference = np.zeros((1, *model.input_shape[1:]), np.float32)
-    value = keras.ops.convert_to_numpy(probe(reference, training=False))
+    values = probe(reference, training=False)
+    return {name: keras.ops.convert_to_numpy(v) for (name, _), v in zip(masked, values)}
+
+
+def _constant_contribution(layer, value, keep_in, keep_out):
+    """What the removed channels of `layer`'s input (`value` on a reference sample) add to its
+    kept outputs (None if zero)."""
+    removed = np.setdiff1d(np.arange(value.shape[-1]), keep_in)
+    if removed.size == 0:
+        return None
     only_removed = np.zeros_like(value)
     only_removed[..., removed] = value[..., removed]
     contribution = (keras.ops.convert_to_numpy(layer(only_removed, training=False))
@@ -167,10 +178,12 @@ def compact(model: keras.Model) -> keras.Model:
     """
     steps = _graph(model)
     plan = _channel_plan(model, steps)
+    references = _reference_inputs(model, steps)
     edits = {}
     for layer, inputs, outputs in steps:
         keep_in, keep_out = plan[id(inputs[0])], plan[id(outputs[0])]
-        offset = _constant_contribution(model, layer, inputs, outputs, keep_in, keep_out)
+        offset = None if layer.name not in references else _constant_contribution(
+            layer, references[layer.name], keep_in, keep_out)
         edits[layer.name] = (keep_in, keep_out, offset)
 
     def clone_layer(layer):

@@ -16,7 +16,7 @@ from keras_gcnprune.export.convert import (
     export_tflite,
 )
 from keras_gcnprune.export.metadata import export_metadata
-from keras_gcnprune.training import RUN_FILE, check_data_fits, load_run, run_data
+from keras_gcnprune.training import MODEL_FILE, RUN_FILE, check_data_fits, load_run, run_data
 
 REPRESENTATIVE_SAMPLES = 256
 COMPACTION_TOLERANCE = 1e-5
@@ -42,7 +42,7 @@ def compacted_with_check(model: keras.Model, check_inputs: np.ndarray) -> tuple[
 
 
 def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
-    model_file = model_path / "model.keras" if model_path.is_dir() else model_path
+    model_file = model_path / MODEL_FILE if model_path.is_dir() else model_path
     if (model_file.parent / RUN_FILE).exists():
         return load_run(model_file)
     if not model_file.exists():
