@@ -37,6 +37,18 @@ def _parse_options(pairs: tuple[str, ...]) -> dict:
     return options
 
 
+def _rates(value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        rates = tuple(float(r) for r in value.split(",") if r.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of rates.") from None
+    if not rates or not all(0 < r < 1 for r in rates):
+        raise click.BadParameter(f"rates must be in (0, 1), got {value!r}.")
+    return rates
+
+
 def _streams(value: str) -> tuple[str, ...]:
     from keras_gcnprune.data import STREAMS
 
@@ -105,7 +117,20 @@ def _report_run(metrics: dict, out_dir) -> None:
         line += (f"; {metrics['pruning_method']} pruning: {metrics['realized_rate']:.2%} of "
                  f"prunable weights removed, {metrics['kept_weights']:,} kept, "
                  f"{metrics['disconnected_fraction']:.1%} of them disconnected")
-    click.echo(f"{line}\nmodel and metrics in {out_dir}")
+    click.echo(line)
+    if "rates" in metrics:
+        click.echo(_rates_table([{"rate": float(rate), **row}
+                                 for rate, row in metrics["rates"].items()]))
+    click.echo(f"model and metrics in {out_dir}")
+
+
+def _rates_table(rows: list[dict]) -> str:
+    lines = ["rate     test accuracy  realized  kept weights  disconnected"]
+    for row in rows:
+        lines.append(f"{row['rate']:<8g} {row['test_accuracy']:>13.2%}  "
+                     f"{row['realized_rate']:>8.2%}  {row['kept_weights']:>12,}  "
+                     f"{row['disconnected_fraction']:>12.1%}")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -121,11 +146,23 @@ def train(out_dir, **options) -> None:
 
 @main.command()
 @training_options
-@click.option("--method", default="tcp", type=click.Choice(["magnitude", "tcp"]),
+@click.option("--method", default="tcp", type=click.Choice(["magnitude", "tcp", "srmp", "mrmp"]),
               help="magnitude: the Model Optimization Toolkit's algorithm; tcp: topologically "
-                   "consistent pruning (only weights on input-to-output paths).")
+                   "consistent pruning (only weights on input-to-output paths); srmp: band-stop "
+                   "masks on weights aligned with a prior; mrmp: the same for several --rates "
+                   "in one training (then gcnprune extract at any rate).")
 @click.option("--rate", default=0.9, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Final fraction of prunable weights removed.")
+              help="Final fraction of prunable weights removed (not mrmp).")
+@click.option("--rates", default=None, callback=lambda _, __, value: _rates(value),
+              help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
+@click.option("--prior", default="gaussian",
+              type=click.Choice(["gaussian", "laplace", "uniform"]),
+              help="srmp/mrmp: prior the latent weights are aligned with.")
+@click.option("--alignment", default=10.0, type=click.FloatRange(0),
+              help="srmp/mrmp: weight of the prior-alignment divergence in the loss.")
+@click.option("--rates-per-step", default=None, type=click.IntRange(1),
+              help="mrmp: rates evaluated per training step: the largest and others drawn at "
+                   "random (default: all).")
 @click.option("--begin", default=0.1, type=click.FloatRange(0, 1),
               help="Fraction of training after which pruning starts.")
 @click.option("--end", default=0.6, type=click.FloatRange(0, 1),
@@ -147,15 +184,19 @@ def train(out_dir, **options) -> None:
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, method, rate, begin, end, frequency, scope, supervision, log_dir, from_run,
-          **options) -> None:
+def prune(out_dir, method, rate, rates, prior, alignment, rates_per_step, begin, end, frequency,
+          scope, supervision, log_dir, from_run, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
 
-    pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
-                            frequency=frequency, scope=scope, supervision=supervision,
-                            log_dir=log_dir)
+    try:
+        pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
+                                frequency=frequency, scope=scope, supervision=supervision,
+                                rates=rates or (), prior=prior, alignment=alignment,
+                                rates_per_step=rates_per_step, log_dir=log_dir)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
     initial_model = None
     if from_run:
         _, info = load_run(from_run)
@@ -170,6 +211,48 @@ def prune(out_dir, method, rate, begin, end, frequency, scope, supervision, log_
         initial_model = str(path / "model.keras" if path.is_dir() else path)
     config = _config(**options, pruning=pruning, initial_model=initial_model)
     _report_run(run_training(config, out_dir), out_dir)
+
+
+@main.command()
+@click.argument("model_path", type=click.Path(exists=True))
+@click.option("--rate", "rate_list", multiple=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Pruning rate to extract, repeatable.")
+@click.option("--rates", default=None, callback=lambda _, __, value: _rates(value),
+              help="Rates to extract, comma separated (with or instead of --rate).")
+@click.option("--out", "out_dir", default="runs/extract", type=click.Path(file_okay=False),
+              help="Folder of the extracted runs, one rate_<R> run directory per rate.")
+@click.option("--consistent", is_flag=True,
+              help="Also drop kept weights on no input-to-output path (topological "
+                   "consistency).")
+@click.option("--calibration-batches", default=None, type=click.IntRange(1),
+              help="Training batches that recalibrate batch normalization (default: the "
+                   "run's setting).")
+@click.option("--dataset", default=None, help="Dataset for calibration and test accuracy "
+                                              "(default: the run's).")
+@click.option("--protocol", default=None, help=PROTOCOL_HELP)
+@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+              help=ON_ERROR_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batches, dataset,
+            protocol, on_error, as_json) -> None:
+    """Extract pruned models at any rates from one srmp/mrmp run, without retraining."""
+    from keras_gcnprune.training import extract_run
+
+    wanted = sorted(set(rate_list) | set(rates or ()))
+    if not wanted:
+        raise click.UsageError("Give the rates to extract: --rate R (repeatable) or --rates "
+                               "R1,R2,...")
+    try:
+        results = extract_run(model_path, wanted, out_dir, consistent, calibration_batches,
+                              dataset, protocol, on_error)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    click.echo(_rates_table(results))
+    click.echo(f"extracted runs in {out_dir}/rate_<rate>")
 
 
 @main.command()

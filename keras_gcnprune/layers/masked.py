@@ -129,12 +129,13 @@ class MaskedLayer(keras.layers.Layer):
     def masked(self, kernel: keras.Variable, mask: keras.Variable, training=None):
         """The weights the forward pass uses: `kernel * mask`.
 
-        While training with a `mask_source` set (a callable `(layer, kernel, mask) -> tensor`,
-        which topologically consistent pruning installs for its supervision), the tensor it
-        returns is used instead; its gradient reaches the latent weights.
+        With a `mask_source` set (a callable `(layer, kernel, mask, training) -> tensor`, which
+        topologically consistent pruning installs for its supervision and multi-rate pruning
+        for its band-stop masks), the tensor it returns is used instead; its gradient reaches
+        the latent weights.
         """
-        if training and self.mask_source is not None:
-            return self.mask_source(self, kernel, mask)
+        if self.mask_source is not None:
+            return self.mask_source(self, kernel, mask, training)
         return kernel * mask
 
     def masked_weights(self) -> list[MaskedWeight]:

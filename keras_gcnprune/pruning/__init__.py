@@ -1,13 +1,24 @@
-"""Pruning during `model.fit`: schedules, magnitude pruning and topologically consistent pruning."""
+"""Pruning during `model.fit`: schedules, magnitude pruning, topologically consistent pruning
+and multi-rate magnitude pruning."""
 
 from keras_gcnprune.pruning.callbacks import (
     METHODS,
+    AlignmentSchedule,
     MagnitudePruning,
+    MultiRatePruning,
     PruningCallback,
     TopologicalPruning,
     pruning_callback,
 )
 from keras_gcnprune.pruning.masks import magnitude_mask, prunable_weights, sparsity_of
+from keras_gcnprune.pruning.multirate import (
+    MultiRateModel,
+    alignment_divergence,
+    extract,
+    extraction_masks,
+    recalibrate_batch_norm,
+)
+from keras_gcnprune.pruning.priors import GAUSSIAN, LAPLACE, PRIORS, UNIFORM, Prior, get_prior
 from keras_gcnprune.pruning.schedules import ConstantSparsity, PolynomialDecay
 from keras_gcnprune.pruning.strip import strip_pruning
 from keras_gcnprune.pruning.supervision import TopologicalSupervision
@@ -20,7 +31,20 @@ from keras_gcnprune.pruning.topology import (
 )
 
 __all__ = [
+    "GAUSSIAN",
+    "LAPLACE",
     "METHODS",
+    "PRIORS",
+    "UNIFORM",
+    "AlignmentSchedule",
+    "MultiRateModel",
+    "MultiRatePruning",
+    "Prior",
+    "alignment_divergence",
+    "extract",
+    "extraction_masks",
+    "get_prior",
+    "recalibrate_batch_norm",
     "ConstantSparsity",
     "MagnitudePruning",
     "PolynomialDecay",

@@ -15,6 +15,7 @@ from keras_gcnprune.pruning.masks import (
     rms_normalised,
     sparsity_of,
 )
+from keras_gcnprune.pruning.multirate import MultiRateModel, band_stop_mask
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
 from keras_gcnprune.pruning.supervision import TopologicalSupervision
 from keras_gcnprune.pruning.tcp import topologically_consistent_masks
@@ -195,7 +196,73 @@ class TopologicalPruning(PruningCallback):
             weight.mask.assign(masks[weight.mask.path])
 
 
-METHODS = ("magnitude", "tcp")
+class MultiRatePruning(PruningCallback):
+    """Ramps the rates of a `MultiRateModel` and anneals its band-stop steepness.
+
+    The schedule's sparsity `s` (ramping to the largest rate) sets every rate `r` of the model
+    to `r * s / max(rates)`, and the steepness moves geometrically from `steepness[0]` to
+    `steepness[1]` as `s` reaches the largest rate, so the masks are crisp for the rest of
+    training. The network's mask variables follow the crisp band-stop at the largest rate, so
+    reports, TensorBoard scalars and the logged `sparsity` see the current masks.
+
+    Args:
+        schedule: `schedule(step) -> (should_prune, sparsity)`, e.g. a `PolynomialDecay` to
+            the largest rate.
+        steepness: `(start, end)` band-stop steepness.
+        log_dir: TensorBoard scalars (see `PruningCallback`).
+
+    Example:
+        >>> from keras_gcnprune.pruning import PolynomialDecay
+        >>> callback = MultiRatePruning(PolynomialDecay(0.0, 0.99, 100, 2000, frequency=50))
+    """
+
+    def __init__(self, schedule: Schedule, steepness: tuple[float, float] = (5.0, 200.0),
+                 log_dir: str | None = None) -> None:
+        super().__init__(schedule, log_dir)
+        if not 0 < steepness[0] <= steepness[1]:
+            raise ValueError(f"steepness must be (start, end) with 0 < start <= end, got "
+                             f"{steepness}.")
+        self.steepness = steepness
+
+    def on_train_begin(self, logs=None) -> None:
+        if not isinstance(self.model, MultiRateModel):
+            raise TypeError(
+                f"MultiRatePruning trains a MultiRateModel, got {type(self.model).__name__}: "
+                "wrap the network with MultiRateModel(network, rates) and fit the wrapper.")
+        super().on_train_begin(logs)
+        self.update_masks(evaluate_schedule(self.schedule, self._step)[1])
+
+    def update_masks(self, sparsity: float) -> None:
+        model = self.model
+        progress = min(1.0, sparsity / model.rates[-1])
+        rates = [rate * progress for rate in model.rates]
+        model.thresholds.assign(model.prior.thresholds(rates))
+        start, end = self.steepness
+        model.steepness.assign(start * (end / start) ** progress)
+        threshold = float(model.thresholds.numpy()[-1])
+        for weight in prunable_weights(model.network):
+            weight.mask.assign(band_stop_mask(weight.kernel.numpy(), threshold))
+
+
+class AlignmentSchedule(keras.callbacks.Callback):
+    """Sets a `MultiRateModel`'s alignment weight at the start of every epoch.
+
+    Args:
+        schedule: `schedule(epoch) -> weight` (epochs counted from 0).
+
+    Example:
+        >>> warm_up = AlignmentSchedule(lambda epoch: min(1.0, epoch / 10))
+    """
+
+    def __init__(self, schedule) -> None:
+        super().__init__()
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.model.alignment_weight.assign(float(self.schedule(epoch)))
+
+
+METHODS = ("magnitude", "tcp", "srmp", "mrmp")
 SUPERVISION = {
     "both": {},
     "accessibility": {"coaccessibility": False},
@@ -207,10 +274,11 @@ SUPERVISION = {
 
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                      supervision: str = "both", log_dir: str | None = None) -> PruningCallback:
-    """Returns the callback of a pruning method by name (`"magnitude"` or `"tcp"`).
+    """Returns the callback of a pruning method by name.
 
     Args:
-        method: `"magnitude"` or `"tcp"`.
+        method: `"magnitude"`, `"tcp"`, or `"srmp"` / `"mrmp"` (both `MultiRatePruning`, for a
+            `MultiRateModel` with one rate or several).
         schedule: `schedule(step) -> (should_prune, sparsity)`.
         scope: Ranking scope of magnitude pruning (`"layer"` or `"global"`).
         supervision: Which propagations supervise TCP training: `"both"`, `"accessibility"`,
@@ -226,4 +294,6 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                 f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
             )
         return TopologicalPruning(schedule, log_dir=log_dir, **SUPERVISION[supervision])
+    if method in ("srmp", "mrmp"):
+        return MultiRatePruning(schedule, log_dir=log_dir)
     raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")

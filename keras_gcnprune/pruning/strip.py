@@ -7,7 +7,7 @@ import keras
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
 
 
-def strip_pruning(model: keras.Model) -> keras.Model:
+def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
     """Returns a copy of `model` whose kernels hold `kernel * mask`.
 
     The copy computes the same outputs as the masked model, carries no pruning state (its
@@ -18,6 +18,7 @@ def strip_pruning(model: keras.Model) -> keras.Model:
 
     Args:
         model: A model built from the package's masked layers.
+        masks: Masks to use instead of the model's own, by mask path (others unchanged).
 
     Returns:
         The stripped `keras.Model`.
@@ -29,6 +30,8 @@ def strip_pruning(model: keras.Model) -> keras.Model:
     stripped = keras.models.clone_model(model)
     stripped.set_weights(model.get_weights())
     for weight in prunable_weights(stripped, include_adjacency=True):
+        if masks is not None and weight.mask.path in masks:
+            weight.mask.assign(masks[weight.mask.path])
         weight.kernel.assign(weight.kernel * weight.mask)
     for layer in masked_layers(stripped):
         if hasattr(layer, "pruning_step"):

@@ -90,8 +90,10 @@ class TopologicalSupervision:
         self._model.train_function = None
         self._model, self._cache = None, {}
 
-    def __call__(self, layer, kernel: keras.Variable, mask: keras.Variable):
+    def __call__(self, layer, kernel: keras.Variable, mask: keras.Variable, training=None):
         """The effective kernel of a training step (see the module docstring)."""
+        if not training:
+            return kernel * mask
         multipliers = self._multipliers_of_this_step()
         if mask.path not in multipliers:
             return kernel * mask

@@ -1,5 +1,6 @@
 """Training runs: `model.fit` on a dataset spec, with the run's artifacts written to disk."""
 
+from keras_gcnprune.training.extraction import extract_run
 from keras_gcnprune.training.run import (
     MODEL_FILE,
     RUN_FILE,
@@ -24,6 +25,7 @@ __all__ = [
     "check_data_fits",
     "evaluate",
     "evaluate_arrays",
+    "extract_run",
     "load_run",
     "prepare_data",
     "run_data",

@@ -35,7 +35,18 @@ from keras_gcnprune.data import (
     make_tf_dataset,
     split,
 )
-from keras_gcnprune.pruning import PolynomialDecay, pruning_callback, strip_pruning
+from keras_gcnprune.pruning import (
+    METHODS,
+    MultiRateModel,
+    PolynomialDecay,
+    extract,
+    extraction_masks,
+    prunable_weights,
+    pruning_callback,
+    recalibrate_batch_norm,
+    strip_pruning,
+)
+from keras_gcnprune.pruning.multirate import check_rates
 from keras_gcnprune.reports import connectivity_report
 
 MODEL_FILE = "model.keras"
@@ -47,8 +58,10 @@ class PruningConfig:
     """Pruning during a training run: a polynomial ramp from 0 to `rate`.
 
     Args:
-        method: `"magnitude"` (the toolkit's algorithm) or `"tcp"` (topologically consistent).
-        rate: Final fraction of prunable weights removed.
+        method: `"magnitude"` (the toolkit's algorithm), `"tcp"` (topologically consistent),
+            `"srmp"` (band-stop masks with prior alignment, one rate) or `"mrmp"` (the same,
+            several rates trained at once).
+        rate: Final fraction of prunable weights removed (mrmp: the largest of `rates`).
         begin: Fraction of the training steps after which pruning starts.
         end: Fraction of the training steps at which `rate` is reached; training goes on
             with the final masks after it.
@@ -56,6 +69,13 @@ class PruningConfig:
         scope: `"layer"` or `"global"` ranking (magnitude only).
         supervision: Which propagations supervise TCP training (tcp only): `"both"`,
             `"accessibility"`, `"coaccessibility"`, `"feedback"` or `"none"`.
+        rates: The rates an mrmp run trains (mrmp only).
+        prior: Prior of the latent weights (srmp, mrmp): `"gaussian"`, `"laplace"`,
+            `"uniform"`.
+        alignment: Coefficient of the prior-alignment divergence (srmp, mrmp).
+        rates_per_step: Rates evaluated per training step (mrmp; None: all).
+        calibration_batches: Training batches that recalibrate batch normalization when a
+            model is extracted at a rate (srmp, mrmp).
         log_dir: Folder for TensorBoard scalars per layer (None: none).
     """
 
@@ -66,9 +86,25 @@ class PruningConfig:
     frequency: int = 50
     scope: str = "layer"
     supervision: str = "both"
+    rates: tuple[float, ...] = ()
+    prior: str = "gaussian"
+    alignment: float = 10.0
+    rates_per_step: int | None = None
+    calibration_batches: int = 10
     log_dir: str | None = None
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"Unknown pruning method {self.method!r}; choose one of {METHODS}.")
+        if self.method == "mrmp":
+            if not self.rates:
+                raise ValueError("mrmp trains several rates at once: give rates, e.g. "
+                                 "rates=(0.9, 0.95, 0.98, 0.99).")
+            self.rates = check_rates(self.rates)
+            self.rate = self.rates[-1]
+        elif self.rates:
+            raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
+                             "one rate (use rate).")
         if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate}.")
         if not 0.0 <= self.begin < self.end <= 1.0:
@@ -83,6 +119,22 @@ class PruningConfig:
         turns = max(1, span // frequency)
         return PolynomialDecay(0.0, self.rate, begin_step=begin,
                                end_step=begin + turns * frequency, frequency=frequency)
+
+    @property
+    def multi_rate(self) -> bool:
+        """Whether the method trains a `MultiRateModel` (srmp, mrmp)."""
+        return self.method in ("srmp", "mrmp")
+
+    def trained_rates(self) -> tuple[float, ...]:
+        """The rates the run trains: `rates` for mrmp, `(rate,)` otherwise."""
+        return self.rates or (self.rate,)
+
+    def trainer(self, network: keras.Model, seed: int) -> keras.Model:
+        """The model `fit` trains: a `MultiRateModel` around `network` (srmp, mrmp), or it."""
+        if not self.multi_rate:
+            return network
+        return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
+                              rates_per_step=self.rates_per_step, seed=seed)
 
 
 @dataclass
@@ -200,20 +252,22 @@ def train(
         model = keras.models.load_model(config.initial_model)
     else:
         model = build_model(config, dataset)
-    compile_for_classification(model, config, steps=len(train_data))
+    pruning = config.pruning
+    trainer = pruning.trainer(model, config.seed) if pruning else model
+    compile_for_classification(trainer, config, steps=len(train_data))
     write_run_info(out_dir, config, dataset)
     history_file = out_dir / "history.json"
     backup = ResumableBackup(out_dir / "backup", json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
         history_file.unlink(missing_ok=True)
     callbacks = [backup, HistoryFile(history_file)]
-    if config.pruning is not None:
-        schedule = config.pruning.schedule(len(train_data) * config.epochs)
+    if pruning is not None:
+        schedule = pruning.schedule(len(train_data) * config.epochs)
         # First, so that the pruning step is written before the backup saves an epoch.
         callbacks.insert(0, pruning_callback(
-            config.pruning.method, schedule, config.pruning.scope, config.pruning.supervision,
-            config.pruning.log_dir))
-    model.fit(
+            pruning.method, schedule, pruning.scope, pruning.supervision, pruning.log_dir))
+    fit_started = time.perf_counter()
+    trainer.fit(
         train_data,
         epochs=config.epochs,
         validation_data=test_data,
@@ -221,18 +275,21 @@ def train(
         callbacks=callbacks,
         verbose=verbose,
     )
-    model.save(out_dir / MODEL_FILE)
+    train_time = time.perf_counter() - fit_started
     pruning_metrics = {}
-    if config.pruning is not None:
+    if pruning is not None and pruning.multi_rate:
+        pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, (x_test, y_test))
+        settle_at_rate(model, pruning, pruning.rate, x_train)
+    model.save(out_dir / MODEL_FILE)
+    if pruning is not None:
         report = connectivity_report(model)
         (out_dir / "connectivity.json").write_text(json.dumps(report, indent=2))
         strip_pruning(model).save(out_dir / "stripped.keras")
         pruning_metrics = {
-            "pruning_method": config.pruning.method,
-            "target_rate": config.pruning.rate,
-            "realized_rate": report["total"]["rate"],
-            "disconnected_fraction": report["total"]["disconnected_fraction"],
-            "kept_weights": report["total"]["kept"],
+            "pruning_method": pruning.method,
+            "target_rate": pruning.rate,
+            **rate_summary(report),
+            **pruning_metrics,
         }
     metrics = {
         "dataset": config.dataset,
@@ -244,11 +301,46 @@ def train(
         "parameters": int(model.count_params()),
         **pruning_metrics,
         "epochs": config.epochs,
+        "train_time_s": round(train_time, 2),
         "wall_time_s": round(time.perf_counter() - started, 2),
         **environment(),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def rate_summary(report: dict) -> dict:
+    """The pruning metrics of a run from its `connectivity_report`."""
+    return {
+        "realized_rate": report["total"]["rate"],
+        "disconnected_fraction": report["total"]["disconnected_fraction"],
+        "kept_weights": report["total"]["kept"],
+    }
+
+
+def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.ndarray,
+                       test: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Test accuracy and pruning metrics of the model extracted at every trained rate."""
+    results = {}
+    for rate in pruning.trained_rates():
+        extracted = extract(model, rate, pruning.prior, calibration_data=x_train,
+                            calibration_batches=pruning.calibration_batches)
+        results[f"{rate:g}"] = {
+            "test_accuracy": evaluate_arrays(extracted, *test),
+            **rate_summary(connectivity_report(extracted)),
+        }
+    return results
+
+
+def settle_at_rate(model: keras.Model, pruning: PruningConfig, rate: float, x_train: np.ndarray
+                   ) -> None:
+    """Sets a multi-rate network's masks to `rate` and recalibrates its batch norms there, so
+    that the saved model is the pruned model at that rate (its latent weights stay intact for
+    extraction at other rates)."""
+    masks = extraction_masks(model, rate, pruning.prior)
+    for weight in prunable_weights(model):
+        weight.mask.assign(masks[weight.mask.path])
+    recalibrate_batch_norm(model, x_train, pruning.calibration_batches)
 
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):

@@ -1,0 +1,390 @@
+"""Multi-rate magnitude pruning (SRMP / MRMP): band-stop masks on latent weights aligned with a
+prior, one training for every pruning rate (DESIGN.md section 1).
+
+Every prunable channel kernel `w` is used as `w * g(w)` with the band-stop
+`g(w) = sigmoid(steepness * (|w| / rms(w) - z(r)))`: near 0 for `|w| < z(r) rms(w)`, near 1
+outside. `z(r) = Prior.threshold(r)` is the prior's quantile for rate `r` in units of the
+kernel's root mean square. A KL divergence (`alignment_divergence`) pulls the distribution of
+every kernel's standardized magnitudes towards the prior's, so the fraction of weights inside the
+band is `r` by construction, at every rate, trained or not: `extract(model, r)` prunes at any `r`
+with the closed-form threshold and no retraining.
+
+`MultiRateModel` wraps a network and trains it with `model.fit`: each step evaluates the network
+at several rates on the same latent weights (SRMP is one rate); the callback
+`keras_gcnprune.pruning.MultiRatePruning` ramps the rates and anneals the steepness so the masks
+end crisp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
+from keras_gcnprune.pruning.priors import Prior, get_prior
+from keras_gcnprune.pruning.strip import strip_pruning
+from keras_gcnprune.pruning.topology import consistent_masks
+
+ALIGNMENT_SCOPES = ("layer", "global")
+# Rates whose thresholds are the bin edges of the alignment histogram: a uniform grid plus the
+# high rates, where the tail of the distribution decides the realized rate.
+HISTOGRAM_RATES = tuple(round(0.05 * k, 2) for k in range(1, 20)) + (
+    0.96, 0.97, 0.98, 0.99, 0.995, 0.998)
+_EPSILON = 1e-12
+
+
+def standardized_magnitudes(kernel):
+    """`|w| / rms(w)`, the RMS held constant for the gradient (it sets the unit, not a target)."""
+    rms = ops.sqrt(ops.mean(ops.square(kernel)))
+    return ops.abs(kernel) / ops.stop_gradient(ops.maximum(rms, _EPSILON))
+
+
+def band_stop(kernel, threshold, steepness):
+    """The smooth band-stop `sigmoid(steepness * (|w| / rms(w) - threshold))` of a kernel."""
+    return ops.sigmoid(steepness * (standardized_magnitudes(kernel) - threshold))
+
+
+def band_stop_mask(values: np.ndarray, threshold: float) -> np.ndarray:
+    """The crisp band-stop of an array: 1 where `|w| >= threshold * rms(w)`, else 0 (float32)."""
+    values = np.asarray(values, dtype=np.float32)
+    rms = np.sqrt(np.mean(np.square(values)))
+    return (np.abs(values) >= np.float32(threshold) * rms).astype(np.float32)
+
+
+class Histogram:
+    """The alignment histogram: bins of standardized magnitudes whose edges are the prior's
+    thresholds for `HISTOGRAM_RATES`, so a bin's prior mass is exactly a difference of rates.
+
+    Estimator (the reason for this choice): a weight's soft membership of a bin is a difference
+    of sigmoid steps at the bin's edges (memberships sum to one, gradients are non-zero near
+    edges), each step as wide as a quarter of the gap to the nearest neighbouring edge. The
+    estimated mass above an edge is then a smooth count of the weights above that threshold,
+    which is exactly what decides the realized rate at that edge: matching the histogram to the
+    prior's masses matches the realized rates of the grid, and the quantile map fixes the rest.
+    """
+
+    def __init__(self, prior: Prior, rates: Sequence[float] = HISTOGRAM_RATES) -> None:
+        edges = prior.thresholds(rates)
+        gaps = np.diff(np.concatenate([[0.0], edges, [edges[-1] + (edges[-1] - edges[-2])]]))
+        self.edges = edges
+        self.widths = (0.25 * np.minimum(gaps[:-1], gaps[1:])).astype(np.float32)
+        self.prior_mass = np.diff(np.concatenate([[0.0], rates, [1.0]])).astype(np.float32)
+
+    def masses(self, kernel):
+        """Soft fraction of the kernel's weights in each bin, shape `(bins,)`."""
+        u = ops.reshape(standardized_magnitudes(kernel), (-1, 1))
+        above = ops.mean(ops.sigmoid((u - self.edges) / self.widths), axis=0)
+        above = ops.concatenate([ops.ones((1,)), above, ops.zeros((1,))], axis=0)
+        return above[:-1] - above[1:]
+
+    def divergence(self, masses):
+        """`KL(P || Q)` of estimated bin masses `P` against the prior's masses `Q`."""
+        masses = ops.maximum(masses, _EPSILON)
+        masses = masses / ops.sum(masses)
+        return ops.sum(masses * ops.log(masses / self.prior_mass))
+
+
+def alignment_divergence(kernels: Sequence, histogram: Histogram, scope: str = "layer"):
+    """KL divergence between the latent weights' standardized magnitudes and the prior.
+
+    Args:
+        kernels: The latent kernels (variables or tensors).
+        histogram: The `Histogram` of the prior.
+        scope: `"layer"`: the mean over kernels of each kernel's divergence (every kernel is
+            aligned, so every kernel reaches the rate); `"global"`: one divergence of all
+            weights pooled (per-kernel deviations may cancel).
+
+    Returns:
+        A scalar tensor.
+    """
+    if scope not in ALIGNMENT_SCOPES:
+        raise ValueError(f"scope must be one of {ALIGNMENT_SCOPES}, got {scope!r}.")
+    masses = [histogram.masses(kernel) for kernel in kernels]
+    if scope == "layer":
+        return ops.mean(ops.stack([histogram.divergence(m) for m in masses]))
+    sizes = np.array([np.prod(kernel.shape) for kernel in kernels], dtype=np.float32)
+    pooled = ops.sum(ops.stack(masses) * (sizes / sizes.sum())[:, None], axis=0)
+    return histogram.divergence(pooled)
+
+
+class BandStopSource:
+    """The `mask_source` that `MultiRateModel` installs in the network's masked layers.
+
+    Training: the smooth band-stop at the active threshold; inference: the crisp one. Learned
+    adjacencies (not channel kernels) keep their own masks.
+    """
+
+    def __init__(self, channel_kernels: Iterable[str], threshold, steepness) -> None:
+        self.channel_kernels = set(channel_kernels)
+        self.threshold = threshold
+        self.steepness = steepness
+
+    def __call__(self, layer, kernel, mask, training=None):
+        if kernel.path not in self.channel_kernels:
+            return kernel * mask
+        if training:
+            return kernel * band_stop(kernel, self.threshold, self.steepness)
+        keep = standardized_magnitudes(kernel) >= self.threshold
+        return kernel * ops.cast(keep, kernel.dtype)
+
+
+@contextmanager
+def _installed(network: keras.Model, source: BandStopSource):
+    layers = masked_layers(network)
+    for layer in layers:
+        layer.mask_source = source
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.mask_source = None
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class MultiRateModel(keras.Model):
+    """Trains a network for several pruning rates at once on the same latent weights.
+
+    Each training step runs the network once per evaluated rate, each time with every channel
+    kernel behind a smooth band-stop at that rate's threshold, and minimizes the mean of their
+    losses (their sum divided by their count, so the learning rate means what it means for one
+    rate) plus `alignment_weight` times the prior-alignment divergence, which the model adds
+    with `add_loss` and logs as `alignment`. Inference (validation, `evaluate`, `predict`) uses
+    crisp band-stops at the largest rate. With one rate this is single-rate pruning (SRMP).
+
+    Batch normalization: the network's moving statistics mix all rates during training;
+    `extract` recalibrates them for the rate it extracts (exact per-channel moments of each
+    batch-norm input over a few training batches, layer after layer), which also serves rates
+    never trained. Keeping per-rate statistics instead would need one set per rate and none
+    exists for unseen rates.
+
+    Args:
+        network: A model built from the package's masked layers (it is trained in place).
+        rates: The pruning rates, in (0, 1).
+        prior: `"gaussian"`, `"laplace"`, `"uniform"` or a `Prior`.
+        alignment_weight: Coefficient of the divergence (a variable: callbacks may schedule
+            it, see `AlignmentSchedule`).
+        alignment_scope: `"layer"` or `"global"` (see `alignment_divergence`).
+        rates_per_step: Rates evaluated per step (None: all). Otherwise the largest rate and
+            `rates_per_step - 1` others drawn at random every step.
+        steepness: Initial band-stop steepness (`MultiRatePruning` anneals it).
+        seed: Seed of the rate sampling.
+        **kwargs: Passed to `keras.Model`.
+
+    Example:
+        >>> from keras_gcnprune import models
+        >>> from keras_gcnprune.graphs import get_layout
+        >>> network = models.build("attention_gcn", layout=get_layout("sbu"), num_classes=8,
+        ...                        frames=16, channels=3)
+        >>> trainer = MultiRateModel(network, rates=(0.9, 0.95, 0.99))
+        >>> trainer.compile("adam", "sparse_categorical_crossentropy")
+        >>> # trainer.fit(data, epochs=30, callbacks=[MultiRatePruning(schedule)])
+        >>> # pruned = extract(trainer, 0.97, calibration_data=x_train)
+    """
+
+    def __init__(self, network: keras.Model, rates: Sequence[float], prior: str | Prior =
+                 "gaussian", alignment_weight: float = 10.0, alignment_scope: str = "layer",
+                 rates_per_step: int | None = None, steepness: float = 20.0,
+                 seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.rates = check_rates(rates)
+        if rates_per_step is not None and not 1 <= rates_per_step <= len(self.rates):
+            raise ValueError(f"rates_per_step must be in [1, {len(self.rates)}] (the number of "
+                             f"rates) or None, got {rates_per_step}.")
+        if alignment_scope not in ALIGNMENT_SCOPES:
+            raise ValueError(f"alignment_scope must be one of {ALIGNMENT_SCOPES}, got "
+                             f"{alignment_scope!r}.")
+        self.network = network
+        self.prior = get_prior(prior)
+        self.alignment_scope = alignment_scope
+        self.rates_per_step = rates_per_step
+        self.seed = seed
+        self.histogram = Histogram(self.prior)
+        self.thresholds = self.add_weight(
+            name="thresholds", shape=(len(self.rates),), trainable=False,
+            initializer=keras.initializers.Constant(self.prior.thresholds(self.rates)))
+        self.steepness = self.add_weight(
+            name="steepness", shape=(), trainable=False,
+            initializer=keras.initializers.Constant(steepness))
+        self.alignment_weight = self.add_weight(
+            name="alignment_weight", shape=(), trainable=False,
+            initializer=keras.initializers.Constant(alignment_weight))
+        self.alignment_tracker = keras.metrics.Mean(name="alignment")
+        self._seed_generator = keras.random.SeedGenerator(seed)
+        self._active_threshold = None
+        if network.built:
+            self.build(network.input_shape)
+
+    def build(self, input_shape=None) -> None:
+        # Every variable is created above; building marks the model ready for callbacks such as
+        # BackupAndRestore that need a built model before the first step.
+        if not self.network.built:
+            self.network.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        threshold = self.thresholds[-1] if self._active_threshold is None \
+            else self._active_threshold
+        kernels = [w.kernel for w in prunable_weights(self.network)]
+        source = BandStopSource((k.path for k in kernels), threshold, self.steepness)
+        with _installed(self.network, source):
+            outputs = self.network(inputs, training=training)
+        divergence = alignment_divergence(kernels, self.histogram, self.alignment_scope)
+        self.alignment_tracker.update_state(divergence)
+        if training:
+            self.add_loss(self.alignment_weight * divergence)
+        return outputs
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        thresholds = self._thresholds_of_this_step()
+        with tf.GradientTape() as tape:
+            predictions = []
+            for threshold in thresholds:
+                self._active_threshold = threshold
+                predictions.append(self(x, training=True))
+            self._active_threshold = None
+            y_pred = ops.concatenate(predictions, axis=0)
+            y, sample_weight = (
+                None if t is None else ops.concatenate([t] * len(thresholds), axis=0)
+                for t in (y, sample_weight))
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=True)
+        gradients = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _thresholds_of_this_step(self) -> list:
+        count = len(self.rates)
+        if self.rates_per_step is None or self.rates_per_step == count:
+            return [self.thresholds[i] for i in range(count)]
+        others = keras.random.shuffle(ops.arange(count - 1), seed=self._seed_generator)
+        chosen = [self.thresholds[count - 1]]
+        return chosen + [ops.take(self.thresholds, others[i])
+                         for i in range(self.rates_per_step - 1)]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            network=keras.saving.serialize_keras_object(self.network),
+            rates=list(self.rates),
+            prior=self.prior.name,
+            alignment_weight=float(self.alignment_weight.numpy()),
+            alignment_scope=self.alignment_scope,
+            rates_per_step=self.rates_per_step,
+            steepness=float(self.steepness.numpy()),
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> MultiRateModel:
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"))
+        return cls(network, **config)
+
+
+def check_rates(rates: Sequence[float]) -> tuple[float, ...]:
+    """Returns the rates sorted, after checking that they are distinct and in (0, 1)."""
+    rates = tuple(sorted(float(r) for r in rates))
+    if not rates or len(set(rates)) != len(rates) or not all(0.0 < r < 1.0 for r in rates):
+        raise ValueError(f"rates must be distinct values in (0, 1), got {list(rates)}.")
+    return rates
+
+
+def extraction_masks(network: keras.Model, rate: float, prior: str | Prior = "gaussian",
+                     consistent: bool = False) -> dict[str, np.ndarray]:
+    """The crisp band-stop masks of every channel kernel at `rate`, by mask path."""
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"rate must be in (0, 1), got {rate}.")
+    threshold = get_prior(prior).threshold(rate)
+    masks = {w.mask.path: band_stop_mask(w.kernel.numpy(), threshold)
+             for w in prunable_weights(network)}
+    return consistent_masks(network, masks) if consistent else masks
+
+
+def extract(model: keras.Model, rate: float, prior: str | Prior | None = None,
+            consistent: bool = False, calibration_data=None, calibration_batches: int = 10
+            ) -> keras.Model:
+    """A plain pruned model at any rate from a multi-rate trained model, without retraining.
+
+    Args:
+        model: A `MultiRateModel`, or its network (then `prior` says which prior it was
+            trained with; default gaussian).
+        rate: Pruning rate in (0, 1), trained or not.
+        prior: The prior (default: the `MultiRateModel`'s, else gaussian).
+        consistent: Also drop kept weights on no input-to-output path (the pruning core's
+            topological consistency), which raises the realized rate slightly.
+        calibration_data: Inputs to recalibrate batch normalization on (an array of inputs,
+            or an iterable of batches `x` or `(x, y)`); None keeps the trained statistics.
+        calibration_batches: Batches of `calibration_data` used (arrays: batches of 32 drawn
+            at random with a fixed seed).
+
+    Returns:
+        A copy of the network whose kernels hold `kernel * mask`, masks at `rate` (see
+        `strip_pruning`).
+
+    Example:
+        >>> pruned = extract(trainer, 0.97, calibration_data=x_train)  # doctest: +SKIP
+    """
+    if isinstance(model, MultiRateModel):
+        network, prior = model.network, prior or model.prior
+    else:
+        network = model
+    masks = extraction_masks(network, rate, prior or "gaussian", consistent)
+    extracted = strip_pruning(network, masks)
+    if calibration_data is not None:
+        recalibrate_batch_norm(extracted, calibration_data, calibration_batches)
+    return extracted
+
+
+def _batches(data, count: int, batch_size: int = 32):
+    if isinstance(data, np.ndarray):
+        # A fixed random sample: datasets are often stored sorted by class.
+        order = np.random.default_rng(0).permutation(len(data))[:count * batch_size]
+        data = [data[order[i:i + batch_size]] for i in range(0, len(order), batch_size)]
+    for index, batch in enumerate(data):
+        if index == count:
+            return
+        yield batch[0] if isinstance(batch, tuple | list) else batch
+
+
+def recalibrate_batch_norm(model: keras.Model, data, batches: int = 10) -> None:
+    """Sets every batch norm's moving statistics to the exact moments of its inputs.
+
+    Layers are recalibrated in order, each on inputs computed with the layers before it already
+    recalibrated (inference mode: no dropout, no batch statistics).
+
+    Args:
+        model: A functional model; changed in place.
+        data: An array of inputs, or an iterable of batches `x` or `(x, y)`.
+        batches: Number of batches used.
+    """
+    if batches < 1:
+        raise ValueError(f"batches must be at least 1, got {batches}.")
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    inputs = [np.asarray(x) for x in _batches(data, batches)]
+    if norms and not inputs:
+        raise ValueError("calibration_data yielded no batch; pass training inputs.")
+    for norm in norms:
+        probe = keras.Model(model.input, norm.input)
+        axes = None
+        total, total_square, count = 0.0, 0.0, 0
+        for x in inputs:
+            values = np.asarray(probe(x, training=False), dtype=np.float64)
+            axes = tuple(a for a in range(values.ndim) if a != norm.axis % values.ndim)
+            total = total + values.sum(axis=axes)
+            total_square = total_square + np.square(values).sum(axis=axes)
+            count += values.size // values.shape[norm.axis]
+        mean = total / count
+        norm.moving_mean.assign(mean.astype(np.float32))
+        norm.moving_variance.assign(np.maximum(total_square / count - mean ** 2, 0.0)
+                                    .astype(np.float32))

@@ -1,0 +1,92 @@
+"""A family of pruned run directories, one per rate, from one multi-rate training run."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from keras_gcnprune.pruning import extract
+from keras_gcnprune.reports import connectivity_report
+from keras_gcnprune.training.run import (
+    MODEL_FILE,
+    RUN_FILE,
+    check_data_fits,
+    evaluate_arrays,
+    load_run,
+    rate_summary,
+    run_data,
+)
+
+MULTI_RATE_METHODS = ("srmp", "mrmp")
+
+
+def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,
+                consistent: bool = False, calibration_batches: int | None = None,
+                dataset: str | None = None, protocol: str | None = None,
+                on_error: str = "raise") -> list[dict]:
+    """Extracts a pruned model at every rate from an srmp or mrmp run, without retraining.
+
+    Each rate gets a run directory `out_dir/rate_<rate>` (`model.keras`, `run.json`,
+    `metrics.json`) that `gcnprune evaluate`, `report` and `export` take like any other run.
+    Batch normalization is recalibrated on the run's training data (see
+    `keras_gcnprune.pruning.extract`).
+
+    Args:
+        model_path: Run directory (or its `model.keras`) of an srmp or mrmp run.
+        rates: Pruning rates in (0, 1), trained or not.
+        out_dir: Folder of the extracted run directories.
+        consistent: Keep only weights on input-to-output paths.
+        calibration_batches: Batches of 32 training sequences for the recalibration (default:
+            the run's setting).
+        dataset: Dataset spec for calibration and test accuracy (default: the run's).
+        protocol: Protocol (default: the run's).
+        on_error: `"raise"` or `"skip"` for bad dataset files.
+
+    Returns:
+        One metrics dict per rate: `rate`, `trained`, `test_accuracy`, `realized_rate`,
+        `disconnected_fraction`, `kept_weights`, `path`.
+
+    Example:
+        >>> extract_run("runs/mrmp", [0.93, 0.97], "runs/mrmp_family")  # doctest: +SKIP
+    """
+    model, info = load_run(model_path)
+    pruning = info["config"].get("pruning") or {}
+    if pruning.get("method") not in MULTI_RATE_METHODS:
+        raise ValueError(
+            f"{model_path} was trained with pruning method {pruning.get('method')!r}; "
+            f"extraction at any rate needs a run trained with one of {MULTI_RATE_METHODS} "
+            "(gcnprune prune --method mrmp --rates ...), whose weights are aligned with a prior."
+        )
+    config, (loaded, (x_train, _), test) = run_data(info, dataset, protocol, on_error)
+    check_data_fits(model, info, loaded, config.dataset)
+    trained = set(pruning.get("rates") or [pruning["rate"]])
+    batches = calibration_batches or pruning.get("calibration_batches", 10)
+    out_dir = Path(out_dir)
+    results = []
+    for rate in rates:
+        extracted = extract(model, rate, pruning.get("prior", "gaussian"), consistent,
+                            calibration_data=x_train, calibration_batches=batches)
+        target = out_dir / f"rate_{rate:g}"
+        target.mkdir(parents=True, exist_ok=True)
+        extracted.save(target / MODEL_FILE)
+        metrics = {
+            "rate": rate,
+            "trained": rate in trained,
+            "consistent": consistent,
+            "test_accuracy": evaluate_arrays(extracted, *test),
+            **rate_summary(connectivity_report(extracted)),
+            "extracted_from": str(model_path),
+            "path": str(target),
+        }
+        (target / RUN_FILE).write_text(json.dumps(_extracted_info(info, rate), indent=2))
+        (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        results.append(metrics)
+    return results
+
+
+def _extracted_info(info: dict, rate: float) -> dict:
+    info = copy.deepcopy(info)
+    info["config"]["pruning"]["rate"] = rate
+    return info
