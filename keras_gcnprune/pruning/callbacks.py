@@ -202,8 +202,9 @@ class MultiRatePruning(PruningCallback):
     The schedule's sparsity `s` (ramping to the largest rate) sets every rate `r` of the model
     to `r * s / max(rates)`, and the steepness moves geometrically from `steepness[0]` to
     `steepness[1]` as `s` reaches the largest rate, so the masks are crisp for the rest of
-    training. The network's mask variables follow the crisp band-stop at the largest rate, so
-    reports, TensorBoard scalars and the logged `sparsity` see the current masks.
+    training. The network's mask variables follow the crisp band-stop at the largest rate (at
+    every schedule turn, epoch end and the end of training), so reports, TensorBoard scalars and
+    the logged `sparsity` see the current masks.
 
     Args:
         schedule: `schedule(step) -> (should_prune, sparsity)`, e.g. a `PolynomialDecay` to
@@ -239,8 +240,20 @@ class MultiRatePruning(PruningCallback):
         model.thresholds.assign(model.prior.thresholds(rates))
         start, end = self.steepness
         model.steepness.assign(start * (end / start) ** progress)
-        threshold = float(model.thresholds.numpy()[-1])
-        for weight in prunable_weights(model.network):
+        self._sync_masks()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        self._sync_masks()
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None) -> None:
+        self._sync_masks()
+        super().on_train_end(logs)
+
+    def _sync_masks(self) -> None:
+        # The latent weights move between schedule turns; the mask variables follow them.
+        threshold = float(self.model.thresholds.numpy()[-1])
+        for weight in prunable_weights(self.model.network):
             weight.mask.assign(band_stop_mask(weight.kernel.numpy(), threshold))
 
 
