@@ -13,6 +13,7 @@ from keras_gcnprune.pruning.callbacks import (
 from keras_gcnprune.pruning.masks import magnitude_mask, prunable_weights, sparsity_of
 from keras_gcnprune.pruning.multirate import (
     MultiRateModel,
+    align_with_prior,
     alignment_divergence,
     extract,
     extraction_masks,
@@ -40,6 +41,7 @@ __all__ = [
     "MultiRateModel",
     "MultiRatePruning",
     "Prior",
+    "align_with_prior",
     "alignment_divergence",
     "extract",
     "extraction_masks",

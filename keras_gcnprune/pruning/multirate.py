@@ -56,6 +56,27 @@ def band_stop_mask(values: np.ndarray, threshold: float) -> np.ndarray:
     return (np.abs(values) >= np.float32(threshold) * rms).astype(np.float32)
 
 
+def align_with_prior(network: keras.Model, prior: str | Prior = "gaussian") -> None:
+    """Reshapes every channel kernel's distribution into the prior's, keeping its magnitude
+    ranking, signs and RMS: the weight of rank `i` in `|w|` becomes `rms(w) * z((i + 0.5) / n)`.
+
+    On freshly initialized kernels this is a random draw from the prior (ranks are random), so
+    training starts aligned and realized rates are right from the first step; on trained
+    kernels it keeps which weights are largest.
+
+    Args:
+        network: A model built from the package's masked layers; changed in place.
+        prior: The prior.
+    """
+    prior = get_prior(prior)
+    for weight in prunable_weights(network):
+        values = weight.kernel.numpy()
+        ranks = np.argsort(np.argsort(np.abs(values), axis=None, kind="stable"))
+        quantiles = prior.thresholds((ranks + 0.5) / ranks.size).reshape(values.shape)
+        rms = np.sqrt(np.mean(np.square(values)))
+        weight.kernel.assign((np.sign(values) * quantiles * rms).astype(np.float32))
+
+
 class Histogram:
     """The alignment histogram: bins of standardized magnitudes whose edges are the prior's
     thresholds for `HISTOGRAM_RATES`, so a bin's prior mass is exactly a difference of rates.

@@ -39,6 +39,7 @@ from keras_gcnprune.pruning import (
     METHODS,
     MultiRateModel,
     PolynomialDecay,
+    align_with_prior,
     extract,
     extraction_masks,
     prunable_weights,
@@ -129,10 +130,17 @@ class PruningConfig:
         """The rates the run trains: `rates` for mrmp, `(rate,)` otherwise."""
         return self.rates or (self.rate,)
 
-    def trainer(self, network: keras.Model, seed: int) -> keras.Model:
-        """The model `fit` trains: a `MultiRateModel` around `network` (srmp, mrmp), or it."""
+    def trainer(self, network: keras.Model, seed: int, fresh: bool = True) -> keras.Model:
+        """The model `fit` trains: a `MultiRateModel` around `network` (srmp, mrmp), or it.
+
+        A `fresh` (newly initialized) network's kernels are first drawn from the prior
+        (`align_with_prior`), so training starts aligned; a trained one is left to the
+        alignment loss.
+        """
         if not self.multi_rate:
             return network
+        if fresh:
+            align_with_prior(network, self.prior)
         return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
                               rates_per_step=self.rates_per_step, seed=seed)
 
@@ -253,7 +261,8 @@ def train(
     else:
         model = build_model(config, dataset)
     pruning = config.pruning
-    trainer = pruning.trainer(model, config.seed) if pruning else model
+    trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
+        else model
     compile_for_classification(trainer, config, steps=len(train_data))
     write_run_info(out_dir, config, dataset)
     history_file = out_dir / "history.json"

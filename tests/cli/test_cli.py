@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.data import load_archive
 
-COMMANDS = ["train", "prune", "report", "evaluate", "layouts", "convert", "quickstart", "export",
-            "check-gpu"]
+COMMANDS = ["train", "prune", "extract", "report", "evaluate", "layouts", "convert", "quickstart",
+            "export", "check-gpu"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -82,3 +82,27 @@ def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
                                    "--int8"])
     assert refused.exit_code == 1 and "calibrated on real samples" in refused.output
     assert not (tmp_path / "q.tflite").exists()
+
+
+def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
+    runner = CliRunner()
+    missing = runner.invoke(main, ["prune", "--method", "mrmp", "--out", str(tmp_path)])
+    assert missing.exit_code == 2 and "give rates" in missing.output
+    out = tmp_path / "mrmp"
+    pruned = runner.invoke(main, [
+        "prune", "--dataset", "synthetic", "--method", "mrmp", "--rates", "0.5,0.9",
+        "--rates-per-step", "1", "--prior", "laplace", "--epochs", "2", "--frames", "16",
+        "--out", str(out),
+    ])
+    assert pruned.exit_code == 0, pruned.output
+    assert "rate     test accuracy" in pruned.output and "\n0.9 " in pruned.output
+    assert json.loads((out / "run.json").read_text())["config"]["pruning"]["prior"] == "laplace"
+    family = runner.invoke(main, ["extract", str(out), "--rates", "0.6,0.7", "--rate", "0.9",
+                                  "--out", str(tmp_path / "family"), "--json"])
+    assert family.exit_code == 0, family.output
+    rows = json.loads(family.output[family.output.index("["):])
+    assert [row["rate"] for row in rows] == [0.6, 0.7, 0.9]
+    assert all((tmp_path / "family" / f"rate_{r:g}" / "model.keras").exists()
+               for r in (0.6, 0.7, 0.9))
+    none = runner.invoke(main, ["extract", str(out)])
+    assert none.exit_code == 2 and "--rate" in none.output

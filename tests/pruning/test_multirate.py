@@ -11,11 +11,13 @@ from keras_gcnprune.pruning import (
     MultiRateModel,
     MultiRatePruning,
     PolynomialDecay,
+    align_with_prior,
     alignment_divergence,
     consistent_masks,
     disconnected_fraction,
     extract,
     extraction_masks,
+    get_prior,
     prunable_weights,
     recalibrate_batch_norm,
     sparsity_of,
@@ -244,3 +246,19 @@ def test_one_training_prunes_every_rate_and_extracts_unseen_rates():
         assert sparsity_of(prunable_weights(pruned)) == pytest.approx(rate, abs=0.015)
         accuracy = np.mean(np.argmax(pruned.predict(x_test, verbose=0), -1) == y_test)
         assert accuracy > 3 / dataset.num_classes, (rate, accuracy)
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "laplace", "uniform"])
+def test_align_with_prior_keeps_ranking_signs_and_scale_and_realizes_every_rate(prior):
+    network = small_network()
+    before = [w.kernel.numpy() for w in prunable_weights(network)]
+    align_with_prior(network, prior)
+    for old, weight in zip(before, prunable_weights(network)):
+        new = weight.kernel.numpy()
+        np.testing.assert_array_equal(np.sign(new), np.sign(old))
+        np.testing.assert_array_equal(np.argsort(np.abs(new), axis=None, kind="stable"),
+                                      np.argsort(np.abs(old), axis=None, kind="stable"))
+        assert np.sqrt(np.mean(new ** 2)) == pytest.approx(np.sqrt(np.mean(old ** 2)), rel=0.02)
+        for rate in (0.5, 0.9, 0.97):
+            removed = 1 - band_stop_mask(new, get_prior(prior).threshold(rate)).mean()
+            assert removed == pytest.approx(rate, abs=0.01 + 2 / new.size)

@@ -13,7 +13,15 @@ from keras_gcnprune.pruning import (
     sparsity_of,
     strip_pruning,
 )
-from keras_gcnprune.training import PruningConfig, TrainConfig, evaluate, train
+from keras_gcnprune.training import (
+    PruningConfig,
+    TrainConfig,
+    evaluate,
+    evaluate_arrays,
+    extract_run,
+    prepare_data,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +42,42 @@ def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tm
     model = keras.models.load_model(tmp_path / "model.keras")
     assert sparsity_of(prunable_weights(model)) == pytest.approx(0.9, abs=0.005)
     assert evaluate(tmp_path, dataset="synthetic")["test_samples"] > 0
+
+
+def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_path):
+    config = TrainConfig(epochs=5, preprocessing=Preprocessing(frames=16),
+                         pruning=PruningConfig(method="mrmp", rates=(0.8, 0.5), frequency=5))
+    metrics = train(config, tmp_path / "mrmp", dataset=gestures, verbose=0)
+    assert config.pruning.rate == 0.8 and sorted(metrics["rates"]) == ["0.5", "0.8"]
+    for rate, row in metrics["rates"].items():
+        assert row["realized_rate"] == pytest.approx(float(rate), abs=0.03)
+    # The saved model is the recalibrated network at the largest rate.
+    assert metrics["test_accuracy"] == metrics["rates"]["0.8"]["test_accuracy"]
+    _, _, (x_test, y_test) = prepare_data(config, gestures)
+    saved = keras.models.load_model(tmp_path / "mrmp" / "model.keras")
+    assert evaluate_arrays(saved, x_test, y_test) == metrics["test_accuracy"]
+    assert not (tmp_path / "mrmp" / "backup").exists()
+    # The default synthetic dataset, not the fixture: calibration and test data differ.
+    family = extract_run(tmp_path / "mrmp", [0.65, 0.8], tmp_path / "family")
+    assert [row["trained"] for row in family] == [False, True]
+    unseen = keras.models.load_model(tmp_path / "family" / "rate_0.65" / "model.keras")
+    assert sparsity_of(prunable_weights(unseen)) == family[0]["realized_rate"]
+    assert evaluate(tmp_path / "family" / "rate_0.65")["test_accuracy"] == \
+        family[0]["test_accuracy"]
+
+
+def test_extraction_refuses_runs_not_trained_for_it(gestures, tmp_path):
+    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16),
+                         pruning=PruningConfig(method="magnitude", rate=0.5))
+    train(config, tmp_path, dataset=gestures, verbose=0)
+    with pytest.raises(ValueError, match="aligned with a prior"):
+        extract_run(tmp_path, [0.5], tmp_path / "family")
+    with pytest.raises(ValueError, match="give rates"):
+        PruningConfig(method="mrmp")
+    with pytest.raises(ValueError, match="mrmp only"):
+        PruningConfig(method="tcp", rates=(0.5, 0.9))
+    with pytest.raises(ValueError, match="Unknown pruning method"):
+        PruningConfig(method="lottery")
 
 
 def test_schedule_ends_exactly_on_a_pruning_turn():
