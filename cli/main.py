@@ -160,6 +160,8 @@ def train(out_dir, **options) -> None:
               help="srmp/mrmp: prior the latent weights are aligned with.")
 @click.option("--alignment", default=10.0, type=click.FloatRange(0),
               help="srmp/mrmp: weight of the prior-alignment divergence in the loss.")
+@click.option("--alignment-scope", default="layer", type=click.Choice(["layer", "global"]),
+              help="srmp/mrmp: align each kernel with the prior, or all weights pooled.")
 @click.option("--rates-per-step", default=None, type=click.IntRange(1),
               help="mrmp: rates evaluated per training step: the largest and others drawn at "
                    "random (default: all).")
@@ -184,8 +186,8 @@ def train(out_dir, **options) -> None:
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, method, rate, rates, prior, alignment, rates_per_step, begin, end, frequency,
-          scope, supervision, log_dir, from_run, **options) -> None:
+def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates_per_step, begin,
+          end, frequency, scope, supervision, log_dir, from_run, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
@@ -194,6 +196,7 @@ def prune(out_dir, method, rate, rates, prior, alignment, rates_per_step, begin,
         pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
                                 frequency=frequency, scope=scope, supervision=supervision,
                                 rates=rates or (), prior=prior, alignment=alignment,
+                                alignment_scope=alignment_scope,
                                 rates_per_step=rates_per_step, log_dir=log_dir)
     except ValueError as error:
         raise click.UsageError(str(error)) from error

@@ -74,6 +74,7 @@ class PruningConfig:
         prior: Prior of the latent weights (srmp, mrmp): `"gaussian"`, `"laplace"`,
             `"uniform"`.
         alignment: Coefficient of the prior-alignment divergence (srmp, mrmp).
+        alignment_scope: `"layer"` (each kernel aligned) or `"global"` (all weights pooled).
         rates_per_step: Rates evaluated per training step (mrmp; None: all).
         calibration_batches: Training batches that recalibrate batch normalization when a
             model is extracted at a rate (srmp, mrmp).
@@ -90,6 +91,7 @@ class PruningConfig:
     rates: tuple[float, ...] = ()
     prior: str = "gaussian"
     alignment: float = 10.0
+    alignment_scope: str = "layer"
     rates_per_step: int | None = None
     calibration_batches: int = 10
     log_dir: str | None = None
@@ -142,7 +144,7 @@ class PruningConfig:
         if fresh:
             align_with_prior(network, self.prior)
         return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
-                              rates_per_step=self.rates_per_step, seed=seed)
+                              self.alignment_scope, rates_per_step=self.rates_per_step, seed=seed)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from keras_gcnprune import models
 from keras_gcnprune.data import Preprocessing, load_dataset, split
 from keras_gcnprune.pruning import (
     GAUSSIAN,
+    AlignmentSchedule,
     MultiRateModel,
     MultiRatePruning,
     PolynomialDecay,
@@ -262,3 +263,18 @@ def test_align_with_prior_keeps_ranking_signs_and_scale_and_realizes_every_rate(
         for rate in (0.5, 0.9, 0.97):
             removed = 1 - band_stop_mask(new, get_prior(prior).threshold(rate)).mean()
             assert removed == pytest.approx(rate, abs=0.01 + 2 / new.size)
+
+
+def test_alignment_weight_follows_its_schedule_and_zero_leaves_the_task_loss():
+    network = models.build("attention_gcn", "sbu", num_classes=3, frames=8, heads=4,
+                           head_channels=6, graph_channels=12, dropout=0.0)
+    trainer = MultiRateModel(network, (0.5,))
+    trainer.compile(keras.optimizers.SGD(0.0),
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = inputs(network)
+    history = trainer.fit(x, y, batch_size=24, epochs=2, verbose=0,
+                          callbacks=[AlignmentSchedule(lambda epoch: 3.0 * epoch)])
+    assert float(trainer.alignment_weight.numpy()) == 3.0
+    first, second = history.history["loss"]
+    alignment = history.history["alignment"][0]
+    assert alignment > 0 and second == pytest.approx(first + 3.0 * alignment, rel=1e-4)
