@@ -3,6 +3,7 @@ and multi-rate magnitude pruning."""
 
 from keras_gcnprune.pruning.callbacks import (
     METHODS,
+    MULTI_RATE_METHODS,
     AlignmentSchedule,
     MagnitudePruning,
     MultiRatePruning,
@@ -10,7 +11,12 @@ from keras_gcnprune.pruning.callbacks import (
     TopologicalPruning,
     pruning_callback,
 )
-from keras_gcnprune.pruning.masks import magnitude_mask, prunable_weights, sparsity_of
+from keras_gcnprune.pruning.masks import (
+    assign_masks,
+    magnitude_mask,
+    prunable_weights,
+    sparsity_of,
+)
 from keras_gcnprune.pruning.multirate import (
     MultiRateModel,
     align_with_prior,
@@ -35,6 +41,7 @@ __all__ = [
     "GAUSSIAN",
     "LAPLACE",
     "METHODS",
+    "MULTI_RATE_METHODS",
     "PRIORS",
     "UNIFORM",
     "AlignmentSchedule",
@@ -43,6 +50,7 @@ __all__ = [
     "Prior",
     "align_with_prior",
     "alignment_divergence",
+    "assign_masks",
     "extract",
     "extraction_masks",
     "get_prior",

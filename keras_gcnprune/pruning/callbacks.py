@@ -7,6 +7,7 @@ import importlib.util
 import keras
 
 from keras_gcnprune.pruning.masks import (
+    assign_masks,
     effective_values,
     global_magnitude_masks,
     magnitude_mask,
@@ -15,7 +16,7 @@ from keras_gcnprune.pruning.masks import (
     rms_normalised,
     sparsity_of,
 )
-from keras_gcnprune.pruning.multirate import MultiRateModel, band_stop_mask
+from keras_gcnprune.pruning.multirate import MultiRateModel, band_stop_masks
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
 from keras_gcnprune.pruning.supervision import TopologicalSupervision
 from keras_gcnprune.pruning.tcp import topologically_consistent_masks
@@ -191,9 +192,7 @@ class TopologicalPruning(PruningCallback):
             self.supervision.detach()
 
     def update_masks(self, sparsity: float) -> None:
-        masks = topologically_consistent_masks(self.model, sparsity)
-        for weight in prunable_weights(self.model):
-            weight.mask.assign(masks[weight.mask.path])
+        assign_masks(self.model, topologically_consistent_masks(self.model, sparsity))
 
 
 class MultiRatePruning(PruningCallback):
@@ -252,9 +251,8 @@ class MultiRatePruning(PruningCallback):
 
     def _sync_masks(self) -> None:
         # The latent weights move between schedule turns; the mask variables follow them.
-        threshold = float(self.model.thresholds.numpy()[-1])
-        for weight in prunable_weights(self.model.network):
-            weight.mask.assign(band_stop_mask(weight.kernel.numpy(), threshold))
+        network = self.model.network
+        assign_masks(network, band_stop_masks(network, float(self.model.thresholds.numpy()[-1])))
 
 
 class AlignmentSchedule(keras.callbacks.Callback):
@@ -275,7 +273,8 @@ class AlignmentSchedule(keras.callbacks.Callback):
         self.model.alignment_weight.assign(float(self.schedule(epoch)))
 
 
-METHODS = ("magnitude", "tcp", "srmp", "mrmp")
+MULTI_RATE_METHODS = ("srmp", "mrmp")
+METHODS = ("magnitude", "tcp", *MULTI_RATE_METHODS)
 SUPERVISION = {
     "both": {},
     "accessibility": {"coaccessibility": False},
@@ -307,6 +306,6 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                 f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
             )
         return TopologicalPruning(schedule, log_dir=log_dir, **SUPERVISION[supervision])
-    if method in ("srmp", "mrmp"):
+    if method in MULTI_RATE_METHODS:
         return MultiRatePruning(schedule, log_dir=log_dir)
     raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")

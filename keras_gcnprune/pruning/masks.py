@@ -40,6 +40,13 @@ def masked_layers(model: keras.Model) -> list[MaskedLayer]:
     return found
 
 
+def assign_masks(model: keras.Model, masks: dict[str, np.ndarray]) -> None:
+    """Sets the masks of `model`'s masked weights from a dict by mask path (others unchanged)."""
+    for weight in prunable_weights(model, include_adjacency=True):
+        if weight.mask.path in masks:
+            weight.mask.assign(masks[weight.mask.path])
+
+
 def rms_normalised(values: np.ndarray) -> np.ndarray:
     """`values` divided by their root mean square, so that one global threshold can compare
     kernels of different scales (unchanged when all are zero)."""

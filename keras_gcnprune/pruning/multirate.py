@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
+from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, rms_normalised
 from keras_gcnprune.pruning.priors import Prior, get_prior
 from keras_gcnprune.pruning.strip import strip_pruning
 from keras_gcnprune.pruning.topology import consistent_masks
@@ -50,10 +50,15 @@ def band_stop(kernel, threshold, steepness):
 
 
 def band_stop_mask(values: np.ndarray, threshold: float) -> np.ndarray:
-    """The crisp band-stop of an array: 1 where `|w| >= threshold * rms(w)`, else 0 (float32)."""
-    values = np.asarray(values, dtype=np.float32)
-    rms = np.sqrt(np.mean(np.square(values)))
-    return (np.abs(values) >= np.float32(threshold) * rms).astype(np.float32)
+    """The crisp band-stop of an array: 1 where `|w| / rms(w) >= threshold`, else 0 (float32)."""
+    standardized = rms_normalised(np.asarray(values, dtype=np.float32))
+    return (np.abs(standardized) >= np.float32(threshold)).astype(np.float32)
+
+
+def band_stop_masks(network: keras.Model, threshold: float) -> dict[str, np.ndarray]:
+    """The crisp band-stop masks of every channel kernel of `network`, by mask path."""
+    return {w.mask.path: band_stop_mask(w.kernel.numpy(), threshold)
+            for w in prunable_weights(network)}
 
 
 def align_with_prior(network: keras.Model, prior: str | Prior = "gaussian") -> None:
@@ -250,15 +255,20 @@ class MultiRateModel(keras.Model):
     def call(self, inputs, training=None):
         threshold = self.thresholds[-1] if self._active_threshold is None \
             else self._active_threshold
-        kernels = [w.kernel for w in prunable_weights(self.network)]
-        source = BandStopSource((k.path for k in kernels), threshold, self.steepness)
+        kernels = (w.kernel.path for w in prunable_weights(self.network))
+        source = BandStopSource(kernels, threshold, self.steepness)
         with _installed(self.network, source):
             outputs = self.network(inputs, training=training)
+        if not training:
+            self._alignment()  # logged as val_alignment during evaluation
+        return outputs
+
+    def _alignment(self):
+        """The divergence of the latent weights from the prior, tracked as `alignment`."""
+        kernels = [w.kernel for w in prunable_weights(self.network)]
         divergence = alignment_divergence(kernels, self.histogram, self.alignment_scope)
         self.alignment_tracker.update_state(divergence)
-        if training:
-            self.add_loss(self.alignment_weight * divergence)
-        return outputs
+        return divergence
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -269,6 +279,8 @@ class MultiRateModel(keras.Model):
                 self._active_threshold = threshold
                 predictions.append(self(x, training=True))
             self._active_threshold = None
+            # Once per step: every rate shares the latent weights, hence the divergence.
+            self.add_loss(self.alignment_weight * self._alignment())
             y_pred = ops.concatenate(predictions, axis=0)
             y, sample_weight = (
                 None if t is None else ops.concatenate([t] * len(thresholds), axis=0)
@@ -325,9 +337,7 @@ def extraction_masks(network: keras.Model, rate: float, prior: str | Prior = "ga
     """The crisp band-stop masks of every channel kernel at `rate`, by mask path."""
     if not 0.0 < rate < 1.0:
         raise ValueError(f"rate must be in (0, 1), got {rate}.")
-    threshold = get_prior(prior).threshold(rate)
-    masks = {w.mask.path: band_stop_mask(w.kernel.numpy(), threshold)
-             for w in prunable_weights(network)}
+    masks = band_stop_masks(network, get_prior(prior).threshold(rate))
     return consistent_masks(network, masks) if consistent else masks
 
 
@@ -397,11 +407,11 @@ def recalibrate_batch_norm(model: keras.Model, data, batches: int = 10) -> None:
         raise ValueError("calibration_data yielded no batch; pass training inputs.")
     for norm in norms:
         probe = keras.Model(model.input, norm.input)
-        axes = None
+        axes = tuple(a for a in range(len(norm.input.shape)) if a != norm.axis % len(
+            norm.input.shape))
         total, total_square, count = 0.0, 0.0, 0
         for x in inputs:
             values = np.asarray(probe(x, training=False), dtype=np.float64)
-            axes = tuple(a for a in range(values.ndim) if a != norm.axis % values.ndim)
             total = total + values.sum(axis=axes)
             total_square = total_square + np.square(values).sum(axis=axes)
             count += values.size // values.shape[norm.axis]

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.pruning import extract
+from keras_gcnprune.pruning import MULTI_RATE_METHODS, extract
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training.run import (
     MODEL_FILE,
@@ -18,8 +18,6 @@ from keras_gcnprune.training.run import (
     rate_summary,
     run_data,
 )
-
-MULTI_RATE_METHODS = ("srmp", "mrmp")
 
 
 def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,

@@ -37,12 +37,13 @@ from keras_gcnprune.data import (
 )
 from keras_gcnprune.pruning import (
     METHODS,
+    MULTI_RATE_METHODS,
     MultiRateModel,
     PolynomialDecay,
     align_with_prior,
+    assign_masks,
     extract,
     extraction_masks,
-    prunable_weights,
     pruning_callback,
     recalibrate_batch_norm,
     strip_pruning,
@@ -126,7 +127,7 @@ class PruningConfig:
     @property
     def multi_rate(self) -> bool:
         """Whether the method trains a `MultiRateModel` (srmp, mrmp)."""
-        return self.method in ("srmp", "mrmp")
+        return self.method in MULTI_RATE_METHODS
 
     def trained_rates(self) -> tuple[float, ...]:
         """The rates the run trains: `rates` for mrmp, `(rate,)` otherwise."""
@@ -289,8 +290,8 @@ def train(
     train_time = time.perf_counter() - fit_started
     pruning_metrics = {}
     if pruning is not None and pruning.multi_rate:
+        settle_at_largest_rate(model, pruning, x_train)
         pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, (x_test, y_test))
-        settle_at_rate(model, pruning, pruning.rate, x_train)
     model.save(out_dir / MODEL_FILE)
     if pruning is not None:
         report = connectivity_report(model)
@@ -331,11 +332,13 @@ def rate_summary(report: dict) -> dict:
 
 def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.ndarray,
                        test: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Test accuracy and pruning metrics of the model extracted at every trained rate."""
+    """Test accuracy and pruning metrics of the model extracted at every trained rate; at the
+    largest, the settled network itself (see `settle_at_largest_rate`) is that model."""
     results = {}
     for rate in pruning.trained_rates():
-        extracted = extract(model, rate, pruning.prior, calibration_data=x_train,
-                            calibration_batches=pruning.calibration_batches)
+        extracted = model if rate == pruning.rate else extract(
+            model, rate, pruning.prior, calibration_data=x_train,
+            calibration_batches=pruning.calibration_batches)
         results[f"{rate:g}"] = {
             "test_accuracy": evaluate_arrays(extracted, *test),
             **rate_summary(connectivity_report(extracted)),
@@ -343,14 +346,12 @@ def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.n
     return results
 
 
-def settle_at_rate(model: keras.Model, pruning: PruningConfig, rate: float, x_train: np.ndarray
-                   ) -> None:
-    """Sets a multi-rate network's masks to `rate` and recalibrates its batch norms there, so
-    that the saved model is the pruned model at that rate (its latent weights stay intact for
-    extraction at other rates)."""
-    masks = extraction_masks(model, rate, pruning.prior)
-    for weight in prunable_weights(model):
-        weight.mask.assign(masks[weight.mask.path])
+def settle_at_largest_rate(model: keras.Model, pruning: PruningConfig, x_train: np.ndarray
+                           ) -> None:
+    """Sets a multi-rate network's masks to its largest rate and recalibrates its batch norms
+    there, so that the saved model is the pruned model at that rate (its latent weights stay
+    intact for extraction at other rates)."""
+    assign_masks(model, extraction_masks(model, pruning.rate, pruning.prior))
     recalibrate_batch_norm(model, x_train, pruning.calibration_batches)
 
 
