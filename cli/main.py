@@ -8,21 +8,10 @@ from pathlib import Path
 
 import click
 
+from keras_gcnprune.cli.bench import bench
+from keras_gcnprune.cli.options import DATASET_HELP, ON_ERROR_HELP, PROTOCOL_HELP, parse_rates
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-DATASET_HELP = (
-    "Dataset spec: NAME:PATH with NAME one of sbu, fpha, msr, jhmdb, ntu, npz; a bare NAME "
-    "reads $GCNPRUNE_DATA/<its folder> (default ../shared/data); a .npz path; or 'synthetic' "
-    "(built-in hand gestures, 'synthetic:SEED' for another seed)."
-)
-PROTOCOL_HELP = (
-    "Named split: fold1..fold5 (sbu), official (fpha), cross_subject (msr, synthetic), "
-    "split1..split3 (jhmdb), xsub/xview (ntu), given (npz with meta_partition). "
-    "Default: the dataset's first protocol."
-)
-ON_ERROR_HELP = "What to do with a bad file: 'raise' stops with its path and reason, 'skip' " \
-                "leaves it out and warns with the count."
-
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
     options = {}
@@ -35,18 +24,6 @@ def _parse_options(pairs: tuple[str, ...]) -> dict:
         except json.JSONDecodeError:
             options[key] = value
     return options
-
-
-def _rates(value: str | None) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    try:
-        rates = tuple(float(r) for r in value.split(",") if r.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of rates.") from None
-    if not rates or not all(0 < r < 1 for r in rates):
-        raise click.BadParameter(f"rates must be in (0, 1), got {value!r}.")
-    return rates
 
 
 def _streams(value: str) -> tuple[str, ...]:
@@ -153,7 +130,7 @@ def train(out_dir, **options) -> None:
                    "in one training (then gcnprune extract at any rate).")
 @click.option("--rate", default=0.9, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Final fraction of prunable weights removed (not mrmp).")
-@click.option("--rates", default=None, callback=lambda _, __, value: _rates(value),
+@click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
 @click.option("--prior", default="gaussian",
               type=click.Choice(["gaussian", "laplace", "uniform"]),
@@ -221,7 +198,7 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
 @click.option("--rate", "rate_list", multiple=True,
               type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Pruning rate to extract, repeatable.")
-@click.option("--rates", default=None, callback=lambda _, __, value: _rates(value),
+@click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="Rates to extract, comma separated (with or instead of --rate).")
 @click.option("--out", "out_dir", default="runs/extract", type=click.Path(file_okay=False),
               help="Folder of the extracted runs, one rate_<R> run directory per rate.")
@@ -457,6 +434,9 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"{exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-delegate findings\n"
         f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}, {tflite_file}"
     )
+
+
+main.add_command(bench)
 
 
 if __name__ == "__main__":

@@ -317,7 +317,10 @@ def train(
         "wall_time_s": round(time.perf_counter() - started, 2),
         **environment(),
     }
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    # Written last and whole: its presence marks a finished run (benchmarks skip those).
+    partial = out_dir / "metrics.json.partial"
+    partial.write_text(json.dumps(metrics, indent=2))
+    partial.replace(out_dir / "metrics.json")
     return metrics
 
 
@@ -327,6 +330,7 @@ def rate_summary(report: dict) -> dict:
         "realized_rate": report["total"]["rate"],
         "disconnected_fraction": report["total"]["disconnected_fraction"],
         "kept_weights": report["total"]["kept"],
+        "dead_channels": sum(layer["dead_outputs"] for layer in report["layers"]),
     }
 
 
@@ -497,6 +501,14 @@ def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str |
     }
 
 
+def device_name() -> str:
+    """`"CPU"`, or the name of the first GPU TensorFlow sees (`"GPU"` when it has none)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+
+
 def environment() -> dict:
     from keras_gcnprune import __version__
 
@@ -505,7 +517,7 @@ def environment() -> dict:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "python": platform.python_version(),
-        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        "device": device_name(),
         "machine": platform.machine(),
     }
 

@@ -1,0 +1,31 @@
+"""Option parsing and help texts shared by the `gcnprune` commands."""
+
+from __future__ import annotations
+
+import click
+
+DATASET_HELP = (
+    "Dataset spec: NAME:PATH with NAME one of sbu, fpha, msr, jhmdb, ntu, npz; a bare NAME "
+    "reads $GCNPRUNE_DATA/<its folder> (default ../shared/data); a .npz path; or 'synthetic' "
+    "(built-in hand gestures, 'synthetic:SEED' for another seed)."
+)
+PROTOCOL_HELP = (
+    "Named split: fold1..fold5 (sbu), official (fpha), cross_subject (msr, synthetic), "
+    "split1..split3 (jhmdb), xsub/xview (ntu), given (npz with meta_partition). "
+    "Default: the dataset's first protocol."
+)
+ON_ERROR_HELP = "What to do with a bad file: 'raise' stops with its path and reason, 'skip' " \
+                "leaves it out and warns with the count."
+
+
+def parse_rates(value: str | None) -> tuple[float, ...] | None:
+    """`"0.9,0.99"` -> `(0.9, 0.99)`; a usage error for anything but rates in (0, 1)."""
+    if value is None:
+        return None
+    try:
+        rates = tuple(float(r) for r in value.split(",") if r.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of rates.") from None
+    if not rates or not all(0 < r < 1 for r in rates):
+        raise click.BadParameter(f"rates must be in (0, 1), got {value!r}.")
+    return rates

@@ -1,0 +1,284 @@
+"""Accuracy against pruning rate: every (method, rate, fold or split, seed), resumable.
+
+Each training is a normal run directory under `OUT/runs/<method>[_<rate>]/<protocol>/seed<k>`
+(see `keras_gcnprune.training.train`); its benchmark records are written beside it
+(`records.json`) the moment it finishes, and `OUT/results.json`, `OUT/results.md` and the plots
+are rewritten after every training, so an interrupted benchmark loses at most the training in
+progress (which itself resumes from its last epoch) and rerunning the command continues it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from keras_gcnprune.bench.progress import Progress
+from keras_gcnprune.bench.results import (
+    RESULTS_FILE,
+    TABLE_FILE,
+    accuracy_tables,
+    machine,
+    mrmp_realized_rates,
+    realized_rates_table,
+    summarise_accuracy,
+    write_json,
+)
+from keras_gcnprune.data import Preprocessing, load_dataset, protocol_names
+from keras_gcnprune.pruning.callbacks import SUPERVISION
+from keras_gcnprune.training import PruningConfig, TrainConfig, extract_run, load_run, train
+from keras_gcnprune.training.run import rate_summary
+
+RECORDS_FILE = "records.json"
+BASE_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")
+TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
+METHODS = BASE_METHODS + TCP_ABLATIONS
+
+
+@dataclass
+class AccuracyBench:
+    """What an accuracy benchmark trains.
+
+    Args:
+        dataset: Dataset spec (see `keras_gcnprune.data.load_dataset`).
+        protocols: Folds or splits to run (empty: every one of the dataset's protocols).
+        model: Model name for `keras_gcnprune.models.build`.
+        methods: Any of `dense`, `magnitude`, `tcp`, `srmp`, `mrmp`, and the TCP ablations
+            `tcp_<supervision>` (`tcp_none`: the consistent selection without supervision).
+        rates: Pruning rates; every method but dense and mrmp trains once per rate, mrmp
+            trains once for all of them.
+        seeds: Seeds 0..seeds-1 of every (method, rate, protocol).
+        epochs: Training epochs of every run.
+        frames: Frames per sequence.
+        unseen: Rates never trained that are extracted from every mrmp training, to check the
+            realized rate of untrained rates.
+        rates_per_step: Rates evaluated per mrmp training step (None: all).
+
+    Example:
+        >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp"),
+        ...                       rates=(0.9,), seeds=1, epochs=2)
+        >>> [t.name for t in bench.trainings(("cross_subject",))]
+        ['dense', 'tcp_0.9']
+    """
+
+    dataset: str = "sbu"
+    protocols: tuple[str, ...] = ()
+    model: str = "attention_gcn"
+    methods: tuple[str, ...] = BASE_METHODS
+    rates: tuple[float, ...] = (0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.995)
+    seeds: int = 3
+    epochs: int = 80
+    frames: int = 32
+    unseen: tuple[float, ...] = ()
+    rates_per_step: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"Unknown methods {unknown or list(self.methods)}; choose from "
+                             f"{', '.join(METHODS)}.")
+        for name, rates in (("rates", self.rates), ("unseen", self.unseen)):
+            if not all(0.0 < r < 1.0 for r in rates):
+                raise ValueError(f"{name} must be in (0, 1), got {list(rates)}.")
+        if not self.rates and set(self.methods) - {"dense"}:
+            raise ValueError("Pruning methods need rates, e.g. rates=(0.9, 0.99).")
+        self.rates = tuple(sorted(set(self.rates)))
+        if self.seeds < 1 or self.epochs < 1:
+            raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
+                             f"epochs={self.epochs}.")
+
+    def trainings(self, protocols: Sequence[str]) -> list[Training]:
+        """Every training the benchmark needs, fold by fold and seed by seed."""
+        plan = []
+        for protocol in protocols:
+            for seed in range(self.seeds):
+                for method in self.methods:
+                    single = method in ("dense", "mrmp")
+                    for rate in [None] if single else self.rates:
+                        plan.append(Training(method, rate, protocol, seed))
+        return plan
+
+    def pruning(self, training: Training) -> PruningConfig | None:
+        if training.method == "dense":
+            return None
+        if training.method == "mrmp":
+            return PruningConfig(method="mrmp", rates=self.rates,
+                                 rates_per_step=self.rates_per_step)
+        name, _, supervision = training.method.partition("_")
+        return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
+
+    def train_config(self, training: Training) -> TrainConfig:
+        return TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
+                           epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
+                           seed=training.seed, on_error="skip", pruning=self.pruning(training))
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training of the benchmark (mrmp: one for all rates; dense: rate None)."""
+
+    method: str
+    rate: float | None
+    protocol: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return self.method if self.rate is None else f"{self.method}_{self.rate:g}"
+
+    def run_dir(self, out_dir: Path) -> Path:
+        return out_dir / "runs" / self.name / self.protocol / f"seed{self.seed}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.protocol} seed{self.seed}"
+
+
+PRESETS = {
+    "quick": AccuracyBench(dataset="sbu", rates=(0.9, 0.98, 0.995), seeds=1, epochs=40),
+    "full": AccuracyBench(),
+}
+
+
+def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -> dict:
+    return {
+        "method": training.method,
+        "rate": rate,
+        "protocol": training.protocol,
+        "seed": training.seed,
+        **{key: metrics[key] for key in ("test_accuracy", "realized_rate",
+                                         "disconnected_fraction", "kept_weights",
+                                         "dead_channels")},
+        "train_time_s": run_metrics["train_time_s"],
+        "wall_time_s": run_metrics["wall_time_s"],
+        "device": run_metrics["device"],
+    }
+
+
+def _dense_record(training: Training, run_dir: Path, metrics: dict) -> dict:
+    model, _ = load_run(run_dir)
+    from keras_gcnprune.reports import connectivity_report
+
+    summary = rate_summary(connectivity_report(model))
+    return _record(training, 0.0, {**metrics, **summary}, metrics)
+
+
+def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
+                  unseen: Sequence[float]) -> list[dict]:
+    records = [_record(training, float(rate), entry, metrics)
+               for rate, entry in metrics["rates"].items()]
+    for entry in extract_run(run_dir, list(unseen), run_dir / "extracted") if unseen else []:
+        records.append({**_record(training, entry["rate"], entry, metrics), "unseen": True})
+    return records
+
+
+def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[dict]:
+    """The benchmark records of a finished training (mrmp: one per rate, unseen included)."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    if training.method == "dense":
+        records = [_dense_record(training, run_dir, metrics)]
+    elif training.method == "mrmp":
+        records = _mrmp_records(training, run_dir, metrics, bench.unseen)
+    else:
+        records = [_record(training, training.rate, metrics, metrics)]
+    return [{**r, "run": str(run_dir)} for r in records]
+
+
+def finished_records(bench: AccuracyBench, training: Training, out_dir: Path) -> list | None:
+    """The records of a training already done (None: it still has to train)."""
+    run_dir = training.run_dir(out_dir)
+    records_file = run_dir / RECORDS_FILE
+    if records_file.exists():
+        return json.loads(records_file.read_text())["records"]
+    if not (run_dir / "metrics.json").exists():
+        return None
+    records = records_of(bench, training, run_dir)
+    write_json(records_file, {"records": records})
+    return records
+
+
+@dataclass
+class AccuracyResults:
+    """Everything `run_accuracy` measured: its records, summary and the files it wrote."""
+
+    bench: AccuracyBench
+    records: list[dict]
+    summary: list[dict]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        table = accuracy_tables(self.summary, list(self.bench.methods), list(self.bench.rates))
+        realized = realized_rates_table(mrmp_realized_rates(self.records))
+        return table + ("\n" + realized if realized else "")
+
+
+def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
+                 progress: Progress | None = None, plots: bool = True,
+                 on_training: Callable[[Training], None] | None = None) -> AccuracyResults:
+    """Runs (or continues) an accuracy benchmark and writes its results.
+
+    Args:
+        bench: What to train.
+        out_dir: Output folder: `runs/`, `results.json` (every record, the summary, the
+            benchmark's settings, command, machine and versions), `results.md` and PNG plots.
+        command: The command line to record in the results.
+        progress: Progress line (default: one on standard error).
+        plots: Draw `accuracy_vs_rate.png` and `disconnected_vs_rate.png`.
+        on_training: Called before each training that runs (tests use it to interrupt).
+
+    Returns:
+        The `AccuracyResults`.
+
+    Example:
+        >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"),
+        ...                       rates=(0.9,), seeds=1, epochs=1)
+        >>> results = run_accuracy(bench, "runs/bench")  # doctest: +SKIP
+    """
+    out_dir = Path(out_dir)
+    dataset = load_dataset(bench.dataset, on_error="skip")
+    protocols = bench.protocols or protocol_names(dataset.name)
+    plan = bench.trainings(protocols)
+    progress = progress or Progress(len(plan))
+    records: list[dict] = []
+    results = AccuracyResults(replace(bench, protocols=tuple(protocols)), records, [])
+    for training in plan:
+        found = finished_records(bench, training, out_dir)
+        if found is None:
+            if on_training is not None:
+                on_training(training)
+            progress.start(training.label)
+            train(bench.train_config(training), training.run_dir(out_dir), dataset=dataset,
+                  verbose=0)
+            found = finished_records(bench, training, out_dir)
+            records.extend(found)
+            progress.done()
+            _write_outputs(results, out_dir, command, plots)
+        else:
+            records.extend(found)
+            progress.skip(training.label)
+    _write_outputs(results, out_dir, command, plots)
+    return results
+
+
+def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots: bool) -> None:
+    trained = [r for r in results.records if not r.get("unseen")]
+    results.summary = summarise_accuracy(trained)
+    results.files["results"] = out_dir / RESULTS_FILE
+    write_json(results.files["results"], {
+        "benchmark": "accuracy",
+        "command": command,
+        "settings": asdict(results.bench),
+        "machine": machine(),
+        "summary": results.summary,
+        "mrmp_realized_rates": mrmp_realized_rates(results.records),
+        "records": results.records,
+    })
+    results.files["table"] = out_dir / TABLE_FILE
+    results.files["table"].write_text(results.table)
+    if plots and results.summary:
+        from keras_gcnprune.bench.plots import plot_accuracy
+
+        results.files.update(plot_accuracy(results.summary, out_dir))
+

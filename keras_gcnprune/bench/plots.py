@@ -1,0 +1,94 @@
+"""PNG plots of an accuracy benchmark: accuracy and disconnected fraction against rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+ACCURACY_PLOT = "accuracy_vs_rate.png"
+DISCONNECTED_PLOT = "disconnected_vs_rate.png"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _rate_axis(axis, rates: list[float]) -> None:
+    """Kept fraction on a log scale, reversed, labelled with the pruning rate: the high rates,
+    where methods differ, get as much room as the low ones."""
+    ticks = [1.0 - r for r in rates]
+    axis.set_xscale("log")
+    axis.set_xlim(max(ticks) * 1.4, min(ticks) / 1.4)
+    axis.set_xticks(ticks)
+    axis.set_xticklabels([f"{r:.1%}".replace(".0%", "%") for r in rates], rotation=45)
+    axis.minorticks_off()
+    axis.set_xlabel("pruning rate (log scale of kept weights)")
+    axis.grid(alpha=0.3)
+
+
+def _by_method(summary: list[dict]) -> dict[str, list[dict]]:
+    methods: dict[str, list[dict]] = {}
+    for row in summary:
+        methods.setdefault(row["method"], []).append(row)
+    return {m: sorted(rows, key=lambda r: r["rate"]) for m, rows in methods.items()}
+
+
+def plot_accuracy(summary: list[dict], out_dir: str | Path, title: str = "") -> dict[str, Path]:
+    """Draws top-1 accuracy (mean and one standard deviation over folds and seeds) and the
+    disconnected fraction of kept weights against the pruning rate, one line per method;
+    dense is a horizontal band.
+
+    Args:
+        summary: Rows of `keras_gcnprune.bench.results.summarise_accuracy`.
+        out_dir: Folder of the two PNG files.
+        title: Figure title (e.g. the dataset and protocol).
+
+    Returns:
+        `{"accuracy_plot": path, "disconnected_plot": path}`.
+    """
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    methods = _by_method(summary)
+    dense = methods.pop("dense", None)
+    rates = sorted({r["rate"] for rows in methods.values() for r in rows})
+    paths = {"accuracy_plot": out_dir / ACCURACY_PLOT,
+             "disconnected_plot": out_dir / DISCONNECTED_PLOT}
+    if not rates:
+        rates = [0.5]
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    if dense:
+        mean, std = dense[0]["top1_mean"], dense[0]["top1_std"]
+        axis.axhline(mean, color="black", linestyle="--", label=f"dense ({mean:.1f})")
+        axis.axhspan(mean - std, mean + std, color="black", alpha=0.08)
+    for method, rows in methods.items():
+        kept = [1.0 - r["rate"] for r in rows]
+        mean = np.array([r["top1_mean"] for r in rows])
+        std = np.array([r["top1_std"] for r in rows])
+        axis.plot(kept, mean, marker="o", label=method)
+        axis.fill_between(kept, mean - std, mean + std, alpha=0.15)
+    _rate_axis(axis, rates)
+    axis.set_ylabel("top-1 accuracy (%)")
+    axis.set_title(title or "Accuracy against pruning rate (mean ± std over folds and seeds)")
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(paths["accuracy_plot"], dpi=110)
+    plt.close(figure)
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for method, rows in methods.items():
+        axis.plot([1.0 - r["rate"] for r in rows],
+                  [100 * r["disconnected_fraction"] for r in rows], marker="o", label=method)
+    _rate_axis(axis, rates)
+    axis.set_ylabel("kept weights on no input-output path (%)")
+    axis.set_title("Disconnected fraction against pruning rate (mean)")
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(paths["disconnected_plot"], dpi=110)
+    plt.close(figure)
+    return paths

@@ -1,0 +1,177 @@
+"""Benchmark results on disk: `results.json`, summaries over folds and seeds, Markdown tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS_FILE = "results.json"
+TABLE_FILE = "results.md"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Writes `data` whole or not at all (a temporary file renamed over `path`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    temporary.replace(path)
+
+
+def machine() -> dict:
+    """The machine, libraries and date a benchmark ran with."""
+    from keras_gcnprune.training.run import environment
+
+    return {
+        **environment(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_cores": os.cpu_count(),
+        "system": platform.system(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def load_results(out_dir: str | Path) -> dict:
+    """The `results.json` of a benchmark output folder, with a clear error when it is not one."""
+    path = Path(out_dir) / RESULTS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: {out_dir} is not the --out folder of a "
+                                "finished `gcnprune bench` command.")
+    return json.loads(path.read_text())
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def summarise_accuracy(records: list[dict]) -> list[dict]:
+    """Mean and standard deviation over folds and seeds of every (method, rate).
+
+    Args:
+        records: One dict per (method, rate, protocol, seed) with `test_accuracy`,
+            `realized_rate`, `disconnected_fraction`, `dead_channels`, `kept_weights` and
+            `train_time_s`.
+
+    Returns:
+        One row per (method, rate), in the order they first appear, top-1 in percent.
+
+    Example:
+        >>> rows = summarise_accuracy([
+        ...     {"method": "tcp", "rate": 0.9, "test_accuracy": 0.8, "realized_rate": 0.9,
+        ...      "disconnected_fraction": 0.0, "dead_channels": 1, "kept_weights": 10,
+        ...      "train_time_s": 2.0},
+        ...     {"method": "tcp", "rate": 0.9, "test_accuracy": 0.6, "realized_rate": 0.9,
+        ...      "disconnected_fraction": 0.0, "dead_channels": 3, "kept_weights": 10,
+        ...      "train_time_s": 4.0}])
+        >>> rows[0]["top1_mean"], rows[0]["top1_std"], rows[0]["dead_channels"]
+        (70.0, 10.0, 2.0)
+    """
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for record in records:
+        groups.setdefault((record["method"], record["rate"]), []).append(record)
+    rows = []
+    for (method, rate), runs in groups.items():
+        top1 = np.array([r["test_accuracy"] for r in runs]) * 100
+        rows.append({
+            "method": method,
+            "rate": rate,
+            "runs": len(runs),
+            "top1_mean": round(float(top1.mean()), 2),
+            "top1_std": round(float(top1.std()), 2),
+            **{key: round(_mean([r[key] for r in runs]), 4)
+               for key in ("realized_rate", "disconnected_fraction", "dead_channels",
+                           "kept_weights", "train_time_s")},
+        })
+    return rows
+
+
+def _cell(rows: dict, method: str, rate: float, fmt) -> str:
+    row = rows.get((method, rate))
+    return "" if row is None else fmt(row)
+
+
+def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float]) -> str:
+    """Markdown: top-1 per rate and method (lead over magnitude pruning in brackets),
+    disconnected fraction, dead channels and kept weights, and training time against dense."""
+    rows = {(r["method"], r["rate"]): r for r in summary}
+    pruned = [m for m in methods if m != "dense"]
+    lines = ["| rate | " + " | ".join(f"{m} top-1 %" for m in pruned) + " |",
+             "|---|" + "---|" * len(pruned)]
+    if "dense" in methods and ("dense", 0.0) in rows:
+        dense = rows[("dense", 0.0)]
+        lines.insert(0, f"Dense: **{dense['top1_mean']:.2f} ± {dense['top1_std']:.2f}** "
+                        f"({dense['runs']} runs).\n")
+
+    def top1(method: str, rate: float):
+        def fmt(row: dict) -> str:
+            text = f"{row['top1_mean']:.2f} ± {row['top1_std']:.2f}"
+            base = rows.get(("magnitude", rate))
+            if method != "magnitude" and base is not None:
+                text += f" ({row['top1_mean'] - base['top1_mean']:+.2f})"
+            return text
+        return fmt
+
+    for rate in rates:
+        lines.append(f"| {rate:.1%} | "
+                     + " | ".join(_cell(rows, m, rate, top1(m, rate)) for m in pruned) + " |")
+    lines += ["", "Disconnected fraction of kept weights / dead channels / kept weights "
+                  "(realized rate), means:", "",
+              "| rate | " + " | ".join(pruned) + " |", "|---|" + "---|" * len(pruned)]
+    for rate in rates:
+        lines.append(f"| {rate:.1%} | " + " | ".join(_cell(
+            rows, m, rate, lambda r: f"{r['disconnected_fraction']:.1%} / "
+                                     f"{r['dead_channels']:.1f} / {r['kept_weights']:.0f} "
+                                     f"({r['realized_rate']:.2%})") for m in pruned) + " |")
+    lines += ["", training_time_table(summary, methods)]
+    return "\n".join(lines) + "\n"
+
+
+def training_time_table(summary: list[dict], methods: list[str]) -> str:
+    """Markdown: mean wall time of one training of each method (mrmp: one for all its rates)
+    and its ratio to one dense training, measured in the same benchmark."""
+    times = {}
+    for method in methods:
+        values = [r["train_time_s"] for r in summary if r["method"] == method]
+        if values:
+            times[method] = float(np.mean(values))
+    dense = times.get("dense")
+    lines = ["| method | one training (s) | ratio to dense |", "|---|---|---|"]
+    for method, seconds in times.items():
+        ratio = f"{seconds / dense:.2f}x" if dense else ""
+        lines.append(f"| {method} | {seconds:.1f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def mrmp_realized_rates(records: list[dict]) -> list[dict]:
+    """Realized rates of mrmp models extracted at every rate, trained or unseen: min and max
+    over folds and seeds, and the worst distance from the requested rate."""
+    rows = []
+    mrmp = [r for r in records if r["method"] == "mrmp"]
+    for rate in sorted({r["rate"] for r in mrmp}):
+        realized = [r["realized_rate"] for r in mrmp if r["rate"] == rate]
+        rows.append({
+            "rate": rate,
+            "unseen": any(r.get("unseen") for r in mrmp if r["rate"] == rate),
+            "realized_min": round(min(realized), 5),
+            "realized_max": round(max(realized), 5),
+            "worst_offset_pp": round(max(abs(x - rate) for x in realized) * 100, 3),
+        })
+    return rows
+
+
+def realized_rates_table(rows: list[dict]) -> str:
+    """Markdown: realized rates of the mrmp models extracted at each rate ("" when none)."""
+    if not rows:
+        return ""
+    lines = ["Realized rates of MRMP models (one training per fold and seed) extracted at each "
+             "rate, min..max over folds and seeds:", "",
+             "| rate | trained | realized | worst offset (pp) |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['rate']:.1%} | {'no (unseen)' if row['unseen'] else 'yes'} | "
+                     f"{row['realized_min']:.2%}..{row['realized_max']:.2%} | "
+                     f"{row['worst_offset_pp']:.2f} |")
+    return "\n".join(lines) + "\n"
