@@ -74,3 +74,93 @@ def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epoch
         raise click.UsageError(str(error)) from None
     click.echo("\n" + results.table)
     click.echo("Written: " + ", ".join(str(p) for p in results.files.values()))
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+@bench.command()
+@click.option("--models", default="attention_gcn,stgcn", help="Comma-separated model names.")
+@click.option("--steps", default=100, type=click.IntRange(3), help="Training steps per timing.")
+@click.option("--rounds", default=3, type=click.IntRange(1),
+              help="Interleaved rounds; the median is kept.")
+@click.option("--batch-size", default=32, type=click.IntRange(1))
+@click.option("--rate", default=0.95, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Pruning rate of every method (mrmp trains 0.8..0.995).")
+@click.option("--no-tfmot", is_flag=True,
+              help="Skip the Model Optimization Toolkit's timing (run in its own process when "
+                   "the tfmot extra is installed).")
+@click.option("--out", "out_dir", default="runs/bench/speed", type=click.Path(file_okay=False))
+def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
+    """Training step time of every pruning method as a ratio to dense, in one run.
+
+    SBU-sized inputs (30 joints, 32 frames); writes OUT/results.json and OUT/results.md.
+    """
+    from dataclasses import asdict
+
+    from keras_gcnprune.bench.results import save_results
+    from keras_gcnprune.bench.speed import SpeedBench, run_speed, speed_table
+
+    spec = SpeedBench(models=_names(models), steps=steps, rounds=rounds,
+                      batch_size=batch_size, rate=rate, tfmot=not no_tfmot)
+    try:
+        results = run_speed(spec)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    table = speed_table(results)
+    files = save_results(out_dir, "speed", _command_line(), asdict(spec), table, **results)
+    click.echo("\n" + table)
+    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+
+
+@bench.command("export")
+@click.option("--models", default="attention_gcn,stgcn",
+              help="Comma-separated model names (untrained, TCP masks on initial weights).")
+@click.option("--rates", default="0.9,0.95,0.98,0.99",
+              callback=lambda _, __, value: parse_rates(value), help="Pruning rates.")
+@click.option("--runs", default=None, type=click.Path(exists=True, file_okay=False),
+              help="A `gcnprune bench accuracy` output folder: export its trained models "
+                   "(first protocol, seed 0) instead; --rates must be among its rates.")
+@click.option("--method", default="tcp", help="Method of the trained models taken from --runs.")
+@click.option("--rounds", default=5, type=click.IntRange(1))
+@click.option("--invocations", default=50, type=click.IntRange(1),
+              help="Model invocations per timing.")
+@click.option("--out", "out_dir", default="runs/bench/export", type=click.Path(file_okay=False))
+def export_bench(models, rates, runs, method, rounds, invocations, out_dir) -> None:
+    """LiteRT CPU latency and file size at each rate, pruned and compacted, against dense.
+
+    Writes OUT/results.json and OUT/results.md.
+    """
+    from dataclasses import asdict
+
+    from keras_gcnprune.bench.export import ExportBench, export_table, run_export
+    from keras_gcnprune.bench.results import save_results
+
+    spec = ExportBench(models=_names(models), rates=rates, runs=runs, method=method,
+                       rounds=rounds, invocations=invocations)
+    try:
+        results = run_export(spec)
+    except (ValueError, FileNotFoundError) as error:
+        raise click.UsageError(str(error)) from None
+    table = export_table(results)
+    files = save_results(out_dir, "export", _command_line(), asdict(spec), table, **results)
+    click.echo("\n" + table)
+    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+
+
+@bench.command()
+@click.argument("out_dirs", nargs=-1, required=True, type=click.Path(exists=True,
+                                                                     file_okay=False))
+@click.option("--to", default="docs/results.md", type=click.Path(dir_okay=False),
+              help="The Markdown page to write; results.json files and plots are copied into "
+                   "the results/ folder beside it.")
+def docs(out_dirs, to) -> None:
+    """Generates the results page from benchmark output folders (accuracy, speed, export)."""
+    from keras_gcnprune.bench.docs import write_docs
+
+    try:
+        path = write_docs(out_dirs, to, command=_command_line())
+    except FileNotFoundError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(f"Written: {path}")

@@ -16,18 +16,23 @@ from pathlib import Path
 
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.bench.results import (
-    RESULTS_FILE,
-    TABLE_FILE,
     accuracy_tables,
-    machine,
     mrmp_realized_rates,
     realized_rates_table,
+    save_results,
     summarise_accuracy,
     write_json,
 )
 from keras_gcnprune.data import Preprocessing, load_dataset, protocol_names
 from keras_gcnprune.pruning.callbacks import SUPERVISION
-from keras_gcnprune.training import PruningConfig, TrainConfig, extract_run, load_run, train
+from keras_gcnprune.training import (
+    RUN_FILE,
+    PruningConfig,
+    TrainConfig,
+    extract_run,
+    load_run,
+    train,
+)
 from keras_gcnprune.training.run import rate_summary
 
 RECORDS_FILE = "records.json"
@@ -96,7 +101,8 @@ class AccuracyBench:
                 for method in self.methods:
                     single = method in ("dense", "mrmp")
                     for rate in [None] if single else self.rates:
-                        plan.append(Training(method, rate, protocol, seed))
+                        plan.append(Training(method, rate, protocol, seed,
+                                             self.rates if method == "mrmp" else ()))
         return plan
 
     def pruning(self, training: Training) -> PruningConfig | None:
@@ -123,8 +129,13 @@ class Training:
     protocol: str
     seed: int
 
+    rates: tuple[float, ...] = ()
+
     @property
     def name(self) -> str:
+        """`dense`, `<method>_<rate>`, or `mrmp_<rate>_<rate>...` (one training, its rates)."""
+        if self.method == "mrmp":
+            return "_".join(["mrmp", *(f"{r:g}" for r in self.rates)])
         return self.method if self.rate is None else f"{self.method}_{self.rate:g}"
 
     def run_dir(self, out_dir: Path) -> Path:
@@ -168,7 +179,9 @@ def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
                   unseen: Sequence[float]) -> list[dict]:
     records = [_record(training, float(rate), entry, metrics)
                for rate, entry in metrics["rates"].items()]
-    for entry in extract_run(run_dir, list(unseen), run_dir / "extracted") if unseen else []:
+    extracted = extract_run(run_dir, list(unseen), run_dir / "extracted",
+                            on_error="skip") if unseen else []
+    for entry in extracted:
         records.append({**_record(training, entry["rate"], entry, metrics), "unseen": True})
     return records
 
@@ -188,6 +201,8 @@ def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[
 def finished_records(bench: AccuracyBench, training: Training, out_dir: Path) -> list | None:
     """The records of a training already done (None: it still has to train)."""
     run_dir = training.run_dir(out_dir)
+    if (run_dir / RUN_FILE).exists():
+        check_same_settings(run_dir, bench.train_config(training))
     records_file = run_dir / RECORDS_FILE
     if records_file.exists():
         return json.loads(records_file.read_text())["records"]
@@ -198,6 +213,19 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path) ->
     return records
 
 
+def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
+    """Refuses to reuse a run trained with other settings (another --epochs into the same
+    --out would otherwise mix results silently)."""
+    saved = json.loads((run_dir / RUN_FILE).read_text())["config"]
+    wanted = json.loads(json.dumps(config.to_dict()))
+    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if differing:
+        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
+                            for k in differing)
+        raise ValueError(f"{run_dir} was trained with other settings ({details}). Use another "
+                         "--out for these settings, or the same options as before to continue.")
+
+
 @dataclass
 class AccuracyResults:
     """Everything `run_accuracy` measured: its records, summary and the files it wrote."""
@@ -205,6 +233,8 @@ class AccuracyResults:
     bench: AccuracyBench
     records: list[dict]
     summary: list[dict]
+    planned: int = 0
+    finished: int = 0
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
@@ -242,7 +272,8 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
     plan = bench.trainings(protocols)
     progress = progress or Progress(len(plan))
     records: list[dict] = []
-    results = AccuracyResults(replace(bench, protocols=tuple(protocols)), records, [])
+    results = AccuracyResults(replace(bench, protocols=tuple(protocols)), records, [],
+                              planned=len(plan))
     for training in plan:
         found = finished_records(bench, training, out_dir)
         if found is None:
@@ -253,10 +284,12 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
                   verbose=0)
             found = finished_records(bench, training, out_dir)
             records.extend(found)
+            results.finished += 1
             progress.done()
             _write_outputs(results, out_dir, command, plots)
         else:
             records.extend(found)
+            results.finished += 1
             progress.skip(training.label)
     _write_outputs(results, out_dir, command, plots)
     return results
@@ -265,18 +298,12 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
 def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots: bool) -> None:
     trained = [r for r in results.records if not r.get("unseen")]
     results.summary = summarise_accuracy(trained)
-    results.files["results"] = out_dir / RESULTS_FILE
-    write_json(results.files["results"], {
-        "benchmark": "accuracy",
-        "command": command,
-        "settings": asdict(results.bench),
-        "machine": machine(),
-        "summary": results.summary,
-        "mrmp_realized_rates": mrmp_realized_rates(results.records),
-        "records": results.records,
-    })
-    results.files["table"] = out_dir / TABLE_FILE
-    results.files["table"].write_text(results.table)
+    results.files.update(save_results(
+        out_dir, "accuracy", command, asdict(results.bench), results.table,
+        trainings={"planned": results.planned, "finished": results.finished},
+        summary=results.summary,
+        mrmp_realized_rates=mrmp_realized_rates(results.records),
+        records=results.records))
     if plots and results.summary:
         from keras_gcnprune.bench.plots import plot_accuracy
 

@@ -23,8 +23,8 @@ def _rate_axis(axis, rates: list[float]) -> None:
     """Kept fraction on a log scale, reversed, labelled with the pruning rate: the high rates,
     where methods differ, get as much room as the low ones."""
     ticks = [1.0 - r for r in rates]
-    axis.set_xscale("log")
     axis.set_xlim(max(ticks) * 1.4, min(ticks) / 1.4)
+    axis.set_xscale("log")
     axis.set_xticks(ticks)
     axis.set_xticklabels([f"{r:.1%}".replace(".0%", "%") for r in rates], rotation=45)
     axis.minorticks_off()
@@ -87,7 +87,8 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, title: str = "") -> 
     _rate_axis(axis, rates)
     axis.set_ylabel("kept weights on no input-output path (%)")
     axis.set_title("Disconnected fraction against pruning rate (mean)")
-    axis.legend(fontsize="small")
+    if methods:
+        axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(paths["disconnected_plot"], dpi=110)
     plt.close(figure)

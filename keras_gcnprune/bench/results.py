@@ -22,6 +22,18 @@ def write_json(path: Path, data: dict) -> None:
     temporary.replace(path)
 
 
+def save_results(out_dir: str | Path, benchmark: str, command: str, settings: dict,
+                 table: str, **payload) -> dict[str, Path]:
+    """Writes `results.json` (benchmark name, command, settings, machine and `payload`) and
+    the Markdown `table` as `results.md` into `out_dir`; returns their paths."""
+    out_dir = Path(out_dir)
+    files = {"results": out_dir / RESULTS_FILE, "table": out_dir / TABLE_FILE}
+    write_json(files["results"], {"benchmark": benchmark, "command": command,
+                                  "settings": settings, "machine": machine(), **payload})
+    files["table"].write_text(table)
+    return files
+
+
 def machine() -> dict:
     """The machine, libraries and date a benchmark ran with."""
     from keras_gcnprune.training.run import environment

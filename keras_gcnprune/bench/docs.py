@@ -1,0 +1,106 @@
+"""`docs/results.md` generated from benchmark output folders, never typed by hand.
+
+Each folder's `results.json` and plots are copied next to the Markdown file
+(`<docs>/results/<name>/`), so the published numbers and the raw results travel together;
+the trained models stay in the output folders.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from keras_gcnprune.bench.plots import ACCURACY_PLOT, DISCONNECTED_PLOT
+from keras_gcnprune.bench.results import (
+    RESULTS_FILE,
+    accuracy_tables,
+    load_results,
+    realized_rates_table,
+)
+
+DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
+                  "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
+
+
+def _machine_line(results: dict) -> str:
+    m = results["machine"]
+    return (f"Machine: {m['processor']} ({m['system']}, {m['cpu_cores']} cores, device "
+            f"{m['device']}); keras-gcnprune {m['keras_gcnprune']}, TensorFlow "
+            f"{m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; {m['date']}.")
+
+
+def _folder_name(results: dict) -> str:
+    if results["benchmark"] == "accuracy":
+        return results["settings"]["dataset"].split(":")[0]
+    return results["benchmark"]
+
+
+def _accuracy_section(results: dict, folder: str) -> list[str]:
+    settings = results["settings"]
+    name = settings["dataset"].split(":")[0]
+    trainings = results["trainings"]
+    status = ("" if trainings["finished"] == trainings["planned"] else
+              f" **Partial: {trainings['finished']} of {trainings['planned']} trainings "
+              "finished; rerun the command to complete it.**")
+    lines = [
+        f"## {DATASET_TITLES.get(name, name)}: accuracy against pruning rate", "",
+        f"`{settings['model']}`, protocols {', '.join(settings['protocols'])}, "
+        f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
+        f"mean ± standard deviation of top-1 over protocols and seeds, lead over magnitude "
+        f"pruning in brackets; MRMP is one training per protocol and seed for all rates."
+        + status, "",
+        f"Command: `{results['command']}`", "", _machine_line(results), "",
+        accuracy_tables(results["summary"], settings["methods"], settings["rates"]),
+        realized_rates_table(results.get("mrmp_realized_rates", [])),
+        f"![accuracy against rate]({folder}/{ACCURACY_PLOT})",
+        f"![disconnected fraction against rate]({folder}/{DISCONNECTED_PLOT})", "",
+        f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", "",
+    ]
+    return lines
+
+
+def _table_section(results: dict, folder: str, title: str, table: str) -> list[str]:
+    return [f"## {title}", "", f"Command: `{results['command']}`", "", _machine_line(results),
+            "", table, f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", ""]
+
+
+def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = "") -> Path:
+    """Writes the results page from benchmark output folders.
+
+    Args:
+        out_dirs: `--out` folders of `gcnprune bench accuracy`, `speed` or `export`.
+        to: The Markdown file to write (its `results/` sibling folder receives the copies).
+        command: The command that generated the page, recorded in it.
+
+    Returns:
+        The path of the Markdown file.
+
+    Example:
+        >>> write_docs(["runs/bench/accuracy"], "docs/results.md")  # doctest: +SKIP
+    """
+    from keras_gcnprune.bench.export import export_table
+    from keras_gcnprune.bench.speed import speed_table
+
+    to = Path(to)
+    lines = ["# Results", "",
+             "Generated from benchmark runs by `gcnprune bench docs`; do not edit by hand."
+             + (f" Command: `{command}`." if command else ""), ""]
+    for out_dir in map(Path, out_dirs):
+        results = load_results(out_dir)
+        folder = f"results/{_folder_name(results)}"
+        target = to.parent / folder
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT):
+            if (out_dir / name).exists():
+                shutil.copyfile(out_dir / name, target / name)
+        if results["benchmark"] == "accuracy":
+            lines += _accuracy_section(results, folder)
+        elif results["benchmark"] == "speed":
+            lines += _table_section(results, folder, "Training step time against dense",
+                                    speed_table(results))
+        else:
+            lines += _table_section(results, folder, "Export: LiteRT latency and file size",
+                                    export_table(results))
+    to.write_text("\n".join(lines))
+    return to

@@ -1,0 +1,131 @@
+"""LiteRT CPU latency and file size of pruned models, compacted or not, as ratios to dense.
+
+For each model, the dense model and pruned copies at each rate, as they are and compacted
+(`keras_gcnprune.export.compact`), are exported to verified float32 TFLite files at batch 1,
+then timed in LiteRT on the CPU (one thread, interleaved rounds, median) in the same run.
+Pruned copies get TCP masks selected on the initial weights, or come from the trained runs of
+an accuracy benchmark (`runs`: its folder; the first protocol and seed 0 of `method`).
+Unstructured pruning leaves every tensor dense in the file; only compaction narrows layers.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from keras_gcnprune import models
+from keras_gcnprune.bench.results import load_results
+from keras_gcnprune.export import compact, export_tflite, litert_latency_ms
+from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
+
+
+@dataclass
+class ExportBench:
+    """What `run_export` measures.
+
+    Args:
+        models: Model names (ignored with `runs`: the benchmark's model is used).
+        rates: Pruning rates.
+        layout: Skeleton layout of untrained models.
+        frames: Frames per sequence of untrained models.
+        classes: Classes of untrained models.
+        rounds: Interleaved timing rounds (the median is kept).
+        invocations: Model invocations per timing.
+        runs: Folder of a `gcnprune bench accuracy` output whose trained models to export.
+        method: Pruning method of the trained models taken from `runs`.
+    """
+
+    models: tuple[str, ...] = ("attention_gcn", "stgcn")
+    rates: tuple[float, ...] = (0.9, 0.95, 0.98, 0.99)
+    layout: str = "sbu_pair"
+    frames: int = 32
+    classes: int = 8
+    rounds: int = 5
+    invocations: int = 50
+    runs: str | None = None
+    method: str = "tcp"
+
+
+def _trained_run(runs: Path, name: str) -> Path:
+    candidates = sorted((runs / "runs" / name).glob("*/seed0/model.keras"))
+    if not candidates:
+        raise FileNotFoundError(
+            f"No trained run {runs / 'runs' / name}/<protocol>/seed0/model.keras; run "
+            f"`gcnprune bench accuracy --out {runs}` with that method and rate first, or "
+            "leave out --runs to prune untrained models.")
+    return candidates[0]
+
+
+def _models_at_rates(bench: ExportBench, name: str) -> dict[float, keras.Model]:
+    if bench.runs:
+        runs = Path(bench.runs)
+        return {0.0: keras.models.load_model(_trained_run(runs, "dense")),
+                **{rate: keras.models.load_model(_trained_run(runs, f"{bench.method}_{rate:g}"))
+                   for rate in bench.rates}}
+    keras.utils.set_random_seed(0)
+    dense = models.build(name, bench.layout, num_classes=bench.classes, frames=bench.frames)
+    found = {0.0: dense}
+    for rate in bench.rates:
+        pruned = keras.models.clone_model(dense)
+        pruned.set_weights(dense.get_weights())
+        assign_masks(pruned, topologically_consistent_masks(pruned, rate))
+        found[rate] = pruned
+    return found
+
+
+def measure_model(bench: ExportBench, name: str, folder: Path) -> list[dict]:
+    """Exports and times the dense model and every rate, pruned and compacted."""
+    files = {}
+    for rate, model in _models_at_rates(bench, name).items():
+        variants = {"dense": model} if rate == 0.0 else {"pruned": model,
+                                                         "compacted": compact(model)}
+        for variant, exported in variants.items():
+            path = folder / f"{name}_{rate:g}_{variant}.tflite"
+            report = export_tflite(exported, path)
+            files[(rate, variant)] = (path, report.size_bytes, len(report.gpu_findings),
+                                      report.max_abs_diff)
+    times = {key: [] for key in files}
+    for _ in range(bench.rounds):
+        for key, (path, *_) in files.items():
+            times[key].append(litert_latency_ms(path, runs=bench.invocations))
+    dense_size = files[(0.0, "dense")][1]
+    dense_ms = statistics.median(times[(0.0, "dense")])
+    rows = []
+    for (rate, variant), (_, size, findings, max_diff) in files.items():
+        latency = statistics.median(times[(rate, variant)])
+        rows.append({"model": name, "rate": rate, "variant": variant, "bytes": size,
+                     "size_ratio": round(size / dense_size, 3),
+                     "latency_ms": round(latency, 4),
+                     "latency_ratio": round(latency / dense_ms, 3),
+                     "gpu_findings": findings, "max_abs_diff": max_diff})
+    return rows
+
+
+def run_export(bench: ExportBench) -> dict:
+    """Measures every model (or the benchmark's trained one).
+
+    Returns:
+        `{"rows": [one per model, rate and variant]}`.
+
+    Example:
+        >>> run_export(ExportBench(models=("attention_gcn",), rates=(0.9,)))  # doctest: +SKIP
+    """
+    names = (load_results(bench.runs)["settings"]["model"],) if bench.runs else bench.models
+    with tempfile.TemporaryDirectory() as folder:
+        rows = [row for name in names for row in measure_model(bench, name, Path(folder))]
+    return {"rows": rows}
+
+
+def export_table(results: dict) -> str:
+    """Markdown: file size and LiteRT latency of every variant, with ratios to dense."""
+    lines = ["| model | rate | variant | file KiB | file / dense | latency ms | latency / dense "
+             "| GPU findings |", "|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['model']} | {r['rate']:.1%} | {r['variant']} | "
+                     f"{r['bytes'] / 1024:.0f} | {r['size_ratio']:.2f}x | {r['latency_ms']:.3f} "
+                     f"| {r['latency_ratio']:.2f}x | {r['gpu_findings']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,178 @@
+import json
+import re
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+
+from keras_gcnprune.bench import AccuracyBench, run_accuracy
+from keras_gcnprune.bench.docs import write_docs
+from keras_gcnprune.bench.export import ExportBench, run_export
+from keras_gcnprune.bench.progress import Progress
+from keras_gcnprune.cli.main import main
+
+BENCH = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude", "mrmp"),
+                      rates=(0.5, 0.9), seeds=1, epochs=1, unseen=(0.7,))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def quiet(total):
+    import io
+
+    return Progress(total, stream=io.StringIO())
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return out, run_accuracy(BENCH, out, command="test", progress=quiet(4))
+
+
+def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "mrmp"),
+                          rates=(0.99, 0.9), seeds=2)
+    plan = bench.trainings(("fold1",))
+    assert [(t.name, t.seed) for t in plan] == [
+        ("dense", 0), ("tcp_0.9", 0), ("tcp_0.99", 0), ("mrmp_0.9_0.99", 0),
+        ("dense", 1), ("tcp_0.9", 1), ("tcp_0.99", 1), ("mrmp_0.9_0.99", 1)]
+    assert bench.pruning(plan[3]).trained_rates() == (0.9, 0.99)
+    assert bench.pruning(AccuracyBench(methods=("tcp_none",), rates=(0.9,))
+                         .trainings(("x",))[0]).supervision == "none"
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"methods": ("dense", "l1")}, "Unknown methods ['l1']"),
+    ({"rates": (0.9, 1.0)}, "rates must be in (0, 1)"),
+    ({"seeds": 0}, "seeds and epochs must be at least 1"),
+])
+def test_bad_settings_are_refused_with_the_value(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AccuracyBench(**options)
+
+
+def test_records_summary_and_files(finished):
+    out, results = finished
+    records = results.records
+    # dense, magnitude at 0.5 and 0.9, mrmp at 0.5 and 0.9 and unseen 0.7
+    assert sorted((r["method"], r["rate"], bool(r.get("unseen"))) for r in records) == [
+        ("dense", 0.0, False), ("magnitude", 0.5, False), ("magnitude", 0.9, False),
+        ("mrmp", 0.5, False), ("mrmp", 0.7, True), ("mrmp", 0.9, False)]
+    for r in records:
+        assert abs(r["realized_rate"] - r["rate"]) < 0.02
+        assert {"disconnected_fraction", "dead_channels", "train_time_s", "device"} <= set(r)
+    mrmp_times = {r["train_time_s"] for r in records if r["method"] == "mrmp"}
+    assert len(mrmp_times) == 1  # one training for all its rates
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["trainings"] == {"planned": 4, "finished": 4}
+    assert saved["settings"]["protocols"] == ["cross_subject"]
+    assert {"tensorflow", "keras", "device", "date"} <= set(saved["machine"])
+    assert [(s["method"], s["rate"]) for s in saved["summary"]] == [
+        ("dense", 0.0), ("magnitude", 0.5), ("magnitude", 0.9), ("mrmp", 0.5), ("mrmp", 0.9)]
+    assert [r["rate"] for r in saved["mrmp_realized_rates"]] == [0.5, 0.7, 0.9]
+    table = (out / "results.md").read_text()
+    assert "| 90.0% |" in table and "no (unseen)" in table
+    for plot in ("accuracy_vs_rate.png", "disconnected_vs_rate.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rerun_skips_finished_trainings(finished):
+    out, results = finished
+
+    def no_training(training):
+        raise AssertionError(f"{training.label} trained again")
+
+    again = run_accuracy(BENCH, out, command="test", progress=quiet(4),
+                         on_training=no_training)
+    assert again.summary == results.summary
+
+
+def test_interrupted_benchmark_continues_where_it_stopped(tmp_path):
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
+                          seeds=1, epochs=1)
+    started = []
+
+    def interrupt_second(training):
+        started.append(training.name)
+        if len(started) == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_accuracy(bench, tmp_path, progress=quiet(2), on_training=interrupt_second)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["trainings"] == {"planned": 2, "finished": 1}
+    dense_metrics = tmp_path / "runs/dense/cross_subject/seed0/metrics.json"
+    written = dense_metrics.stat().st_mtime_ns
+    trained = []
+    results = run_accuracy(bench, tmp_path, progress=quiet(2),
+                           on_training=lambda t: trained.append(t.name))
+    assert trained == ["magnitude_0.9"]
+    assert dense_metrics.stat().st_mtime_ns == written
+    assert [r["method"] for r in results.records] == ["dense", "magnitude"]
+
+
+def test_other_settings_in_the_same_folder_are_refused(finished):
+    out, _ = finished
+    with pytest.raises(ValueError, match="epochs: 1 there, 3 now"):
+        run_accuracy(replace(BENCH, epochs=3), out, progress=quiet(4))
+
+
+def test_export_bench_uses_the_trained_runs(finished):
+    out, _ = finished
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
+                          seeds=1, epochs=1)
+    assert bench  # the module fixture trained magnitude at 0.9 on the same settings
+    results = run_export(ExportBench(rates=(0.9,), runs=str(out), method="magnitude",
+                                     rounds=1, invocations=2))
+    rows = {(r["rate"], r["variant"]): r for r in results["rows"]}
+    assert set(rows) == {(0.0, "dense"), (0.9, "pruned"), (0.9, "compacted")}
+    assert rows[(0.0, "dense")]["size_ratio"] == 1.0
+    assert rows[(0.9, "compacted")]["bytes"] <= rows[(0.9, "pruned")]["bytes"]
+    assert all(r["gpu_findings"] == 0 and r["max_abs_diff"] < 1e-4 for r in rows.values())
+
+
+def test_export_bench_names_the_missing_run(finished):
+    out, _ = finished
+    with pytest.raises(FileNotFoundError, match="tcp_0.9"):
+        run_export(ExportBench(rates=(0.9,), runs=str(out), method="tcp"))
+
+
+def test_docs_page_is_generated_from_the_results(finished, tmp_path):
+    out, _ = finished
+    page = write_docs([out], tmp_path / "docs" / "results.md", command="gcnprune bench docs x")
+    text = page.read_text()
+    assert "## Synthetic hand gestures: accuracy against pruning rate" in text
+    assert "Command: `test`" in text and "gcnprune bench docs x" in text
+    assert "![accuracy against rate](results/synthetic/accuracy_vs_rate.png)" in text
+    assert "Partial" not in text
+    copied = tmp_path / "docs" / "results" / "synthetic"
+    assert json.loads((copied / "results.json").read_text())["benchmark"] == "accuracy"
+    assert (copied / "accuracy_vs_rate.png").exists()
+
+
+def test_cli_accuracy_and_docs(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "bench"
+    result = runner.invoke(main, ["bench", "accuracy", "--dataset", "synthetic", "--methods",
+                                  "dense,tcp", "--rates", "0.9", "--seeds", "1", "--epochs",
+                                  "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| 90.0% |" in result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["command"].startswith("gcnprune ")
+    assert saved["settings"]["epochs"] == 1 and saved["settings"]["methods"] == ["dense", "tcp"]
+    page = tmp_path / "results.md"
+    result = runner.invoke(main, ["bench", "docs", str(out), "--to", str(page)])
+    assert result.exit_code == 0, result.output
+    assert "tcp top-1 %" in page.read_text()
+
+
+def test_cli_refuses_unknown_methods_and_folders_without_results(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["bench", "accuracy", "--dataset", "synthetic",
+                                  "--methods", "dense,l1", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "Unknown methods ['l1']" in result.output
+    result = runner.invoke(main, ["bench", "docs", str(tmp_path)])
+    assert result.exit_code == 2 and "results.json does not exist" in result.output

@@ -1,0 +1,71 @@
+import io
+
+import pytest
+
+from keras_gcnprune.bench.progress import Progress, format_duration
+from keras_gcnprune.bench.results import (
+    accuracy_tables,
+    mrmp_realized_rates,
+    summarise_accuracy,
+    training_time_table,
+)
+
+
+def record(method, rate, accuracy, realized=None, train_time=10.0, **extra):
+    return {"method": method, "rate": rate, "test_accuracy": accuracy,
+            "realized_rate": rate if realized is None else realized,
+            "disconnected_fraction": 0.1, "dead_channels": 2, "kept_weights": 100,
+            "train_time_s": train_time, **extra}
+
+
+def test_progress_counts_skipped_and_trained_runs_and_estimates_from_trained_only():
+    stream = io.StringIO()
+    progress = Progress(4, stream=stream, width=4)
+    progress.skip("a")
+    assert progress.eta_seconds() is None
+    progress.start("b")
+    progress.done()
+    assert progress.finished == 2 and progress.trained == 1
+    progress.trained_seconds = 30.0  # one trained run of 30 s: two runs left take 60 s
+    assert progress.eta_seconds() == pytest.approx(60.0)
+    assert progress.line("x").startswith("[##..] 2/4 runs, ~1m00s left | x")
+    assert stream.getvalue().count("\n") == 3  # not a terminal: one line per event
+
+
+@pytest.mark.parametrize("seconds,text", [(12, "12s"), (247, "4m07s"), (11100, "3h05m")])
+def test_format_duration(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_summary_is_mean_and_population_std_over_folds_and_seeds():
+    rows = summarise_accuracy([record("tcp", 0.9, 0.8), record("tcp", 0.9, 0.6),
+                               record("tcp", 0.99, 0.5), record("dense", 0.0, 0.9)])
+    by_key = {(r["method"], r["rate"]): r for r in rows}
+    assert by_key[("tcp", 0.9)]["top1_mean"] == 70.0
+    assert by_key[("tcp", 0.9)]["top1_std"] == 10.0
+    assert by_key[("tcp", 0.9)]["runs"] == 2
+    assert by_key[("tcp", 0.99)]["top1_std"] == 0.0
+    assert by_key[("dense", 0.0)]["top1_mean"] == 90.0
+
+
+def test_tables_show_lead_over_magnitude_and_time_ratio_to_dense():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.9, train_time=10.0), record("magnitude", 0.99, 0.5),
+        record("tcp", 0.99, 0.75, train_time=15.0)])
+    table = accuracy_tables(summary, ["dense", "magnitude", "tcp"], [0.99])
+    assert "Dense: **90.00 ± 0.00**" in table
+    assert "| 99.0% | 50.00 ± 0.00 | 75.00 ± 0.00 (+25.00) |" in table
+    times = training_time_table(summary, ["dense", "magnitude", "tcp"])
+    assert "| tcp | 15.0 | 1.50x |" in times
+
+
+def test_realized_rates_worst_offset_over_folds():
+    rows = mrmp_realized_rates([
+        record("mrmp", 0.9, 0.8, realized=0.905), record("mrmp", 0.9, 0.8, realized=0.897),
+        record("mrmp", 0.93, 0.8, realized=0.941, unseen=True), record("tcp", 0.9, 0.8)])
+    assert rows == [
+        {"rate": 0.9, "unseen": False, "realized_min": 0.897, "realized_max": 0.905,
+         "worst_offset_pp": 0.5},
+        {"rate": 0.93, "unseen": True, "realized_min": 0.941, "realized_max": 0.941,
+         "worst_offset_pp": 1.1},
+    ]
