@@ -25,6 +25,7 @@ from keras_gcnprune.bench.results import (
 )
 from keras_gcnprune.data import Preprocessing, load_dataset, protocol_names
 from keras_gcnprune.pruning.callbacks import SUPERVISION
+from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     RUN_FILE,
     PruningConfig,
@@ -57,7 +58,8 @@ class AccuracyBench:
         epochs: Training epochs of every run.
         frames: Frames per sequence.
         unseen: Rates never trained that are extracted from every mrmp training, to check the
-            realized rate of untrained rates.
+            realized rate of untrained rates (when the training finishes: rates added later
+            need a fresh --out).
         rates_per_step: Rates evaluated per mrmp training step (None: all).
 
     Example:
@@ -106,6 +108,7 @@ class AccuracyBench:
         return plan
 
     def pruning(self, training: Training) -> PruningConfig | None:
+        """The pruning of a training (None for dense)."""
         if training.method == "dense":
             return None
         if training.method == "mrmp":
@@ -115,6 +118,7 @@ class AccuracyBench:
         return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
 
     def train_config(self, training: Training) -> TrainConfig:
+        """The complete configuration `keras_gcnprune.training.train` runs for a training."""
         return TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
                            epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
                            seed=training.seed, on_error="skip", pruning=self.pruning(training))
@@ -128,7 +132,6 @@ class Training:
     rate: float | None
     protocol: str
     seed: int
-
     rates: tuple[float, ...] = ()
 
     @property
@@ -169,8 +172,6 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
 
 def _dense_record(training: Training, run_dir: Path, metrics: dict) -> dict:
     model, _ = load_run(run_dir)
-    from keras_gcnprune.reports import connectivity_report
-
     summary = rate_summary(connectivity_report(model))
     return _record(training, 0.0, {**metrics, **summary}, metrics)
 
