@@ -117,8 +117,9 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
 @bench.command("export")
 @click.option("--models", default="attention_gcn,stgcn",
               help="Comma-separated model names (untrained, TCP masks on initial weights).")
-@click.option("--rates", default="0.9,0.95,0.98,0.99",
-              callback=lambda _, __, value: parse_rates(value), help="Pruning rates.")
+@click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
+              help="Pruning rates. Default: 0.9,0.95,0.98,0.99, or with --runs the rates of "
+                   "that benchmark.")
 @click.option("--runs", default=None, type=click.Path(exists=True, file_okay=False),
               help="A `gcnprune bench accuracy` output folder: export its trained models "
                    "(first protocol, seed 0) instead; --rates must be among its rates.")

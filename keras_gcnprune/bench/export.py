@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -22,6 +22,8 @@ from keras_gcnprune.bench.results import load_results
 from keras_gcnprune.export import compact, export_tflite, litert_latency_ms
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
 
+UNTRAINED_RATES = (0.9, 0.95, 0.98, 0.99)
+
 
 @dataclass
 class ExportBench:
@@ -29,7 +31,7 @@ class ExportBench:
 
     Args:
         models: Model names (ignored with `runs`: the benchmark's model is used).
-        rates: Pruning rates.
+        rates: Pruning rates (None: 0.9, 0.95, 0.98, 0.99, or with `runs` the benchmark's).
         layout: Skeleton layout of untrained models.
         frames: Frames per sequence of untrained models.
         classes: Classes of untrained models.
@@ -40,7 +42,7 @@ class ExportBench:
     """
 
     models: tuple[str, ...] = ("attention_gcn", "stgcn")
-    rates: tuple[float, ...] = (0.9, 0.95, 0.98, 0.99)
+    rates: tuple[float, ...] | None = None
     layout: str = "sbu_pair"
     frames: int = 32
     classes: int = 8
@@ -109,15 +111,21 @@ def run_export(bench: ExportBench) -> dict:
     """Measures every model (or the benchmark's trained one).
 
     Returns:
-        `{"rows": [one per model, rate and variant]}`.
+        `{"rates": [the rates measured], "rows": [one per model, rate and variant]}`.
 
     Example:
         >>> run_export(ExportBench(models=("attention_gcn",), rates=(0.9,)))  # doctest: +SKIP
     """
-    names = (load_results(bench.runs)["settings"]["model"],) if bench.runs else bench.models
+    if bench.runs:
+        settings = load_results(bench.runs)["settings"]
+        names = (settings["model"],)
+        bench = replace(bench, rates=bench.rates or tuple(settings["rates"]))
+    else:
+        names = bench.models
+        bench = replace(bench, rates=bench.rates or UNTRAINED_RATES)
     with tempfile.TemporaryDirectory() as folder:
         rows = [row for name in names for row in measure_model(bench, name, Path(folder))]
-    return {"rows": rows}
+    return {"rates": list(bench.rates), "rows": rows}
 
 
 def export_table(results: dict) -> str:
