@@ -96,10 +96,11 @@ class AccuracyBench:
                              f"epochs={self.epochs}.")
 
     def trainings(self, protocols: Sequence[str]) -> list[Training]:
-        """Every training the benchmark needs, fold by fold and seed by seed."""
+        """Every training the benchmark needs: seed 0 on every fold first, then the next seed,
+        so that a benchmark stopped early has covered all folds."""
         plan = []
-        for protocol in protocols:
-            for seed in range(self.seeds):
+        for seed in range(self.seeds):
+            for protocol in protocols:
                 for method in self.methods:
                     single = method in ("dense", "mrmp")
                     for rate in [None] if single else self.rates:

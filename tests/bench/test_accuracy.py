@@ -34,10 +34,11 @@ def finished(tmp_path_factory):
 def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
     bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "mrmp"),
                           rates=(0.99, 0.9), seeds=2)
-    plan = bench.trainings(("fold1",))
-    assert [(t.name, t.seed) for t in plan] == [
-        ("dense", 0), ("tcp_0.9", 0), ("tcp_0.99", 0), ("mrmp_0.9_0.99", 0),
-        ("dense", 1), ("tcp_0.9", 1), ("tcp_0.99", 1), ("mrmp_0.9_0.99", 1)]
+    plan = bench.trainings(("fold1", "fold2"))
+    assert [(t.name, t.protocol, t.seed) for t in plan[:5]] == [
+        ("dense", "fold1", 0), ("tcp_0.9", "fold1", 0), ("tcp_0.99", "fold1", 0),
+        ("mrmp_0.9_0.99", "fold1", 0), ("dense", "fold2", 0)]
+    assert len(plan) == 16 and {t.seed for t in plan[8:]} == {1}
     assert bench.pruning(plan[3]).trained_rates() == (0.9, 0.99)
     assert bench.pruning(AccuracyBench(methods=("tcp_none",), rates=(0.9,))
                          .trainings(("x",))[0]).supervision == "none"
