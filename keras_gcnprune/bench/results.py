@@ -138,8 +138,36 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float])
             rows, m, rate, lambda r: f"{r['disconnected_fraction']:.1%} / "
                                      f"{r['dead_channels']:.1f} / {r['kept_weights']:.0f} "
                                      f"({r['realized_rate']:.2%})") for m in pruned) + " |")
-    lines += ["", training_time_table(summary, methods)]
+    lines += ["", winners(summary, pruned, rates), "", training_time_table(summary, methods)]
     return "\n".join(lines) + "\n"
+
+
+def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:
+    """Markdown: the best method at each rate, its lead over the runner-up, and whether that
+    lead is larger than the spread (the larger standard deviation of the two).
+
+    Example:
+        >>> rows = [{"method": "tcp", "rate": 0.9, "top1_mean": 80.0, "top1_std": 2.0},
+        ...         {"method": "magnitude", "rate": 0.9, "top1_mean": 75.0, "top1_std": 3.0}]
+        >>> print(winners(rows, ["magnitude", "tcp"], [0.9]))
+        Best method per rate:
+        - 90.0%: **tcp** 80.00, +5.00 over magnitude (beyond the spread, std 3.00)
+    """
+    rows = {(r["method"], r["rate"]): r for r in summary}
+    lines = ["Best method per rate:"]
+    for rate in rates:
+        ranked = sorted((rows[(m, rate)] for m in methods if (m, rate) in rows),
+                        key=lambda r: -r["top1_mean"])
+        if len(ranked) < 2:
+            continue
+        best, second = ranked[:2]
+        lead = best["top1_mean"] - second["top1_mean"]
+        spread = max(best["top1_std"], second["top1_std"])
+        verdict = "beyond" if lead > spread else "within"
+        lines.append(f"- {rate:.1%}: **{best['method']}** {best['top1_mean']:.2f}, "
+                     f"{lead:+.2f} over {second['method']} ({verdict} the spread, "
+                     f"std {spread:.2f})")
+    return "\n".join(lines)
 
 
 def training_time_table(summary: list[dict], methods: list[str]) -> str:

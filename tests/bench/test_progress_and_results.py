@@ -8,6 +8,7 @@ from keras_gcnprune.bench.results import (
     mrmp_realized_rates,
     summarise_accuracy,
     training_time_table,
+    winners,
 )
 
 
@@ -69,3 +70,13 @@ def test_realized_rates_worst_offset_over_folds():
         {"rate": 0.93, "unseen": True, "realized_min": 0.941, "realized_max": 0.941,
          "worst_offset_pp": 1.1},
     ]
+
+
+def test_winners_name_the_best_method_and_whether_its_lead_exceeds_the_spread():
+    summary = summarise_accuracy([
+        record("magnitude", 0.9, 0.70), record("magnitude", 0.9, 0.80),
+        record("tcp", 0.9, 0.78), record("tcp", 0.9, 0.80),
+        record("magnitude", 0.99, 0.2), record("tcp", 0.99, 0.5)])
+    text = winners(summary, ["magnitude", "tcp"], [0.9, 0.99])
+    assert "- 90.0%: **tcp** 79.00, +4.00 over magnitude (within the spread, std 5.00)" in text
+    assert "- 99.0%: **tcp** 50.00, +30.00 over magnitude (beyond the spread, std 0.00)" in text
