@@ -309,5 +309,6 @@ def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots:
     if plots and results.summary:
         from keras_gcnprune.bench.plots import plot_accuracy
 
-        results.files.update(plot_accuracy(results.summary, out_dir))
+        label = f"{results.bench.dataset} ({results.bench.model})"
+        results.files.update(plot_accuracy(results.summary, out_dir, label))
 

@@ -39,7 +39,7 @@ def _by_method(summary: list[dict]) -> dict[str, list[dict]]:
     return {m: sorted(rows, key=lambda r: r["rate"]) for m, rows in methods.items()}
 
 
-def plot_accuracy(summary: list[dict], out_dir: str | Path, title: str = "") -> dict[str, Path]:
+def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> dict[str, Path]:
     """Draws top-1 accuracy (mean and one standard deviation over folds and seeds) and the
     disconnected fraction of kept weights against the pruning rate, one line per method;
     dense is a horizontal band.
@@ -47,7 +47,7 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, title: str = "") -> 
     Args:
         summary: Rows of `keras_gcnprune.bench.results.summarise_accuracy`.
         out_dir: Folder of the two PNG files.
-        title: Figure title (e.g. the dataset and protocol).
+        label: What was measured (e.g. the dataset), put before both titles.
 
     Returns:
         `{"accuracy_plot": path, "disconnected_plot": path}`.
@@ -74,7 +74,8 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, title: str = "") -> 
         axis.fill_between(kept, mean - std, mean + std, alpha=0.15)
     _rate_axis(axis, rates)
     axis.set_ylabel("top-1 accuracy (%)")
-    axis.set_title(title or "Accuracy against pruning rate (mean ± std over folds and seeds)")
+    prefix = f"{label}: " if label else ""
+    axis.set_title(prefix + "accuracy against pruning rate (mean ± std over folds and seeds)")
     axis.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(paths["accuracy_plot"], dpi=110)
@@ -86,7 +87,7 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, title: str = "") -> 
                   [100 * r["disconnected_fraction"] for r in rows], marker="o", label=method)
     _rate_axis(axis, rates)
     axis.set_ylabel("kept weights on no input-output path (%)")
-    axis.set_title("Disconnected fraction against pruning rate (mean)")
+    axis.set_title(prefix + "disconnected fraction against pruning rate (mean)")
     if methods:
         axis.legend(fontsize="small")
     figure.tight_layout()
