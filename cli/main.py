@@ -146,8 +146,9 @@ def train(out_dir, **options) -> None:
               help="Fraction of training after which pruning starts.")
 @click.option("--end", default=0.6, type=click.FloatRange(0, 1),
               help="Fraction of training at which the rate is reached (then fine-tuning).")
-@click.option("--frequency", default=50, type=click.IntRange(1),
-              help="Training steps between mask updates.")
+@click.option("--frequency", default=None, type=click.IntRange(1),
+              help="Training steps between mask updates (default: the ramp from --begin to "
+                   "--end takes 20 updates).")
 @click.option("--scope", default="layer", type=click.Choice(["layer", "global"]),
               help="Magnitude ranking per layer (the toolkit's) or global.")
 @click.option("--supervision", default="both",

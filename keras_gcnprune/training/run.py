@@ -53,6 +53,7 @@ from keras_gcnprune.reports import connectivity_report
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
+RAMP_UPDATES = 20
 
 
 @dataclass
@@ -67,7 +68,9 @@ class PruningConfig:
         begin: Fraction of the training steps after which pruning starts.
         end: Fraction of the training steps at which `rate` is reached; training goes on
             with the final masks after it.
-        frequency: Steps between mask updates.
+        frequency: Steps between mask updates; None (default): the ramp takes
+            `RAMP_UPDATES` updates whatever the length of training, so that a short training
+            does not jump to `rate` in a few large steps.
         scope: `"layer"` or `"global"` ranking (magnitude only).
         supervision: Which propagations supervise TCP training (tcp only): `"both"`,
             `"accessibility"`, `"coaccessibility"`, `"feedback"` or `"none"`.
@@ -86,7 +89,7 @@ class PruningConfig:
     rate: float = 0.9
     begin: float = 0.1
     end: float = 0.6
-    frequency: int = 50
+    frequency: int | None = None
     scope: str = "layer"
     supervision: str = "both"
     rates: tuple[float, ...] = ()
@@ -111,6 +114,9 @@ class PruningConfig:
                              "one rate (use rate).")
         if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate}.")
+        if self.frequency is not None and self.frequency < 1:
+            raise ValueError(f"frequency must be at least 1 step, got {self.frequency}; leave it "
+                             f"None for {RAMP_UPDATES} updates over the ramp.")
         if not 0.0 <= self.begin < self.end <= 1.0:
             raise ValueError(f"need 0 <= begin < end <= 1, got begin={self.begin}, "
                              f"end={self.end}.")
@@ -119,7 +125,7 @@ class PruningConfig:
         """The schedule over `total_steps`, its last turn exactly on its end step."""
         begin = int(self.begin * total_steps)
         span = max(1, int(self.end * total_steps) - begin)
-        frequency = max(1, min(self.frequency, span))
+        frequency = max(1, min(self.frequency or span // RAMP_UPDATES, span))
         turns = max(1, span // frequency)
         return PolynomialDecay(0.0, self.rate, begin_step=begin,
                                end_step=begin + turns * frequency, frequency=frequency)

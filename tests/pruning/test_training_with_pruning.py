@@ -87,6 +87,19 @@ def test_schedule_ends_exactly_on_a_pruning_turn():
         assert schedule.end_step < steps
 
 
+def test_default_schedule_ramps_in_twenty_updates_however_short_the_training():
+    from keras_gcnprune.training.run import RAMP_UPDATES
+
+    for steps in (320, 6400):
+        schedule = PruningConfig(rate=0.98, begin=0.1, end=0.6).schedule(steps)
+        turns = [step for step in range(steps) if schedule(step)[0]]
+        assert len(turns) == RAMP_UPDATES + 1  # the turns from begin_step to end_step inclusive
+        assert schedule(turns[-1])[1] == pytest.approx(0.98)
+    assert PruningConfig(frequency=50).schedule(320).frequency == 50
+    with pytest.raises(ValueError, match="frequency must be at least 1"):
+        PruningConfig(frequency=0)
+
+
 def test_strip_pruning_bakes_masks_and_keeps_outputs(gestures):
     from keras_gcnprune import models
 
