@@ -138,13 +138,16 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float])
             rows, m, rate, lambda r: f"{r['disconnected_fraction']:.1%} / "
                                      f"{r['dead_channels']:.1f} / {r['kept_weights']:.0f} "
                                      f"({r['realized_rate']:.2%})") for m in pruned) + " |")
-    lines += ["", winners(summary, pruned, rates), "", training_time_table(summary, methods)]
+    best = winners(summary, pruned, rates)
+    lines += ["", best] if best else []
+    lines += ["", training_time_table(summary, methods)]
     return "\n".join(lines) + "\n"
 
 
 def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:
     """Markdown: the best method at each rate, its lead over the runner-up, and whether that
-    lead is larger than the spread (the larger standard deviation of the two).
+    lead is larger than the spread (the larger standard deviation of the two); empty when no
+    rate has two methods to compare.
 
     Example:
         >>> rows = [{"method": "tcp", "rate": 0.9, "top1_mean": 80.0, "top1_std": 2.0},
@@ -167,7 +170,7 @@ def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:
         lines.append(f"- {rate:.1%}: **{best['method']}** {best['top1_mean']:.2f}, "
                      f"{lead:+.2f} over {second['method']} ({verdict} the spread, "
                      f"std {spread:.2f})")
-    return "\n".join(lines)
+    return "\n".join(lines) if len(lines) > 1 else ""
 
 
 def training_time_table(summary: list[dict], methods: list[str]) -> str:
@@ -181,7 +184,7 @@ def training_time_table(summary: list[dict], methods: list[str]) -> str:
     dense = times.get("dense")
     lines = ["| method | one training (s) | ratio to dense |", "|---|---|---|"]
     for method, seconds in times.items():
-        ratio = f"{seconds / dense:.2f}x" if dense else ""
+        ratio = f"{seconds / dense:.2f}x" if dense else "no dense run"
         lines.append(f"| {method} | {seconds:.1f} | {ratio} |")
     return "\n".join(lines)
 

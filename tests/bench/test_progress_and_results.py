@@ -80,3 +80,6 @@ def test_winners_name_the_best_method_and_whether_its_lead_exceeds_the_spread():
     text = winners(summary, ["magnitude", "tcp"], [0.9, 0.99])
     assert "- 90.0%: **tcp** 79.00, +4.00 over magnitude (within the spread, std 5.00)" in text
     assert "- 99.0%: **tcp** 50.00, +30.00 over magnitude (beyond the spread, std 0.00)" in text
+    assert winners(summary, ["tcp"], [0.9, 0.99]) == ""
+    alone = accuracy_tables(summary, ["tcp"], [0.9])
+    assert "Best method" not in alone and "| tcp | 10.0 | no dense run |" in alone
