@@ -31,10 +31,14 @@ from keras_gcnprune.pruning.strip import strip_pruning
 from keras_gcnprune.pruning.topology import consistent_masks
 
 ALIGNMENT_SCOPES = ("layer", "global")
-# Rates whose thresholds are the bin edges of the alignment histogram: a uniform grid plus the
-# high rates, where the tail of the distribution decides the realized rate.
-HISTOGRAM_RATES = tuple(round(0.05 * k, 2) for k in range(1, 20)) + (
+# Rates whose thresholds set the widths of the histogram's sigmoid steps: a 0.05 grid plus the
+# tail, where the distribution decides the realized rates that matter.
+STEP_WIDTH_RATES = tuple(round(0.05 * k, 2) for k in range(1, 20)) + (
     0.96, 0.97, 0.98, 0.99, 0.995, 0.998)
+# Rates whose thresholds are the bin edges: that grid, refined to every 0.01 from 0.80 to 0.99
+# where rates are asked for and unseen rates fall between trained ones (a bin constrains only
+# its total mass, so weights could pile up inside a wide one, just above a trained threshold).
+HISTOGRAM_RATES = tuple(sorted({*STEP_WIDTH_RATES, *(round(0.01 * k, 2) for k in range(80, 100))}))
 _EPSILON = 1e-12
 
 
@@ -88,17 +92,19 @@ class Histogram:
 
     Estimator (the reason for this choice): a weight's soft membership of a bin is a difference
     of sigmoid steps at the bin's edges (memberships sum to one, gradients are non-zero near
-    edges), each step as wide as a quarter of the gap to the nearest neighbouring edge. The
-    estimated mass above an edge is then a smooth count of the weights above that threshold,
-    which is exactly what decides the realized rate at that edge: matching the histogram to the
-    prior's masses matches the realized rates of the grid, and the quantile map fixes the rest.
+    edges). The estimated mass above an edge is then a smooth count of the weights above that
+    threshold, which is exactly what decides the realized rate at that edge: matching the
+    histogram to the prior's masses matches the realized rates of the grid, and the quantile map
+    fixes the rest. Each step is as wide as a quarter of the gap between neighbouring
+    thresholds of `step_width_rates`, interpolated at the edges: steps as narrow as the fine
+    edges would leave most weights outside every step early in training, with little gradient.
     """
 
-    def __init__(self, prior: Prior, rates: Sequence[float] = HISTOGRAM_RATES) -> None:
-        edges = prior.thresholds(rates)
-        gaps = np.diff(np.concatenate([[0.0], edges, [edges[-1] + (edges[-1] - edges[-2])]]))
-        self.edges = edges
-        self.widths = (0.25 * np.minimum(gaps[:-1], gaps[1:])).astype(np.float32)
+    def __init__(self, prior: Prior, rates: Sequence[float] = HISTOGRAM_RATES,
+                 step_width_rates: Sequence[float] = STEP_WIDTH_RATES) -> None:
+        self.edges = prior.thresholds(rates)
+        self.widths = np.interp(self.edges, *_step_widths(prior.thresholds(step_width_rates)))
+        self.widths = self.widths.astype(np.float32)
         self.prior_mass = np.diff(np.concatenate([[0.0], rates, [1.0]])).astype(np.float32)
 
     def masses(self, kernel):
@@ -113,6 +119,12 @@ class Histogram:
         masses = ops.maximum(masses, _EPSILON)
         masses = masses / ops.sum(masses)
         return ops.sum(masses * ops.log(masses / self.prior_mass))
+
+
+def _step_widths(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`(edges, widths)`: a quarter of the gap from each edge to its nearest neighbour."""
+    gaps = np.diff(np.concatenate([[0.0], edges, [edges[-1] + (edges[-1] - edges[-2])]]))
+    return edges, 0.25 * np.minimum(gaps[:-1], gaps[1:])
 
 
 def alignment_divergence(kernels: Sequence, histogram: Histogram, scope: str = "layer"):
