@@ -129,10 +129,14 @@ def test_consistent_extraction_keeps_only_connected_weights():
         np.testing.assert_array_equal(weight.mask.numpy(), expected[weight.mask.path])
 
 
-def test_multi_rate_step_minimizes_the_mean_of_the_rates_losses_plus_the_alignment():
+@pytest.mark.parametrize("rate_weights", [None, (1.0, 1.0, 1.0), (1.0, 2.0, 5.0)])
+def test_multi_rate_step_minimizes_the_weighted_mean_of_the_rates_losses_plus_the_alignment(
+        rate_weights):
     network = models.build("attention_gcn", "sbu", num_classes=3, frames=8, heads=4,
                            head_channels=6, graph_channels=12, dropout=0.0)
-    trainer = MultiRateModel(network, RATES, alignment_weight=0.5)
+    trainer = MultiRateModel(network, RATES, alignment_weight=0.5, rate_weights=rate_weights)
+    if rate_weights is None:
+        rate_weights = 1 / np.sqrt(1 - np.asarray(RATES))
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     trainer.compile(keras.optimizers.SGD(0.0), loss_fn)
     x, y = inputs(network)
@@ -145,7 +149,8 @@ def test_multi_rate_step_minimizes_the_mean_of_the_rates_losses_plus_the_alignme
     trainer._active_threshold = None
     kernels = [w.kernel for w in prunable_weights(network)]
     alignment = float(alignment_divergence(kernels, trainer.histogram))
-    assert logged["loss"] == pytest.approx(np.mean(task) + 0.5 * alignment, rel=1e-5)
+    task_loss = np.average(task, weights=rate_weights)
+    assert logged["loss"] == pytest.approx(task_loss + 0.5 * alignment, rel=1e-5)
     assert logged["alignment"] == pytest.approx(alignment, rel=1e-5)
     assert len(set(np.round(task, 6))) == len(RATES)  # every rate is its own network
 
@@ -156,7 +161,7 @@ def test_sampled_rates_always_include_the_largest():
     thresholds = trainer.thresholds.numpy()
     seen = set()
     for _ in range(30):
-        chosen = [float(t) for t in trainer._thresholds_of_this_step()]
+        chosen = [float(thresholds[int(i)]) for i in trainer._rates_of_this_step()]
         assert len(chosen) == 2 and chosen[0] == pytest.approx(thresholds[-1])
         seen.add(round(chosen[1], 5))
     assert seen == {round(float(t), 5) for t in thresholds[:-1]}
@@ -182,6 +187,8 @@ def test_bad_settings_are_refused():
         MultiRateModel(network, (0.5, 1.0))
     with pytest.raises(ValueError, match="rates_per_step"):
         MultiRateModel(network, (0.5, 0.9), rates_per_step=3)
+    with pytest.raises(ValueError, match="rate_weights must be 2 positive"):
+        MultiRateModel(network, (0.5, 0.9), rate_weights=(1.0, 0.0))
     with pytest.raises(ValueError, match="rate must be in"):
         extract(network, 1.0)
     network.compile("adam", "mse")
@@ -194,8 +201,9 @@ def test_bad_settings_are_refused():
 def test_configuration_round_trip():
     network = small_network()
     trainer = MultiRateModel(network, RATES, prior="laplace", alignment_weight=2.0,
-                             rates_per_step=2, seed=4)
+                             rates_per_step=2, rate_weights=(1.0, 2.0, 3.0), seed=4)
     restored = MultiRateModel.from_config(trainer.get_config())
+    np.testing.assert_allclose(restored.rate_weights, [0.5, 1.0, 1.5])
     assert restored.rates == RATES and restored.prior.name == "laplace"
     assert restored.rates_per_step == 2 and float(restored.alignment_weight.numpy()) == 2.0
     restored.set_weights(trainer.get_weights())
