@@ -35,9 +35,12 @@ def cli_lines():
                 yield command
 
 
-def test_cli_blocks_run_in_order():
+def test_cli_blocks_run_in_order(tmp_path):
     if shutil.which("gcnprune") is None:
         pytest.skip("the gcnprune command is not installed (pip install -e .)")
     for command in cli_lines():
+        # A fresh scratch folder for the README's /tmp paths: output folders left by an earlier
+        # run (of an older version) are rightly refused by the resumable commands.
+        command = command.replace("/tmp/", f"{tmp_path}/")
         result = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
