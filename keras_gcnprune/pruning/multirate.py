@@ -203,8 +203,9 @@ class MultiRateModel(keras.Model):
     kernel behind a smooth band-stop at that rate's threshold, and minimizes the weighted mean
     of their losses (`rate_weights`, normalized to mean 1, so the learning rate means what it
     means for one rate) plus `alignment_weight` times the prior-alignment divergence, which the
-    model adds with `add_loss` and logs as `alignment`. Inference (validation, `evaluate`, `predict`) uses
-    crisp band-stops at the largest rate. With one rate this is single-rate pruning (SRMP).
+    model adds with `add_loss` and logs as `alignment`. Inference (validation, `evaluate`,
+    `predict`) uses crisp band-stops at the largest rate. With one rate this is single-rate
+    pruning (SRMP).
 
     Batch normalization: the network's moving statistics mix all rates during training;
     `extract` recalibrates them for the rate it extracts (exact per-channel moments of each
