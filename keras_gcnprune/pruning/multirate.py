@@ -103,8 +103,8 @@ class Histogram:
     def __init__(self, prior: Prior, rates: Sequence[float] = HISTOGRAM_RATES,
                  step_width_rates: Sequence[float] = STEP_WIDTH_RATES) -> None:
         self.edges = prior.thresholds(rates)
-        self.widths = np.interp(self.edges, *_step_widths(prior.thresholds(step_width_rates)))
-        self.widths = self.widths.astype(np.float32)
+        coarse = prior.thresholds(step_width_rates)
+        self.widths = np.interp(self.edges, coarse, _step_widths(coarse)).astype(np.float32)
         self.prior_mass = np.diff(np.concatenate([[0.0], rates, [1.0]])).astype(np.float32)
 
     def masses(self, kernel):
@@ -121,10 +121,10 @@ class Histogram:
         return ops.sum(masses * ops.log(masses / self.prior_mass))
 
 
-def _step_widths(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`(edges, widths)`: a quarter of the gap from each edge to its nearest neighbour."""
+def _step_widths(edges: np.ndarray) -> np.ndarray:
+    """A quarter of the gap from each edge to its nearest neighbour."""
     gaps = np.diff(np.concatenate([[0.0], edges, [edges[-1] + (edges[-1] - edges[-2])]]))
-    return edges, 0.25 * np.minimum(gaps[:-1], gaps[1:])
+    return 0.25 * np.minimum(gaps[:-1], gaps[1:])
 
 
 def alignment_divergence(kernels: Sequence, histogram: Histogram, scope: str = "layer"):
