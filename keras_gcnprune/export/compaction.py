@@ -12,9 +12,10 @@ co-accessible. Other channels are removed from the layers that produce and consu
 
 Tensors joined by layers that pass channels through unchanged (batch norm, activations,
 dropout, residual additions, global pooling) form one *channel group* and keep the same
-channels. Groups that touch the model's inputs or outputs, a Reshape, Permute or Concatenate,
-or a graph attention output (its heads share one width) keep all their channels; a Flatten
-passes the kept channels of every position on to the layer it feeds.
+channels. Groups that touch the model's inputs or outputs, a Reshape, Permute or Concatenate keep
+all their channels; a Flatten passes the kept channels of every position on to the layer it
+feeds. A graph attention layer keeps, in each head, the head's live channels, and loses the heads
+(filters and adjacency) left without any.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from keras_gcnprune.pruning.topology import IDENTITY_LAYERS, POOLING_LAYERS, _gr
 
 PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, keras.layers.Add)
 BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
-NARROWABLE = (GraphConv, TemporalConv, MaskedDense)
+NARROWABLE = (GraphAttention, GraphConv, TemporalConv, MaskedDense)
 
 
 class _Groups:
@@ -71,8 +72,6 @@ def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
         if isinstance(layer, BARRIERS) or not isinstance(layer, (*PASS_THROUGH, *NARROWABLE,
                                                                  keras.layers.Flatten)):
             fixed |= {groups.find(id(t)) for t in [*inputs, *outputs]}
-        if isinstance(layer, GraphAttention):
-            fixed.add(groups.find(id(outputs[0])))
     live: dict[int, np.ndarray] = {}
     for key in tensors:
         root = groups.find(key)
@@ -99,6 +98,11 @@ def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
     return plan
 
 
+def _live_heads(layer: GraphAttention, keep_out: np.ndarray) -> np.ndarray:
+    """Indices of the heads that keep at least one output channel."""
+    return np.flatnonzero(layer.head_of_channels()[keep_out].sum(axis=0))
+
+
 def _sliced_weights(layer, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np.ndarray]:
     """The layer's weights restricted to the kept input and output channels, in order."""
     sliced = []
@@ -111,20 +115,26 @@ def _sliced_weights(layer, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np
         elif kernel and isinstance(layer, TemporalConv):
             value = value[:, :, keep_in][..., keep_out]
         elif kernel and isinstance(layer, GraphAttention):
-            value = value[keep_in]  # its outputs are never narrowed
-        elif isinstance(layer, keras.layers.BatchNormalization) or (
-                name == "bias" and not isinstance(layer, GraphAttention)):
+            value = value.reshape(value.shape[0], -1)[keep_in][:, keep_out]
+        elif name.startswith("head_adjacency"):
+            value = value[_live_heads(layer, keep_out)]
+        elif isinstance(layer, keras.layers.BatchNormalization) or name == "bias":
             value = value[keep_out]
         sliced.append(value)
     return sliced
 
 
-def _narrowed_config(layer, width: int) -> dict:
+def _narrowed_config(layer, keep_out: np.ndarray) -> dict:
     config = layer.get_config()
     if isinstance(layer, (GraphConv, TemporalConv)):
-        config["filters"] = width
+        config["filters"] = len(keep_out)
     elif isinstance(layer, MaskedDense):
-        config["units"] = width
+        config["units"] = len(keep_out)
+    elif isinstance(layer, GraphAttention):
+        widths = layer.head_of_channels()[keep_out].sum(axis=0)
+        widths = [int(w) for w in widths if w]
+        config["heads"] = len(widths)
+        config["channels"] = widths[0] if len(set(widths)) == 1 else widths
     return config
 
 
@@ -189,7 +199,7 @@ def compact(model: keras.Model) -> keras.Model:
     def clone_layer(layer):
         if layer.name not in edits:
             return layer.__class__.from_config(layer.get_config())
-        return layer.__class__.from_config(_narrowed_config(layer, len(edits[layer.name][1])))
+        return layer.__class__.from_config(_narrowed_config(layer, edits[layer.name][1]))
 
     def call_layer(layer, *args, **kwargs):
         result = layer(*args, **kwargs)
@@ -203,7 +213,9 @@ def compact(model: keras.Model) -> keras.Model:
     for layer, _, _ in steps:
         if layer.weights:
             keep_in, keep_out, _ = edits[layer.name]
-            compacted.get_layer(layer.name).set_weights(_sliced_weights(layer, keep_in, keep_out))
+            target = compacted.get_layer(layer.name)
+            target.set_weights([value.reshape(variable.shape) for value, variable in
+                                zip(_sliced_weights(layer, keep_in, keep_out), target.weights)])
     return compacted
 
 
@@ -251,7 +263,7 @@ def model_costs(model: keras.Model) -> dict:
         if isinstance(layer, GraphConv):
             aggregation = layer.num_subsets * layer.adjacency.shape[-1] * layer.filters
         elif isinstance(layer, GraphAttention):
-            aggregation = layer.heads * layer.adjacency.shape[-1] * layer.channels
+            aggregation = layer.adjacency.shape[-1] * sum(layer.widths)
         aggregation *= positions
         costs["macs"] += aggregation
         costs["kept_macs"] += aggregation

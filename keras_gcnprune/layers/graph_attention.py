@@ -23,9 +23,13 @@ class GraphAttention(MaskedLayer):
     concatenated: the output has `heads * channels` channels. Both the filters (kernel
     `(C_in, heads, channels)`) and the adjacencies (`(heads, V, V)`) carry masks.
 
+    Heads may also have different widths (`channels` a list, one per head; the kernel is then
+    `(C_in, sum(channels))`, head after head): `keras_gcnprune.export.compact` builds such
+    layers when it removes dead channels of some heads.
+
     Args:
         heads: Number of heads.
-        channels: Output channels per head.
+        channels: Output channels per head: one width for all, or a list of `heads` widths.
         adjacency: Initial adjacency `(V, V)`, or `(K, V, V)` whose subsets are summed.
         use_bias: Add a bias per output channel.
         adjacency_noise: Standard deviation of noise added to the initial adjacency of each
@@ -50,8 +54,11 @@ class GraphAttention(MaskedLayer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if int(heads) < 1 or int(channels) < 1:
-            raise ValueError(f"heads and channels must be positive, got {heads} and {channels}.")
+        widths = [channels] * int(heads) if np.isscalar(channels) else list(channels)
+        if int(heads) < 1 or len(widths) != int(heads) or min(widths) < 1:
+            raise ValueError(f"heads must be positive and channels a positive width or a list "
+                             f"of one positive width per head, got heads={heads} and "
+                             f"channels={channels}.")
         adjacency = np.asarray(adjacency, dtype=np.float32)
         if adjacency.ndim == 3:
             adjacency = adjacency.sum(axis=0)
@@ -60,7 +67,8 @@ class GraphAttention(MaskedLayer):
                 f"adjacency must have shape (V, V) or (K, V, V), got {adjacency.shape}."
             )
         self.heads = int(heads)
-        self.channels = int(channels)
+        self.channels = int(channels) if np.isscalar(channels) else [int(w) for w in widths]
+        self.widths = tuple(int(w) for w in widths)
         self.adjacency = adjacency
         self.use_bias = bool(use_bias)
         self.adjacency_noise = float(adjacency_noise)
@@ -68,8 +76,12 @@ class GraphAttention(MaskedLayer):
     def build(self, input_shape) -> None:
         joints = self.adjacency.shape[0]
         in_channels = check_skeleton_input(self, input_shape, joints)
+        if isinstance(self.channels, int):
+            shape, out_axes = (in_channels, self.heads, self.channels), (1, 2)
+        else:
+            shape, out_axes = (in_channels, sum(self.widths)), (1,)
         self.kernel, self.kernel_mask = self.add_masked_weight(
-            "kernel", (in_channels, self.heads, self.channels), in_axis=0, out_axes=(1, 2)
+            "kernel", shape, in_axis=0, out_axes=out_axes
         )
         self.head_adjacency, self.head_adjacency_mask = self.add_masked_weight(
             "head_adjacency",
@@ -80,7 +92,7 @@ class GraphAttention(MaskedLayer):
         )
         self.bias = (
             self.add_weight(
-                name="bias", shape=(self.heads * self.channels,), initializer="zeros"
+                name="bias", shape=(sum(self.widths),), initializer="zeros"
             )
             if self.use_bias
             else None
@@ -96,31 +108,34 @@ class GraphAttention(MaskedLayer):
             self._seed_generator = keras.random.SeedGenerator()
         return self._seed_generator
 
+    def head_of_channels(self) -> np.ndarray:
+        """One-hot `(output channels, heads)`: which head each output channel belongs to."""
+        return np.repeat(np.eye(self.heads, dtype=np.float32), self.widths, axis=0)
+
     def call(self, inputs, training=None):
-        heads, channels = self.heads, self.channels
-        joints = self.adjacency.shape[0]
+        total, joints = sum(self.widths), self.adjacency.shape[0]
         kernel = self.masked(self.kernel, self.kernel_mask, training)
         adjacency = self.masked(self.head_adjacency, self.head_adjacency_mask, training)
-        projected = matmul_last_axis(inputs, ops.reshape(kernel, (-1, heads * channels)))
-        y = ops.reshape(projected, (-1, joints, heads * channels))
-        y = ops.reshape(ops.transpose(y, (0, 2, 1)), (-1, heads, channels, joints))
+        projected = matmul_last_axis(inputs, ops.reshape(kernel, (-1, total)))
+        y = ops.transpose(ops.reshape(projected, (-1, joints, total)), (0, 2, 1))
+        equal = len(set(self.widths)) == 1  # an even split lowers to SPLIT, not SPLIT_V
+        heads = ops.split(y, self.heads if equal else np.cumsum(self.widths)[:-1].tolist(),
+                          axis=1)
         mixed = [
-            ops.reshape(
-                ops.matmul(ops.reshape(head, (-1, joints)), adjacency[h]),
-                (-1, 1, channels, joints),
-            )
-            for h, head in enumerate(ops.split(y, heads, axis=1))
+            ops.reshape(ops.matmul(ops.reshape(head, (-1, joints)), adjacency[h]),
+                        (-1, width, joints))
+            for h, (head, width) in enumerate(zip(heads, self.widths))
         ]
-        y = ops.reshape(ops.concatenate(mixed, axis=1), (-1, heads * channels, joints))
+        y = ops.concatenate(mixed, axis=1) if len(mixed) > 1 else mixed[0]
         outputs = ops.reshape(
-            ops.transpose(y, (0, 2, 1)), (-1, static_dim(inputs, 1), joints, heads * channels)
+            ops.transpose(y, (0, 2, 1)), (-1, static_dim(inputs, 1), joints, total)
         )
         if self.bias is not None:
             outputs = outputs + self.bias
         return outputs
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], self.heads * self.channels)
+        return (*input_shape[:-1], sum(self.widths))
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -150,39 +150,45 @@ def _graph_conv_used(layer, acc_in, co_out, shadow):
 
 
 def _attention_parts(layer: GraphAttention, shadow: Shadow):
+    """Kernel, its mask as `(C_in, channels)`, adjacency weight, and the support of each output
+    channel's head adjacency `(channels, V, V)`: one form for equal and unequal head widths."""
     kernel, adjacency = layer.masked_weights()
-    support = shadow.once(layer.name, lambda: shadow.algebra.support(
-        shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency)))
-    return kernel, shadow.mask(kernel), adjacency, support  # support: (H, V, V)
+    xp = shadow.xp
+    heads = shadow.algebra.value(layer.head_of_channels())
 
+    def channel_support():
+        head_support = shadow.algebra.support(
+            shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency))
+        return xp.einsum("kh,hvw->kvw", heads, head_support)
 
-def _by_head(layer: GraphAttention, tensor, xp):
-    return xp.reshape(tensor, (*tuple(tensor.shape[:2]), layer.heads, layer.channels))
+    support = shadow.once(layer.name, channel_support)
+    mask = xp.reshape(shadow.mask(kernel), (kernel.kernel.shape[0], -1))
+    return kernel, mask, adjacency, support, heads
 
 
 def _attention_forward(layer, inputs, shadow):
     xp = shadow.xp
-    _, mask, _, support = _attention_parts(layer, shadow)
-    out = xp.einsum("tvhf,hvw->twhf", xp.einsum("tvc,chf->tvhf", inputs[0], mask), support)
-    return xp.reshape(out, (*tuple(out.shape[:2]), -1))
+    _, mask, _, support, _ = _attention_parts(layer, shadow)
+    return xp.einsum("tvk,kvw->twk", xp.einsum("tvc,ck->tvk", inputs[0], mask), support)
 
 
 def _attention_backward(layer, out_co, in_shapes, shadow):
     xp = shadow.xp
-    _, mask, _, support = _attention_parts(layer, shadow)
-    spread = xp.einsum("twhf,hvw->tvhf", _by_head(layer, out_co, xp), support)
-    return [xp.einsum("tvhf,chf->tvc", spread, mask)]
+    _, mask, _, support, _ = _attention_parts(layer, shadow)
+    spread = xp.einsum("twk,kvw->tvk", out_co, support)
+    return [xp.einsum("tvk,ck->tvc", spread, mask)]
 
 
 def _attention_used(layer, acc_in, co_out, shadow):
     xp = shadow.xp
-    kernel, mask, adjacency, support = _attention_parts(layer, shadow)
-    co = _by_head(layer, co_out, xp)
-    spread = xp.einsum("hvw,twhf->tvhf", support, co)
-    projected = xp.einsum("tvc,chf->tvhf", acc_in, mask)
+    kernel, mask, adjacency, support, heads = _attention_parts(layer, shadow)
+    spread = xp.einsum("kvw,twk->tvk", support, co_out)
+    projected = xp.einsum("tvc,ck->tvk", acc_in, mask)
+    used_kernel = xp.einsum("tvc,tvk->ck", acc_in, spread)
     return {
-        kernel.mask.path: xp.einsum("tvc,tvhf->chf", acc_in, spread),
-        adjacency.mask.path: xp.einsum("tvhf,twhf->hvw", projected, co),
+        kernel.mask.path: xp.reshape(used_kernel, tuple(kernel.mask.shape)),
+        adjacency.mask.path: xp.einsum("kvw,kh->hvw",
+                                       xp.einsum("tvk,twk->kvw", projected, co_out), heads),
     }
 
 

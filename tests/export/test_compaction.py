@@ -77,3 +77,32 @@ def test_compacted_models_save_load_and_export_gpu_clean(tmp_path):
     np.testing.assert_allclose(restored(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
     report = export_tflite(small, tmp_path / "small.tflite", check_inputs=x)
     assert report.max_abs_diff <= 1e-4 and report.gpu_findings == []
+
+
+def test_attention_heads_lose_their_dead_channels_and_dead_heads_go(tmp_path):
+    model = model_with_shifts("attention_gcn")
+    attention = model.get_layer("attention")
+    mask = attention.kernel_mask.numpy()
+    mask[:, 0, :] = 0.0  # head 0 dies: its constant channels must be folded
+    mask[:, 1, 3:] = 0.0  # head 1 keeps 3 channels
+    attention.kernel_mask.assign(mask)
+    small = compact(model)
+    narrowed = small.get_layer("attention")
+    assert narrowed.heads == 7 and narrowed.widths == (3, 8, 8, 8, 8, 8, 8)
+    np.testing.assert_allclose(narrowed.head_adjacency.numpy(),
+                               attention.head_adjacency.numpy()[1:])
+    x = np.random.default_rng(4).standard_normal((3, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+    small.save(tmp_path / "small.keras")
+    restored = keras.models.load_model(tmp_path / "small.keras")
+    np.testing.assert_allclose(restored(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+    report = export_tflite(small, tmp_path / "small.tflite", check_inputs=x)
+    assert report.max_abs_diff <= 1e-4 and report.gpu_findings == []
+
+
+def test_tcp_at_high_rates_narrows_the_attention_layer():
+    model = apply(model_with_shifts("attention_gcn"), "tcp", 0.995)
+    small = compact(model)
+    assert sum(small.get_layer("attention").widths) < 64
+    x = np.random.default_rng(5).standard_normal((3, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)

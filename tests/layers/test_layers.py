@@ -45,6 +45,25 @@ def test_graph_attention_matches_per_head_reference():
     np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5)
 
 
+def test_graph_attention_heads_of_unequal_widths_match_per_head_reference():
+    layer = GraphAttention(3, [1, 4, 2], build_adjacency("jhmdb", "uniform"))
+    x = random_inputs(2, 3, 15, 2)
+    assert layer(x).shape == (2, 3, 15, 7) and layer.kernel.shape == (2, 7)
+    layer.bias.assign(random_inputs(7))
+    kernel = layer.kernel.numpy() * random_mask(layer.kernel_mask)
+    adjacency = layer.head_adjacency.numpy()
+    heads = [0, 1, 1, 1, 1, 2, 2]
+    expected = np.stack([np.einsum("ntvc,c,vw->ntw", x, kernel[:, k], adjacency[h])
+                         for k, h in enumerate(heads)], axis=-1) + layer.bias.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("heads, channels", [(0, 2), (2, 0), (2, [3]), (2, [3, 0])])
+def test_graph_attention_refuses_bad_widths(heads, channels):
+    with pytest.raises(ValueError, match="one positive width per head"):
+        GraphAttention(heads, channels, build_adjacency("sbu", "uniform"))
+
+
 def test_graph_attention_heads_start_from_the_layout_adjacency():
     adjacency = build_adjacency("sbu", "uniform")[0]
     layer = GraphAttention(4, 2, adjacency, adjacency_noise=0.0)
@@ -124,6 +143,7 @@ def test_unfrozen_latent_weights_keep_training_but_do_not_act():
 @pytest.mark.parametrize("layer", [
     GraphConv(5, build_adjacency("sbu", "spatial"), learnable_adjacency=True, freeze_pruned=True),
     GraphAttention(2, 3, build_adjacency("sbu", "uniform")),
+    GraphAttention(2, [1, 3], build_adjacency("sbu", "uniform")),
     TemporalConv(5, kernel_size=3, strides=2),
     MaskedDense(5, activation="relu"),
 ], ids=lambda layer: type(layer).__name__)
