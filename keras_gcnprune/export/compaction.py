@@ -10,12 +10,12 @@ co-accessible. Other channels are removed from the layers that produce and consu
   consumer by a `ConstantOffset` (per channel, or per joint and frame where graph aggregation
   or temporal padding makes it vary).
 
-Tensors joined by layers that pass channels through unchanged (batch norm, activations,
-dropout, residual additions, global pooling) form one *channel group* and keep the same
-channels. Groups that touch the model's inputs or outputs, a Reshape, Permute or Concatenate keep
-all their channels; a Flatten passes the kept channels of every position on to the layer it
-feeds. A graph attention layer keeps, in each head, the head's live channels, and loses the heads
-(filters and adjacency) left without any.
+Channels go group by group (`keras_gcnprune.pruning.channels.ChannelGroups`: the tensors joined
+by batch norm, activations, residual additions and pooling keep the same channels, and groups at
+the model's inputs and outputs or at a Reshape, Permute or Concatenate keep all); a Flatten
+passes the kept channels of every position on to the layer it feeds. A graph attention layer
+keeps, in each head, the head's live channels, and loses the heads (filters and adjacency) left
+without any.
 """
 
 from __future__ import annotations
@@ -31,47 +31,15 @@ from keras_gcnprune.layers import (
     MaskedLayer,
     TemporalConv,
 )
-from keras_gcnprune.pruning.topology import IDENTITY_LAYERS, POOLING_LAYERS, _graph, reachability
-
-PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, keras.layers.Add)
-BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
-NARROWABLE = (GraphAttention, GraphConv, TemporalConv, MaskedDense)
-
-
-class _Groups:
-    """Union-find over tensor ids."""
-
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
-
-    def find(self, key: int) -> int:
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
-        return key
-
-    def join(self, a: int, b: int) -> None:
-        self.parent[self.find(a)] = self.find(b)
+from keras_gcnprune.pruning.channels import ChannelGroups
+from keras_gcnprune.pruning.topology import _graph, reachability
 
 
 def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
     """Kept channel indices of every tensor (by id)."""
     reach = reachability(model)
-    groups = _Groups()
-    tensors = {}
-    for layer, inputs, outputs in steps:
-        for tensor in [*inputs, *outputs]:
-            tensors[id(tensor)] = tensor
-            groups.find(id(tensor))
-        if isinstance(layer, PASS_THROUGH):
-            for tensor in inputs:
-                groups.join(id(tensor), id(outputs[0]))
-    fixed = {groups.find(id(t)) for t in [*model.inputs, *model.outputs]}
-    for layer, inputs, outputs in steps:
-        if isinstance(layer, BARRIERS) or not isinstance(layer, (*PASS_THROUGH, *NARROWABLE,
-                                                                 keras.layers.Flatten)):
-            fixed |= {groups.find(id(t)) for t in [*inputs, *outputs]}
+    groups = ChannelGroups(model, steps)
+    tensors = {id(t): t for _, inputs, outputs in steps for t in [*inputs, *outputs]}
     live: dict[int, np.ndarray] = {}
     for key in tensors:
         root = groups.find(key)
@@ -79,7 +47,7 @@ def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
         live[root] = channels if root not in live else live[root] | channels
 
     def kept_channels(root: int, width: int) -> np.ndarray:
-        if root in fixed:
+        if root in groups.fixed:
             return np.arange(width)
         kept = np.flatnonzero(live[root])
         return kept if kept.size else np.arange(1)  # a constant network keeps one

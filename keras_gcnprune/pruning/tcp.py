@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from keras_gcnprune.pruning.channels import channel_block
 from keras_gcnprune.pruning.masks import prunable_weights, rms_normalised
 from keras_gcnprune.pruning.topology import Masks, reachability
 
@@ -15,6 +16,13 @@ def magnitude_scores(model: keras.Model) -> dict[str, np.ndarray]:
         weight.mask.path: rms_normalised(np.abs(weight.kernel.numpy()))
         for weight in prunable_weights(model)
     }
+
+
+def check_block_density(block_density: float | None) -> None:
+    """Refuses a block density outside (0, 1]."""
+    if block_density is not None and not 0.0 < block_density <= 1.0:
+        raise ValueError(f"block_density must be in (0, 1] (or None for unstructured TCP), "
+                         f"got {block_density}.")
 
 
 def _consistent(model, candidate: Masks) -> tuple[Masks, int]:
@@ -69,7 +77,10 @@ def _bisect(count_at, low: int, high: int, target: int):
 
 
 def topologically_consistent_masks(
-    model: keras.Model, sparsity: float, scores: dict[str, np.ndarray] | None = None
+    model: keras.Model,
+    sparsity: float,
+    scores: dict[str, np.ndarray] | None = None,
+    block_density: float | None = None,
 ) -> Masks:
     """Returns masks of the best-scoring consistent subnetwork that keeps `1 - sparsity`.
 
@@ -80,19 +91,41 @@ def topologically_consistent_masks(
     many); its lowest-scoring weights are then removed, except those whose removal would
     disconnect it (see `_trim`).
 
+    Unstructured, the kept weights spread over almost every channel, and compaction removes
+    few channels below 99%. With `block_density`, the subnetwork is chosen inside a block of
+    whole channels (the strongest of every group that compaction can narrow, see
+    `keras_gcnprune.pruning.channels.channel_block`) that it fills to that density, so that
+    the other channels die and `keras_gcnprune.export.compact` removes them.
+
     Args:
         model: A functional model of supported layers.
         sparsity: Fraction of prunable weights to remove, in [0, 1).
         scores: Score of every prunable entry by mask path (default: `magnitude_scores`).
+        block_density: None (default, the paper's unstructured selection), or the fraction
+            in (0, 1] of a channel block's weights that the kept weights fill.
 
     Returns:
         0/1 masks by mask path; every kept entry lies on an input-to-output path.
+
+    Example:
+        >>> from keras_gcnprune import models
+        >>> from keras_gcnprune.export import compact
+        >>> from keras_gcnprune.pruning import assign_masks
+        >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
+        >>> assign_masks(model, topologically_consistent_masks(model, 0.95, block_density=0.5))
+        >>> compact(model).count_params() < model.count_params() / 4
+        True
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}.")
+    check_block_density(block_density)
     scores = scores or magnitude_scores(model)
+    total = sum(s.size for s in scores.values())
+    target = max(int(round(total * (1.0 - sparsity))), 1)
+    if block_density is not None:
+        block = channel_block(model, scores, target, block_density)
+        scores = {path: np.where(block[path] > 0, s, -1.0) for path, s in scores.items()}
     ordered = np.sort(np.concatenate([s.ravel() for s in scores.values()]))[::-1]
-    target = max(int(round(ordered.size * (1.0 - sparsity))), 1)
     counts: dict[int, tuple[Masks, int]] = {}
 
     def by_threshold(index: int) -> int:

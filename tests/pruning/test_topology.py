@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from keras_gcnprune import models
+from keras_gcnprune.graphs import build_adjacency
 from keras_gcnprune.layers import GraphAttention, GraphConv, MaskedLayer
 from keras_gcnprune.pruning import (
     consistent_masks,
@@ -93,6 +94,18 @@ def test_reachability_agrees_with_the_oracle_on_random_masks(name, rate):
     used = reachability(model, masks).used
     expected = oracle_on_path(model, masks)
     for path, on_path in expected.items():
+        np.testing.assert_array_equal(used[path] & (masks[path] > 0), on_path, err_msg=path)
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.9])
+def test_reachability_through_heads_of_unequal_widths_agrees_with_the_oracle(rate):
+    inputs = keras.Input((4, 15, 3))
+    x = GraphAttention(3, [2, 5, 1], build_adjacency("sbu", "uniform"))(inputs)
+    x = GraphConv(4, build_adjacency("sbu", "spatial"))(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    masks = random_masks(model, rate, seed=7)
+    used = reachability(model, masks).used
+    for path, on_path in oracle_on_path(model, masks).items():
         np.testing.assert_array_equal(used[path] & (masks[path] > 0), on_path, err_msg=path)
 
 
