@@ -35,8 +35,9 @@ def bench() -> None:
                                          "Repeatable. Default: every one of the dataset's."))
 @click.option("--model", "model_name", default=None, help="Model name. Default: attention_gcn.")
 @click.option("--methods", default=None,
-              help="Comma-separated: dense, magnitude, tcp, srmp, mrmp, or a TCP ablation "
-                   "tcp_accessibility, tcp_coaccessibility, tcp_feedback, tcp_none. "
+              help="Comma-separated: dense, magnitude, tcp, srmp, mrmp, a TCP ablation "
+                   "tcp_accessibility, tcp_coaccessibility, tcp_feedback, tcp_none, or "
+                   "tcp_block (TCP inside channel blocks, which compaction shrinks). "
                    "Default: dense,magnitude,tcp,srmp,mrmp.")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="Comma-separated pruning rates. Default: 0.5,0.7,0.9,0.95,0.98,0.99,0.995.")
@@ -123,12 +124,15 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
 @click.option("--runs", default=None, type=click.Path(exists=True, file_okay=False),
               help="A `gcnprune bench accuracy` output folder: export its trained models "
                    "(first protocol, seed 0) instead; --rates must be among its rates.")
-@click.option("--method", default="tcp", help="Method of the trained models taken from --runs.")
+@click.option("--methods", default=None,
+              help="Comma-separated pruning methods: tcp (unstructured) and tcp_block (in "
+                   "channel blocks) for untrained models; with --runs, any it trained. "
+                   "Default: tcp,tcp_block, or with --runs those of the two it trained.")
 @click.option("--rounds", default=5, type=click.IntRange(1))
 @click.option("--invocations", default=50, type=click.IntRange(1),
               help="Model invocations per timing.")
 @click.option("--out", "out_dir", default="runs/bench/export", type=click.Path(file_okay=False))
-def export_bench(models, rates, runs, method, rounds, invocations, out_dir) -> None:
+def export_bench(models, rates, runs, methods, rounds, invocations, out_dir) -> None:
     """LiteRT CPU latency and file size at each rate, pruned and compacted, against dense.
 
     Writes OUT/results.json and OUT/results.md.
@@ -138,7 +142,8 @@ def export_bench(models, rates, runs, method, rounds, invocations, out_dir) -> N
     from keras_gcnprune.bench.export import ExportBench, export_table, run_export
     from keras_gcnprune.bench.results import save_results
 
-    spec = ExportBench(models=_names(models), rates=rates, runs=runs, method=method,
+    spec = ExportBench(models=_names(models), rates=rates, runs=runs,
+                       methods=_names(methods) if methods else None,
                        rounds=rounds, invocations=invocations)
     try:
         results = run_export(spec)

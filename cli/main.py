@@ -156,6 +156,11 @@ def train(out_dir, **options) -> None:
               help="tcp: propagations that supervise the latent weights during training "
                    "(ablations: one direction, straight-through feedback instead, or the "
                    "selection only).")
+@click.option("--block-density", default=None,
+              type=click.FloatRange(0, 1, min_open=True),
+              help="tcp: keep the weights inside a block of whole channels that they fill to "
+                   "this density (e.g. 0.5), so that `gcnprune export --compact` removes the "
+                   "other channels: a smaller, faster exported model (default: unstructured).")
 @click.option("--tensorboard", "log_dir", default=None, type=click.Path(file_okay=False),
               help="Write per-layer rate and disconnected weights as TensorBoard scalars here "
                    "(needs the tensorboard package).")
@@ -165,7 +170,8 @@ def train(out_dir, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates_per_step, begin,
-          end, frequency, scope, supervision, log_dir, from_run, **options) -> None:
+          end, frequency, scope, supervision, block_density, log_dir, from_run,
+          **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
@@ -173,8 +179,8 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
     try:
         pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
                                 frequency=frequency, scope=scope, supervision=supervision,
-                                rates=rates or (), prior=prior, alignment=alignment,
-                                alignment_scope=alignment_scope,
+                                block_density=block_density, rates=rates or (), prior=prior,
+                                alignment=alignment, alignment_scope=alignment_scope,
                                 rates_per_step=rates_per_step, log_dir=log_dir)
     except ValueError as error:
         raise click.UsageError(str(error)) from error

@@ -39,7 +39,8 @@ from keras_gcnprune.training.run import rate_summary
 RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")
 TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
-METHODS = BASE_METHODS + TCP_ABLATIONS
+BLOCK_DENSITY = 0.5  # of `tcp_block`: the kept weights fill half of their channel block
+METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
 
 
 @dataclass
@@ -50,8 +51,10 @@ class AccuracyBench:
         dataset: Dataset spec (see `keras_gcnprune.data.load_dataset`).
         protocols: Folds or splits to run (empty: every one of the dataset's protocols).
         model: Model name for `keras_gcnprune.models.build`.
-        methods: Any of `dense`, `magnitude`, `tcp`, `srmp`, `mrmp`, and the TCP ablations
-            `tcp_<supervision>` (`tcp_none`: the consistent selection without supervision).
+        methods: Any of `dense`, `magnitude`, `tcp`, `srmp`, `mrmp`, the TCP ablations
+            `tcp_<supervision>` (`tcp_none`: the consistent selection without supervision),
+            and `tcp_block` (TCP inside channel blocks at `BLOCK_DENSITY`, which compaction
+            shrinks).
         rates: Pruning rates; every method but dense and mrmp trains once per rate, mrmp
             trains once for all of them.
         seeds: Seeds 0..seeds-1 of every (method, rate, protocol).
@@ -115,6 +118,8 @@ class AccuracyBench:
         if training.method == "mrmp":
             return PruningConfig(method="mrmp", rates=self.rates,
                                  rates_per_step=self.rates_per_step)
+        if training.method == "tcp_block":
+            return PruningConfig(method="tcp", rate=training.rate, block_density=BLOCK_DENSITY)
         name, _, supervision = training.method.partition("_")
         return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
 

@@ -19,7 +19,7 @@ from keras_gcnprune.pruning.masks import (
 from keras_gcnprune.pruning.multirate import MultiRateModel, band_stop_masks
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
 from keras_gcnprune.pruning.supervision import TopologicalSupervision
-from keras_gcnprune.pruning.tcp import topologically_consistent_masks
+from keras_gcnprune.pruning.tcp import check_block_density, topologically_consistent_masks
 
 SCOPES = ("layer", "global")
 
@@ -165,6 +165,9 @@ class TopologicalPruning(PruningCallback):
         sharpness: Slope of the mask surrogate (see `TopologicalSupervision`).
         strength: Scale of the propagations' gradient (see `TopologicalSupervision`).
         feedback: Pass every entry's gradient to pruned latent weights too.
+        block_density: Select inside a block of whole channels filled to this density, so that
+            compaction removes the other channels (see `topologically_consistent_masks`);
+            None: unstructured.
         log_dir: TensorBoard scalars (see `PruningCallback`).
 
     Example:
@@ -175,8 +178,11 @@ class TopologicalPruning(PruningCallback):
 
     def __init__(self, schedule: Schedule, supervise: bool = True, accessibility: bool = True,
                  coaccessibility: bool = True, sharpness: float = 10.0, strength: float = 0.1,
-                 feedback: bool = False, log_dir: str | None = None) -> None:
+                 feedback: bool = False, block_density: float | None = None,
+                 log_dir: str | None = None) -> None:
         super().__init__(schedule, log_dir)
+        check_block_density(block_density)
+        self.block_density = block_density
         self.supervision = TopologicalSupervision(
             accessibility, coaccessibility, sharpness, feedback, strength
         ) if supervise else None
@@ -192,7 +198,8 @@ class TopologicalPruning(PruningCallback):
             self.supervision.detach()
 
     def update_masks(self, sparsity: float) -> None:
-        assign_masks(self.model, topologically_consistent_masks(self.model, sparsity))
+        assign_masks(self.model, topologically_consistent_masks(
+            self.model, sparsity, block_density=self.block_density))
 
 
 class MultiRatePruning(PruningCallback):
@@ -285,7 +292,8 @@ SUPERVISION = {
 
 
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
-                     supervision: str = "both", log_dir: str | None = None) -> PruningCallback:
+                     supervision: str = "both", block_density: float | None = None,
+                     log_dir: str | None = None) -> PruningCallback:
     """Returns the callback of a pruning method by name.
 
     Args:
@@ -296,6 +304,7 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
         supervision: Which propagations supervise TCP training: `"both"`, `"accessibility"`,
             `"coaccessibility"`, `"feedback"` (straight-through gradients to pruned weights
             instead of the propagations) or `"none"` (selection only).
+        block_density: TCP inside blocks of whole channels (see `TopologicalPruning`).
         log_dir: TensorBoard scalars (see `PruningCallback`).
     """
     if method == "magnitude":
@@ -305,7 +314,8 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
             raise ValueError(
                 f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
             )
-        return TopologicalPruning(schedule, log_dir=log_dir, **SUPERVISION[supervision])
+        return TopologicalPruning(schedule, block_density=block_density, log_dir=log_dir,
+                                  **SUPERVISION[supervision])
     if method in MULTI_RATE_METHODS:
         return MultiRatePruning(schedule, log_dir=log_dir)
     raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")

@@ -49,6 +49,7 @@ from keras_gcnprune.pruning import (
     strip_pruning,
 )
 from keras_gcnprune.pruning.multirate import check_rates
+from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report
 
 MODEL_FILE = "model.keras"
@@ -74,6 +75,10 @@ class PruningConfig:
         scope: `"layer"` or `"global"` ranking (magnitude only).
         supervision: Which propagations supervise TCP training (tcp only): `"both"`,
             `"accessibility"`, `"coaccessibility"`, `"feedback"` or `"none"`.
+        block_density: TCP only: select inside a block of whole channels filled to this
+            density, so that `keras_gcnprune.export.compact` removes the other channels and
+            the exported model gets smaller and faster; None (default): the paper's
+            unstructured TCP.
         rates: The rates an mrmp run trains (mrmp only).
         prior: Prior of the latent weights (srmp, mrmp): `"gaussian"`, `"laplace"`,
             `"uniform"`.
@@ -92,6 +97,7 @@ class PruningConfig:
     frequency: int | None = None
     scope: str = "layer"
     supervision: str = "both"
+    block_density: float | None = None
     rates: tuple[float, ...] = ()
     prior: str = "gaussian"
     alignment: float = 10.0
@@ -112,6 +118,9 @@ class PruningConfig:
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
+        if self.block_density is not None and self.method != "tcp":
+            raise ValueError(f"block_density applies to tcp only, not {self.method}.")
+        check_block_density(self.block_density)
         if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate}.")
         if self.frequency is not None and self.frequency < 1:
@@ -283,7 +292,8 @@ def train(
         schedule = pruning.schedule(len(train_data) * config.epochs)
         # First, so that the pruning step is written before the backup saves an epoch.
         callbacks.insert(0, pruning_callback(
-            pruning.method, schedule, pruning.scope, pruning.supervision, pruning.log_dir))
+            pruning.method, schedule, pruning.scope, pruning.supervision, pruning.block_density,
+            pruning.log_dir))
     fit_started = time.perf_counter()
     trainer.fit(
         train_data,

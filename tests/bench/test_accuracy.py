@@ -125,9 +125,9 @@ def test_export_bench_uses_the_trained_runs(finished):
     bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
                           seeds=1, epochs=1)
     assert bench  # the module fixture trained magnitude at 0.9 on the same settings
-    results = run_export(ExportBench(rates=(0.9,), runs=str(out), method="magnitude",
-                                     rounds=1, invocations=2))
+    results = run_export(ExportBench(rates=(0.9,), runs=str(out), rounds=1, invocations=2))
     rows = {(r["rate"], r["variant"]): r for r in results["rows"]}
+    assert {r["method"] for r in results["rows"]} == {"dense", "magnitude"}
     assert set(rows) == {(0.0, "dense"), (0.9, "pruned"), (0.9, "compacted")}
     assert rows[(0.0, "dense")]["size_ratio"] == 1.0
     assert rows[(0.9, "compacted")]["bytes"] <= rows[(0.9, "pruned")]["bytes"]
@@ -137,7 +137,7 @@ def test_export_bench_uses_the_trained_runs(finished):
 def test_export_bench_names_the_missing_run(finished):
     out, _ = finished
     with pytest.raises(FileNotFoundError, match="tcp_0.9"):
-        run_export(ExportBench(rates=(0.9,), runs=str(out), method="tcp"))
+        run_export(ExportBench(rates=(0.9,), runs=str(out), methods=("tcp",)))
 
 
 def test_docs_page_is_generated_from_the_results(finished, tmp_path):
