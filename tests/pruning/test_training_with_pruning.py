@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.export import compact
 from keras_gcnprune.pruning import (
     ConstantSparsity,
     TopologicalPruning,
@@ -42,6 +43,29 @@ def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tm
     model = keras.models.load_model(tmp_path / "model.keras")
     assert sparsity_of(prunable_weights(model)) == pytest.approx(0.9, abs=0.005)
     assert evaluate(tmp_path, dataset="synthetic")["test_samples"] > 0
+
+
+def test_block_tcp_run_trains_a_model_that_compacts_to_its_block(gestures, tmp_path):
+    config = TrainConfig(epochs=4, preprocessing=Preprocessing(frames=16),
+                         pruning=PruningConfig(method="tcp", rate=0.95, block_density=0.5))
+    metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    assert metrics["realized_rate"] == pytest.approx(0.95, abs=0.005)
+    assert metrics["disconnected_fraction"] == 0.0
+    model = keras.models.load_model(tmp_path / "model.keras")
+    small = compact(model)
+    kernels = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(small))
+    assert kernels <= 3 * metrics["kept_weights"]
+    x = np.random.default_rng(0).standard_normal((2, *model.input_shape[1:])).astype("float32")
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("method, density, message", [
+    ("magnitude", 0.5, "block_density applies to tcp only"),
+    ("tcp", 1.5, "block_density must be in"),
+])
+def test_bad_block_density_settings_are_refused(method, density, message):
+    with pytest.raises(ValueError, match=message):
+        PruningConfig(method=method, rate=0.9, block_density=density)
 
 
 def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_path):
