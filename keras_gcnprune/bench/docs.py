@@ -30,10 +30,10 @@ def _machine_line(results: dict) -> str:
             f"{m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; {m['date']}.")
 
 
-def _folder_name(results: dict) -> str:
-    if results["benchmark"] == "accuracy":
-        return results["settings"]["dataset"].split(":")[0]
-    return results["benchmark"]
+def _export_title(results: dict) -> str:
+    runs = results["settings"]["runs"]
+    source = f"the trained models of `{runs}`" if runs else "masks selected on initial weights"
+    return f"Export: LiteRT latency and file size, {source}"
 
 
 def _accuracy_section(results: dict, folder: str) -> list[str]:
@@ -69,7 +69,8 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
     """Writes the results page from benchmark output folders.
 
     Args:
-        out_dirs: `--out` folders of `gcnprune bench accuracy`, `speed` or `export`.
+        out_dirs: `--out` folders of `gcnprune bench accuracy`, `speed` or `export`; each
+            one's files are copied into `results/<its folder name>`.
         to: The Markdown file to write (its `results/` sibling folder receives the copies).
         command: The command that generated the page, recorded in it.
 
@@ -88,7 +89,7 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
              + (f" Command: `{command}`." if command else ""), ""]
     for out_dir in map(Path, out_dirs):
         results = load_results(out_dir)
-        folder = f"results/{_folder_name(results)}"
+        folder = f"results/{out_dir.name}"
         target = to.parent / folder
         target.mkdir(parents=True, exist_ok=True)
         for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT):
@@ -100,7 +101,7 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
             lines += _table_section(results, folder, "Training step time against dense",
                                     speed_table(results))
         else:
-            lines += _table_section(results, folder, "Export: LiteRT latency and file size",
+            lines += _table_section(results, folder, _export_title(results),
                                     export_table(results))
     to.write_text("\n".join(lines))
     return to

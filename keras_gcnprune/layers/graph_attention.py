@@ -112,19 +112,25 @@ class GraphAttention(MaskedLayer):
         """One-hot `(output channels, heads)`: which head each output channel belongs to."""
         return np.repeat(np.eye(self.heads, dtype=np.float32), self.widths, axis=0)
 
+    def _split_heads(self, y) -> list:
+        """`(N, channels, V)` -> one tensor per head. One head needs no SPLIT op, and an even
+        split lowers to SPLIT rather than SPLIT_V."""
+        if self.heads == 1:
+            return [y]
+        if len(set(self.widths)) == 1:
+            return ops.split(y, self.heads, axis=1)
+        return ops.split(y, np.cumsum(self.widths)[:-1].tolist(), axis=1)
+
     def call(self, inputs, training=None):
         total, joints = sum(self.widths), self.adjacency.shape[0]
         kernel = self.masked(self.kernel, self.kernel_mask, training)
         adjacency = self.masked(self.head_adjacency, self.head_adjacency_mask, training)
         projected = matmul_last_axis(inputs, ops.reshape(kernel, (-1, total)))
         y = ops.transpose(ops.reshape(projected, (-1, joints, total)), (0, 2, 1))
-        equal = len(set(self.widths)) == 1  # an even split lowers to SPLIT, not SPLIT_V
-        heads = ops.split(y, self.heads if equal else np.cumsum(self.widths)[:-1].tolist(),
-                          axis=1)
         mixed = [
             ops.reshape(ops.matmul(ops.reshape(head, (-1, joints)), adjacency[h]),
                         (-1, width, joints))
-            for h, (head, width) in enumerate(zip(heads, self.widths))
+            for h, (head, width) in enumerate(zip(self._split_heads(y), self.widths))
         ]
         y = ops.concatenate(mixed, axis=1) if len(mixed) > 1 else mixed[0]
         outputs = ops.reshape(
