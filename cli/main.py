@@ -396,7 +396,7 @@ def convert(dataset, output, on_error) -> None:
 
 @main.command()
 @click.option("--out", "out_dir", default="runs/quickstart", type=click.Path(file_okay=False),
-              help="Folder of the two runs: dense/ and tcp/.")
+              help="Folder of the two runs (dense/ and tcp/) and their TFLite files.")
 @click.option("--epochs", default=25, type=click.IntRange(1), help="Dense training epochs.")
 @click.option("--prune-epochs", default=20, type=click.IntRange(1),
               help="Epochs of pruning and fine-tuning the dense model with TCP.")
@@ -404,9 +404,11 @@ def convert(dataset, output, on_error) -> None:
               help="TCP pruning rate.")
 @click.option("--seed", default=0, type=int, help="Seed of data generation and training.")
 def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
-    """Train AttentionGCN on built-in synthetic hand gestures, prune it with TCP, export it."""
+    """Train AttentionGCN on built-in synthetic hand gestures, prune it with TCP in channel
+    blocks, and export the dense and the compacted pruned model to verified TFLite files."""
     from keras_gcnprune.data import Preprocessing, load_dataset
     from keras_gcnprune.export import export_run, litert_latency_ms
+    from keras_gcnprune.pruning.channels import BLOCK_DENSITY
     from keras_gcnprune.training import PruningConfig, TrainConfig
     from keras_gcnprune.training import train as run_training
 
@@ -416,16 +418,19 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
                   preprocessing=Preprocessing(streams=("joint", "motion")), seed=seed)
     dense_dir, tcp_dir = Path(out_dir) / "dense", Path(out_dir) / "tcp"
     dense = run_training(TrainConfig(epochs=epochs, **common), dense_dir, dataset=dataset)
-    click.echo(f"\nPruning {rate:.0%} of the weights with topologically consistent pruning...")
-    pruned = run_training(
-        TrainConfig(epochs=prune_epochs, initial_model=str(
-            dense_dir / "model.keras"), pruning=PruningConfig(method="tcp", rate=rate,
-                                                             begin=0.0, end=0.5), **common),
-        tcp_dir, dataset=dataset,
-    )
-    click.echo("\nExporting the pruned model to TFLite and checking it against Keras...")
-    tflite_file = Path(out_dir) / "gesture.tflite"
-    (exported,) = export_run(tcp_dir, tflite=tflite_file, dataset=f"synthetic:{seed}")
+    click.echo(f"\nPruning {rate:.0%} of the weights with topologically consistent pruning, "
+               "in channel blocks that compaction removes...")
+    pruning = PruningConfig(method="tcp", rate=rate, block_density=BLOCK_DENSITY, begin=0.0,
+                            end=0.5)
+    pruned = run_training(TrainConfig(epochs=prune_epochs, initial_model=str(
+        dense_dir / "model.keras"), pruning=pruning, **common), tcp_dir, dataset=dataset)
+    click.echo("\nExporting both models to TFLite (the pruned one compacted) and checking them "
+               "against Keras...")
+    files = {name: Path(out_dir) / f"gesture_{name}.tflite" for name in ("dense", "tcp")}
+    (dense_file,) = export_run(dense_dir, tflite=files["dense"], dataset=f"synthetic:{seed}")
+    (exported,) = export_run(tcp_dir, tflite=files["tcp"], compaction=True,
+                             dataset=f"synthetic:{seed}")
+    latency = {name: litert_latency_ms(path) for name, path in files.items()}
     click.echo(
         f"\nQuickstart done, on {dense['test_samples']} sequences of unseen subjects "
         f"(chance {1 / 14:.2%}):\n"
@@ -435,11 +440,14 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"{pruned['realized_rate']:.2%} of prunable weights removed "
         f"({pruned['kept_weights']:,} kept, {pruned['disconnected_fraction']:.0%} "
         f"disconnected; {pruned['wall_time_s']:.0f} s)\n"
-        f"  TFLite              {exported.path}: {exported.size_bytes / 1024:.0f} KiB, "
-        f"{litert_latency_ms(tflite_file):.2f} ms per sequence (LiteRT CPU, batch 1), "
-        f"max abs diff from Keras {exported.max_abs_diff:.1g}, top-1 agreement "
-        f"{exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-delegate findings\n"
-        f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}, {tflite_file}"
+        f"  TFLite, compacted   {exported.path}: {exported.size_bytes / 1024:.0f} KiB "
+        f"({exported.size_bytes / dense_file.size_bytes:.2f}x the dense file), "
+        f"{latency['tcp']:.3f} ms per sequence ({latency['tcp'] / latency['dense']:.2f}x dense; "
+        f"LiteRT CPU, batch 1), max abs diff from Keras {exported.max_abs_diff:.1g}, top-1 "
+        f"agreement {exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-delegate "
+        f"findings\n"
+        f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}, "
+        f"{files['dense']}, {files['tcp']}"
     )
 
 

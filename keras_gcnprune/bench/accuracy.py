@@ -25,6 +25,7 @@ from keras_gcnprune.bench.results import (
 )
 from keras_gcnprune.data import Preprocessing, load_dataset, protocol_names
 from keras_gcnprune.pruning.callbacks import SUPERVISION
+from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     RUN_FILE,
@@ -39,7 +40,6 @@ from keras_gcnprune.training.run import rate_summary
 RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")
 TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
-BLOCK_DENSITY = 0.5  # of `tcp_block`: the kept weights fill half of their channel block
 METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
 
 

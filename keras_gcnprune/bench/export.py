@@ -20,10 +20,10 @@ from pathlib import Path
 import keras
 
 from keras_gcnprune import models
-from keras_gcnprune.bench.accuracy import BLOCK_DENSITY
 from keras_gcnprune.bench.results import load_results
 from keras_gcnprune.export import compact, export_tflite, litert_latency_ms
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
+from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 
 UNTRAINED_RATES = (0.9, 0.95, 0.98, 0.99)
 SELECTIONS = {"tcp": None, "tcp_block": BLOCK_DENSITY}  # method -> block density

@@ -25,6 +25,7 @@ from keras_gcnprune.pruning.topology import (
     reachability,
 )
 
+BLOCK_DENSITY = 0.5  # a sensible default: the kept weights fill half of their channel block
 PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, keras.layers.Add)
 NARROWABLE = (GraphAttention, GraphConv, TemporalConv, MaskedDense)
 BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
