@@ -81,23 +81,36 @@ def _out_channel_broadcast(weight, keep: np.ndarray) -> np.ndarray:
 
 
 def _channel_kernels(groups: ChannelGroups):
-    """Yields every prunable channel kernel with the group of the tensor its layer writes."""
+    """Yields every prunable channel kernel with its layer and the tensor the layer writes."""
     for layer, _, outputs in groups.steps:
         if isinstance(layer, MaskedLayer):
             for weight in layer.masked_weights():
                 if weight.role == "channels":
-                    yield weight, outputs[0]
+                    yield layer, weight, outputs[0]
 
 
-def _group_channel_scores(groups: ChannelGroups, scores) -> dict[int, np.ndarray]:
-    """Summed scores of the weights entering each channel of every narrowable group."""
+def _head_first(scores: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Channels ordered head by head, strongest head first, strongest channel first within:
+    a head's adjacency stays in a compacted model as long as one of its channels does."""
+    head_scores = scores @ heads
+    rank = np.argsort(np.argsort(-head_scores, kind="stable"), kind="stable")
+    return np.lexsort((-scores, rank[heads.argmax(axis=1)]))
+
+
+def _channel_orders(groups: ChannelGroups, scores) -> dict[int, np.ndarray]:
+    """Channels of every narrowable group, strongest first: by the summed scores of the
+    weights entering them, head by head where a graph attention layer writes the group."""
     totals: dict[int, np.ndarray] = {}
-    for weight, output in _channel_kernels(groups):
+    heads: dict[int, np.ndarray] = {}
+    for layer, weight, output in _channel_kernels(groups):
         if groups.narrowable(output):
-            incoming = weight.connections(scores[weight.mask.path]).sum(axis=0)
             key = groups.find(id(output))
-            totals[key] = totals.get(key, 0.0) + incoming
-    return totals
+            totals[key] = totals.get(key, 0.0) + weight.connections(
+                scores[weight.mask.path]).sum(axis=0)
+            if isinstance(layer, GraphAttention):
+                heads[key] = layer.head_of_channels()
+    return {key: _head_first(values, heads[key]) if key in heads else
+            np.argsort(-values, kind="stable") for key, values in totals.items()}
 
 
 def channel_block(model: keras.Model, scores: dict[str, np.ndarray], target: int,
@@ -105,7 +118,8 @@ def channel_block(model: keras.Model, scores: dict[str, np.ndarray], target: int
     """Masks of the smallest block of whole channels that holds `target / density` weights.
 
     Every narrowable channel group keeps the same fraction of its channels (at least one),
-    those whose incoming weights score highest; a weight is in the block when its output
+    those whose incoming weights score highest (graph attention channels head by head, so that
+    few heads and their adjacencies stay); a weight is in the block when its output
     channel is kept, and counts when it lies on an input-to-output path of the block. The
     fraction is the smallest (by bisection) whose block counts `target / density` weights.
 
@@ -119,12 +133,11 @@ def channel_block(model: keras.Model, scores: dict[str, np.ndarray], target: int
         0/1 block masks by mask path (all ones where no channel can be removed).
     """
     groups = ChannelGroups(model)
-    channel_scores = _group_channel_scores(groups, scores)
-    order = {key: np.argsort(-values, kind="stable") for key, values in channel_scores.items()}
+    order = _channel_orders(groups, scores)
 
     def block_at(fraction: float) -> Masks:
         masks = {}
-        for weight, output in _channel_kernels(groups):
+        for _, weight, output in _channel_kernels(groups):
             key = groups.find(id(output))
             keep = np.ones(int(np.prod([weight.kernel.shape[a] for a in weight.out_axes])))
             if key in order:
