@@ -44,7 +44,8 @@ def _accuracy_section(results: dict, folder: str) -> list[str]:
               f" **Partial: {trainings['finished']} of {trainings['planned']} trainings "
               "finished; rerun the command to complete it.**")
     lines = [
-        f"## {DATASET_TITLES.get(name, name)}: accuracy against pruning rate", "",
+        f"## {DATASET_TITLES.get(name, name)}: accuracy against pruning rate, "
+        f"{settings['model']}, {', '.join(settings['methods'])}", "",
         f"`{settings['model']}`, protocols {', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
         f"mean ± standard deviation of top-1 over protocols and seeds, lead over magnitude "
