@@ -22,6 +22,13 @@ def test_help_explains_every_option_with_its_default(command):
         assert "[default: attention_gcn]" in text and "[default: 60;" in text
 
 
+def test_prune_help_states_the_ramp_updates_the_training_uses():
+    from keras_gcnprune.training.run import RAMP_UPDATES
+
+    result = CliRunner().invoke(main, ["prune", "--help"], terminal_width=200)
+    assert f"takes {RAMP_UPDATES} updates" in " ".join(result.output.split())
+
+
 def test_layouts_lists_and_shows():
     runner = CliRunner()
     listing = runner.invoke(main, ["layouts"])
