@@ -25,8 +25,9 @@ DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
 
 def _machine_line(results: dict) -> str:
     m = results["machine"]
+    commit = f" (commit {m['git_commit']})" if m.get("git_commit") else ""  # older files lack it
     return (f"Machine: {m['processor']} ({m['system']}, {m['cpu_cores']} cores, device "
-            f"{m['device']}); keras-gcnprune {m['keras_gcnprune']}, TensorFlow "
+            f"{m['device']}); keras-gcnprune {m['keras_gcnprune']}{commit}, TensorFlow "
             f"{m['tensorflow']}, Keras {m['keras']}, Python {m['python']}; {m['date']}.")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -34,12 +35,27 @@ def save_results(out_dir: str | Path, benchmark: str, command: str, settings: di
     return files
 
 
+def source_commit(folder: str | Path) -> str | None:
+    """The git commit of the checkout holding `folder` (`+dirty` when tracked files changed),
+    or None outside a git checkout (an installed package)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def machine() -> dict:
-    """The machine, libraries and date a benchmark ran with."""
+    """The machine, libraries, source commit and date a benchmark ran with."""
     from keras_gcnprune.training.run import environment
 
     return {
         **environment(),
+        "git_commit": source_commit(Path(__file__).parent),
         "processor": platform.processor() or platform.machine(),
         "cpu_cores": os.cpu_count(),
         "system": platform.system(),

@@ -1,4 +1,5 @@
 import io
+import subprocess
 
 import pytest
 
@@ -6,6 +7,7 @@ from keras_gcnprune.bench.progress import Progress, format_duration
 from keras_gcnprune.bench.results import (
     accuracy_tables,
     mrmp_realized_rates,
+    source_commit,
     summarise_accuracy,
     training_time_table,
     winners,
@@ -83,3 +85,18 @@ def test_winners_name_the_best_method_and_whether_its_lead_exceeds_the_spread():
     assert winners(summary, ["tcp"], [0.9, 0.99]) == ""
     alone = accuracy_tables(summary, ["tcp"], [0.9])
     assert "Best method" not in alone and "| tcp | 10.0 | no dense run |" in alone
+
+
+def test_source_commit_names_the_checkout_and_says_when_it_was_changed(tmp_path):
+    assert source_commit(tmp_path) is None  # not a git checkout: an installed package
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert source_commit(tmp_path) == head
+    (tmp_path / "a.txt").write_text("2")
+    assert source_commit(tmp_path) == head + "+dirty"
