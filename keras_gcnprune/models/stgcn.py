@@ -10,16 +10,16 @@ from keras_gcnprune.graphs import build_adjacency, get_layout
 from keras_gcnprune.layers import GraphConv, MaskedDense, TemporalConv
 
 
-def _input_normalisation(inputs):
+def _input_normalisation(inputs, momentum: float):
     """Batch norm over joints and channels together (ST-GCN's data_bn), kept rank <= 4."""
     frames, joints, channels = inputs.shape[1:]
     x = keras.layers.Reshape((frames, joints * channels), name="data_flatten")(inputs)
-    x = keras.layers.BatchNormalization(name="data_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, name="data_bn")(x)
     return keras.layers.Reshape((frames, joints, channels), name="data_unflatten")(x)
 
 
 def _block(x, adjacency, width: int, stride: int, kernel: int, dropout: float, index: int,
-           learnable_adjacency: bool, freeze_pruned: bool):
+           learnable_adjacency: bool, freeze_pruned: bool, momentum: float):
     prefix = f"block{index}"
     in_width = x.shape[-1]
     if in_width == width and stride == 1:
@@ -28,17 +28,19 @@ def _block(x, adjacency, width: int, stride: int, kernel: int, dropout: float, i
         residual = TemporalConv(
             width, 1, strides=stride, name=f"{prefix}_residual", freeze_pruned=freeze_pruned
         )(x)
-        residual = keras.layers.BatchNormalization(name=f"{prefix}_residual_bn")(residual)
+        residual = keras.layers.BatchNormalization(
+            momentum=momentum, name=f"{prefix}_residual_bn"
+        )(residual)
     y = GraphConv(
         width, adjacency, learnable_adjacency=learnable_adjacency,
         name=f"{prefix}_gcn", freeze_pruned=freeze_pruned,
     )(x)
-    y = keras.layers.BatchNormalization(name=f"{prefix}_gcn_bn")(y)
+    y = keras.layers.BatchNormalization(momentum=momentum, name=f"{prefix}_gcn_bn")(y)
     y = keras.layers.ReLU(name=f"{prefix}_gcn_relu")(y)
     y = TemporalConv(
         width, kernel, strides=stride, name=f"{prefix}_tcn", freeze_pruned=freeze_pruned
     )(y)
-    y = keras.layers.BatchNormalization(name=f"{prefix}_tcn_bn")(y)
+    y = keras.layers.BatchNormalization(momentum=momentum, name=f"{prefix}_tcn_bn")(y)
     if dropout:
         y = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(y)
     y = keras.layers.Add(name=f"{prefix}_add")([y, residual])
@@ -56,6 +58,7 @@ def stgcn(
     strategy: str = "spatial",
     learnable_adjacency: bool = True,
     dropout: float = 0.1,
+    batch_norm_momentum: float = 0.9,
     freeze_pruned: bool = False,
     name: str = "stgcn",
 ) -> keras.Model:
@@ -72,6 +75,10 @@ def stgcn(
         strategy: Adjacency strategy of the graph convolutions.
         learnable_adjacency: Learn an offset to each adjacency subset.
         dropout: Dropout rate inside each block.
+        batch_norm_momentum: Momentum of the moving statistics of every batch norm. 0.9, as in
+            the reference ST-GCN (PyTorch momentum 0.1): with Keras' 0.99 the statistics lag
+            behind the weights on small datasets, and inference accuracy collapses (SBU fold 1,
+            40 epochs: 29% against 64% with a fixed adjacency).
         freeze_pruned: Keep pruned weights at zero after each optimizer step.
         name: Model name.
 
@@ -91,10 +98,10 @@ def stgcn(
     layout = get_layout(layout)
     adjacency = build_adjacency(layout, strategy)
     inputs = keras.Input((frames, layout.num_joints, channels), name="skeleton")
-    x = _input_normalisation(inputs)
+    x = _input_normalisation(inputs, batch_norm_momentum)
     for index, (width, stride) in enumerate(zip(widths, strides), start=1):
         x = _block(x, adjacency, int(width), int(stride), temporal_kernel, dropout, index,
-                   learnable_adjacency, freeze_pruned)
+                   learnable_adjacency, freeze_pruned, batch_norm_momentum)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = MaskedDense(num_classes, name="classifier", freeze_pruned=freeze_pruned)(x)
     return keras.Model(inputs, outputs, name=name)
