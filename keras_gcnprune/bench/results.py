@@ -162,12 +162,13 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float])
 
 def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:
     """Markdown: the best method at each rate, its lead over the runner-up, and whether that
-    lead is larger than the spread (the larger standard deviation of the two); empty when no
-    rate has two methods to compare.
+    lead is larger than the spread (the larger standard deviation of the two; with a single run
+    of either there is none to judge by); empty when no rate has two methods to compare.
 
     Example:
-        >>> rows = [{"method": "tcp", "rate": 0.9, "top1_mean": 80.0, "top1_std": 2.0},
-        ...         {"method": "magnitude", "rate": 0.9, "top1_mean": 75.0, "top1_std": 3.0}]
+        >>> rows = [{"method": "tcp", "rate": 0.9, "top1_mean": 80.0, "top1_std": 2.0, "runs": 3},
+        ...         {"method": "magnitude", "rate": 0.9, "top1_mean": 75.0, "top1_std": 3.0,
+        ...          "runs": 3}]
         >>> print(winners(rows, ["magnitude", "tcp"], [0.9]))
         Best method per rate:
         - 90.0%: **tcp** 80.00, +5.00 over magnitude (beyond the spread, std 3.00)
@@ -181,12 +182,16 @@ def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:
             continue
         best, second = ranked[:2]
         lead = best["top1_mean"] - second["top1_mean"]
-        spread = max(best["top1_std"], second["top1_std"])
-        verdict = "beyond" if lead > spread else "within"
         lines.append(f"- {rate:.1%}: **{best['method']}** {best['top1_mean']:.2f}, "
-                     f"{lead:+.2f} over {second['method']} ({verdict} the spread, "
-                     f"std {spread:.2f})")
+                     f"{lead:+.2f} over {second['method']} ({_verdict(lead, best, second)})")
     return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def _verdict(lead: float, best: dict, second: dict) -> str:
+    if min(best.get("runs", 2), second.get("runs", 2)) < 2:
+        return "one run: no spread to judge the lead by"
+    spread = max(best["top1_std"], second["top1_std"])
+    return f"{'beyond' if lead > spread else 'within'} the spread, std {spread:.2f}"
 
 
 def training_time_table(summary: list[dict], methods: list[str]) -> str:

@@ -81,7 +81,12 @@ def test_winners_name_the_best_method_and_whether_its_lead_exceeds_the_spread():
         record("magnitude", 0.99, 0.2), record("tcp", 0.99, 0.5)])
     text = winners(summary, ["magnitude", "tcp"], [0.9, 0.99])
     assert "- 90.0%: **tcp** 79.00, +4.00 over magnitude (within the spread, std 5.00)" in text
-    assert "- 99.0%: **tcp** 50.00, +30.00 over magnitude (beyond the spread, std 0.00)" in text
+    assert "- 99.0%: **tcp** 50.00, +30.00 over magnitude (one run: no spread to judge the lead " \
+        "by)" in text
+    spread_beaten = summarise_accuracy([
+        record("magnitude", 0.9, 0.70), record("magnitude", 0.9, 0.72),
+        record("tcp", 0.9, 0.80), record("tcp", 0.9, 0.82)])
+    assert "(beyond the spread, std 1.00)" in winners(spread_beaten, ["magnitude", "tcp"], [0.9])
     assert winners(summary, ["tcp"], [0.9, 0.99]) == ""
     alone = accuracy_tables(summary, ["tcp"], [0.9])
     assert "Best method" not in alone and "| tcp | 10.0 | no dense run |" in alone
