@@ -4,17 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gcnprune import models
 from keras_gcnprune.export import compact, export_tflite, model_costs
 from keras_gcnprune.layers import ConstantOffset, GraphConv, TemporalConv
 from keras_gcnprune.pruning import prunable_weights, topologically_consistent_masks
 from keras_gcnprune.pruning.masks import magnitude_mask
-
-FAMILIES = {
-    "attention_gcn": lambda: models.build("attention_gcn", "sbu_pair", num_classes=8, frames=16),
-    "stgcn": lambda: models.build("stgcn", "sbu_pair", num_classes=8, frames=16,
-                                  widths=(16, 16, 32), strides=(1, 2, 1)),
-}
+from tests.families import FAMILIES
 
 
 def model_with_shifts(name, seed=1):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from keras_gcnprune import models
 from keras_gcnprune.data import Preprocessing
 from keras_gcnprune.export import (
     ExportError,
@@ -20,12 +19,7 @@ from keras_gcnprune.export import (
 )
 from keras_gcnprune.pruning import prunable_weights, topologically_consistent_masks
 from keras_gcnprune.training import PruningConfig, TrainConfig, train
-
-FAMILIES = {
-    "attention_gcn": lambda: models.build("attention_gcn", "sbu_pair", num_classes=8, frames=16),
-    "stgcn": lambda: models.build("stgcn", "sbu_pair", num_classes=8, frames=16,
-                                  widths=(16, 16, 32), strides=(1, 2, 1)),
-}
+from tests.families import FAMILIES
 
 
 def pruned(model, rate):

@@ -4,7 +4,6 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gcnprune import models
 from keras_gcnprune.export import compact
 from keras_gcnprune.layers import GraphAttention
 from keras_gcnprune.pruning import (
@@ -15,12 +14,7 @@ from keras_gcnprune.pruning import (
 )
 from keras_gcnprune.pruning.channels import ChannelGroups, channel_block
 from keras_gcnprune.pruning.tcp import magnitude_scores
-
-MODELS = {
-    "attention_gcn": lambda: models.build("attention_gcn", "sbu_pair", num_classes=8, frames=16),
-    "stgcn": lambda: models.build("stgcn", "sbu_pair", num_classes=8, frames=16,
-                                  widths=(16, 16, 32), strides=(1, 2, 1)),
-}
+from tests.families import FAMILIES
 
 
 def kernel_entries(model):
@@ -31,11 +25,11 @@ def kept(masks):
     return int(sum(mask.sum() for mask in masks.values()))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(FAMILIES))
 @pytest.mark.parametrize("rate", [0.9, 0.95, 0.99])
 def test_block_tcp_keeps_the_budget_on_paths_and_compacts_to_the_block(name, rate):
     keras.utils.set_random_seed(0)
-    model = MODELS[name]()
+    model = FAMILIES[name]()
     target = round(kernel_entries(model) * (1 - rate))
     masks = topologically_consistent_masks(model, rate, block_density=0.5)
     assert kept(masks) == target
@@ -54,7 +48,7 @@ def test_block_tcp_keeps_the_budget_on_paths_and_compacts_to_the_block(name, rat
 
 def test_block_holds_the_budget_in_the_strongest_channels():
     keras.utils.set_random_seed(0)
-    model = MODELS["stgcn"]()
+    model = FAMILIES["stgcn"]()
     scores = magnitude_scores(model)
     target = 500
     block = channel_block(model, scores, target, density=0.5)
@@ -72,7 +66,7 @@ def test_block_holds_the_budget_in_the_strongest_channels():
 
 def test_residual_groups_keep_the_same_channels_in_every_layer_that_writes_them():
     keras.utils.set_random_seed(0)
-    model = MODELS["stgcn"]()
+    model = FAMILIES["stgcn"]()
     block = channel_block(model, magnitude_scores(model), 300, density=0.5)
     groups = ChannelGroups(model)
     by_group = {}
@@ -89,7 +83,7 @@ def test_residual_groups_keep_the_same_channels_in_every_layer_that_writes_them(
 
 def test_attention_heads_narrow_under_block_tcp():
     keras.utils.set_random_seed(0)
-    model = MODELS["attention_gcn"]()
+    model = FAMILIES["attention_gcn"]()
     assign_masks(model, topologically_consistent_masks(model, 0.95, block_density=0.5))
     attention = compact(model).get_layer("attention")
     assert isinstance(attention, GraphAttention) and sum(attention.widths) < 32
@@ -99,6 +93,6 @@ def test_attention_heads_narrow_under_block_tcp():
 
 @pytest.mark.parametrize("density", [0.0, -0.5, 1.5])
 def test_bad_block_density_is_refused(density):
-    model = MODELS["attention_gcn"]()
+    model = FAMILIES["attention_gcn"]()
     with pytest.raises(ValueError, match="block_density must be in"):
         topologically_consistent_masks(model, 0.9, block_density=density)
