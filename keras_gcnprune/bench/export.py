@@ -21,7 +21,7 @@ import keras
 
 from keras_gcnprune import models
 from keras_gcnprune.bench.results import load_results
-from keras_gcnprune.export import compact, export_tflite, litert_latency_ms
+from keras_gcnprune.export import compact, export_tflite, litert_latency_ms, model_costs
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 
@@ -67,7 +67,7 @@ def _trained_run(runs: Path, name: str) -> Path:
     return candidates[0]
 
 
-def _untrained(bench: ExportBench, name: str, method: str, rate: float, dense: keras.Model):
+def _untrained(method: str, rate: float, dense: keras.Model) -> keras.Model:
     if method not in SELECTIONS:
         raise ValueError(f"Untrained models are pruned with {sorted(SELECTIONS)}, not "
                          f"{method!r}; pass --runs to export trained models of other methods.")
@@ -89,36 +89,61 @@ def _models_at_rates(bench: ExportBench, name: str) -> dict[tuple[str, float], k
     keras.utils.set_random_seed(0)
     dense = models.build(name, bench.layout, num_classes=bench.classes, frames=bench.frames)
     return {("dense", 0.0): dense,
-            **{(method, rate): _untrained(bench, name, method, rate, dense)
+            **{(method, rate): _untrained(method, rate, dense)
                for method in bench.methods for rate in bench.rates}}
 
 
-def measure_model(bench: ExportBench, name: str, folder: Path) -> list[dict]:
-    """Exports and times the dense model and every method and rate, pruned and compacted."""
+def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, folder: Path,
+                    rounds: int = 5, invocations: int = 50) -> list[dict]:
+    """Exports and times a dense model and pruned models, each as it is and compacted.
+
+    Every file is a verified float32 TFLite file at batch 1; all are timed in the same
+    interleaved rounds (median), so the ratios to dense are taken under the same load.
+
+    Args:
+        pruned: Models by `(method, rate)`; the dense one under `("dense", 0.0)`.
+        name: Model name, for the rows and the file names.
+        folder: Where the TFLite files are written.
+        rounds: Interleaved timing rounds.
+        invocations: Model invocations per timing.
+
+    Returns:
+        One row per model and variant (`dense`, `pruned`, `compacted`): parameters (all and
+        kept, as `model_costs` counts them), file bytes, LiteRT latency, their ratios to dense,
+        GPU-delegate findings and the largest difference from Keras.
+    """
     files = {}
-    for (method, rate), model in _models_at_rates(bench, name).items():
+    for (method, rate), model in pruned.items():
         variants = {"dense": model} if method == "dense" else {"pruned": model,
                                                                "compacted": compact(model)}
         for variant, exported in variants.items():
             path = folder / f"{name}_{method}_{rate:g}_{variant}.tflite"
             report = export_tflite(exported, path)
-            files[(method, rate, variant)] = (path, report.size_bytes, len(report.gpu_findings),
-                                              report.max_abs_diff)
+            costs = model_costs(exported)
+            files[(method, rate, variant)] = (path, {
+                "parameters": costs["parameters"], "kept_parameters": costs["kept_parameters"],
+                "bytes": report.size_bytes, "gpu_findings": len(report.gpu_findings),
+                "max_abs_diff": report.max_abs_diff})
     times = {key: [] for key in files}
-    for _ in range(bench.rounds):
-        for key, (path, *_) in files.items():
-            times[key].append(litert_latency_ms(path, runs=bench.invocations))
-    dense_size = files[("dense", 0.0, "dense")][1]
+    for _ in range(rounds):
+        for key, (path, _) in files.items():
+            times[key].append(litert_latency_ms(path, runs=invocations))
+    dense_size = files[("dense", 0.0, "dense")][1]["bytes"]
     dense_ms = statistics.median(times[("dense", 0.0, "dense")])
     rows = []
-    for (method, rate, variant), (_, size, findings, max_diff) in files.items():
+    for (method, rate, variant), (_, measured) in files.items():
         latency = statistics.median(times[(method, rate, variant)])
         rows.append({"model": name, "method": method, "rate": rate, "variant": variant,
-                     "bytes": size, "size_ratio": round(size / dense_size, 3),
+                     **measured, "size_ratio": round(measured["bytes"] / dense_size, 3),
                      "latency_ms": round(latency, 4),
-                     "latency_ratio": round(latency / dense_ms, 3),
-                     "gpu_findings": findings, "max_abs_diff": max_diff})
+                     "latency_ratio": round(latency / dense_ms, 3)})
     return rows
+
+
+def measure_model(bench: ExportBench, name: str, folder: Path) -> list[dict]:
+    """Exports and times the dense model and every method and rate, pruned and compacted."""
+    return measure_exports(_models_at_rates(bench, name), name, folder, bench.rounds,
+                           bench.invocations)
 
 
 def _trained_methods(settings: dict) -> tuple[str, ...]:
