@@ -32,7 +32,7 @@ from keras_gcnprune.layers import (
     TemporalConv,
 )
 from keras_gcnprune.pruning.channels import ChannelGroups
-from keras_gcnprune.pruning.topology import _graph, reachability
+from keras_gcnprune.pruning.topology import graph_steps, reachability
 
 
 def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
@@ -154,7 +154,7 @@ def compact(model: keras.Model) -> keras.Model:
         >>> small.count_params() < pruned_model.count_params()  # doctest: +SKIP
         True
     """
-    steps = _graph(model)
+    steps = graph_steps(model)
     plan = _channel_plan(model, steps)
     references = _reference_inputs(model, steps)
     edits = {}

@@ -21,7 +21,7 @@ from keras_gcnprune.pruning.topology import (
     IDENTITY_LAYERS,
     POOLING_LAYERS,
     Masks,
-    _graph,
+    graph_steps,
     reachability,
 )
 
@@ -29,6 +29,7 @@ BLOCK_DENSITY = 0.5  # a sensible default: the kept weights fill half of their c
 PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, keras.layers.Add)
 NARROWABLE = (GraphAttention, GraphConv, TemporalConv, MaskedDense)
 BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
+KNOWN = (*PASS_THROUGH, *NARROWABLE, keras.layers.Flatten)  # any other layer fixes its groups
 
 
 class ChannelGroups:
@@ -40,7 +41,7 @@ class ChannelGroups:
     """
 
     def __init__(self, model: keras.Model, steps=None) -> None:
-        self.steps = steps or _graph(model)
+        self.steps = steps or graph_steps(model)
         self.parent: dict[int, int] = {}
         for layer, inputs, outputs in self.steps:
             for tensor in [*inputs, *outputs]:
@@ -50,8 +51,7 @@ class ChannelGroups:
                     self._join(id(tensor), id(outputs[0]))
         self.fixed = {self.find(id(t)) for t in [*model.inputs, *model.outputs]}
         for layer, inputs, outputs in self.steps:
-            known = (*PASS_THROUGH, *NARROWABLE, keras.layers.Flatten)
-            if isinstance(layer, BARRIERS) or not isinstance(layer, known):
+            if isinstance(layer, BARRIERS) or not isinstance(layer, KNOWN):
                 self.fixed |= {self.find(id(t)) for t in [*inputs, *outputs]}
 
     def find(self, key: int) -> int:

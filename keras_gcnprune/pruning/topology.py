@@ -347,7 +347,9 @@ class Reachability:
         return live.reshape(-1, live.shape[-1]).any(axis=0)
 
 
-def _graph(model: keras.Model):
+def graph_steps(model: keras.Model) -> list[tuple]:
+    """`(layer, input tensors, output tensors)` of every layer of a functional model, in
+    execution order; each layer must be called once."""
     if not isinstance(model, keras.Model) or not hasattr(model, "operations"):
         raise ValueError("Accessibility needs a functional keras.Model.")
     steps = []
@@ -383,7 +385,7 @@ def propagate(model: keras.Model, shadow: Shadow, accessibility: bool = True,
         `(accessible, coaccessible, used)`: stepped shadows by tensor id, and for every masked
         weight (by mask path) the stepped count of input-to-output paths through each entry.
     """
-    steps, xp, step = _graph(model), shadow.xp, shadow.algebra.step
+    steps, xp, step = graph_steps(model), shadow.xp, shadow.algebra.step
     accessible = {id(t): _ones(t, xp) for t in model.inputs}
     for layer, inputs, outputs in steps:
         if accessibility:
@@ -428,8 +430,11 @@ def reachability(model: keras.Model, masks: Masks | None = None) -> Reachability
         {k: v > 0 for k, v in accessible.items()},
         {k: v > 0 for k, v in coaccessible.items()},
         {k: v > 0 for k, v in used.items()},
-        {layer.name: (id(inputs[0]), id(outputs[0])) for layer, inputs, outputs in _graph(model)},
+        {layer.name: (id(inputs[0]), id(outputs[0]))
+         for layer, inputs, outputs in graph_steps(model)},
     )
+
+
 def consistent_masks(model: keras.Model, masks: Masks | None = None) -> Masks:
     """Keeps only the kept entries that lie on an input-to-output path.
 
