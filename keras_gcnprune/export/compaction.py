@@ -66,9 +66,9 @@ def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
     return plan
 
 
-def _live_heads(layer: GraphAttention, keep_out: np.ndarray) -> np.ndarray:
-    """Indices of the heads that keep at least one output channel."""
-    return np.flatnonzero(layer.head_of_channels()[keep_out].sum(axis=0))
+def _kept_per_head(layer: GraphAttention, keep_out: np.ndarray) -> np.ndarray:
+    """Number of kept output channels of every head."""
+    return layer.head_of_channels()[keep_out].sum(axis=0).astype(int)
 
 
 def _sliced_weights(layer, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np.ndarray]:
@@ -85,7 +85,7 @@ def _sliced_weights(layer, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np
         elif kernel and isinstance(layer, GraphAttention):
             value = value.reshape(value.shape[0], -1)[keep_in][:, keep_out]
         elif name.startswith("head_adjacency"):
-            value = value[_live_heads(layer, keep_out)]
+            value = value[np.flatnonzero(_kept_per_head(layer, keep_out))]
         elif isinstance(layer, keras.layers.BatchNormalization) or name == "bias":
             value = value[keep_out]
         sliced.append(value)
@@ -99,8 +99,7 @@ def _narrowed_config(layer, keep_out: np.ndarray) -> dict:
     elif isinstance(layer, MaskedDense):
         config["units"] = len(keep_out)
     elif isinstance(layer, GraphAttention):
-        widths = layer.head_of_channels()[keep_out].sum(axis=0)
-        widths = [int(w) for w in widths if w]
+        widths = [int(w) for w in _kept_per_head(layer, keep_out) if w]
         config["heads"] = len(widths)
         config["channels"] = widths[0] if len(set(widths)) == 1 else widths
     return config
