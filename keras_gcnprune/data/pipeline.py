@@ -79,8 +79,13 @@ def make_tf_dataset(
     training: bool = False,
     augmentation: Augmentation | None = None,
     seed: int = 0,
+    epoch: tf.Variable | None = None,
 ) -> tf.data.Dataset:
     """Builds a batched, prefetched `tf.data.Dataset` of `(inputs, labels)`.
+
+    A training dataset yields a new order (and new augmentations) at every iteration, each a
+    pure function of `seed` and the epoch number, so that a training resumed at epoch `k`
+    sees exactly the batches an uninterrupted one saw at epoch `k`.
 
     Args:
         x: Inputs `(n, T, V, C)` from `Preprocessing.arrays`.
@@ -89,6 +94,10 @@ def make_tf_dataset(
         training: Shuffle every epoch and apply `augmentation`.
         augmentation: Applied on the fly to training samples (None: no augmentation).
         seed: Seed of shuffling and augmentation (runs are repeatable).
+        epoch: Training only: an int64 `tf.Variable` holding the epoch the next iteration
+            yields; every iteration reads it and adds one. Set it before an epoch starts
+            (`keras_gcnprune.training.EpochCounter` does, from `on_epoch_begin`) to resume
+            at that epoch. None: a counter of the dataset's own, from 0.
 
     Returns:
         The dataset, ready for `model.fit` or `model.evaluate`.
@@ -100,13 +109,29 @@ def make_tf_dataset(
     """
     if len(x) != len(y):
         raise ValueError(f"{len(x)} inputs but {len(y)} labels.")
-    dataset = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int64)))
-    if training:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        if augmentation is not None:
-            seeds = tf.data.Dataset.random(seed=seed).batch(2)
-            dataset = tf.data.Dataset.zip(dataset, seeds).map(
-                lambda pair, s: (augmentation(pair[0], s), pair[1]),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+    inputs, labels = tf.constant(x, tf.float32), tf.constant(y, tf.int64)
+    if not training:
+        dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if epoch is None:
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def one_epoch(_):
+        key = tf.stack([tf.constant(seed, tf.int64), epoch.assign_add(1) - 1])
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64), key)
+        return tf.data.Dataset.from_tensor_slices(order).map(
+            lambda index: _sample(inputs, labels, index, key, augmentation),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    dataset = tf.data.Dataset.from_tensors(0).flat_map(one_epoch).apply(
+        tf.data.experimental.assert_cardinality(len(x)))
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _sample(inputs: tf.Tensor, labels: tf.Tensor, index: tf.Tensor, key: tf.Tensor,
+            augmentation: Augmentation | None) -> tuple[tf.Tensor, tf.Tensor]:
+    x = tf.gather(inputs, index)
+    if augmentation is not None:
+        x = augmentation(x, tf.random.experimental.stateless_fold_in(key, index))
+    return x, tf.gather(labels, index)

@@ -27,10 +27,15 @@ SCOPES = ("layer", "global")
 class PruningCallback(keras.callbacks.Callback):
     """Base of the pruning callbacks: counts steps, asks the schedule, updates masks.
 
-    Before each training batch the step advances by one (the first batch is step 1, as in the
-    Model Optimization Toolkit) and is stored in every masked layer's `pruning_step`, which
-    `.keras` files save: `model.fit` on a reloaded model continues the schedule where it
-    stopped, whatever its optimizer.
+    The step is the optimizer's iteration count plus one at the start of each training batch
+    (the first batch is step 1, as in the Model Optimization Toolkit), offset by the step a
+    reloaded model had reached. The steps done are stored in every masked layer's
+    `pruning_step`, which `.keras` files and `keras.callbacks.BackupAndRestore` save, so that
+    `model.fit` on a reloaded model (with a fresh optimizer or its own) and a training resumed
+    from a backup both continue the schedule where it stopped. With `steps_per_execution > 1`
+    the batch hooks run once per execution: the latest schedule turn among the steps since the
+    previous hook is applied (at the end of training for a turn inside the last execution), so
+    that no turn, and above all not the last, is skipped.
 
     Args:
         schedule: Any `schedule(step) -> (should_prune, sparsity)`, including the Model
@@ -60,25 +65,51 @@ class PruningCallback(keras.callbacks.Callback):
         ]
         if not self._steps:
             raise ValueError(f"Model {self.model.name!r} has no prunable layers to prune.")
-        self._step = int(keras.ops.convert_to_numpy(self._steps[0]))
+        # Read at the first batch: a `BackupAndRestore` later in the callback list restores the
+        # step and the optimizer in its own `on_train_begin`, after this one.
+        self._offset = None
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
-        # Counting in Python and writing the step variables only when they matter (at pruning
-        # turns, epoch ends and the end of training) keeps the per-batch cost negligible.
-        self._step += 1
-        should_prune, sparsity = evaluate_schedule(self.schedule, self._step)
-        if should_prune:
+        if self._offset is None:
+            self._step = int(keras.ops.convert_to_numpy(self._steps[0]))
+            self._offset = self._step - self._iterations()
+        self._prune_to(self._executed_steps() + 1)
+
+    def _prune_to(self, step: int) -> None:
+        """Advances to `step`, applying the latest schedule turn since the previous step."""
+        first, self._step = self._step + 1, step
+        turn = self._latest_turn(first, step)
+        if turn is not None:
             self._save_step()
-            self.update_masks(sparsity)
+            self.update_masks(turn)
             if self.log_dir:
                 self._write_scalars()
 
+    def _latest_turn(self, first: int, last: int) -> float | None:
+        """The sparsity of the last schedule turn in steps `first..last`, None if none."""
+        for step in range(last, first - 1, -1):
+            should_prune, sparsity = evaluate_schedule(self.schedule, step)
+            if should_prune:
+                return sparsity
+        return None
+
     def on_train_end(self, logs=None) -> None:
+        if self._offset is not None:  # a turn inside the last execution of steps
+            self._prune_to(self._executed_steps())
         self._save_step()
 
+    def _iterations(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+    def _executed_steps(self) -> int:
+        return self._offset + self._iterations()
+
     def _save_step(self) -> None:
-        for variable in self._steps:
-            variable.assign(self._step)
+        # Written only when it matters (turns, epoch ends, the end) to keep batches cheap.
+        if self._offset is not None:
+            executed = self._executed_steps()
+            for variable in self._steps:
+                variable.assign(executed)
 
     def _write_scalars(self) -> None:
         import tensorflow as tf
@@ -237,7 +268,12 @@ class MultiRatePruning(PruningCallback):
                 f"MultiRatePruning trains a MultiRateModel, got {type(self.model).__name__}: "
                 "wrap the network with MultiRateModel(network, rates) and fit the wrapper.")
         super().on_train_begin(logs)
-        self.update_masks(evaluate_schedule(self.schedule, self._step)[1])
+
+    def on_train_batch_begin(self, batch: int, logs=None) -> None:
+        starting = self._offset is None
+        super().on_train_batch_begin(batch, logs)
+        if starting:  # the rates where the schedule stands, fresh or resumed
+            self.update_masks(evaluate_schedule(self.schedule, self._step)[1])
 
     def update_masks(self, sparsity: float) -> None:
         model = self.model
@@ -253,8 +289,8 @@ class MultiRatePruning(PruningCallback):
         super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None) -> None:
-        self._sync_masks()
         super().on_train_end(logs)
+        self._sync_masks()
 
     def _sync_masks(self) -> None:
         # The latent weights move between schedule turns; the mask variables follow them.

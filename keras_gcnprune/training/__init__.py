@@ -4,6 +4,7 @@ from keras_gcnprune.training.extraction import extract_run
 from keras_gcnprune.training.run import (
     MODEL_FILE,
     RUN_FILE,
+    EpochCounter,
     PruningConfig,
     TrainConfig,
     build_model,
@@ -19,6 +20,7 @@ from keras_gcnprune.training.run import (
 __all__ = [
     "MODEL_FILE",
     "RUN_FILE",
+    "EpochCounter",
     "PruningConfig",
     "TrainConfig",
     "build_model",

@@ -54,6 +54,7 @@ from keras_gcnprune.reports import connectivity_report
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
+RANDOM_STATE_FILE = "random_state.npz"
 RAMP_UPDATES = 20
 
 
@@ -244,6 +245,7 @@ def train(
     out_dir: str | Path,
     dataset: SkeletonDataset | None = None,
     verbose: int | str = "auto",
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> dict:
     """Trains a model with `model.fit` and writes the run directory (see module docstring).
 
@@ -252,6 +254,7 @@ def train(
         out_dir: Run directory (created; an interrupted run in it is resumed).
         dataset: An already loaded dataset to use instead of loading `config.dataset`.
         verbose: Keras verbosity (`"auto"`: progress bar).
+        callbacks: More Keras callbacks for `model.fit`, called after the run's own.
 
     Returns:
         The metrics written to `metrics.json`.
@@ -269,9 +272,10 @@ def train(
         augmentation = replace(
             augmentation, point_dims=dataset.channels, persons=dataset.skeleton.persons
         )
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     train_data = make_tf_dataset(
         x_train, y_train, config.batch_size, training=True, augmentation=augmentation,
-        seed=config.seed,
+        seed=config.seed, epoch=epoch,
     )
     test_data = make_tf_dataset(x_test, y_test, config.batch_size)
     if config.initial_model:
@@ -287,7 +291,7 @@ def train(
     backup = ResumableBackup(out_dir / "backup", json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
         history_file.unlink(missing_ok=True)
-    callbacks = [backup, HistoryFile(history_file)]
+    callbacks = [backup, EpochCounter(epoch), HistoryFile(history_file), *(callbacks or [])]
     if pruning is not None:
         schedule = pruning.schedule(len(train_data) * config.epochs)
         # First, so that the pruning step is written before the backup saves an epoch.
@@ -403,13 +407,62 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
             super().on_train_begin(logs)
         except (OSError, ValueError) as error:
             self._discard(f"it cannot be read ({error})")
+        else:
+            self._restore_random_states()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.stamp.write_text(self.fingerprint)
+
+    def _save_model(self) -> None:
+        # Keras' backup holds the weights, not the random states (dropout, noise, rate
+        # sampling): without them a resumed training draws what the first epochs drew.
+        super()._save_model()
+        # By position: seed generators' paths carry process-wide counters.
+        states = {f"state_{i}": variable.numpy()
+                  for i, variable in enumerate(random_states(self.model))}
+        temporary = self.folder / "random_state.partial.npz"
+        np.savez(temporary, epoch=self._current_epoch, **states)
+        temporary.replace(self.folder / RANDOM_STATE_FILE)
+
+    def _restore_random_states(self) -> None:
+        path = self.folder / RANDOM_STATE_FILE
+        epoch = getattr(self.model, "_initial_epoch", None)
+        if epoch is None or not path.exists():
+            return
+        with np.load(path) as saved:
+            if int(saved["epoch"]) != epoch:
+                warnings.warn(f"{path} is from epoch {int(saved['epoch'])}, the backup from "
+                              f"epoch {epoch}: random draws after the resume differ from an "
+                              "uninterrupted run's.", stacklevel=2)
+                return
+            for i, variable in enumerate(random_states(self.model)):
+                variable.assign(saved[f"state_{i}"])
 
     def _discard(self, reason: str) -> None:
         warnings.warn(f"Discarding the training backup in {self.folder}: {reason}; starting "
                       "from the first epoch.", stacklevel=2)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def random_states(model: keras.Model) -> list:
+    """The model's seed-generator states: variables that are not among its weights."""
+    weights = {variable.path for variable in model.weights}
+    return [variable for variable in model.variables if variable.path not in weights]
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Sets a training dataset's epoch variable (see `make_tf_dataset`) as each epoch begins,
+    so that an epoch's order and augmentation depend on its number, resumed or not.
+
+    Args:
+        epoch: The int64 variable the dataset was built with.
+    """
+
+    def __init__(self, epoch: tf.Variable) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch.assign(epoch)
 
 
 class HistoryFile(keras.callbacks.Callback):

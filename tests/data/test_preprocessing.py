@@ -105,3 +105,19 @@ def test_person_permutation_swaps_whole_persons_only():
         assert np.array_equal(out, x) or np.array_equal(out, swapped)
         outcomes.add(np.array_equal(out, x))
     assert outcomes == {True, False}
+
+
+def test_training_dataset_epochs_are_a_function_of_their_number():
+    x = RNG.standard_normal((10, 4, 15, 3)).astype("float32")
+    y = np.arange(10)
+
+    def epochs(count, start=0):
+        epoch = tf.Variable(start, dtype=tf.int64)
+        ds = make_tf_dataset(x, y, 4, training=True, augmentation=Augmentation(), seed=3,
+                             epoch=epoch)
+        return [np.concatenate([b[0].numpy() for b in ds]) for _ in range(count)]
+
+    first, second, third = epochs(3)
+    assert not np.allclose(first, second) and not np.allclose(second, third)
+    resumed = epochs(1, start=2)[0]  # a training resumed at epoch 2
+    np.testing.assert_array_equal(resumed, third)

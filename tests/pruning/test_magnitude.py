@@ -162,3 +162,16 @@ def test_masks_identical_to_the_model_optimization_toolkit():
             np.testing.assert_array_equal(np.array(a), np.array(b),
                                           err_msg=f"step {step}, layer {layer}")
     assert 0.8 < 1 - np.mean([np.mean(m) for m in ours[-1]]) < 0.9
+
+
+def test_steps_per_execution_counts_every_step_and_reaches_the_last_turn():
+    model = small_model()
+    # Turns at steps 1, 4, 7, 10: with 4 steps per execution the hooks see steps 1, 5, 9.
+    schedule = PolynomialDecay(0.0, 0.8, 1, 10, power=1, frequency=3)
+    model.compile(keras.optimizers.SGD(0.01), "mse", steps_per_execution=4)
+    rng = np.random.default_rng(1)
+    model.fit(rng.standard_normal((96, 16)), rng.standard_normal((96, 5)), batch_size=8,
+              epochs=1, verbose=0, callbacks=[MagnitudePruning(schedule)])
+    assert int(model.get_layer("hidden").pruning_step.numpy()) == 12 == \
+        int(model.optimizer.iterations.numpy())
+    assert sparsity_of(prunable_weights(model)) == pytest.approx(0.8, abs=0.01)

@@ -112,3 +112,50 @@ def test_a_backup_of_another_configuration_or_a_corrupt_one_is_discarded(gesture
     with pytest.warns(UserWarning, match="cannot be read"):
         metrics = train(config, tmp_path, dataset=gestures, verbose=0)
     assert metrics["epochs"] == 1 and not backup.exists()
+
+
+KILLED_RUN = """
+import os, signal, sys
+import keras
+from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.training import PruningConfig, TrainConfig, train
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+gestures = make_synthetic_gestures(subjects=6, test_subjects=2, repetitions=5, seed=0)
+config = TrainConfig(epochs=4, batch_size=8, preprocessing=Preprocessing(frames=16), seed=4,
+                     pruning=PruningConfig(method=sys.argv[2], rate=0.9))
+train(config, sys.argv[1], dataset=gestures, verbose=0, callbacks=[Kill()])
+"""
+
+
+@pytest.mark.parametrize("method", ["tcp", "magnitude"])
+def test_a_killed_pruning_run_resumes_exactly_where_an_uninterrupted_one_would_be(
+        gestures, tmp_path, method):
+    import subprocess
+    import sys
+
+    import keras
+
+    from keras_gcnprune.training import PruningConfig
+
+    config = TrainConfig(epochs=4, batch_size=8, preprocessing=Preprocessing(frames=16), seed=4,
+                         pruning=PruningConfig(method=method, rate=0.9))
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path / "cut"), method],
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert len(json.loads((tmp_path / "cut" / "history.json").read_text())["loss"]) == 2
+    resumed = train(config, tmp_path / "cut", dataset=gestures, verbose=0)
+    full = train(config, tmp_path / "full", dataset=gestures, verbose=0)
+    for key in ("test_accuracy", "realized_rate", "kept_weights"):
+        assert resumed[key] == full[key], key
+    a = keras.models.load_model(tmp_path / "full" / "model.keras")
+    b = keras.models.load_model(tmp_path / "cut" / "model.keras")
+    steps = int(a.optimizer.iterations.numpy())
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+    assert int(b.get_layer("classifier").pruning_step.numpy()) == steps == \
+        int(b.optimizer.iterations.numpy())
