@@ -36,9 +36,36 @@ def _streams(value: str) -> tuple[str, ...]:
     return streams
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+class _Commands(click.Group):
+    """The command group: expected errors end in one `Error:` line and exit 1; `--debug`, or
+    an error of a kind that only a bug raises, shows the traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug") or not _expected(error):
+                raise
+            raise click.ClickException(f"{error} (--debug shows the traceback)") from None
+
+
+def _expected(error: Exception) -> bool:
+    """Whether an error is one the package raises on purpose for bad input or a failed check."""
+    if isinstance(error, ValueError | OSError | ImportError):
+        return True
+    from keras_gcnprune.export import ExportError
+    from keras_gcnprune.training import TrainingDivergedError
+
+    return isinstance(error, ExportError | TrainingDivergedError)
+
+
+@click.group(cls=_Commands,
+             context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.version_option(package_name="keras-gcnprune")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+def main(debug: bool) -> None:
     """Skeleton graph convolutional networks for Keras 3, pruned and exported for phones."""
 
 
@@ -66,6 +93,8 @@ def training_options(command):
                      help="Seed of weights, shuffling, augmentation."),
         click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
                      help=ON_ERROR_HELP),
+        click.option("--overwrite", is_flag=True,
+                     help="Replace a run of other settings in --out (otherwise refused)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -114,11 +143,11 @@ def _rates_table(rows: list[dict]) -> str:
 @training_options
 @click.option("--out", "out_dir", default="runs/train", type=click.Path(file_okay=False),
               help="Run directory: model.keras, run.json, history.json, metrics.json.")
-def train(out_dir, **options) -> None:
+def train(out_dir, overwrite, **options) -> None:
     """Train a model with model.fit and write it with its history and metrics."""
     from keras_gcnprune.training import train as run_training
 
-    _report_run(run_training(_config(**options), out_dir), out_dir)
+    _report_run(run_training(_config(**options), out_dir, overwrite=overwrite), out_dir)
 
 
 @main.command()
@@ -170,7 +199,7 @@ def train(out_dir, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates_per_step, begin,
-          end, frequency, scope, supervision, block_density, log_dir, from_run,
+          end, frequency, scope, supervision, block_density, log_dir, from_run, overwrite,
           **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, load_run
@@ -197,7 +226,7 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
         path = Path(from_run)
         initial_model = str(path / "model.keras" if path.is_dir() else path)
     config = _config(**options, pruning=pruning, initial_model=initial_model)
-    _report_run(run_training(config, out_dir), out_dir)
+    _report_run(run_training(config, out_dir, overwrite=overwrite), out_dir)
 
 
 @main.command()

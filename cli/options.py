@@ -28,4 +28,8 @@ def parse_rates(value: str | None) -> tuple[float, ...] | None:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of rates.") from None
     if not rates or not all(0 < r < 1 for r in rates):
         raise click.BadParameter(f"rates must be in (0, 1), got {value!r}.")
+    from keras_gcnprune.pruning.multirate import MAX_RATES
+
+    if len(rates) > MAX_RATES:
+        raise click.BadParameter(f"{len(rates)} rates given; at most {MAX_RATES} are accepted.")
     return rates

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.bench.results import (
+    RESULTS_FILE,
     accuracy_tables,
+    exclusive_use,
+    load_results,
     mrmp_realized_rates,
     realized_rates_table,
     save_results,
@@ -35,7 +38,7 @@ from keras_gcnprune.training import (
     load_run,
     train,
 )
-from keras_gcnprune.training.run import rate_summary
+from keras_gcnprune.training.run import check_same_settings, rate_summary
 
 RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")
@@ -220,19 +223,6 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path) ->
     return records
 
 
-def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
-    """Refuses to reuse a run trained with other settings (another --epochs into the same
-    --out would otherwise mix results silently)."""
-    saved = json.loads((run_dir / RUN_FILE).read_text())["config"]
-    wanted = json.loads(json.dumps(config.to_dict()))
-    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-    if differing:
-        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
-                            for k in differing)
-        raise ValueError(f"{run_dir} was trained with other settings ({details}). Use another "
-                         "--out for these settings, or the same options as before to continue.")
-
-
 @dataclass
 class AccuracyResults:
     """Everything `run_accuracy` measured: its records, summary and the files it wrote."""
@@ -246,7 +236,11 @@ class AccuracyResults:
 
     @property
     def table(self) -> str:
-        table = accuracy_tables(self.summary, list(self.bench.methods), list(self.bench.rates))
+        # Earlier runs kept in the results (see `earlier_records`) are tabled too.
+        methods = list(dict.fromkeys([*self.bench.methods, *(r["method"] for r in self.summary)]))
+        rates = sorted({*self.bench.rates,
+                        *(r["rate"] for r in self.summary if r["method"] != "dense")})
+        table = accuracy_tables(self.summary, methods, rates)
         realized = realized_rates_table(mrmp_realized_rates(self.records))
         return table + ("\n" + realized if realized else "")
 
@@ -274,11 +268,47 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
         >>> results = run_accuracy(bench, "runs/bench")  # doctest: +SKIP
     """
     out_dir = Path(out_dir)
+    with exclusive_use(out_dir):
+        return _run_accuracy(bench, out_dir, command, progress, plots, on_training)
+
+
+# Settings that choose which runs a benchmark covers; the others decide how each run trains.
+COVERAGE_SETTINGS = ("methods", "rates", "protocols", "seeds")
+
+
+def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -> list[dict]:
+    """The records of an earlier benchmark in `out_dir` for runs outside `plan`, so that a
+    rerun with fewer methods, rates, protocols or seeds keeps them in its results.
+
+    Raises:
+        ValueError: the earlier benchmark trained its runs with other settings (epochs,
+            frames, ...), which one table must not mix.
+    """
+    if not (out_dir / RESULTS_FILE).exists():
+        return []
+    earlier = load_results(out_dir)
+    saved = {k: v for k, v in earlier.get("settings", {}).items() if k not in COVERAGE_SETTINGS}
+    wanted = {k: v for k, v in json.loads(json.dumps(asdict(bench))).items()
+              if k not in COVERAGE_SETTINGS}
+    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if differing:
+        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
+                            for k in differing)
+        raise ValueError(f"{out_dir / RESULTS_FILE} holds a benchmark with other settings "
+                         f"({details}); use another --out, or the same settings.")
+    planned = {str(training.run_dir(out_dir)) for training in plan}
+    return [r for r in earlier.get("records", []) if r.get("run") not in planned]
+
+
+def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: Progress | None,
+                  plots: bool, on_training: Callable[[Training], None] | None
+                  ) -> AccuracyResults:
     dataset = load_dataset(bench.dataset, on_error="skip")
     protocols = bench.protocols or protocol_names(dataset.name)
     plan = bench.trainings(protocols)
     progress = progress or Progress(len(plan))
-    records: list[dict] = []
+    records: list[dict] = earlier_records(out_dir, replace(bench, protocols=tuple(protocols)),
+                                          plan)
     results = AccuracyResults(replace(bench, protocols=tuple(protocols)), records, [],
                               planned=len(plan))
     for training in plan:

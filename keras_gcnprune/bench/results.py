@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS_FILE = "results.json"
+LOCK_FILE = ".lock"
 TABLE_FILE = "results.md"
 
 
@@ -33,6 +36,31 @@ def save_results(out_dir: str | Path, benchmark: str, command: str, settings: di
                                   "settings": settings, "machine": machine(), **payload})
     files["table"].write_text(table)
     return files
+
+
+@contextlib.contextmanager
+def exclusive_use(folder: str | Path):
+    """Holds `folder` for one benchmark process: a second one on the same folder is refused
+    (`BlockingIOError`, with the holder's process id) instead of training the same runs. The
+    operating system releases the lock when the holder ends, however it ends."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise BlockingIOError(f"{folder} is in use by another benchmark process (pid "
+                                  f"{holder}); wait for it to finish, or use another --out."
+                                  ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def source_commit(folder: str | Path) -> str | None:

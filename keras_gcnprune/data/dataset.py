@@ -21,11 +21,14 @@ Every array is saved without pickles and loaded with `allow_pickle=False`.
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from keras_gcnprune.data.errors import SkeletonFileError, check_values
 from keras_gcnprune.graphs import SkeletonLayout, get_layout
 
 ARCHIVE_REQUIRED = ("poses", "lengths", "labels")
@@ -145,6 +148,67 @@ def _layout_from_archive(value: np.ndarray) -> str | SkeletonLayout:
     return SkeletonLayout.from_dict(json.loads(text)) if text.startswith("{") else text
 
 
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` file, read now, so that a damaged member fails here."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it is a single .npy array, not an .npz archive of named arrays")
+        with archive:
+            return {key: archive[key] for key in archive.files}
+    except EOFError as error:
+        raise SkeletonFileError(path, f"cannot read the archive: empty or cut short ({error})"
+                                ) from error
+    except (OSError, ValueError, zipfile.BadZipFile, zlib.error) as error:
+        raise SkeletonFileError(
+            path, f"cannot read the archive ({type(error).__name__}: {error}); write it with "
+                  "numpy.savez or `gcnprune convert`") from error
+
+
+def _archive_lengths(path: Path, lengths: np.ndarray, frames: int) -> np.ndarray:
+    if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+        raise SkeletonFileError(path, f"lengths must be a 1-D integer array, got dtype "
+                                      f"{lengths.dtype} shape {lengths.shape}")
+    short = np.flatnonzero(lengths < 1)
+    if short.size:
+        raise SkeletonFileError(path, f"sequence {int(short[0])} has length "
+                                      f"{int(lengths[short[0]])} ({short.size} sequences below 1); "
+                                      "every sequence needs at least one frame")
+    if int(lengths.sum()) != frames:
+        raise SkeletonFileError(path, f"lengths sum to {int(lengths.sum())} frames but poses hold "
+                                      f"{frames}")
+    return lengths.astype(np.int64)
+
+
+def _archive_labels(path: Path, raw: np.ndarray, names: np.ndarray | None
+                    ) -> tuple[np.ndarray, tuple[str, ...]]:
+    if raw.dtype.kind in "US":
+        class_names = tuple(str(n) for n in names) if names is not None \
+            else tuple(sorted(set(raw.tolist())))
+        index = {name: i for i, name in enumerate(class_names)}
+        missing = sorted(set(raw.tolist()) - set(index))
+        if missing:
+            raise SkeletonFileError(path, f"labels {missing[:5]} are not in class_names "
+                                          f"{list(class_names)[:10]}")
+        return np.array([index[label] for label in raw.tolist()], dtype=np.int64), class_names
+    if raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw)) or np.any(raw != np.round(raw)):
+            bad = raw[~np.isfinite(raw) | (raw != np.round(raw))][:5].tolist()
+            raise SkeletonFileError(path, f"labels are floats with fractional or non-finite "
+                                          f"values (e.g. {bad}); store integer class indices or "
+                                          "class names")
+    elif raw.dtype.kind not in "iu":
+        raise SkeletonFileError(path, f"labels must be integers or strings, got dtype {raw.dtype}")
+    labels = raw.astype(np.int64)
+    class_names = tuple(str(n) for n in names) if names is not None \
+        else tuple(f"class_{i}" for i in range(int(labels.max(initial=-1)) + 1))
+    outside = labels[(labels < 0) | (labels >= len(class_names))]
+    if outside.size:
+        raise SkeletonFileError(path, f"labels {sorted(set(outside.tolist()))[:5]} are outside "
+                                      f"[0, {len(class_names)}) for {len(class_names)} classes")
+    return labels, class_names
+
+
 def load_archive(path: str | Path, layout: str | None = None, name: str | None = None
                  ) -> SkeletonDataset:
     """Reads a skeleton `.npz` archive (format in the module docstring).
@@ -157,54 +221,50 @@ def load_archive(path: str | Path, layout: str | None = None, name: str | None =
     Returns:
         The `SkeletonDataset`.
 
+    Raises:
+        SkeletonFileError: an unreadable or truncated file, a missing array, lengths below one
+            frame or not summing to the poses, labels that are not class indices or names,
+            poses that do not fit the layout, or coordinates that are not finite in float32
+            (naming the sequence).
+
     Example:
         >>> ds = load_archive("jhmdb_split1_train.npz", layout="jhmdb")  # doctest: +SKIP
     """
     path = Path(path)
+    arrays = _read_arrays(path)
+    missing = [key for key in ARCHIVE_REQUIRED if key not in arrays]
+    if missing:
+        raise SkeletonFileError(path, f"lacks {missing}; it needs poses, lengths and labels (see "
+                                      "keras_gcnprune.data.dataset for the format)")
+    poses, raw_labels = arrays["poses"], arrays["labels"]
+    if poses.ndim != 3 or poses.dtype.kind not in "fiu":
+        raise SkeletonFileError(path, f"poses must be a numeric (frames, joints, coordinates) "
+                                      f"array, got dtype {poses.dtype} shape {poses.shape}")
+    lengths = _archive_lengths(path, arrays["lengths"], len(poses))
+    if raw_labels.ndim != 1 or len(raw_labels) != len(lengths):
+        raise SkeletonFileError(path, f"{len(lengths)} lengths but labels of shape "
+                                      f"{raw_labels.shape}; give one label per sequence")
+    labels, class_names = _archive_labels(path, raw_labels, arrays.get("class_names"))
+    stored_layout = arrays.get("layout")
+    if stored_layout is None and layout is None:
+        raise SkeletonFileError(path, "names no layout; pass layout=... or store a `layout` "
+                                      "array")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"Cannot read skeleton archive {path}: {error}") from error
-    with archive:
-        missing = [key for key in ARCHIVE_REQUIRED if key not in archive.files]
-        if missing:
-            raise ValueError(
-                f"Skeleton archive {path} lacks {missing}; it needs poses, lengths and labels "
-                "(see keras_gcnprune.data.dataset for the format)."
-            )
-        poses = archive["poses"].astype(np.float32)
-        lengths = archive["lengths"].astype(np.int64)
-        raw_labels = archive["labels"]
-        if poses.ndim != 3 or lengths.sum() != len(poses) or len(lengths) != len(raw_labels):
-            raise ValueError(
-                f"Skeleton archive {path} is inconsistent: poses {poses.shape} (expected 3-D), "
-                f"sum(lengths)={lengths.sum()}, {len(lengths)} lengths, {len(raw_labels)} labels."
-            )
-        if raw_labels.dtype.kind in "US":
-            class_names = (
-                tuple(archive["class_names"]) if "class_names" in archive.files
-                else tuple(sorted(set(raw_labels.tolist())))
-            )
-            index = {name: i for i, name in enumerate(class_names)}
-            labels = np.array([index[label] for label in raw_labels.tolist()])
-        else:
-            labels = raw_labels.astype(np.int64)
-            class_names = (
-                tuple(archive["class_names"]) if "class_names" in archive.files
-                else tuple(f"class_{i}" for i in range(int(labels.max()) + 1))
-            )
-        stored_layout = archive["layout"] if "layout" in archive.files else None
-        if stored_layout is None and layout is None:
-            raise ValueError(f"Skeleton archive {path} names no layout; pass layout=...")
-        meta = {key[5:]: archive[key] for key in archive.files if key.startswith("meta_")}
-        dataset_name = str(archive["dataset"]) if "dataset" in archive.files else None
+        chosen = _layout_from_archive(stored_layout) if stored_layout is not None else layout
+        joints = get_layout(chosen).num_joints
+    except ValueError as error:
+        raise SkeletonFileError(path, f"bad layout: {error}") from error
+    if poses.shape[1] != joints:
+        raise SkeletonFileError(path, f"poses have {poses.shape[1]} joints but layout "
+                                      f"{get_layout(chosen).name!r} has {joints}")
+    meta = {key[5:]: values for key, values in arrays.items() if key.startswith("meta_")}
+    for key, values in meta.items():
+        if len(values) != len(lengths):
+            raise SkeletonFileError(path, f"meta_{key} has {len(values)} entries for "
+                                          f"{len(lengths)} sequences")
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    sequences = [poses[offsets[i]:offsets[i + 1]] for i in range(len(lengths))]
-    return SkeletonDataset(
-        sequences,
-        labels,
-        class_names,
-        _layout_from_archive(stored_layout) if stored_layout is not None else layout,
-        name or dataset_name or "npz",
-        meta,
-    )
+    sequences = [check_values(path, poses[offsets[i]:offsets[i + 1]], f"sequence {i}")
+                 for i in range(len(lengths))]
+    dataset_name = str(arrays["dataset"]) if "dataset" in arrays else None
+    return SkeletonDataset(sequences, labels, class_names, chosen,
+                           name or dataset_name or "npz", meta)

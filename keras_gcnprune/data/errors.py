@@ -53,17 +53,28 @@ class BadFileLog:
         return self.skipped
 
 
-def check_values(path: str | Path, sequence: np.ndarray) -> np.ndarray:
-    """Refuses empty sequences and non-finite coordinates; returns the sequence as float32."""
+def check_values(path: str | Path, sequence: np.ndarray, what: str = "") -> np.ndarray:
+    """Refuses empty sequences and coordinates that are not finite in float32 (a value such as
+    1e39 is finite in float64 and infinite after the cast); returns the float32 sequence.
+
+    Args:
+        path: The file the sequence comes from, for the error.
+        sequence: The coordinates, any float dtype.
+        what: Which sequence of the file, for files holding several (e.g. `"sequence 3"`).
+    """
+    where = f"{what}: " if what else ""
     if sequence.size == 0 or len(sequence) == 0:
-        raise SkeletonFileError(path, "no frames (empty file or sequence)")
-    bad = ~np.isfinite(sequence)
+        raise SkeletonFileError(path, f"{where}no frames (empty file or sequence)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.asarray(sequence).astype(np.float32)
+    bad = ~np.isfinite(values)
     if bad.any():
         frame = int(np.argwhere(bad)[0][0])
         raise SkeletonFileError(
-            path, f"{int(bad.sum())} NaN or infinite values (first in frame {frame})"
+            path, f"{where}{int(bad.sum())} NaN, infinite or beyond-float32 values (first in "
+                  f"frame {frame})"
         )
-    return sequence.astype(np.float32)
+    return values
 
 
 def parse_number_rows(path: Path, expected: int, what: str) -> np.ndarray:

@@ -74,14 +74,22 @@ class ExportReport:
         return asdict(self)
 
 
+def check_static_input(model: keras.Model) -> None:
+    """Refuses a model whose input has a dynamic dimension besides the batch."""
+    shape = model.input_shape
+    if not isinstance(shape, tuple) or any(d is None for d in shape[1:]):
+        raise ValueError(
+            f"Model {model.name!r} has input shape {shape}; export needs every dimension but "
+            "the batch fixed (frames, joints, channels): mobile GPU delegates run static shapes "
+            "only, and an app classifies a fixed window of frames. Build the model with a "
+            "number of frames (models.build(..., frames=T)).")
+
+
 def _input_spec(model: keras.Model, batch_size: int) -> tf.TensorSpec:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    shape = model.input_shape
-    if any(d is None for d in shape[1:]):
-        raise ValueError(f"Model {model.name!r} has input shape {shape}; export needs every "
-                         "dimension but the batch fixed (frames, joints, channels).")
-    return tf.TensorSpec((batch_size, *shape[1:]), tf.float32, name=INPUT_NAME)
+    check_static_input(model)
+    return tf.TensorSpec((batch_size, *model.input_shape[1:]), tf.float32, name=INPUT_NAME)
 
 
 def _write_archive(model: keras.Model, directory: Path, batch_size: int) -> None:
@@ -116,6 +124,7 @@ def _keras_logits(model: keras.Model, x: np.ndarray) -> np.ndarray:
 
 def default_check_inputs(model: keras.Model, samples: int = 16, seed: int = 0) -> np.ndarray:
     """Seeded standard-normal inputs of the model's shape, for parity checks without data."""
+    check_static_input(model)
     rng = np.random.default_rng(seed)
     return rng.standard_normal((samples, *model.input_shape[1:])).astype(np.float32)
 

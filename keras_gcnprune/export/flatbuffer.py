@@ -15,10 +15,34 @@ OPERATOR_NAMES = {
 }
 
 
+TFLITE_IDENTIFIER = b"TFL3"
+
+
 def read_model(source: str | Path | bytes) -> schema.ModelT:
-    """The mutable object form of a `.tflite` file or of its bytes."""
+    """The mutable object form of a `.tflite` file or of its bytes.
+
+    Raises:
+        ValueError: the data are not a TFLite flatbuffer (no `TFL3` file identifier, or a
+            structure that does not parse into at least one subgraph with operator codes).
+    """
+    name = "the model bytes" if isinstance(source, bytes | bytearray) else str(source)
     data = source if isinstance(source, bytes | bytearray) else Path(source).read_bytes()
-    return flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    if len(data) < 8 or bytes(data[4:8]) != TFLITE_IDENTIFIER:
+        found = bytes(data[4:8]) if len(data) >= 8 else f"{len(data)} bytes in all"
+        raise ValueError(f"{name} is not a TFLite model: its file identifier is {found!r}, not "
+                         f"{TFLITE_IDENTIFIER!r}. Pass a .tflite file written by a TFLite "
+                         "converter (`gcnprune export --tflite`).")
+    try:
+        model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+        valid = bool(model.subgraphs) and model.operatorCodes is not None and all(
+            subgraph.tensors is not None for subgraph in model.subgraphs)
+    except Exception as error:  # a damaged flatbuffer fails anywhere in the generated reader
+        raise ValueError(f"{name} is not a readable TFLite model: its flatbuffer is damaged "
+                         f"({type(error).__name__}: {error}).") from error
+    if not valid:
+        raise ValueError(f"{name} is not a usable TFLite model: it has no subgraph or no "
+                         "operator codes.")
+    return model
 
 
 def operator_name(model: schema.ModelT, opcode_index: int) -> str:

@@ -16,7 +16,14 @@ from keras_gcnprune.export.convert import (
     export_tflite,
 )
 from keras_gcnprune.export.metadata import export_metadata
-from keras_gcnprune.training import MODEL_FILE, RUN_FILE, check_data_fits, load_run, run_data
+from keras_gcnprune.training import (
+    MODEL_FILE,
+    RUN_FILE,
+    check_data_fits,
+    load_model_file,
+    load_run,
+    run_data,
+)
 
 REPRESENTATIVE_SAMPLES = 256
 COMPACTION_TOLERANCE = 1e-5
@@ -45,9 +52,7 @@ def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
     model_file = model_path / MODEL_FILE if model_path.is_dir() else model_path
     if (model_file.parent / RUN_FILE).exists():
         return load_run(model_file)
-    if not model_file.exists():
-        raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a .keras file.")
-    return keras.models.load_model(model_file), None
+    return load_model_file(model_file), None
 
 
 def _data(model, info, dataset, protocol, on_error):

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# Beyond any skeleton dataset (NTU RGB+D: 2 persons); bounds what a name read from a file can
+# make this allocate (`jhmdb_x100000000`).
+MAX_PERSONS = 16
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,40 @@ class SkeletonLayout:
                 f"Layout {self.name!r} has persons={self.persons}, which must be at least 1 and "
                 f"divide its {count} joints into equal blocks."
             )
+        self._check_connected()
+
+    def _check_connected(self) -> None:
+        parts = self.components()
+        if len(parts) == 1:
+            return
+        listed = "; ".join(
+            "{" + ", ".join(self.joints[j] for j in part[:4]) + (", ..." if len(part) > 4 else "")
+            + "}" for part in parts[:4])
+        message = (f"Layout {self.name!r} is not connected: {len(parts)} components ({listed}"
+                   f"{'; ...' if len(parts) > 4 else ''}).")
+        if self.persons == 1:
+            raise ValueError(message + " Graph convolutions need every joint linked to the "
+                                       "others by bones: add the missing edges.")
+        warnings.warn(message + " Persons are not linked; link their centres (as "
+                                "SkeletonLayout.repeat does) for information to flow between "
+                                "them.", stacklevel=3)
+
+    def components(self) -> list[list[int]]:
+        """The connected components of the bone graph, as sorted joint indices."""
+        parent = list(range(self.num_joints))
+
+        def root(joint: int) -> int:
+            while parent[joint] != joint:
+                parent[joint] = parent[parent[joint]]
+                joint = parent[joint]
+            return joint
+
+        for i, j in self.edges:
+            parent[root(i)] = root(j)
+        parts: dict[int, list[int]] = {}
+        for joint in range(self.num_joints):
+            parts.setdefault(root(joint), []).append(joint)
+        return sorted(parts.values())
 
     @property
     def num_joints(self) -> int:
@@ -124,8 +163,9 @@ class SkeletonLayout:
         Interaction data (two people) use it as one graph of `persons * V` joints; the links
         between centres keep the graph connected.
         """
-        if persons < 1:
-            raise ValueError(f"persons must be at least 1, got {persons}.")
+        if not 1 <= persons <= MAX_PERSONS:
+            raise ValueError(f"persons must be in [1, {MAX_PERSONS}], got {persons} (layout "
+                             f"{self.name!r}).")
         count = self.num_joints
         joints = tuple(
             f"p{p + 1}_{joint}" if persons > 1 else joint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import keras
@@ -33,6 +34,11 @@ def build(name: str, layout, num_classes: int, frames: int, **options) -> keras.
         >>> models.build("attention_gcn", layout="sbu_pair", num_classes=8, frames=32).name
         'attention_gcn'
     """
+    if isinstance(frames, bool) or not isinstance(frames, numbers.Integral) or frames < 1:
+        raise ValueError(
+            f"frames must be a positive integer, got {frames!r}: the models take a fixed window "
+            "of T frames (Preprocessing(frames=T) resamples every sequence to it), because "
+            "mobile GPU delegates run static shapes only.")
     key = name.lower().replace("-", "_")
     if key not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.")

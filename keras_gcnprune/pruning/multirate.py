@@ -359,9 +359,16 @@ class MultiRateModel(keras.Model):
         return cls(network, **config)
 
 
+MAX_RATES = 64
+
+
 def check_rates(rates: Sequence[float]) -> tuple[float, ...]:
-    """Returns the rates sorted, after checking that they are distinct and in (0, 1)."""
+    """Returns the rates sorted, after checking that they are distinct, in (0, 1) and at most
+    `MAX_RATES` (each trained rate costs a forward pass per step, each extracted one a model)."""
     rates = tuple(sorted(float(r) for r in rates))
+    if len(rates) > MAX_RATES:
+        raise ValueError(f"{len(rates)} rates given; at most {MAX_RATES} are accepted (each "
+                         "costs a forward pass per training step, or a model to extract).")
     if not rates or len(set(rates)) != len(rates) or not all(0.0 < r < 1.0 for r in rates):
         raise ValueError(f"rates must be distinct values in (0, 1), got {list(rates)}.")
     return rates
@@ -373,7 +380,11 @@ def extraction_masks(network: keras.Model, rate: float, prior: str | Prior = "ga
     if not 0.0 < rate < 1.0:
         raise ValueError(f"rate must be in (0, 1), got {rate}.")
     masks = band_stop_masks(network, get_prior(prior).threshold(rate))
-    return consistent_masks(network, masks) if consistent else masks
+    masks = consistent_masks(network, masks) if consistent else masks
+    if not any(np.any(mask) for mask in masks.values()):
+        raise ValueError(f"Rate {rate} keeps no weight of {network.name!r}: the network would "
+                         "output constants. Choose a lower rate.")
+    return masks
 
 
 def extract(model: keras.Model, rate: float, prior: str | Prior | None = None,

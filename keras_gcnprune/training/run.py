@@ -15,6 +15,7 @@ discarded with a warning and training starts afresh.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import time
@@ -54,6 +55,7 @@ from keras_gcnprune.reports import connectivity_report
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
 RANDOM_STATE_FILE = "random_state.npz"
 RAMP_UPDATES = 20
 
@@ -200,6 +202,15 @@ class TrainConfig:
     pruning: PruningConfig | None = None
     initial_model: str | None = None
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}.")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be at least 1, got epochs="
+                             f"{self.epochs}, batch_size={self.batch_size}.")
+
     def to_dict(self) -> dict:
         config = asdict(self)
         config["preprocessing"] = self.preprocessing.to_dict()
@@ -246,6 +257,7 @@ def train(
     dataset: SkeletonDataset | None = None,
     verbose: int | str = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Trains a model with `model.fit` and writes the run directory (see module docstring).
 
@@ -255,15 +267,21 @@ def train(
         dataset: An already loaded dataset to use instead of loading `config.dataset`.
         verbose: Keras verbosity (`"auto"`: progress bar).
         callbacks: More Keras callbacks for `model.fit`, called after the run's own.
+        overwrite: Replace a run directory that holds a run of other settings (otherwise
+            refused, naming the settings that differ).
 
     Returns:
         The metrics written to `metrics.json`.
+
+    Raises:
+        RunConflictError: `out_dir` holds a run of other settings and `overwrite` is False.
+        TrainingDivergedError: the loss became NaN or infinite; no metrics are written.
 
     Example:
         >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_run_directory(out_dir, config, overwrite)
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     dataset, (x_train, y_train), (x_test, y_test) = prepare_data(config, dataset)
@@ -279,7 +297,7 @@ def train(
     )
     test_data = make_tf_dataset(x_test, y_test, config.batch_size)
     if config.initial_model:
-        model = keras.models.load_model(config.initial_model)
+        model = load_model_file(Path(config.initial_model))
     else:
         model = build_model(config, dataset)
     pruning = config.pruning
@@ -291,11 +309,12 @@ def train(
     backup = ResumableBackup(out_dir / "backup", json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
         history_file.unlink(missing_ok=True)
-    callbacks = [backup, EpochCounter(epoch), HistoryFile(history_file), *(callbacks or [])]
+    callbacks = [StopOnNonFiniteLoss(), backup, EpochCounter(epoch), HistoryFile(history_file),
+                 *(callbacks or [])]
     if pruning is not None:
         schedule = pruning.schedule(len(train_data) * config.epochs)
-        # First, so that the pruning step is written before the backup saves an epoch.
-        callbacks.insert(0, pruning_callback(
+        # Before the backup, so that the pruning step is written before it saves an epoch.
+        callbacks.insert(1, pruning_callback(
             pruning.method, schedule, pruning.scope, pruning.supervision, pruning.block_density,
             pruning.log_dir))
     fit_started = time.perf_counter()
@@ -312,11 +331,11 @@ def train(
     if pruning is not None and pruning.multi_rate:
         settle_at_largest_rate(model, pruning, x_train)
         pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, (x_test, y_test))
-    model.save(out_dir / MODEL_FILE)
+    save_model_atomically(model, out_dir / MODEL_FILE)
     if pruning is not None:
         report = connectivity_report(model)
-        (out_dir / "connectivity.json").write_text(json.dumps(report, indent=2))
-        strip_pruning(model).save(out_dir / "stripped.keras")
+        write_text_atomically(out_dir / "connectivity.json", json.dumps(report, indent=2))
+        save_model_atomically(strip_pruning(model), out_dir / "stripped.keras")
         pruning_metrics = {
             "pruning_method": pruning.method,
             "target_rate": pruning.rate,
@@ -337,11 +356,71 @@ def train(
         "wall_time_s": round(time.perf_counter() - started, 2),
         **environment(),
     }
-    # Written last and whole: its presence marks a finished run (benchmarks skip those).
-    partial = out_dir / "metrics.json.partial"
-    partial.write_text(json.dumps(metrics, indent=2))
-    partial.replace(out_dir / "metrics.json")
+    # Written last and whole: its presence marks a finished, consistent set of files
+    # (`claim_run_directory` removes it before anything else is replaced).
+    write_text_atomically(out_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics
+
+
+class RunConflictError(ValueError):
+    """A run directory holds a run of other settings."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+# Everything `train` writes in a run directory; `overwrite` removes exactly these.
+RUN_ARTIFACTS = (METRICS_FILE, MODEL_FILE, RUN_FILE, "history.json", "stripped.keras",
+                 "connectivity.json", "backup")
+
+
+def claim_run_directory(out_dir: Path, config: TrainConfig, overwrite: bool = False) -> None:
+    """Makes `out_dir` this configuration's run directory before training writes in it.
+
+    A directory whose `run.json` records other settings is refused (`RunConflictError`, naming
+    them) unless `overwrite`, which first removes every file of the old run. The settings are
+    recorded at once, so that a later run of other settings is refused even if this one is
+    interrupted, and `metrics.json` is removed, so that until the new set of files is complete
+    no reader takes the directory for a finished run.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in RUN_ARTIFACTS:
+            path = out_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    elif (out_dir / RUN_FILE).exists():
+        check_same_settings(out_dir, config)
+    (out_dir / METRICS_FILE).unlink(missing_ok=True)
+
+
+def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
+    """Refuses a run directory whose `run.json` records other settings than `config`.
+
+    Raises:
+        RunConflictError: naming each differing setting, there and now.
+    """
+    saved = read_run_info(run_dir / RUN_FILE)["config"]
+    wanted = json.loads(json.dumps(config.to_dict()))
+    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    if differing:
+        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
+                            for k in differing)
+        raise RunConflictError(
+            f"{run_dir} holds a run with other settings ({details}). Use another output "
+            "directory, the same settings to continue it, or overwrite it.")
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def save_model_atomically(model: keras.Model, path: Path) -> None:
+    temporary = path.with_name("partial." + path.name)  # Keras needs the .keras suffix
+    model.save(temporary)
+    temporary.replace(path)
 
 
 def rate_summary(report: dict) -> dict:
@@ -465,6 +544,25 @@ class EpochCounter(keras.callbacks.Callback):
         self.epoch.assign(epoch)
 
 
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with `TrainingDivergedError` as soon as a batch's loss is NaN or infinite.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, which ends `fit` normally, it raises before the
+    epoch ends, so that no backup, history or metrics of the diverged weights are written.
+    """
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"The training loss became {float(loss)} at epoch {self._epoch + 1}, batch "
+                f"{batch + 1}. Lower the learning rate, or check the data for extreme values; "
+                "the run directory keeps the last finished epoch's backup.")
+
+
 class HistoryFile(keras.callbacks.Callback):
     """Rewrites a JSON file of per-epoch metrics after every epoch (kept across a resume)."""
 
@@ -495,11 +593,62 @@ def write_run_info(out_dir: Path, config: TrainConfig, dataset: SkeletonDataset)
         "class_names": list(dataset.class_names),
         "dataset_name": dataset.name,
     }
-    (out_dir / RUN_FILE).write_text(json.dumps(info, indent=2))
+    write_text_atomically(out_dir / RUN_FILE, json.dumps(info, indent=2))
+
+
+def read_run_info(path: Path) -> dict:
+    """Reads a `run.json`, refusing one that is not valid JSON or lacks its sections."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not a readable run record ({error}); rerun the training "
+                         "that wrote it.") from error
+    required = {"config", "layout", "class_names"}
+    if not isinstance(info, dict) or not required <= set(info) or \
+            not isinstance(info["config"], dict) or "preprocessing" not in info["config"]:
+        raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with the "
+                         "preprocessing in config, as `gcnprune train` writes them.")
+    return info
+
+
+def load_model_file(path: Path) -> keras.Model:
+    """`keras.models.load_model`, with an error naming the file when it is missing or damaged."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No model at {path}; pass a run directory or a .keras file.")
+    try:
+        return keras.models.load_model(path)
+    except Exception as error:  # a damaged file fails in many ways inside Keras
+        raise ValueError(f"{path} is not a readable Keras model ({type(error).__name__}: "
+                         f"{str(error)[:300]}); retrain it or restore the file.") from error
+
+
+def check_run_matches_model(model: keras.Model, info: dict, run_file: Path) -> None:
+    """Refuses a `run.json` that does not describe the model beside it (frames, joints,
+    channels, classes), as a run directory rewritten by other settings could leave."""
+    preprocessing = info["config"]["preprocessing"]
+    _, frames, joints, channels = model.input_shape
+    mismatches = [
+        f"{what}: {recorded} in {RUN_FILE}, {actual} in the model"
+        for what, recorded, actual in (
+            ("frames", preprocessing["frames"], frames),
+            ("joints", len(info["layout"]["joints"]), joints),
+            ("classes", len(info["class_names"]), model.output_shape[-1]),
+        ) if recorded != actual]
+    if channels % len(preprocessing["streams"]):
+        mismatches.append(f"streams: {len(preprocessing['streams'])} in {RUN_FILE}, which do "
+                          f"not divide the model's {channels} input channels")
+    if mismatches:
+        raise ValueError(f"{run_file} does not describe the model beside it ("
+                         + "; ".join(mismatches) + "); retrain the run, or overwrite it.")
 
 
 def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
-    """Loads a trained model and its `run.json` (from the run directory or the model's folder)."""
+    """Loads a trained model and its `run.json` (from the run directory or the model's folder).
+
+    Raises:
+        FileNotFoundError: no model or no `run.json`.
+        ValueError: a damaged model or `run.json`, or one that does not describe the other.
+    """
     path = Path(model_path)
     model_file = path / MODEL_FILE if path.is_dir() else path
     run_file = model_file.parent / RUN_FILE
@@ -510,7 +659,10 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
             f"No {RUN_FILE} beside {model_file}: it records the preprocessing the model expects. "
             "Evaluate models trained with `gcnprune train` or keras_gcnprune.training.train."
         )
-    return keras.models.load_model(model_file), json.loads(run_file.read_text())
+    info = read_run_info(run_file)
+    model = load_model_file(model_file)
+    check_run_matches_model(model, info, run_file)
+    return model, info
 
 
 def run_data(info: dict, dataset: str | None = None, protocol: str | None = None,

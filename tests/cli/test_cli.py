@@ -36,7 +36,7 @@ def test_layouts_lists_and_shows():
     one = runner.invoke(main, ["layouts", "sbu", "--json"])
     assert json.loads(one.output)[0]["centre"] == 2
     bad = runner.invoke(main, ["layouts", "octopus"])
-    assert bad.exit_code != 0 and "Unknown skeleton layout" in str(bad.exception)
+    assert bad.exit_code == 1 and "Error: Unknown skeleton layout" in bad.output
 
 
 def test_convert_train_evaluate_from_the_command_line(tmp_path):

@@ -29,22 +29,34 @@ def read_fpha_file(path: str | Path) -> np.ndarray:
 
 
 def parse_split_file(path: Path) -> dict[str, list[tuple[str, int]]]:
-    """Parses `Training <n>` / `Test <m>` sections of `<Subject_s/action/seq> <label>` lines."""
+    """Parses `Training <n>` / `Test <m>` sections of `<Subject_s/action/seq> <label>` lines.
+
+    Raises:
+        ValueError: naming the file and line: unreadable text, a count or label that is not a
+            non-negative integer, or an entry that is not `Subject_s/action/seq` inside the
+            annotation folder (absolute, or with `..`).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the split file as UTF-8 text ({error}).") from error
     sections: dict[str, list[tuple[str, int]]] = {}
     current = None
     expected: dict[str, int] = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
+        where = f"{path}, line {number}"
         if parts[0] in ("Training", "Test") and len(parts) == 2:
             current = "train" if parts[0] == "Training" else "test"
-            expected[current] = int(parts[1])
+            expected[current] = _count(parts[1], where, "the section size")
             sections[current] = []
         elif current is not None and len(parts) == 2:
-            sections[current].append((parts[0], int(parts[1])))
+            label = _count(parts[1], where, "the label")
+            sections[current].append((_entry(parts[0], where), label))
         else:
-            raise ValueError(f"{path}, line {number}: cannot parse {line!r}.")
+            raise ValueError(f"{where}: cannot parse {line!r}.")
     for name, count in expected.items():
         if len(sections[name]) != count:
             raise ValueError(
@@ -53,6 +65,20 @@ def parse_split_file(path: Path) -> dict[str, list[tuple[str, int]]]:
     if set(sections) != {"train", "test"}:
         raise ValueError(f"{path}: expected 'Training <n>' and 'Test <m>' sections.")
     return sections
+
+
+def _count(token: str, where: str, what: str) -> int:
+    if not token.isdigit():
+        raise ValueError(f"{where}: {what} {token!r} is not a non-negative integer.")
+    return int(token)
+
+
+def _entry(entry: str, where: str) -> str:
+    parts = Path(entry).parts
+    if Path(entry).is_absolute() or ".." in parts or len(parts) != 3:
+        raise ValueError(f"{where}: entry {entry!r} is not Subject_<s>/<action>/<sequence> inside "
+                         "the annotation folder (absolute paths and '..' are refused).")
+    return entry
 
 
 def _find_layout(root: Path) -> tuple[Path, Path]:

@@ -32,7 +32,27 @@ class _Tokens:
         return values
 
     def integer(self, what: str) -> int:
-        return int(float(self.take(1, what)[0]))
+        token = self.take(1, what)[0]
+        try:
+            return int(float(token))
+        except (ValueError, OverflowError):
+            raise SkeletonFileError(self.path, f"{what} is {token!r}, not a number") from None
+
+    def numbers(self, count: int, what: str) -> np.ndarray:
+        tokens = self.take(count, what)
+        try:
+            return np.array(tokens, dtype=float)
+        except ValueError:
+            bad = next(t for t in tokens if not _is_number(t))
+            raise SkeletonFileError(self.path, f"{what}: {bad!r} is not a number") from None
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def read_ntu_file(path: str | Path, max_persons: int = 2) -> np.ndarray:
@@ -52,6 +72,9 @@ def read_ntu_file(path: str | Path, max_persons: int = 2) -> np.ndarray:
     if not tokens.tokens:
         raise SkeletonFileError(path, "empty file")
     frame_count = tokens.integer("the frame count")
+    if not 0 <= frame_count <= len(tokens.tokens):  # each frame takes at least one token
+        raise SkeletonFileError(path, f"frame count {frame_count} is impossible for a file of "
+                                      f"{len(tokens.tokens)} values")
     bodies: dict[str, dict[int, np.ndarray]] = {}
     for frame in range(frame_count):
         for _ in range(tokens.integer(f"the body count of frame {frame}")):
@@ -59,7 +82,7 @@ def read_ntu_file(path: str | Path, max_persons: int = 2) -> np.ndarray:
             joints = tokens.integer(f"the joint count in frame {frame}")
             if joints != NTU_JOINTS:
                 raise SkeletonFileError(path, f"frame {frame} has {joints} joints, expected 25")
-            values = np.array(tokens.take(joints * 12, f"joints of frame {frame}"), dtype=float)
+            values = tokens.numbers(joints * 12, f"joints of frame {frame}")
             bodies.setdefault(body_id, {})[frame] = values.reshape(joints, 12)[:, :3]
     if not bodies:
         raise SkeletonFileError(path, f"no body tracked in {frame_count} frames")
@@ -96,6 +119,9 @@ def load_ntu(root: str | Path, on_error: str = "raise", max_persons: int = 2) ->
     for path in files:
         _, camera, subject, _, action = (int(v) for v in _NAME.search(path.name).groups())
         try:
+            if action < 1:
+                raise SkeletonFileError(path, f"action A{action:03d} in the name; NTU actions "
+                                              "are numbered from A001")
             sequences.append(read_ntu_file(path, max_persons))
         except SkeletonFileError as error:
             log.report(error)
