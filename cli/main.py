@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 from pathlib import Path
 
 import click
@@ -67,6 +69,9 @@ def _expected(error: Exception) -> bool:
 @click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
 def main(debug: bool) -> None:
     """Skeleton graph convolutional networks for Keras 3, pruned and exported for phones."""
+    # SIGTERM (a scheduler's stop, `timeout`) as an exit, so that `finally` blocks remove
+    # export staging folders and partial files as they do on Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def training_options(command):
@@ -259,11 +264,8 @@ def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batch
     if not wanted:
         raise click.UsageError("Give the rates to extract: --rate R (repeatable) or --rates "
                                "R1,R2,...")
-    try:
-        results = extract_run(model_path, wanted, out_dir, consistent, calibration_batches,
-                              dataset, protocol, on_error)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    results = extract_run(model_path, wanted, out_dir, consistent, calibration_batches,
+                          dataset, protocol, on_error)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
@@ -278,13 +280,11 @@ def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batch
               help="Also draw per-layer density and dead channels to this PNG file.")
 def report(model_path, as_json, png) -> None:
     """Per-layer sparsity and connectivity of a model (run directory or .keras file)."""
-    import keras
-
-    import keras_gcnprune.layers  # noqa: F401  (registers the layers for loading)
     from keras_gcnprune.reports import connectivity_report, format_table, plot_report
+    from keras_gcnprune.training import MODEL_FILE, load_model_file
 
     path = Path(model_path)
-    model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
+    model = load_model_file(path / MODEL_FILE if path.is_dir() else path)
     result = connectivity_report(model, costs=True)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
     if png:
@@ -339,13 +339,10 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
 def export(model_path, tflite, saved_model, quantization, batch_size, sparse, compaction, dataset,
            protocol, on_error, as_json) -> None:
     """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
-    from keras_gcnprune.export import ExportError, export_run
+    from keras_gcnprune.export import export_run
 
-    try:
-        reports = export_run(model_path, tflite, saved_model, quantization or "none",
-                             batch_size, sparse, compaction, dataset, protocol, on_error)
-    except (ValueError, FileNotFoundError, ExportError) as error:
-        raise click.ClickException(str(error)) from error
+    reports = export_run(model_path, tflite, saved_model, quantization or "none",
+                         batch_size, sparse, compaction, dataset, protocol, on_error)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

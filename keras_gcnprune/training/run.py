@@ -20,6 +20,7 @@ import platform
 import shutil
 import time
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -615,6 +616,10 @@ def load_model_file(path: Path) -> keras.Model:
     """`keras.models.load_model`, with an error naming the file when it is missing or damaged."""
     if not path.is_file():
         raise FileNotFoundError(f"No model at {path}; pass a run directory or a .keras file.")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is damaged: a .keras file is a zip archive and this one is not "
+                         f"({path.stat().st_size:,} bytes; truncated?); retrain it or restore "
+                         "the file.")
     try:
         return keras.models.load_model(path)
     except Exception as error:  # a damaged file fails in many ways inside Keras
@@ -652,6 +657,10 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
     path = Path(model_path)
     model_file = path / MODEL_FILE if path.is_dir() else path
     run_file = model_file.parent / RUN_FILE
+    if not model_file.exists() and (model_file.parent / "backup").is_dir():
+        raise FileNotFoundError(f"{model_file.parent} holds an unfinished run (no {MODEL_FILE} "
+                                "yet, a backup of its last epoch): rerun the same training "
+                                "command to finish it.")
     if not model_file.exists():
         raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a .keras file.")
     if not run_file.exists():

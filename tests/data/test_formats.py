@@ -205,7 +205,7 @@ def test_user_written_archive_with_string_labels(tmp_path):
 def test_inconsistent_archive_and_unknown_dataset(tmp_path):
     path = tmp_path / "bad.npz"
     np.savez(path, poses=np.zeros((3, 15, 2)), lengths=np.array([5]), labels=np.array([0]))
-    with pytest.raises(ValueError, match="inconsistent"):
+    with pytest.raises(SkeletonFileError, match="lengths sum to 5 frames but poses hold 3"):
         load_archive(path, layout="jhmdb")
     with pytest.raises(ValueError, match="Unknown dataset 'kinetics'"):
         load_dataset("kinetics:/somewhere")
@@ -216,3 +216,105 @@ def test_inconsistent_archive_and_unknown_dataset(tmp_path):
 def test_unknown_protocol_names_the_choices():
     with pytest.raises(ValueError, match="cross_subject"):
         split(load_dataset("synthetic"), "fold1")
+
+
+def small_archive(path, **changes):
+    arrays = {"poses": RNG.random((9, 15, 2)).astype("float32"), "lengths": np.array([4, 5]),
+              "labels": np.array([0, 1]), "layout": np.array("jhmdb")}
+    arrays.update(changes)
+    np.savez(path, **arrays)
+    return path
+
+
+def nan_at(index):
+    poses = RNG.random((9, 15, 2)).astype("float32")
+    poses[index] = np.nan
+    return poses
+
+
+def beyond_float32():
+    poses = RNG.random((9, 15, 2))
+    poses[6, 0, 1] = 1e39  # finite in float64, inf in float32
+    return poses
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"poses": nan_at((6, 2, 0))}, "sequence 1: 1 NaN, infinite or beyond-float32 values "
+                                   r"\(first in frame 2\)"),
+    ({"poses": beyond_float32()}, "sequence 1: 1 NaN, infinite or beyond-float32"),
+    ({"lengths": np.array([-1, 10])}, "sequence 0 has length -1"),
+    ({"lengths": np.array([0, 9])}, "sequence 0 has length 0"),
+    ({"lengths": np.array([4.0, 5.0])}, "lengths must be a 1-D integer array"),
+    ({"poses": RNG.random((9, 10, 2))}, "poses have 10 joints but layout 'jhmdb' has 15"),
+    ({"labels": np.array([0.0, 1.5])}, r"labels are floats with fractional .* \[1.5\]"),
+    ({"labels": np.array(["wave", "jump"]), "class_names": np.array(["wave", "clap"])},
+     r"labels \['jump'\] are not in class_names"),
+    ({"labels": np.array([0, 3]), "class_names": np.array(["a", "b"])},
+     r"labels \[3\] are outside \[0, 2\)"),
+    ({"layout": np.array("jhmdb_x100000000")}, r"persons must be in \[1, 16\]"),
+    ({"meta_group": np.array([1, 2, 3])}, "meta_group has 3 entries for 2 sequences"),
+])
+def test_bad_archives_are_refused_naming_the_file_and_reason(tmp_path, changes, reason):
+    path = small_archive(tmp_path / "bad.npz", **changes)
+    with pytest.raises(SkeletonFileError, match=reason) as error:
+        load_archive(path)
+    assert error.value.path == str(path)
+
+
+def test_damaged_archives_are_refused_naming_the_file(tmp_path):
+    good = small_archive(tmp_path / "good.npz").read_bytes()
+    for name, data, reason in (("empty.npz", b"", "empty or cut short"),
+                               ("cut.npz", good[:len(good) // 2], "BadZipFile"),
+                               ("array.npz", None, "single .npy array")):
+        path = tmp_path / name
+        if data is None:
+            with open(path, "wb") as handle:
+                np.save(handle, np.zeros(3))
+        else:
+            path.write_bytes(data)
+        with pytest.raises(SkeletonFileError, match=reason) as error:
+            load_archive(path)
+        assert error.value.path == str(path)
+
+
+def test_sbu_value_beyond_float32_is_refused_not_zeroed(tmp_path):
+    good = write_sbu(tmp_path, "s01s02", 1, 1, RNG.random((3, 2, 15, 3)))
+    good.write_text(good.read_text().replace(good.read_text().split(",")[5], "1e39", 1))
+    with pytest.raises(SkeletonFileError, match="beyond-float32"):
+        load_sbu(tmp_path)
+
+
+def test_fpha_split_entries_must_stay_inside_the_annotations(tmp_path):
+    make_fpha(tmp_path, FPHA_ENTRIES)
+    split_file = tmp_path / "data_split_action_recognition.txt"
+    text = split_file.read_text()
+    for bad, reason in (("../../etc/passwd 0", "'..' are refused"),
+                        ("/etc/x/y 0", "absolute paths"),
+                        ("Subject_1/pour_milk 0", "is not Subject_<s>/<action>/<sequence>")):
+        split_file.write_text(text.replace("Subject_1/pour_milk/2 1", bad))
+        with pytest.raises(ValueError, match=f"{split_file}, line 3: .*{reason}"):
+            load_fpha(tmp_path)
+    split_file.write_text(text.replace("Training 2", "Training two"))
+    with pytest.raises(ValueError, match=f"{split_file}, line 1: the section size 'two'"):
+        load_fpha(tmp_path)
+    split_file.write_bytes(b"Training 2\n\xff\xfe\n")
+    with pytest.raises(ValueError, match=f"{split_file}: cannot read the split file as UTF-8"):
+        load_fpha(tmp_path)
+
+
+def test_ntu_bad_tokens_frame_counts_and_action_name_the_file(tmp_path):
+    path = tmp_path / "S001C001P001R001A001.skeleton"
+    good = ntu_text([[("1", np.ones((25, 3)))]])
+    for text, reason in ((good.replace("1.00000", "abc", 1), "'abc' is not a number"),
+                         ("x\n" + good, "the frame count is 'x'"),
+                         ("100000000000\n1\n", "frame count 100000000000 is impossible")):
+        path.write_text(text)
+        with pytest.raises(SkeletonFileError, match=reason) as error:
+            load_ntu(tmp_path)
+        assert error.value.path == str(path)
+    path.unlink()
+    zero = tmp_path / "S001C001P001R001A000.skeleton"
+    zero.write_text(good)
+    with pytest.raises(SkeletonFileError, match="action A000") as error:
+        load_ntu(tmp_path)
+    assert error.value.path == str(zero)

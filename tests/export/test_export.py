@@ -120,3 +120,28 @@ def test_a_failed_check_leaves_nothing_behind(tmp_path):
 def test_a_bad_batch_size_is_refused(tmp_path):
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         export_tflite(FAMILIES["attention_gcn"](), tmp_path / "m.tflite", batch_size=0)
+
+
+def test_a_dynamic_time_dimension_is_refused_saying_why(tmp_path):
+    inputs = keras.Input((None, 15, 3))
+    model = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(
+        inputs)))
+    for export in (export_tflite, export_saved_model):
+        with pytest.raises(ValueError, match=r"input shape \(None, None, 15, 3\).*static shapes"):
+            export(model, tmp_path / "dynamic")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_gpu_refuses_what_is_not_a_tflite_flatbuffer(tmp_path):
+    good = tmp_path / "good.tflite"
+    export_tflite(FAMILIES["attention_gcn"](), good)
+    data = good.read_bytes()
+    cases = {"empty.tflite": (b"", "0 bytes in all"),
+             "offset.tflite": (b"PK\x03\x04" + data[4:], "its flatbuffer is damaged"),
+             "identifier.tflite": (data[:4] + b"XXXX" + data[8:], "identifier is b'XXXX'"),
+             "cut.tflite": (data[:64], "not a (readable|usable) TFLite model")}
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=reason):
+            check_gpu(tmp_path / name)
+    assert check_gpu(good) == []

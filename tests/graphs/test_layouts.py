@@ -94,3 +94,25 @@ def test_bad_custom_layouts_are_refused(spec, message):
 def test_unknown_layout_names_the_choices():
     with pytest.raises(ValueError, match="Built-in layouts"):
         get_layout("octopus")
+
+
+def test_disconnected_layouts_are_refused_naming_the_components():
+    with pytest.raises(ValueError, match=r"'split' is not connected: 2 components \(\{a, b\}; "
+                                         r"\{c, d\}\)"):
+        SkeletonLayout.from_dict({"name": "split", "joints": ["a", "b", "c", "d"],
+                                  "edges": [[0, 1], [2, 3]]})
+    with pytest.raises(ValueError, match="'bare' is not connected"):
+        SkeletonLayout("bare", ("a", "b"), ())
+    assert SkeletonLayout("dot", ("a",), ()).components() == [[0]]
+
+
+def test_unlinked_persons_warn_naming_the_components():
+    with pytest.warns(UserWarning, match=r"'two' is not connected: 2 components"):
+        layout = SkeletonLayout("two", ("a1", "b1", "a2", "b2"), ((0, 1), (2, 3)), persons=2)
+    assert layout.components() == [[0, 1], [2, 3]]
+
+
+def test_person_count_is_bounded_before_anything_is_allocated():
+    with pytest.raises(ValueError, match=r"persons must be in \[1, 16\], got 100000000"):
+        get_layout("jhmdb_x100000000")
+    assert get_layout("jhmdb_x16").num_joints == 16 * 15

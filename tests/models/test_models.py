@@ -66,3 +66,9 @@ def test_unknown_model_names_the_choices():
 def test_attention_gcn_segments_must_divide_frames():
     with pytest.raises(ValueError, match="segments"):
         models.build("attention_gcn", "sbu", num_classes=2, frames=10, segments=3)
+
+
+@pytest.mark.parametrize("frames", [None, 0, 2.5])
+def test_frames_must_be_a_fixed_positive_count(frames):
+    with pytest.raises(ValueError, match="frames must be a positive integer.*static shapes"):
+        models.build("attention_gcn", "sbu", num_classes=3, frames=frames)

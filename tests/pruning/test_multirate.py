@@ -191,6 +191,10 @@ def test_bad_settings_are_refused():
         MultiRateModel(network, (0.5, 0.9), rate_weights=(1.0, 0.0))
     with pytest.raises(ValueError, match="rate must be in"):
         extract(network, 1.0)
+    with pytest.raises(ValueError, match="Rate 0.999999 keeps no weight"):
+        extract(network, 0.999999)
+    with pytest.raises(ValueError, match="1000 rates given; at most 64"):
+        MultiRateModel(network, tuple(np.linspace(0.001, 0.999, 1000)))
     network.compile("adam", "mse")
     x, _ = inputs(network, 4)
     with pytest.raises(TypeError, match="MultiRateModel"):

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -159,3 +160,77 @@ def test_a_killed_pruning_run_resumes_exactly_where_an_uninterrupted_one_would_b
         np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
     assert int(b.get_layer("classifier").pruning_step.numpy()) == steps == \
         int(b.optimizer.iterations.numpy())
+
+
+@pytest.mark.parametrize("value", [float("nan"), -1e-3, 0.0, float("inf")])
+def test_a_learning_rate_that_is_not_a_positive_number_is_refused(value):
+    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+        TrainConfig(learning_rate=value)
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_writes_no_metrics(gestures, tmp_path):
+    from keras_gcnprune.training import TrainingDivergedError
+
+    config = TrainConfig(epochs=2, learning_rate=1e30, preprocessing=Preprocessing(frames=16))
+    with pytest.raises(TrainingDivergedError, match="loss became nan at epoch 1, batch"):
+        train(config, tmp_path, dataset=gestures, verbose=0)
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "model.keras").exists()
+
+
+def test_non_finite_data_is_refused_before_training(tmp_path):
+    poses = np.random.default_rng(0).random((20, 15, 2)).astype("float32")
+    poses[13, 4, 1] = np.inf
+    path = tmp_path / "inf.npz"
+    np.savez(path, poses=poses, lengths=np.array([10, 10]), labels=np.array([0, 1]),
+             layout=np.array("jhmdb"), meta_partition=np.array(["train", "test"]))
+    from keras_gcnprune.data import SkeletonFileError
+
+    with pytest.raises(SkeletonFileError, match="sequence 1: 1 NaN, infinite"):
+        train(TrainConfig(dataset=str(path), epochs=1), tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_run_directory_of_other_settings_is_refused_unless_overwritten(gestures, tmp_path,
+                                                                         monkeypatch):
+    from keras_gcnprune.training import RunConflictError, load_run, run
+
+    first = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16), seed=0)
+    train(first, tmp_path, dataset=gestures, verbose=0)
+    other = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=8), seed=3)
+    with pytest.raises(RunConflictError, match=r"other settings \(preprocessing: .*'frames': 16.* "
+                                               r"there, .*'frames': 8.* now; seed: 0 there, 3 now"):
+        train(other, tmp_path, dataset=gestures, verbose=0)
+    model, _ = load_run(tmp_path)  # the finished run is untouched
+    assert model.input_shape[1] == 16
+    monkeypatch.setattr(run, "HistoryFile", crashing_history(2))
+    with pytest.raises(StopAfter):  # killed while overwriting
+        train(replace(other, epochs=3), tmp_path, dataset=gestures, verbose=0, overwrite=True)
+    assert not (tmp_path / "model.keras").exists() and not (tmp_path / "metrics.json").exists()
+    with pytest.raises(FileNotFoundError, match="unfinished run"):
+        load_run(tmp_path)
+
+
+def test_run_files_that_contradict_or_are_damaged_are_refused_naming_the_file(gestures,
+                                                                              tmp_path):
+    from keras_gcnprune.training import load_run
+
+    train(TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16)), tmp_path,
+          dataset=gestures, verbose=0)
+    run_file, model_file = tmp_path / "run.json", tmp_path / "model.keras"
+    info = json.loads(run_file.read_text())
+    info["config"]["preprocessing"]["frames"] = 8
+    run_file.write_text(json.dumps(info))
+    with pytest.raises(ValueError, match=r"run.json does not describe the model beside it "
+                                         r"\(frames: 8 in run.json, 16 in the model\)"):
+        load_run(tmp_path)
+    run_file.write_text("{not json")
+    with pytest.raises(ValueError, match=f"{run_file} is not a readable run record"):
+        load_run(tmp_path)
+    run_file.write_text("[]")
+    with pytest.raises(ValueError, match=f"{run_file} is not a run record"):
+        load_run(tmp_path)
+    info["config"]["preprocessing"]["frames"] = 16
+    run_file.write_text(json.dumps(info))
+    model_file.write_bytes(model_file.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=f"{model_file} is damaged: .* not \\(1,000 bytes"):
+        load_run(tmp_path)
