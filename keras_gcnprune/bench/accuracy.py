@@ -235,12 +235,18 @@ class AccuracyResults:
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
+    def covered(self) -> AccuracyBench:
+        """The benchmark with the methods and rates of every record, earlier runs kept in the
+        results (see `earlier_records`) included."""
+        methods = tuple(dict.fromkeys([*self.bench.methods, *(r["method"] for r in self.summary)]))
+        rates = tuple(sorted({*self.bench.rates,
+                              *(r["rate"] for r in self.summary if r["method"] != "dense")}))
+        return replace(self.bench, methods=methods, rates=rates)
+
+    @property
     def table(self) -> str:
-        # Earlier runs kept in the results (see `earlier_records`) are tabled too.
-        methods = list(dict.fromkeys([*self.bench.methods, *(r["method"] for r in self.summary)]))
-        rates = sorted({*self.bench.rates,
-                        *(r["rate"] for r in self.summary if r["method"] != "dense")})
-        table = accuracy_tables(self.summary, methods, rates)
+        covered = self.covered
+        table = accuracy_tables(self.summary, list(covered.methods), list(covered.rates))
         realized = realized_rates_table(mrmp_realized_rates(self.records))
         return table + ("\n" + realized if realized else "")
 
@@ -296,8 +302,9 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
                             for k in differing)
         raise ValueError(f"{out_dir / RESULTS_FILE} holds a benchmark with other settings "
                          f"({details}); use another --out, or the same settings.")
-    planned = {str(training.run_dir(out_dir)) for training in plan}
-    return [r for r in earlier.get("records", []) if r.get("run") not in planned]
+    # By the run's own folders (name, protocol, seed): `out_dir` may be spelled another way.
+    planned = {training.run_dir(out_dir).parts[-3:] for training in plan}
+    return [r for r in earlier.get("records", []) if Path(r["run"]).parts[-3:] not in planned]
 
 
 def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: Progress | None,
@@ -336,7 +343,7 @@ def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots:
     trained = [r for r in results.records if not r.get("unseen")]
     results.summary = summarise_accuracy(trained)
     results.files.update(save_results(
-        out_dir, "accuracy", command, asdict(results.bench), results.table,
+        out_dir, "accuracy", command, asdict(results.covered), results.table,
         trainings={"planned": results.planned, "finished": results.finished},
         summary=results.summary,
         mrmp_realized_rates=mrmp_realized_rates(results.records),

@@ -177,3 +177,47 @@ def test_cli_refuses_unknown_methods_and_folders_without_results(tmp_path):
     assert result.exit_code == 2 and "Unknown methods ['l1']" in result.output
     result = runner.invoke(main, ["bench", "docs", str(tmp_path)])
     assert result.exit_code == 2 and "results.json does not exist" in result.output
+
+
+def test_a_rerun_with_fewer_methods_keeps_the_other_records(finished, tmp_path):
+    import shutil
+
+    original, results = finished
+    out = shutil.copytree(original, tmp_path / "bench")
+    fewer = replace(BENCH, methods=("dense",), rates=(0.9,))
+    again = run_accuracy(fewer, out, progress=quiet(1),
+                         on_training=lambda t: pytest.fail(f"{t.label} trained again"))
+    saved = json.loads((out / "results.json").read_text())
+
+    def runs(records):
+        return sorted((r["method"], r["rate"], r["test_accuracy"]) for r in records)
+
+    assert runs(saved["records"]) == runs(results.records)
+    assert sorted(again.summary, key=str) == sorted(results.summary, key=str)
+    assert saved["settings"]["methods"] == ["dense", "magnitude", "mrmp"]
+    assert "magnitude top-1" in again.table
+    with pytest.raises(ValueError, match=r"holds a benchmark with other settings \(epochs: 1 "
+                                         r"there, 2 now\)"):
+        run_accuracy(replace(fewer, epochs=2, protocols=("other",)), out, progress=quiet(1))
+
+
+def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from keras_gcnprune.bench.results import exclusive_use\n"
+         "with exclusive_use(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BlockingIOError, match=f"in use by another benchmark process "
+                                                  f"\\(pid {holder.pid}\\)"):
+            run_accuracy(BENCH, tmp_path, progress=quiet(4))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "runs").exists()  # nothing trained by the refused process
+    with __import__("keras_gcnprune.bench.results", fromlist=["x"]).exclusive_use(tmp_path):
+        pass  # released when its holder was killed

@@ -113,3 +113,91 @@ def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
                for r in (0.6, 0.7, 0.9))
     none = runner.invoke(main, ["extract", str(out)])
     assert none.exit_code == 2 and "--rate" in none.output
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--frames", "16", "--out",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def one_error_line(result, *fragments, exit_code=1):
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == exit_code, result.output
+    assert lines[-1].startswith("Error: ") and "Traceback" not in result.output, result.output
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
+def test_expected_errors_are_one_line_and_exit_1(tmp_path, finished_run):
+    import numpy as np
+
+    runner = CliRunner()
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    np.savez(tmp_path / "nan.npz", poses=np.full((2, 15, 2), np.nan, "float32"),
+             lengths=np.array([1, 1]), labels=np.array([0, 1]), layout=np.array("jhmdb"))
+    cases = [
+        (["convert", str(tmp_path / "empty.npz"), str(tmp_path / "x.npz")], "empty or cut short"),
+        (["convert", "msr:/nowhere", str(tmp_path / "x.npz")], "/nowhere"),
+        (["train", "--dataset", str(tmp_path / "nan.npz"), "--out", str(tmp_path / "r")],
+         "nan.npz: sequence 0"),
+        (["train", "--learning-rate", "nan", "--out", str(tmp_path / "r")],
+         "learning_rate must be a positive number, got nan"),
+        (["train", "--option", "heads=0", "--epochs", "1", "--out", str(tmp_path / "r")],
+         "heads must be positive"),
+        (["evaluate", str(finished_run), "--protocol", "fold9"], "Unknown protocol 'fold9'"),
+        (["report", str(tmp_path / "empty.tflite")], "empty.tflite"),
+        (["check-gpu", str(tmp_path / "empty.tflite")], "is not a TFLite model"),
+        (["check-gpu", str(finished_run / "model.keras")], "is not a TFLite model"),
+        (["layouts", "jhmdb_x100000000"], "persons must be in [1, 16]"),
+    ]
+    for arguments, fragment in cases:
+        one_error_line(runner.invoke(main, arguments), fragment)
+    rates = ",".join(f"{r:.3f}" for r in np.linspace(0.01, 0.99, 1000))
+    one_error_line(runner.invoke(main, ["extract", str(finished_run), "--rates", rates]),
+                   "1000 rates given; at most 64", exit_code=2)  # a usage error
+    debug = runner.invoke(main, ["--debug", "layouts", "octopus"])
+    assert isinstance(debug.exception, ValueError)  # --debug: the exception, traceback and all
+
+
+def test_a_run_of_other_settings_is_refused_unless_overwrite(finished_run, tmp_path):
+    import shutil
+
+    out = shutil.copytree(finished_run, tmp_path / "copy")
+    runner = CliRunner()
+    other = ["train", "--epochs", "1", "--frames", "8", "--seed", "3", "--out", str(out)]
+    one_error_line(runner.invoke(main, other), "holds a run with other settings",
+                   "seed: 0 there, 3 now")
+    assert json.loads((out / "run.json").read_text())["config"]["seed"] == 0
+    assert runner.invoke(main, [*other, "--overwrite"]).exit_code == 0
+    exported = runner.invoke(main, ["export", str(out), "--tflite", str(tmp_path / "m.tflite"),
+                                    "--json"])
+    assert exported.exit_code == 0, exported.output
+    from keras_gcnprune.export import read_metadata
+
+    assert read_metadata(tmp_path / "m.tflite")["frames"] == 8
+
+
+def test_a_terminated_export_leaves_no_staging_folder(finished_run, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "out"
+    target.mkdir()
+    export = subprocess.Popen(
+        [sys.executable, "-m", "keras_gcnprune.cli.main", "export", str(finished_run),
+         "--saved-model", str(target / "sm"), "--tflite", str(target / "m.tflite")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".") for p in target.iterdir()):
+        assert export.poll() is None and time.monotonic() < deadline, "no staging folder seen"
+        time.sleep(0.05)
+    export.send_signal(signal.SIGTERM)
+    assert export.wait(timeout=120) == 128 + signal.SIGTERM
+    assert list(target.iterdir()) == []
