@@ -29,6 +29,7 @@ from keras_gcnprune.bench.results import (
 from keras_gcnprune.data import Preprocessing, load_dataset, protocol_names
 from keras_gcnprune.pruning.callbacks import SUPERVISION
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
+from keras_gcnprune.pruning.multirate import MAX_RATES
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     RUN_FILE,
@@ -94,6 +95,8 @@ class AccuracyBench:
         for name, rates in (("rates", self.rates), ("unseen", self.unseen)):
             if not all(0.0 < r < 1.0 for r in rates):
                 raise ValueError(f"{name} must be in (0, 1), got {list(rates)}.")
+            if len(rates) > MAX_RATES:
+                raise ValueError(f"{len(rates)} {name} given; at most {MAX_RATES} are accepted.")
         if not self.rates and set(self.methods) - {"dense"}:
             raise ValueError("Pruning methods need rates, e.g. rates=(0.9, 0.99).")
         self.rates = tuple(sorted(set(self.rates)))

@@ -47,6 +47,7 @@ def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
 @pytest.mark.parametrize("options,message", [
     ({"methods": ("dense", "l1")}, "Unknown methods ['l1']"),
     ({"rates": (0.9, 1.0)}, "rates must be in (0, 1)"),
+    ({"rates": tuple(i / 1000 for i in range(1, 1000))}, "999 rates given; at most 64"),
     ({"seeds": 0}, "seeds and epochs must be at least 1"),
 ])
 def test_bad_settings_are_refused_with_the_value(options, message):
