@@ -122,8 +122,11 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
 
 
 def _report_run(metrics: dict, out_dir) -> None:
+    weights = f"{metrics['parameters']:,} weights"
+    if metrics["nonzero_parameters"] != metrics["parameters"]:
+        weights = f"{metrics['nonzero_parameters']:,} nonzero of {weights}"
     line = (f"test accuracy {metrics['test_accuracy']:.2%} on {metrics['test_samples']} "
-            f"sequences ({metrics['parameters']:,} parameters, {metrics['wall_time_s']:.0f} s)")
+            f"sequences ({weights}, {metrics['wall_time_s']:.0f} s)")
     if "realized_rate" in metrics:
         line += (f"; {metrics['pruning_method']} pruning: {metrics['realized_rate']:.2%} of "
                  f"prunable weights removed, {metrics['kept_weights']:,} kept, "
@@ -461,12 +464,14 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"\nQuickstart done, on {dense['test_samples']} sequences of unseen subjects "
         f"(chance {1 / 14:.2%}):\n"
         f"  dense AttentionGCN  {dense['test_accuracy']:.2%} top-1, "
-        f"{dense['parameters']:,} parameters ({dense['wall_time_s']:.0f} s)\n"
+        f"{dense['parameters']:,} weights ({dense['wall_time_s']:.0f} s)\n"
         f"  TCP-pruned          {pruned['test_accuracy']:.2%} top-1, "
         f"{pruned['realized_rate']:.2%} of prunable weights removed "
         f"({pruned['kept_weights']:,} kept, {pruned['disconnected_fraction']:.0%} "
-        f"disconnected; {pruned['wall_time_s']:.0f} s)\n"
-        f"  TFLite, compacted   {exported.path}: {exported.size_bytes / 1024:.0f} KiB "
+        f"disconnected), {pruned['nonzero_parameters']:,} nonzero weights in all "
+        f"({pruned['wall_time_s']:.0f} s)\n"
+        f"  TFLite, compacted   {exported.path}: {exported.costs['compacted']['parameters']:,} "
+        f"weights, {exported.size_bytes / 1024:.0f} KiB "
         f"({exported.size_bytes / dense_file.size_bytes:.2f}x the dense file), "
         f"{latency['tcp']:.3f} ms per sequence ({latency['tcp'] / latency['dense']:.2f}x dense; "
         f"LiteRT CPU, batch 1), max abs diff from Keras {exported.max_abs_diff:.1g}, top-1 "

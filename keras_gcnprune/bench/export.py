@@ -21,9 +21,10 @@ import keras
 
 from keras_gcnprune import models
 from keras_gcnprune.bench.results import load_results
-from keras_gcnprune.export import compact, export_tflite, litert_latency_ms, model_costs
+from keras_gcnprune.export import compact, export_tflite, litert_latency_ms
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
+from keras_gcnprune.reports import model_costs
 
 UNTRAINED_RATES = (0.9, 0.95, 0.98, 0.99)
 SELECTIONS = {"tcp": None, "tcp_block": BLOCK_DENSITY}  # method -> block density

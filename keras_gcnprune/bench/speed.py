@@ -30,6 +30,7 @@ import numpy as np
 from keras_gcnprune import models
 from keras_gcnprune.graphs import build_adjacency, get_layout
 from keras_gcnprune.pruning import prunable_weights, pruning_callback
+from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import PruningConfig
 
 SPEED_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")
@@ -118,7 +119,7 @@ def measure_model(bench: SpeedBench, name: str) -> dict:
     dense = statistics.median(times["dense"])
     return {
         "model": name,
-        "parameters": int(network.count_params()),
+        "parameters": model_costs(network)["parameters"],  # weights, masks not counted
         "dense_ms_per_step": round(dense * 1000, 2),
         "ratios": {m: round(statistics.median(times[m]) / dense, 3)
                    for m in SPEED_METHODS if m != "dense"},

@@ -1,6 +1,6 @@
 """Export to SavedModel and TFLite (LiteRT), verified, with metadata and a GPU-delegate checker."""
 
-from keras_gcnprune.export.compaction import compact, model_costs
+from keras_gcnprune.export.compaction import compact
 from keras_gcnprune.export.convert import (
     QUANTIZATIONS,
     SIGNATURE,
@@ -28,6 +28,5 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "litert_latency_ms",
-    "model_costs",
     "read_metadata",
 ]

@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_gcnprune.export.compaction import compact, model_costs
+from keras_gcnprune.export.compaction import compact
 from keras_gcnprune.export.convert import (
     ExportError,
     ExportReport,
@@ -16,6 +16,7 @@ from keras_gcnprune.export.convert import (
     export_tflite,
 )
 from keras_gcnprune.export.metadata import export_metadata
+from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import (
     MODEL_FILE,
     RUN_FILE,

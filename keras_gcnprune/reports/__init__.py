@@ -6,5 +6,6 @@ from keras_gcnprune.reports.connectivity import (
     format_table,
     plot_report,
 )
+from keras_gcnprune.reports.costs import model_costs
 
-__all__ = ["LayerReport", "connectivity_report", "format_table", "plot_report"]
+__all__ = ["LayerReport", "connectivity_report", "format_table", "model_costs", "plot_report"]

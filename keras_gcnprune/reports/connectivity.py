@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_gcnprune.pruning.masks import masked_layers
 from keras_gcnprune.pruning.topology import reachability
+from keras_gcnprune.reports.costs import model_costs
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def connectivity_report(model: keras.Model, costs: bool = False) -> dict:
 
 
 def _costs(model: keras.Model) -> dict:
-    from keras_gcnprune.export.compaction import compact, model_costs
+    from keras_gcnprune.export.compaction import compact
 
     pruned, compacted = model_costs(model), model_costs(compact(model))
     return {

@@ -52,7 +52,7 @@ from keras_gcnprune.pruning import (
 )
 from keras_gcnprune.pruning.multirate import check_rates
 from keras_gcnprune.pruning.tcp import check_block_density
-from keras_gcnprune.reports import connectivity_report
+from keras_gcnprune.reports import connectivity_report, model_costs
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
@@ -350,7 +350,7 @@ def train(
         "test_accuracy": evaluate_arrays(model, x_test, y_test, config.batch_size),
         "train_samples": len(x_train),
         "test_samples": len(x_test),
-        "parameters": int(model.count_params()),
+        **size_metrics(model),
         **pruning_metrics,
         "epochs": config.epochs,
         "train_time_s": round(train_time, 2),
@@ -422,6 +422,15 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
     temporary = path.with_name("partial." + path.name)  # Keras needs the .keras suffix
     model.save(temporary)
     temporary.replace(path)
+
+
+def size_metrics(model: keras.Model) -> dict:
+    """What the model weighs: `parameters`, its weights (masks, pruning steps and seed states
+    are not weights; biases and batch-norm statistics are), `nonzero_parameters`, those a
+    pruned model keeps, and `macs` / `kept_macs`, multiply-accumulates per sequence."""
+    costs = model_costs(model)
+    return {"parameters": costs["parameters"], "nonzero_parameters": costs["kept_parameters"],
+            "macs": costs["macs"], "kept_macs": costs["kept_macs"]}
 
 
 def rate_summary(report: dict) -> dict:

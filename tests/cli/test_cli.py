@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -52,7 +53,15 @@ def test_convert_train_evaluate_from_the_command_line(tmp_path):
     ])
     assert trained.exit_code == 0, trained.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["parameters"] > 0
+    import keras
+
+    model = keras.models.load_model(out / "model.keras")
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    statistics = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights
+                     if "moving_" in w.path)
+    # Weights, never masks or step counters: count_params() counts every mask too.
+    assert metrics["parameters"] == trainable + statistics < model.count_params()
+    assert metrics["nonzero_parameters"] == metrics["parameters"]  # dense
     evaluated = runner.invoke(main, ["evaluate", str(out), "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.output)["test_accuracy"] == metrics["test_accuracy"]

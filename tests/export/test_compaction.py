@@ -4,10 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gcnprune.export import compact, export_tflite, model_costs
+from keras_gcnprune.export import compact, export_tflite
 from keras_gcnprune.layers import ConstantOffset, GraphConv, TemporalConv
 from keras_gcnprune.pruning import prunable_weights, topologically_consistent_masks
 from keras_gcnprune.pruning.masks import magnitude_mask
+from keras_gcnprune.reports import model_costs
 from tests.families import FAMILIES
 
 

@@ -42,6 +42,11 @@ def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tm
     assert report["total"]["kept"] == metrics["kept_weights"]
     model = keras.models.load_model(tmp_path / "model.keras")
     assert sparsity_of(prunable_weights(model)) == pytest.approx(0.9, abs=0.005)
+    # Nonzero weights: every weight but the pruned kernel entries (adjacencies, biases and
+    # batch norm stay whole and count).
+    kernels = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model))
+    assert metrics["nonzero_parameters"] == \
+        metrics["parameters"] - kernels + metrics["kept_weights"]
     assert evaluate(tmp_path, dataset="synthetic")["test_samples"] > 0
 
 
