@@ -98,6 +98,11 @@ def training_options(command):
                      help="Seed of weights, shuffling, augmentation."),
         click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
                      help=ON_ERROR_HELP),
+        click.option("--validation", default=0.1,
+                     type=click.FloatRange(0, 1, max_open=True),
+                     help="Share of the training split held out as validation (whole subjects "
+                          "or sets where the data have them); val_accuracy is measured on it, "
+                          "the test split only reported. 0: none."),
         click.option("--overwrite", is_flag=True,
                      help="Replace a run of other settings in --out (otherwise refused)."),
     ]
@@ -107,7 +112,7 @@ def training_options(command):
 
 
 def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
-            learning_rate, augment, seed, on_error, **extra):
+            learning_rate, augment, seed, on_error, validation, **extra):
     from keras_gcnprune.data import Augmentation, Preprocessing
     from keras_gcnprune.training import TrainConfig
 
@@ -117,7 +122,7 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
         learning_rate=learning_rate,
         preprocessing=Preprocessing(frames=frames, streams=_streams(streams)),
         augmentation=Augmentation() if augment else None, seed=seed, on_error=on_error,
-        **extra,
+        validation=validation, **extra,
     )
 
 
@@ -127,6 +132,9 @@ def _report_run(metrics: dict, out_dir) -> None:
         weights = f"{metrics['nonzero_parameters']:,} nonzero of {weights}"
     line = (f"test accuracy {metrics['test_accuracy']:.2%} on {metrics['test_samples']} "
             f"sequences ({weights}, {metrics['wall_time_s']:.0f} s)")
+    if "validation_accuracy" in metrics:
+        line = (f"validation accuracy {metrics['validation_accuracy']:.2%} on "
+                f"{metrics['validation_samples']} held-out training sequences; " + line)
     if "realized_rate" in metrics:
         line += (f"; {metrics['pruning_method']} pruning: {metrics['realized_rate']:.2%} of "
                  f"prunable weights removed, {metrics['kept_weights']:,} kept, "

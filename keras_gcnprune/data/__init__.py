@@ -9,7 +9,7 @@ from keras_gcnprune.data.formats.ntu import load_ntu
 from keras_gcnprune.data.formats.sbu import load_sbu
 from keras_gcnprune.data.pipeline import Augmentation, make_tf_dataset
 from keras_gcnprune.data.preprocessing import STREAMS, Preprocessing
-from keras_gcnprune.data.protocols import PROTOCOLS, protocol_names, split
+from keras_gcnprune.data.protocols import PROTOCOLS, protocol_names, split, validation_split
 from keras_gcnprune.data.registry import DATA_ENV, data_root, dataset_names, load_dataset
 from keras_gcnprune.data.synthetic import GESTURES, make_synthetic_gestures
 
@@ -35,4 +35,5 @@ __all__ = [
     "make_tf_dataset",
     "protocol_names",
     "split",
+    "validation_split",
 ]

@@ -105,3 +105,59 @@ def split(dataset: SkeletonDataset, protocol: str | None = None
             f"sequences in dataset {dataset.name!r}; both must be non-empty."
         )
     return dataset.subset(train), dataset.subset(test)
+
+
+def validation_split(train_set: SkeletonDataset, fraction: float, seed: int = 0
+                     ) -> tuple[SkeletonDataset, SkeletonDataset]:
+    """Carves a validation part out of a training split, for every choice a run makes (early
+    stopping, checkpoints, tuned defaults), so that the test split is only ever reported.
+
+    Where the sequences have groups (`meta["group"]`: subjects, SBU sets) whole groups go to
+    validation, as the protocols keep subjects apart, shuffled with `seed` and added until they
+    hold at least `fraction` of the sequences; otherwise `fraction` of every class, at random.
+
+    Args:
+        train_set: The training split of a protocol.
+        fraction: Share of the sequences to hold out, in (0, 1).
+        seed: Which groups or sequences are held out.
+
+    Returns:
+        `(fit, validation)`, disjoint and together `train_set`.
+
+    Example:
+        >>> train, test = split(load_dataset("synthetic"))  # doctest: +SKIP
+        >>> fit, validation = validation_split(train, 0.1)  # doctest: +SKIP
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"The validation fraction must be in (0, 1), got {fraction}.")
+    rng = np.random.default_rng(seed)
+    groups = train_set.meta.get("group")
+    if groups is not None and len(np.unique(groups)) > 1:
+        held = _held_out_groups(groups, fraction, rng)
+    else:
+        held = _held_out_per_class(train_set.labels, fraction, rng)
+    if held.all() or not held.any():
+        raise ValueError(f"A validation fraction of {fraction} of {len(train_set)} training "
+                         "sequences leaves one part empty; change the fraction.")
+    return train_set.subset(~held), train_set.subset(held)
+
+
+def _held_out_groups(groups: np.ndarray, fraction: float, rng: np.random.Generator
+                     ) -> np.ndarray:
+    names = rng.permutation(np.unique(groups))
+    held = np.zeros(len(groups), dtype=bool)
+    for name in names[:-1]:  # at least one group is left to fit on
+        if held.mean() >= fraction:
+            break
+        held |= groups == name
+    return held
+
+
+def _held_out_per_class(labels: np.ndarray, fraction: float, rng: np.random.Generator
+                        ) -> np.ndarray:
+    held = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = min(len(members) - 1, int(np.ceil(fraction * len(members))))
+        held[members[:count]] = True
+    return held

@@ -62,8 +62,9 @@ def _data(model, info, dataset, protocol, on_error):
     if info is None:
         raise ValueError(f"--dataset {dataset!r} needs the run's {RUN_FILE} beside the model: it "
                          "records the preprocessing the model expects.")
-    config, (loaded, (x_train, _), (x_test, _)) = run_data(info, dataset, protocol, on_error)
-    check_data_fits(model, info, loaded, config.dataset)
+    config, data = run_data(info, dataset, protocol, on_error)
+    check_data_fits(model, info, data.dataset, config.dataset)
+    (x_train, _), (x_test, _) = data.train, data.test
     rng = np.random.default_rng(0)
     chosen = rng.permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]
     return x_train[chosen], x_test, x_test[:32]

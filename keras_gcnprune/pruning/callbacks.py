@@ -270,9 +270,12 @@ class MultiRatePruning(PruningCallback):
         super().on_train_begin(logs)
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
-        starting = self._offset is None
+        # A fresh training starts the rates where the schedule starts; a resumed or reloaded
+        # one keeps the rates and steepness it saved (a schedule value between turns would
+        # differ from the last turn's).
+        fresh = self._offset is None and int(keras.ops.convert_to_numpy(self._steps[0])) == 0
         super().on_train_batch_begin(batch, logs)
-        if starting:  # the rates where the schedule stands, fresh or resumed
+        if fresh:
             self.update_masks(evaluate_schedule(self.schedule, self._step)[1])
 
     def update_masks(self, sparsity: float) -> None:

@@ -17,6 +17,7 @@ from keras_gcnprune.training.run import (
     load_run,
     rate_summary,
     run_data,
+    validation_metrics,
 )
 
 
@@ -57,8 +58,9 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             f"extraction at any rate needs a run trained with one of {MULTI_RATE_METHODS} "
             "(gcnprune prune --method mrmp --rates ...), whose weights are aligned with a prior."
         )
-    config, (loaded, (x_train, _), test) = run_data(info, dataset, protocol, on_error)
-    check_data_fits(model, info, loaded, config.dataset)
+    config, data = run_data(info, dataset, protocol, on_error)
+    check_data_fits(model, info, data.dataset, config.dataset)
+    x_train = data.train[0]
     trained = set(pruning.get("rates") or [pruning["rate"]])
     batches = calibration_batches or pruning.get("calibration_batches", 10)
     out_dir = Path(out_dir)
@@ -73,7 +75,8 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             "rate": rate,
             "trained": rate in trained,
             "consistent": consistent,
-            "test_accuracy": evaluate_arrays(extracted, *test),
+            "test_accuracy": evaluate_arrays(extracted, *data.test),
+            **validation_metrics(extracted, data),
             **rate_summary(connectivity_report(extracted)),
             "extracted_from": str(model_path),
             "path": str(target),

@@ -36,6 +36,7 @@ from keras_gcnprune.data import (
     load_dataset,
     make_tf_dataset,
     split,
+    validation_split,
 )
 from keras_gcnprune.pruning import (
     METHODS,
@@ -186,6 +187,10 @@ class TrainConfig:
         on_error: `"raise"` or `"skip"` for bad dataset files.
         pruning: Prune during training (None: dense training).
         initial_model: A `.keras` model to start from instead of a new one (fine-tuning).
+        validation: Share of the training split held out as validation (whole groups, see
+            `keras_gcnprune.data.validation_split`): Keras' `val_accuracy` is measured on it
+            and the metrics report it beside the test accuracy, so that every choice can be
+            made without the test split. 0: none.
     """
 
     dataset: str = "synthetic"
@@ -202,8 +207,11 @@ class TrainConfig:
     on_error: str = "raise"
     pruning: PruningConfig | None = None
     initial_model: str | None = None
+    validation: float = 0.1
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.validation < 1.0:
+            raise ValueError(f"validation must be a fraction in [0, 1), got {self.validation}.")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}.")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -218,15 +226,33 @@ class TrainConfig:
         return config
 
 
-def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None):
-    """Loads, splits and preprocesses the data of a run.
+@dataclass
+class RunData:
+    """The preprocessed data of a run: `(x, y)` arrays of each part.
 
-    Returns:
-        `(dataset, (x_train, y_train), (x_test, y_test))`.
+    Args:
+        dataset: The loaded dataset.
+        train: What the model is fitted on (the training split less validation).
+        validation: The held-out part of the training split, or None.
+        test: The protocol's test split, only ever reported.
     """
+
+    dataset: SkeletonDataset
+    train: tuple[np.ndarray, np.ndarray]
+    validation: tuple[np.ndarray, np.ndarray] | None
+    test: tuple[np.ndarray, np.ndarray]
+
+
+def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None) -> RunData:
+    """Loads, splits (protocol, then validation) and preprocesses the data of a run."""
     dataset = dataset if dataset is not None else load_dataset(config.dataset, config.on_error)
     train_set, test_set = split(dataset, config.protocol)
-    return dataset, config.preprocessing.arrays(train_set), config.preprocessing.arrays(test_set)
+    validation = None
+    if config.validation:
+        train_set, validation_set = validation_split(train_set, config.validation, config.seed)
+        validation = config.preprocessing.arrays(validation_set)
+    return RunData(dataset, config.preprocessing.arrays(train_set), validation,
+                   config.preprocessing.arrays(test_set))
 
 
 def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
@@ -285,7 +311,8 @@ def train(
     claim_run_directory(out_dir, config, overwrite)
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
-    dataset, (x_train, y_train), (x_test, y_test) = prepare_data(config, dataset)
+    data = prepare_data(config, dataset)
+    dataset, (x_train, y_train), (x_test, y_test) = data.dataset, data.train, data.test
     augmentation = config.augmentation
     if augmentation is not None:
         augmentation = replace(
@@ -296,7 +323,8 @@ def train(
         x_train, y_train, config.batch_size, training=True, augmentation=augmentation,
         seed=config.seed, epoch=epoch,
     )
-    test_data = make_tf_dataset(x_test, y_test, config.batch_size)
+    validation_data = None if data.validation is None else \
+        make_tf_dataset(*data.validation, config.batch_size)
     if config.initial_model:
         model = load_model_file(Path(config.initial_model))
     else:
@@ -322,7 +350,7 @@ def train(
     trainer.fit(
         train_data,
         epochs=config.epochs,
-        validation_data=test_data,
+        validation_data=validation_data,
         shuffle=False,  # the tf.data pipeline shuffles every epoch
         callbacks=callbacks,
         verbose=verbose,
@@ -331,7 +359,7 @@ def train(
     pruning_metrics = {}
     if pruning is not None and pruning.multi_rate:
         settle_at_largest_rate(model, pruning, x_train)
-        pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, (x_test, y_test))
+        pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, data)
     save_model_atomically(model, out_dir / MODEL_FILE)
     if pruning is not None:
         report = connectivity_report(model)
@@ -348,6 +376,7 @@ def train(
         "protocol": config.protocol,
         "model": config.model,
         "test_accuracy": evaluate_arrays(model, x_test, y_test, config.batch_size),
+        **validation_metrics(model, data, config.batch_size),
         "train_samples": len(x_train),
         "test_samples": len(x_test),
         **size_metrics(model),
@@ -443,17 +472,27 @@ def rate_summary(report: dict) -> dict:
     }
 
 
+def validation_metrics(model: keras.Model, data: RunData, batch_size: int = 64) -> dict:
+    """`validation_accuracy` and `validation_samples` of a run (nothing without validation)."""
+    if data.validation is None:
+        return {}
+    return {"validation_accuracy": evaluate_arrays(model, *data.validation, batch_size),
+            "validation_samples": len(data.validation[1])}
+
+
 def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.ndarray,
-                       test: tuple[np.ndarray, np.ndarray]) -> dict:
-    """Test accuracy and pruning metrics of the model extracted at every trained rate; at the
-    largest, the settled network itself (see `settle_at_largest_rate`) is that model."""
+                       data: RunData) -> dict:
+    """Test and validation accuracy and pruning metrics of the model extracted at every
+    trained rate; at the largest, the settled network itself (see `settle_at_largest_rate`) is
+    that model."""
     results = {}
     for rate in pruning.trained_rates():
         extracted = model if rate == pruning.rate else extract(
             model, rate, pruning.prior, calibration_data=x_train,
             calibration_batches=pruning.calibration_batches)
         results[f"{rate:g}"] = {
-            "test_accuracy": evaluate_arrays(extracted, *test),
+            "test_accuracy": evaluate_arrays(extracted, *data.test),
+            **validation_metrics(extracted, data),
             **rate_summary(connectivity_report(extracted)),
         }
     return results
@@ -684,8 +723,9 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
 
 
 def run_data(info: dict, dataset: str | None = None, protocol: str | None = None,
-             on_error: str = "raise") -> tuple[TrainConfig, tuple]:
-    """Loads and splits a dataset with the preprocessing a trained run's model expects.
+             on_error: str = "raise") -> tuple[TrainConfig, RunData]:
+    """Loads and splits a dataset with the preprocessing a trained run's model expects, and
+    the run's own validation part (same fraction and seed).
 
     Args:
         info: The run's `run.json` (see `load_run`).
@@ -694,7 +734,7 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
         on_error: `"raise"` or `"skip"` for bad dataset files.
 
     Returns:
-        `(config, (dataset, (x_train, y_train), (x_test, y_test)))`.
+        `(config, data)`.
     """
     trained = info["config"]
     config = TrainConfig(
@@ -702,6 +742,8 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
         protocol=protocol or trained["protocol"],
         preprocessing=Preprocessing.from_dict(trained["preprocessing"]),
         on_error=on_error,
+        seed=trained.get("seed", 0),
+        validation=trained.get("validation", 0.0),  # runs from before the validation split
     )
     return config, prepare_data(config)
 
@@ -730,8 +772,9 @@ def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str |
         `{"test_accuracy", "test_samples", "dataset", "protocol"}`.
     """
     model, info = load_run(model_path)
-    config, (loaded, _, (x_test, y_test)) = run_data(info, dataset, protocol, on_error)
-    check_data_fits(model, info, loaded, config.dataset)
+    config, data = run_data(info, dataset, protocol, on_error)
+    check_data_fits(model, info, data.dataset, config.dataset)
+    x_test, y_test = data.test
     return {
         "dataset": config.dataset,
         "protocol": config.protocol,

@@ -318,3 +318,31 @@ def test_ntu_bad_tokens_frame_counts_and_action_name_the_file(tmp_path):
     with pytest.raises(SkeletonFileError, match="action A000") as error:
         load_ntu(tmp_path)
     assert error.value.path == str(zero)
+
+
+def test_validation_holds_out_whole_groups_of_the_training_split():
+    from keras_gcnprune.data import validation_split
+
+    train, test = split(load_dataset("synthetic"))
+    fit, validation = validation_split(train, 0.1, seed=3)
+    assert len(fit) + len(validation) == len(train)
+    assert not set(fit.meta["group"]) & set(validation.meta["group"])
+    assert not set(validation.meta["group"]) & set(test.meta["group"])
+    assert 0.1 <= len(validation) / len(train) < 0.1 + 1 / len(set(train.meta["group"]))
+    again, _ = validation_split(train, 0.1, seed=3)
+    assert again.meta["group"].tolist() == fit.meta["group"].tolist()
+    other, _ = validation_split(train, 0.1, seed=4)
+    assert set(other.meta["group"]) != set(fit.meta["group"])
+
+
+def test_validation_without_groups_takes_a_share_of_every_class():
+    from keras_gcnprune.data import SkeletonDataset, validation_split
+
+    labels = np.repeat([0, 1, 2], [10, 20, 2])
+    data = SkeletonDataset([np.zeros((2, 15, 2), "float32")] * len(labels), labels,
+                           ("a", "b", "c"), "jhmdb")
+    fit, validation = validation_split(data, 0.25)
+    assert np.bincount(validation.labels).tolist() == [3, 5, 1]
+    assert np.bincount(fit.labels).tolist() == [7, 15, 1]
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\), got 1.0"):
+        validation_split(data, 1.0)

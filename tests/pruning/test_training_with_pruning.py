@@ -82,7 +82,7 @@ def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_p
         assert row["realized_rate"] == pytest.approx(float(rate), abs=0.03)
     # The saved model is the recalibrated network at the largest rate.
     assert metrics["test_accuracy"] == metrics["rates"]["0.8"]["test_accuracy"]
-    _, _, (x_test, y_test) = prepare_data(config, gestures)
+    x_test, y_test = prepare_data(config, gestures).test
     saved = keras.models.load_model(tmp_path / "mrmp" / "model.keras")
     assert evaluate_arrays(saved, x_test, y_test) == metrics["test_accuracy"]
     assert not (tmp_path / "mrmp" / "backup").exists()

@@ -16,7 +16,7 @@ def gestures():
 
 def test_synthetic_task_is_at_chance_untrained_and_not_solved_in_one_epoch(gestures, tmp_path):
     config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=32), seed=0)
-    _, _, (x_test, y_test) = prepare_data(config, gestures)
+    x_test, y_test = prepare_data(config, gestures).test
     untrained = models.build("attention_gcn", "mediapipe_hand", num_classes=14, frames=32)
     untrained_accuracy = np.mean(np.argmax(untrained.predict(x_test, verbose=0), -1) == y_test)
     assert untrained_accuracy < 0.2  # chance is 1/14 = 0.071
@@ -233,3 +233,16 @@ def test_run_files_that_contradict_or_are_damaged_are_refused_naming_the_file(ge
     model_file.write_bytes(model_file.read_bytes()[:1000])
     with pytest.raises(ValueError, match=f"{model_file} is damaged: .* not \\(1,000 bytes"):
         load_run(tmp_path)
+
+
+def test_val_accuracy_is_the_held_out_training_part_never_the_test_split(gestures, tmp_path):
+    config = TrainConfig(epochs=2, preprocessing=Preprocessing(frames=16), validation=0.25)
+    metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    data = prepare_data(config, gestures)
+    assert metrics["validation_samples"] == len(data.validation[1]) > 0
+    assert metrics["train_samples"] + metrics["validation_samples"] == 4 * 14 * 5
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["val_accuracy"][-1] == pytest.approx(metrics["validation_accuracy"], abs=1e-6)
+    none = train(replace(config, validation=0.0), tmp_path / "none", dataset=gestures,
+                 verbose=0)
+    assert "validation_accuracy" not in none and none["train_samples"] == 4 * 14 * 5
