@@ -176,6 +176,8 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
         **{key: metrics[key] for key in ("test_accuracy", "realized_rate",
                                          "disconnected_fraction", "kept_weights",
                                          "dead_channels")},
+        # What choices are made on (see `TrainConfig.validation`); None without it.
+        "validation_accuracy": metrics.get("validation_accuracy"),
         "train_time_s": run_metrics["train_time_s"],
         "wall_time_s": run_metrics["wall_time_s"],
         "device": run_metrics["device"],

@@ -65,6 +65,7 @@ def test_records_summary_and_files(finished):
     for r in records:
         assert abs(r["realized_rate"] - r["rate"]) < 0.02
         assert {"disconnected_fraction", "dead_channels", "train_time_s", "device"} <= set(r)
+        assert 0.0 <= r["validation_accuracy"] <= 1.0  # held out of the training split
     mrmp_times = {r["train_time_s"] for r in records if r["method"] == "mrmp"}
     assert len(mrmp_times) == 1  # one training for all its rates
     saved = json.loads((out / "results.json").read_text())
