@@ -39,7 +39,8 @@ from keras_gcnprune.training import (
     load_run,
     train,
 )
-from keras_gcnprune.training.run import check_same_settings, rate_summary
+from keras_gcnprune.training.directory import check_same_settings
+from keras_gcnprune.training.run import rate_summary
 
 RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")

@@ -1,21 +1,22 @@
 """Training runs: `model.fit` on a dataset spec, with the run's artifacts written to disk."""
 
-from keras_gcnprune.training.extraction import extract_run
-from keras_gcnprune.training.run import (
+from keras_gcnprune.training.callbacks import EpochCounter, TrainingDivergedError
+from keras_gcnprune.training.directory import (
     MODEL_FILE,
     RUN_FILE,
-    EpochCounter,
-    PruningConfig,
     RunConflictError,
+    load_model_file,
+    load_run,
+)
+from keras_gcnprune.training.extraction import extract_run
+from keras_gcnprune.training.run import (
+    PruningConfig,
     RunData,
     TrainConfig,
-    TrainingDivergedError,
     build_model,
     check_data_fits,
     evaluate,
     evaluate_arrays,
-    load_model_file,
-    load_run,
     prepare_data,
     run_data,
     train,

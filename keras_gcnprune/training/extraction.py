@@ -9,12 +9,10 @@ from pathlib import Path
 
 from keras_gcnprune.pruning import MULTI_RATE_METHODS, extract
 from keras_gcnprune.reports import connectivity_report
+from keras_gcnprune.training.directory import MODEL_FILE, RUN_FILE, load_run
 from keras_gcnprune.training.run import (
-    MODEL_FILE,
-    RUN_FILE,
     check_data_fits,
     evaluate_arrays,
-    load_run,
     rate_summary,
     run_data,
     validation_metrics,

@@ -1,15 +1,10 @@
 """One training run end to end: data, preprocessing, model, `model.fit`, artifacts on disk.
 
-A run directory holds:
-- `model.keras`: the trained model (masks included);
-- `run.json`: what is needed to use the model again: preprocessing, layout, class names,
-  dataset spec and protocol, model name and options;
-- `history.json`: per-epoch training curves;
-- `metrics.json`: test accuracy, parameter count, wall time and versions.
-While training, `backup/` holds a `keras.callbacks.BackupAndRestore` state and `history.json` is
+The run directory's files are described in `keras_gcnprune.training.directory`. While
+training, `backup/` holds a `keras.callbacks.BackupAndRestore` state and `history.json` is
 rewritten after every epoch: rerunning the same configuration after a crash resumes from the
-last finished epoch. A backup left by a different configuration, or one that cannot be read, is
-discarded with a warning and training starts afresh.
+last finished epoch, exactly as if uninterrupted. A backup that cannot be read is discarded
+with a warning and training starts afresh.
 """
 
 from __future__ import annotations
@@ -17,10 +12,7 @@ from __future__ import annotations
 import json
 import math
 import platform
-import shutil
 import time
-import warnings
-import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -54,11 +46,23 @@ from keras_gcnprune.pruning import (
 from keras_gcnprune.pruning.multirate import check_rates
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report, model_costs
+from keras_gcnprune.training.callbacks import (
+    EpochCounter,
+    HistoryFile,
+    ResumableBackup,
+    StopOnNonFiniteLoss,
+)
+from keras_gcnprune.training.directory import (
+    METRICS_FILE,
+    MODEL_FILE,
+    claim_run_directory,
+    load_model_file,
+    load_run,
+    save_model_atomically,
+    write_run_info,
+    write_text_atomically,
+)
 
-MODEL_FILE = "model.keras"
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.json"
-RANDOM_STATE_FILE = "random_state.npz"
 RAMP_UPDATES = 20
 
 
@@ -392,67 +396,6 @@ def train(
     return metrics
 
 
-class RunConflictError(ValueError):
-    """A run directory holds a run of other settings."""
-
-
-class TrainingDivergedError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-# Everything `train` writes in a run directory; `overwrite` removes exactly these.
-RUN_ARTIFACTS = (METRICS_FILE, MODEL_FILE, RUN_FILE, "history.json", "stripped.keras",
-                 "connectivity.json", "backup")
-
-
-def claim_run_directory(out_dir: Path, config: TrainConfig, overwrite: bool = False) -> None:
-    """Makes `out_dir` this configuration's run directory before training writes in it.
-
-    A directory whose `run.json` records other settings is refused (`RunConflictError`, naming
-    them) unless `overwrite`, which first removes every file of the old run. The settings are
-    recorded at once, so that a later run of other settings is refused even if this one is
-    interrupted, and `metrics.json` is removed, so that until the new set of files is complete
-    no reader takes the directory for a finished run.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in RUN_ARTIFACTS:
-            path = out_dir / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    elif (out_dir / RUN_FILE).exists():
-        check_same_settings(out_dir, config)
-    (out_dir / METRICS_FILE).unlink(missing_ok=True)
-
-
-def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
-    """Refuses a run directory whose `run.json` records other settings than `config`.
-
-    Raises:
-        RunConflictError: naming each differing setting, there and now.
-    """
-    saved = read_run_info(run_dir / RUN_FILE)["config"]
-    wanted = json.loads(json.dumps(config.to_dict()))
-    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-    if differing:
-        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
-                            for k in differing)
-        raise RunConflictError(
-            f"{run_dir} holds a run with other settings ({details}). Use another output "
-            "directory, the same settings to continue it, or overwrite it.")
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(text)
-    temporary.replace(path)
-
-
-def save_model_atomically(model: keras.Model, path: Path) -> None:
-    temporary = path.with_name("partial." + path.name)  # Keras needs the .keras suffix
-    model.save(temporary)
-    temporary.replace(path)
-
-
 def size_metrics(model: keras.Model) -> dict:
     """What the model weighs: `parameters`, its weights (masks, pruning steps and seed states
     are not weights; biases and batch-norm statistics are), `nonzero_parameters`, those a
@@ -507,219 +450,11 @@ def settle_at_largest_rate(model: keras.Model, pruning: PruningConfig, x_train: 
     recalibrate_batch_norm(model, x_train, pruning.calibration_batches)
 
 
-class ResumableBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` that resumes only the same configuration and survives a bad backup.
-
-    Args:
-        backup_dir: Folder of the backup.
-        fingerprint: Text identifying the run's configuration.
-    """
-
-    def __init__(self, backup_dir: Path, fingerprint: str) -> None:
-        super().__init__(str(backup_dir), double_checkpoint=True)
-        self.folder = Path(backup_dir)
-        self.fingerprint = fingerprint
-        self.stamp = self.folder / "run_config.json"
-
-    def resumable(self) -> bool:
-        """Whether the folder holds a backup of this configuration (else it is discarded)."""
-        if not self.folder.exists():
-            return False
-        if self.stamp.exists() and self.stamp.read_text() == self.fingerprint:
-            return True
-        self._discard(f"it was written by a different configuration than {self.stamp} records")
-        return False
-
-    def on_train_begin(self, logs=None) -> None:
-        try:
-            super().on_train_begin(logs)
-        except (OSError, ValueError) as error:
-            self._discard(f"it cannot be read ({error})")
-        else:
-            self._restore_random_states()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.stamp.write_text(self.fingerprint)
-
-    def _save_model(self) -> None:
-        # Keras' backup holds the weights, not the random states (dropout, noise, rate
-        # sampling): without them a resumed training draws what the first epochs drew.
-        super()._save_model()
-        # By position: seed generators' paths carry process-wide counters.
-        states = {f"state_{i}": variable.numpy()
-                  for i, variable in enumerate(random_states(self.model))}
-        temporary = self.folder / "random_state.partial.npz"
-        np.savez(temporary, epoch=self._current_epoch, **states)
-        temporary.replace(self.folder / RANDOM_STATE_FILE)
-
-    def _restore_random_states(self) -> None:
-        path = self.folder / RANDOM_STATE_FILE
-        epoch = getattr(self.model, "_initial_epoch", None)
-        if epoch is None or not path.exists():
-            return
-        with np.load(path) as saved:
-            if int(saved["epoch"]) != epoch:
-                warnings.warn(f"{path} is from epoch {int(saved['epoch'])}, the backup from "
-                              f"epoch {epoch}: random draws after the resume differ from an "
-                              "uninterrupted run's.", stacklevel=2)
-                return
-            for i, variable in enumerate(random_states(self.model)):
-                variable.assign(saved[f"state_{i}"])
-
-    def _discard(self, reason: str) -> None:
-        warnings.warn(f"Discarding the training backup in {self.folder}: {reason}; starting "
-                      "from the first epoch.", stacklevel=2)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def random_states(model: keras.Model) -> list:
-    """The model's seed-generator states: variables that are not among its weights."""
-    weights = {variable.path for variable in model.weights}
-    return [variable for variable in model.variables if variable.path not in weights]
-
-
-class EpochCounter(keras.callbacks.Callback):
-    """Sets a training dataset's epoch variable (see `make_tf_dataset`) as each epoch begins,
-    so that an epoch's order and augmentation depend on its number, resumed or not.
-
-    Args:
-        epoch: The int64 variable the dataset was built with.
-    """
-
-    def __init__(self, epoch: tf.Variable) -> None:
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self.epoch.assign(epoch)
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops training with `TrainingDivergedError` as soon as a batch's loss is NaN or infinite.
-
-    Unlike `keras.callbacks.TerminateOnNaN`, which ends `fit` normally, it raises before the
-    epoch ends, so that no backup, history or metrics of the diverged weights are written.
-    """
-
-    def on_epoch_begin(self, epoch: int, logs=None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise TrainingDivergedError(
-                f"The training loss became {float(loss)} at epoch {self._epoch + 1}, batch "
-                f"{batch + 1}. Lower the learning rate, or check the data for extreme values; "
-                "the run directory keeps the last finished epoch's backup.")
-
-
-class HistoryFile(keras.callbacks.Callback):
-    """Rewrites a JSON file of per-epoch metrics after every epoch (kept across a resume)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
-        history = json.loads(self.path.read_text()) if self.path.exists() else {}
-        for key, value in (logs or {}).items():
-            history[key] = history.get(key, [])[:epoch] + [float(value)]
-        temporary = self.path.with_suffix(".partial")
-        temporary.write_text(json.dumps(history, indent=2))
-        temporary.replace(self.path)
-
-
 def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 64
                     ) -> float:
     """Top-1 accuracy of a logits model on preprocessed inputs."""
     logits = model.predict(x, batch_size=batch_size, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == y))
-
-
-def write_run_info(out_dir: Path, config: TrainConfig, dataset: SkeletonDataset) -> None:
-    info = {
-        "config": config.to_dict(),
-        "layout": dataset.skeleton.to_dict(),
-        "class_names": list(dataset.class_names),
-        "dataset_name": dataset.name,
-    }
-    write_text_atomically(out_dir / RUN_FILE, json.dumps(info, indent=2))
-
-
-def read_run_info(path: Path) -> dict:
-    """Reads a `run.json`, refusing one that is not valid JSON or lacks its sections."""
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a readable run record ({error}); rerun the training "
-                         "that wrote it.") from error
-    required = {"config", "layout", "class_names"}
-    if not isinstance(info, dict) or not required <= set(info) or \
-            not isinstance(info["config"], dict) or "preprocessing" not in info["config"]:
-        raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with the "
-                         "preprocessing in config, as `gcnprune train` writes them.")
-    return info
-
-
-def load_model_file(path: Path) -> keras.Model:
-    """`keras.models.load_model`, with an error naming the file when it is missing or damaged."""
-    if not path.is_file():
-        raise FileNotFoundError(f"No model at {path}; pass a run directory or a .keras file.")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is damaged: a .keras file is a zip archive and this one is not "
-                         f"({path.stat().st_size:,} bytes; truncated?); retrain it or restore "
-                         "the file.")
-    try:
-        return keras.models.load_model(path)
-    except Exception as error:  # a damaged file fails in many ways inside Keras
-        raise ValueError(f"{path} is not a readable Keras model ({type(error).__name__}: "
-                         f"{str(error)[:300]}); retrain it or restore the file.") from error
-
-
-def check_run_matches_model(model: keras.Model, info: dict, run_file: Path) -> None:
-    """Refuses a `run.json` that does not describe the model beside it (frames, joints,
-    channels, classes), as a run directory rewritten by other settings could leave."""
-    preprocessing = info["config"]["preprocessing"]
-    _, frames, joints, channels = model.input_shape
-    mismatches = [
-        f"{what}: {recorded} in {RUN_FILE}, {actual} in the model"
-        for what, recorded, actual in (
-            ("frames", preprocessing["frames"], frames),
-            ("joints", len(info["layout"]["joints"]), joints),
-            ("classes", len(info["class_names"]), model.output_shape[-1]),
-        ) if recorded != actual]
-    if channels % len(preprocessing["streams"]):
-        mismatches.append(f"streams: {len(preprocessing['streams'])} in {RUN_FILE}, which do "
-                          f"not divide the model's {channels} input channels")
-    if mismatches:
-        raise ValueError(f"{run_file} does not describe the model beside it ("
-                         + "; ".join(mismatches) + "); retrain the run, or overwrite it.")
-
-
-def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
-    """Loads a trained model and its `run.json` (from the run directory or the model's folder).
-
-    Raises:
-        FileNotFoundError: no model or no `run.json`.
-        ValueError: a damaged model or `run.json`, or one that does not describe the other.
-    """
-    path = Path(model_path)
-    model_file = path / MODEL_FILE if path.is_dir() else path
-    run_file = model_file.parent / RUN_FILE
-    if not model_file.exists() and (model_file.parent / "backup").is_dir():
-        raise FileNotFoundError(f"{model_file.parent} holds an unfinished run (no {MODEL_FILE} "
-                                "yet, a backup of its last epoch): rerun the same training "
-                                "command to finish it.")
-    if not model_file.exists():
-        raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a .keras file.")
-    if not run_file.exists():
-        raise FileNotFoundError(
-            f"No {RUN_FILE} beside {model_file}: it records the preprocessing the model expects. "
-            "Evaluate models trained with `gcnprune train` or keras_gcnprune.training.train."
-        )
-    info = read_run_info(run_file)
-    model = load_model_file(model_file)
-    check_run_matches_model(model, info, run_file)
-    return model, info
 
 
 def run_data(info: dict, dataset: str | None = None, protocol: str | None = None,

@@ -58,7 +58,7 @@ class StopAfter(Exception):
 
 
 def crashing_history(crash_epoch):
-    from keras_gcnprune.training.run import HistoryFile
+    from keras_gcnprune.training.callbacks import HistoryFile
 
     class CrashingHistory(HistoryFile):
         def on_epoch_begin(self, epoch, logs=None):

@@ -1,0 +1,141 @@
+"""The callbacks of a training run: a backup that resumes exactly, the epoch that keys the
+data pipeline, a stop on a non-finite loss, and the history file."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+RANDOM_STATE_FILE = "random_state.npz"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that resumes only the same configuration and survives a bad backup.
+
+    Args:
+        backup_dir: Folder of the backup.
+        fingerprint: Text identifying the run's configuration.
+    """
+
+    def __init__(self, backup_dir: Path, fingerprint: str) -> None:
+        super().__init__(str(backup_dir), double_checkpoint=True)
+        self.folder = Path(backup_dir)
+        self.fingerprint = fingerprint
+        self.stamp = self.folder / "run_config.json"
+
+    def resumable(self) -> bool:
+        """Whether the folder holds a backup of this configuration (else it is discarded)."""
+        if not self.folder.exists():
+            return False
+        if self.stamp.exists() and self.stamp.read_text() == self.fingerprint:
+            return True
+        self._discard(f"it was written by a different configuration than {self.stamp} records")
+        return False
+
+    def on_train_begin(self, logs=None) -> None:
+        try:
+            super().on_train_begin(logs)
+        except (OSError, ValueError) as error:
+            self._discard(f"it cannot be read ({error})")
+        else:
+            self._restore_random_states()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.stamp.write_text(self.fingerprint)
+
+    def _save_model(self) -> None:
+        # Keras' backup holds the weights, not the random states (dropout, noise, rate
+        # sampling): without them a resumed training draws what the first epochs drew.
+        super()._save_model()
+        # By position: seed generators' paths carry process-wide counters.
+        states = {f"state_{i}": variable.numpy()
+                  for i, variable in enumerate(random_states(self.model))}
+        temporary = self.folder / "random_state.partial.npz"
+        np.savez(temporary, epoch=self._current_epoch, **states)
+        temporary.replace(self.folder / RANDOM_STATE_FILE)
+
+    def _restore_random_states(self) -> None:
+        path = self.folder / RANDOM_STATE_FILE
+        epoch = getattr(self.model, "_initial_epoch", None)
+        if epoch is None or not path.exists():
+            return
+        with np.load(path) as saved:
+            if int(saved["epoch"]) != epoch:
+                warnings.warn(f"{path} is from epoch {int(saved['epoch'])}, the backup from "
+                              f"epoch {epoch}: random draws after the resume differ from an "
+                              "uninterrupted run's.", stacklevel=2)
+                return
+            for i, variable in enumerate(random_states(self.model)):
+                variable.assign(saved[f"state_{i}"])
+
+    def _discard(self, reason: str) -> None:
+        warnings.warn(f"Discarding the training backup in {self.folder}: {reason}; starting "
+                      "from the first epoch.", stacklevel=2)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def random_states(model: keras.Model) -> list:
+    """The model's seed-generator states: variables that are not among its weights."""
+    weights = {variable.path for variable in model.weights}
+    return [variable for variable in model.variables if variable.path not in weights]
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Sets a training dataset's epoch variable (see `make_tf_dataset`) as each epoch begins,
+    so that an epoch's order and augmentation depend on its number, resumed or not.
+
+    Args:
+        epoch: The int64 variable the dataset was built with.
+    """
+
+    def __init__(self, epoch: tf.Variable) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch.assign(epoch)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with `TrainingDivergedError` as soon as a batch's loss is NaN or infinite.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, which ends `fit` normally, it raises before the
+    epoch ends, so that no backup, history or metrics of the diverged weights are written.
+    """
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDivergedError(
+                f"The training loss became {float(loss)} at epoch {self._epoch + 1}, batch "
+                f"{batch + 1}. Lower the learning rate, or check the data for extreme values; "
+                "the run directory keeps the last finished epoch's backup.")
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """Rewrites a JSON file of per-epoch metrics after every epoch (kept across a resume)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        history = json.loads(self.path.read_text()) if self.path.exists() else {}
+        for key, value in (logs or {}).items():
+            history[key] = history.get(key, [])[:epoch] + [float(value)]
+        temporary = self.path.with_suffix(".partial")
+        temporary.write_text(json.dumps(history, indent=2))
+        temporary.replace(self.path)
