@@ -218,7 +218,7 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
           end, frequency, scope, supervision, block_density, log_dir, from_run, overwrite,
           **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
-    from keras_gcnprune.training import PruningConfig, load_run
+    from keras_gcnprune.training import MODEL_FILE, PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
 
     try:
@@ -240,7 +240,7 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
         options["frames"] = trained["preprocessing"]["frames"]
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
         path = Path(from_run)
-        initial_model = str(path / "model.keras" if path.is_dir() else path)
+        initial_model = str(path / MODEL_FILE if path.is_dir() else path)
     config = _config(**options, pruning=pruning, initial_model=initial_model)
     _report_run(run_training(config, out_dir, overwrite=overwrite), out_dir)
 
@@ -446,7 +446,7 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     from keras_gcnprune.data import Preprocessing, load_dataset
     from keras_gcnprune.export import export_run, litert_latency_ms
     from keras_gcnprune.pruning.channels import BLOCK_DENSITY
-    from keras_gcnprune.training import PruningConfig, TrainConfig
+    from keras_gcnprune.training import MODEL_FILE, PruningConfig, TrainConfig
     from keras_gcnprune.training import train as run_training
 
     click.echo("Generating synthetic hand gestures (14 classes, MediaPipe hand layout)...")
@@ -460,7 +460,7 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     pruning = PruningConfig(method="tcp", rate=rate, block_density=BLOCK_DENSITY, begin=0.0,
                             end=0.5)
     pruned = run_training(TrainConfig(epochs=prune_epochs, initial_model=str(
-        dense_dir / "model.keras"), pruning=pruning, **common), tcp_dir, dataset=dataset)
+        dense_dir / MODEL_FILE), pruning=pruning, **common), tcp_dir, dataset=dataset)
     click.echo("\nExporting both models to TFLite (the pruned one compacted) and checking them "
                "against Keras...")
     files = {name: Path(out_dir) / f"gesture_{name}.tflite" for name in ("dense", "tcp")}
@@ -485,7 +485,7 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"LiteRT CPU, batch 1), max abs diff from Keras {exported.max_abs_diff:.1g}, top-1 "
         f"agreement {exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-delegate "
         f"findings\n"
-        f"Models: {dense_dir / 'model.keras'}, {tcp_dir / 'stripped.keras'}, "
+        f"Models: {dense_dir / MODEL_FILE}, {tcp_dir / 'stripped.keras'}, "
         f"{files['dense']}, {files['tcp']}"
     )
 

@@ -39,7 +39,7 @@ from keras_gcnprune.training import (
     load_run,
     train,
 )
-from keras_gcnprune.training.directory import check_same_settings
+from keras_gcnprune.training.directory import METRICS_FILE, check_same_settings
 from keras_gcnprune.training.run import rate_summary
 
 RECORDS_FILE = "records.json"
@@ -204,7 +204,7 @@ def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
 
 def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[dict]:
     """The benchmark records of a finished training (mrmp: one per rate, unseen included)."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads((run_dir / METRICS_FILE).read_text())
     if training.method == "dense":
         records = [_dense_record(training, run_dir, metrics)]
     elif training.method == "mrmp":
@@ -222,7 +222,7 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path) ->
     records_file = run_dir / RECORDS_FILE
     if records_file.exists():
         return json.loads(records_file.read_text())["records"]
-    if not (run_dir / "metrics.json").exists():
+    if not (run_dir / METRICS_FILE).exists():
         return None
     records = records_of(bench, training, run_dir)
     write_json(records_file, {"records": records})

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from keras_gcnprune.pruning import MULTI_RATE_METHODS, extract
 from keras_gcnprune.reports import connectivity_report
-from keras_gcnprune.training.directory import MODEL_FILE, RUN_FILE, load_run
+from keras_gcnprune.training.directory import METRICS_FILE, MODEL_FILE, RUN_FILE, load_run
 from keras_gcnprune.training.run import (
     check_data_fits,
     evaluate_arrays,
@@ -80,7 +80,7 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             "path": str(target),
         }
         (target / RUN_FILE).write_text(json.dumps(_extracted_info(info, rate), indent=2))
-        (target / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (target / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
         results.append(metrics)
     return results
 
