@@ -208,5 +208,8 @@ def test_a_terminated_export_leaves_no_staging_folder(finished_run, tmp_path):
         assert export.poll() is None and time.monotonic() < deadline, "no staging folder seen"
         time.sleep(0.05)
     export.send_signal(signal.SIGTERM)
-    assert export.wait(timeout=120) == 128 + signal.SIGTERM
-    assert list(target.iterdir()) == []
+    code = export.wait(timeout=120)
+    assert not [p.name for p in target.iterdir() if p.name.startswith(".")]  # no staging left
+    # On a loaded machine the export can finish before the signal lands; then it is whole.
+    assert code == 128 + signal.SIGTERM and list(target.iterdir()) == [] or \
+        code == 0 and {p.name for p in target.iterdir()} >= {"sm", "m.tflite"}
