@@ -39,7 +39,11 @@ from keras_gcnprune.training import (
     load_run,
     train,
 )
-from keras_gcnprune.training.directory import METRICS_FILE, check_same_settings
+from keras_gcnprune.training.directory import (
+    METRICS_FILE,
+    check_same_settings,
+    settings_difference,
+)
 from keras_gcnprune.training.run import rate_summary
 
 RECORDS_FILE = "records.json"
@@ -300,12 +304,9 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
         return []
     earlier = load_results(out_dir)
     saved = {k: v for k, v in earlier.get("settings", {}).items() if k not in COVERAGE_SETTINGS}
-    wanted = {k: v for k, v in json.loads(json.dumps(asdict(bench))).items()
-              if k not in COVERAGE_SETTINGS}
-    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-    if differing:
-        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
-                            for k in differing)
+    wanted = {k: v for k, v in asdict(bench).items() if k not in COVERAGE_SETTINGS}
+    details = settings_difference(saved, wanted)
+    if details:
         raise ValueError(f"{out_dir / RESULTS_FILE} holds a benchmark with other settings "
                          f"({details}); use another --out, or the same settings.")
     # By the run's own folders (name, protocol, seed): `out_dir` may be spelled another way.
@@ -320,10 +321,10 @@ def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: P
     protocols = bench.protocols or protocol_names(dataset.name)
     plan = bench.trainings(protocols)
     progress = progress or Progress(len(plan))
-    records: list[dict] = earlier_records(out_dir, replace(bench, protocols=tuple(protocols)),
-                                          plan)
-    results = AccuracyResults(replace(bench, protocols=tuple(protocols)), records, [],
+    bench = replace(bench, protocols=tuple(protocols))
+    results = AccuracyResults(bench, earlier_records(out_dir, bench, plan), [],
                               planned=len(plan))
+    records = results.records
     for training in plan:
         found = finished_records(bench, training, out_dir)
         if found is None:

@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_gcnprune.training.directory import write_text_atomically
+
 RANDOM_STATE_FILE = "random_state.npz"
 
 
@@ -136,6 +138,4 @@ class HistoryFile(keras.callbacks.Callback):
         history = json.loads(self.path.read_text()) if self.path.exists() else {}
         for key, value in (logs or {}).items():
             history[key] = history.get(key, [])[:epoch] + [float(value)]
-        temporary = self.path.with_suffix(".partial")
-        temporary.write_text(json.dumps(history, indent=2))
-        temporary.replace(self.path)
+        write_text_atomically(self.path, json.dumps(history, indent=2))

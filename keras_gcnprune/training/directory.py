@@ -37,10 +37,10 @@ def claim_run_directory(out_dir: Path, config: TrainConfig, overwrite: bool = Fa
     """Makes `out_dir` this configuration's run directory before training writes in it.
 
     A directory whose `run.json` records other settings is refused (`RunConflictError`, naming
-    them) unless `overwrite`, which first removes every file of the old run. The settings are
-    recorded at once, so that a later run of other settings is refused even if this one is
-    interrupted, and `metrics.json` is removed, so that until the new set of files is complete
-    no reader takes the directory for a finished run.
+    them) unless `overwrite`, which first removes every file of the old run. `metrics.json` is
+    removed, so that until the new set of files is complete no reader takes the directory for
+    a finished run; `train` records the settings (`write_run_info`) before fitting starts, so
+    that a later run of other settings is refused even if this one is interrupted.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if overwrite:
@@ -58,15 +58,19 @@ def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
     Raises:
         RunConflictError: naming each differing setting, there and now.
     """
-    saved = read_run_info(run_dir / RUN_FILE)["config"]
-    wanted = json.loads(json.dumps(config.to_dict()))
-    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-    if differing:
-        details = "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now"
-                            for k in differing)
+    details = settings_difference(read_run_info(run_dir / RUN_FILE)["config"], config.to_dict())
+    if details:
         raise RunConflictError(
             f"{run_dir} holds a run with other settings ({details}). Use another output "
             "directory, the same settings to continue it, or overwrite it.")
+
+
+def settings_difference(saved: dict, wanted: dict) -> str:
+    """Each setting that differs, as `key: saved there, wanted now` joined by `; ` (empty when
+    none); `wanted` is compared in its JSON form, as `saved` was read."""
+    wanted = json.loads(json.dumps(wanted))
+    differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    return "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differing)
 
 
 def write_text_atomically(path: Path, text: str) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from keras_gcnprune.pruning import MULTI_RATE_METHODS, extract
 from keras_gcnprune.reports import connectivity_report
-from keras_gcnprune.training.directory import METRICS_FILE, MODEL_FILE, RUN_FILE, load_run
+from keras_gcnprune.training.directory import (
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_FILE,
+    load_run,
+    save_model_atomically,
+    write_text_atomically,
+)
 from keras_gcnprune.training.run import (
     check_data_fits,
     evaluate_arrays,
@@ -68,7 +75,7 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
                             calibration_data=x_train, calibration_batches=batches)
         target = out_dir / f"rate_{rate:g}"
         target.mkdir(parents=True, exist_ok=True)
-        extracted.save(target / MODEL_FILE)
+        save_model_atomically(extracted, target / MODEL_FILE)
         metrics = {
             "rate": rate,
             "trained": rate in trained,
@@ -79,8 +86,8 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             "extracted_from": str(model_path),
             "path": str(target),
         }
-        (target / RUN_FILE).write_text(json.dumps(_extracted_info(info, rate), indent=2))
-        (target / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        write_text_atomically(target / RUN_FILE, json.dumps(_extracted_info(info, rate), indent=2))
+        write_text_atomically(target / METRICS_FILE, json.dumps(metrics, indent=2))
         results.append(metrics)
     return results
 
