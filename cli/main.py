@@ -206,6 +206,10 @@ def train(out_dir, overwrite, **options) -> None:
               help="tcp: keep the weights inside a block of whole channels that they fill to "
                    "this density (e.g. 0.5), so that `gcnprune export --compact` removes the "
                    "other channels: a smaller, faster exported model (default: unstructured).")
+@click.option("--include-adjacency/--kernels-only", default=True,
+              help="Prune the learned adjacencies (attention heads', learned graph offsets) "
+                   "with the channel kernels, so the rate counts every weight but biases and "
+                   "normalization (default), or the channel kernels only.")
 @click.option("--tensorboard", "log_dir", default=None, type=click.Path(file_okay=False),
               help="Write per-layer rate and disconnected weights as TensorBoard scalars here "
                    "(needs the tensorboard package).")
@@ -215,8 +219,8 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates_per_step, begin,
-          end, frequency, scope, supervision, block_density, log_dir, from_run, overwrite,
-          **options) -> None:
+          end, frequency, scope, supervision, block_density, include_adjacency, log_dir, from_run,
+          overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import MODEL_FILE, PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
@@ -226,7 +230,8 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
                                 frequency=frequency, scope=scope, supervision=supervision,
                                 block_density=block_density, rates=rates or (), prior=prior,
                                 alignment=alignment, alignment_scope=alignment_scope,
-                                rates_per_step=rates_per_step, log_dir=log_dir)
+                                rates_per_step=rates_per_step, log_dir=log_dir,
+                                include_adjacency=include_adjacency)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     initial_model = None

@@ -57,11 +57,16 @@ class GraphConv(MaskedLayer):
     `y[n, t, w] = sum_k sum_v A_k[v, w] (x[n, t, v] @ W_k) + b`, with `W = kernel * mask` of
     shape `(C_in, filters, K)`.
 
+    With `learnable_adjacency`, `A_k` becomes `A_k + B_k * M_k`: the trainable offset `B_k` is a
+    masked weight of role `"adjacency"`, pruned with the kernels by default.
+
     Args:
         filters: Number of output channels.
         adjacency: Array `(K, V, V)` (or `(V, V)`), for example from
             `keras_gcnprune.graphs.build_adjacency`.
-        learnable_adjacency: Add a trainable offset `B_k` (initialised at zero) to each `A_k`.
+        learnable_adjacency: Add a trainable offset `B_k` (initialised at zero) to each `A_k`;
+            the offset carries a mask like the kernel (`A_k + B_k * M_k`), so pruning can remove
+            learned joint connections too (role `"adjacency"`).
         use_bias: Add a bias per output channel.
         bias_initializer: Initializer of the bias.
         freeze_pruned: See `MaskedLayer`.
@@ -101,12 +106,13 @@ class GraphConv(MaskedLayer):
         self.kernel, self.kernel_mask = self.add_masked_weight(
             "kernel", (channels, self.filters, self.num_subsets), in_axis=0, out_axes=(1,)
         )
-        self.adjacency_offset = (
-            self.add_weight(
-                name="adjacency_offset", shape=self.adjacency.shape, initializer="zeros"
+        self.adjacency_offset, self.adjacency_offset_mask = (
+            self.add_masked_weight(
+                "adjacency_offset", self.adjacency.shape, initializer="zeros",
+                regularize=False, role="adjacency",
             )
             if self.learnable_adjacency
-            else None
+            else (None, None)
         )
         self.bias = (
             self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
@@ -114,10 +120,12 @@ class GraphConv(MaskedLayer):
             else None
         )
 
-    def effective_adjacency(self):
+    def effective_adjacency(self, training=None):
+        """The adjacency the forward pass uses: `A`, plus the masked offset when learned."""
         adjacency = ops.convert_to_tensor(self.adjacency)
         if self.adjacency_offset is not None:
-            adjacency = adjacency + self.adjacency_offset
+            adjacency = adjacency + self.masked(
+                self.adjacency_offset, self.adjacency_offset_mask, training)
         return adjacency
 
     def call(self, inputs, training=None):
@@ -127,7 +135,7 @@ class GraphConv(MaskedLayer):
             inputs, ops.reshape(kernel, (channels, self.filters * self.num_subsets))
         )
         outputs = aggregate_joints(
-            projected, self.effective_adjacency(), self.filters, static_dim(inputs, 1)
+            projected, self.effective_adjacency(training), self.filters, static_dim(inputs, 1)
         )
         if self.bias is not None:
             outputs = outputs + self.bias

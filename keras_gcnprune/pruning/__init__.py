@@ -21,9 +21,11 @@ from keras_gcnprune.pruning.multirate import (
     MultiRateModel,
     align_with_prior,
     alignment_divergence,
+    closed_form_rate,
     extract,
     extraction_masks,
     recalibrate_batch_norm,
+    requested_weights,
 )
 from keras_gcnprune.pruning.priors import GAUSSIAN, LAPLACE, PRIORS, UNIFORM, Prior, get_prior
 from keras_gcnprune.pruning.schedules import ConstantSparsity, PolynomialDecay
@@ -51,10 +53,12 @@ __all__ = [
     "align_with_prior",
     "alignment_divergence",
     "assign_masks",
+    "closed_form_rate",
     "extract",
     "extraction_masks",
     "get_prior",
     "recalibrate_batch_norm",
+    "requested_weights",
     "ConstantSparsity",
     "MagnitudePruning",
     "PolynomialDecay",

@@ -43,9 +43,14 @@ class PruningCallback(keras.callbacks.Callback):
         log_dir: When given, TensorBoard scalars are written there after every mask update:
             per layer the realized rate and the number of kept weights on no input-to-output
             path, and the same for the whole model.
+        include_adjacency: Prune the learned joint-to-joint weights (attention heads'
+            adjacencies, graph convolutions' learned offsets) with the channel kernels, so that
+            the rate applies to every weight but biases and normalization (default); False:
+            channel kernels only, the learned adjacencies stay dense.
     """
 
-    def __init__(self, schedule: Schedule, log_dir: str | None = None) -> None:
+    def __init__(self, schedule: Schedule, log_dir: str | None = None,
+                 include_adjacency: bool = True) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be callable as schedule(step), got {schedule!r}.")
@@ -56,7 +61,12 @@ class PruningCallback(keras.callbacks.Callback):
             )
         self.schedule = schedule
         self.log_dir = log_dir
+        self.include_adjacency = bool(include_adjacency)
         self._writer = None
+
+    def pruned_weights(self) -> list:
+        """The masked weights this callback prunes."""
+        return prunable_weights(self.model, self.include_adjacency)
 
     def on_train_begin(self, logs=None) -> None:
         self._steps = [
@@ -122,8 +132,9 @@ class PruningCallback(keras.callbacks.Callback):
         report = connectivity_report(self.model)
         with self._writer.as_default(step=self._step):
             for row in report["layers"]:
-                tf.summary.scalar(f"pruning/{row['layer']}/rate", row["rate"])
-                tf.summary.scalar(f"pruning/{row['layer']}/disconnected", row["disconnected"])
+                name = f"pruning/{row['layer']}/{row['role']}"
+                tf.summary.scalar(f"{name}/rate", row["rate"])
+                tf.summary.scalar(f"{name}/disconnected", row["disconnected"])
             tf.summary.scalar("pruning/total/rate", report["total"]["rate"])
             tf.summary.scalar("pruning/total/disconnected_fraction",
                               report["total"]["disconnected_fraction"])
@@ -132,7 +143,7 @@ class PruningCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self._save_step()
         if logs is not None:
-            logs["sparsity"] = sparsity_of(prunable_weights(self.model))
+            logs["sparsity"] = sparsity_of(self.pruned_weights())
 
     def update_masks(self, sparsity: float) -> None:
         raise NotImplementedError
@@ -151,6 +162,8 @@ class MagnitudePruning(PruningCallback):
             `"global"` (one threshold over all kernels, on magnitudes divided by each kernel's
             root mean square so that layers of different scales compete fairly).
         log_dir: TensorBoard scalars (see `PruningCallback`).
+        include_adjacency: Prune the learned adjacencies too (see `PruningCallback`); each
+            adjacency is one more kernel for the `"layer"` scope.
 
     Example:
         >>> from keras_gcnprune.pruning import PolynomialDecay
@@ -158,15 +171,15 @@ class MagnitudePruning(PruningCallback):
         >>> # model.fit(data, epochs=10, callbacks=[callback])
     """
 
-    def __init__(self, schedule: Schedule, scope: str = "layer", log_dir: str | None = None
-                 ) -> None:
-        super().__init__(schedule, log_dir)
+    def __init__(self, schedule: Schedule, scope: str = "layer", log_dir: str | None = None,
+                 include_adjacency: bool = True) -> None:
+        super().__init__(schedule, log_dir, include_adjacency)
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}.")
         self.scope = scope
 
     def update_masks(self, sparsity: float) -> None:
-        weights = prunable_weights(self.model)
+        weights = self.pruned_weights()
         values = [effective_values(w) for w in weights]
         if self.scope == "layer":
             masks = [magnitude_mask(v, sparsity) for v in values]
@@ -200,6 +213,7 @@ class TopologicalPruning(PruningCallback):
             compaction removes the other channels (see `topologically_consistent_masks`);
             None: unstructured.
         log_dir: TensorBoard scalars (see `PruningCallback`).
+        include_adjacency: Prune the learned adjacencies too (see `PruningCallback`).
 
     Example:
         >>> from keras_gcnprune.pruning import ConstantSparsity
@@ -210,12 +224,12 @@ class TopologicalPruning(PruningCallback):
     def __init__(self, schedule: Schedule, supervise: bool = True, accessibility: bool = True,
                  coaccessibility: bool = True, sharpness: float = 10.0, strength: float = 0.1,
                  feedback: bool = False, block_density: float | None = None,
-                 log_dir: str | None = None) -> None:
-        super().__init__(schedule, log_dir)
+                 log_dir: str | None = None, include_adjacency: bool = True) -> None:
+        super().__init__(schedule, log_dir, include_adjacency)
         check_block_density(block_density)
         self.block_density = block_density
         self.supervision = TopologicalSupervision(
-            accessibility, coaccessibility, sharpness, feedback, strength
+            accessibility, coaccessibility, sharpness, feedback, strength, include_adjacency
         ) if supervise else None
 
     def on_train_begin(self, logs=None) -> None:
@@ -230,7 +244,8 @@ class TopologicalPruning(PruningCallback):
 
     def update_masks(self, sparsity: float) -> None:
         assign_masks(self.model, topologically_consistent_masks(
-            self.model, sparsity, block_density=self.block_density))
+            self.model, sparsity, block_density=self.block_density,
+            include_adjacency=self.include_adjacency))
 
 
 class MultiRatePruning(PruningCallback):
@@ -241,7 +256,8 @@ class MultiRatePruning(PruningCallback):
     `steepness[1]` as `s` reaches the largest rate, so the masks are crisp for the rest of
     training. The network's mask variables follow the crisp band-stop at the largest rate (at
     every schedule turn, epoch end and the end of training), so reports, TensorBoard scalars and
-    the logged `sparsity` see the current masks.
+    the logged `sparsity` see the current masks. Which weights are pruned is the model's
+    `include_adjacency`.
 
     Args:
         schedule: `schedule(step) -> (should_prune, sparsity)`, e.g. a `PolynomialDecay` to
@@ -267,6 +283,7 @@ class MultiRatePruning(PruningCallback):
             raise TypeError(
                 f"MultiRatePruning trains a MultiRateModel, got {type(self.model).__name__}: "
                 "wrap the network with MultiRateModel(network, rates) and fit the wrapper.")
+        self.include_adjacency = self.model.include_adjacency
         super().on_train_begin(logs)
 
     def on_train_batch_begin(self, batch: int, logs=None) -> None:
@@ -298,7 +315,8 @@ class MultiRatePruning(PruningCallback):
     def _sync_masks(self) -> None:
         # The latent weights move between schedule turns; the mask variables follow them.
         network = self.model.network
-        assign_masks(network, band_stop_masks(network, float(self.model.thresholds.numpy()[-1])))
+        assign_masks(network, band_stop_masks(network, float(self.model.thresholds.numpy()[-1]),
+                                              self.include_adjacency))
 
 
 class AlignmentSchedule(keras.callbacks.Callback):
@@ -332,7 +350,8 @@ SUPERVISION = {
 
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                      supervision: str = "both", block_density: float | None = None,
-                     log_dir: str | None = None) -> PruningCallback:
+                     log_dir: str | None = None, include_adjacency: bool = True
+                     ) -> PruningCallback:
     """Returns the callback of a pruning method by name.
 
     Args:
@@ -345,15 +364,19 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
             instead of the propagations) or `"none"` (selection only).
         block_density: TCP inside blocks of whole channels (see `TopologicalPruning`).
         log_dir: TensorBoard scalars (see `PruningCallback`).
+        include_adjacency: Prune the learned adjacencies too (magnitude, tcp; srmp and mrmp
+            take it from their `MultiRateModel`).
     """
     if method == "magnitude":
-        return MagnitudePruning(schedule, scope=scope, log_dir=log_dir)
+        return MagnitudePruning(schedule, scope=scope, log_dir=log_dir,
+                                include_adjacency=include_adjacency)
     if method == "tcp":
         if supervision not in SUPERVISION:
             raise ValueError(
                 f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
             )
         return TopologicalPruning(schedule, block_density=block_density, log_dir=log_dir,
+                                  include_adjacency=include_adjacency,
                                   **SUPERVISION[supervision])
     if method in MULTI_RATE_METHODS:
         return MultiRatePruning(schedule, log_dir=log_dir)

@@ -119,13 +119,15 @@ def channel_block(model: keras.Model, scores: dict[str, np.ndarray], target: int
 
     Every narrowable channel group keeps the same fraction of its channels (at least one),
     those whose incoming weights score highest (graph attention channels head by head, so that
-    few heads and their adjacencies stay); a weight is in the block when its output
-    channel is kept, and counts when it lies on an input-to-output path of the block. The
-    fraction is the smallest (by bisection) whose block counts `target / density` weights.
+    few heads and their adjacencies stay); a kernel weight is in the block when its output
+    channel is kept, a scored learned-adjacency entry always, and either counts when it lies
+    on an input-to-output path of the block. The fraction is the smallest (by bisection)
+    whose block counts `target / density` weights.
 
     Args:
         model: A functional model of supported layers.
-        scores: Score of every prunable channel-kernel entry, by mask path.
+        scores: Score of every entry to select among, by mask path: the channel kernels', and
+            the learned adjacencies' when they are pruned too.
         target: Weights the pruned network keeps.
         density: Fraction of the block's weights that `target` should fill, in (0, 1].
 
@@ -135,8 +137,11 @@ def channel_block(model: keras.Model, scores: dict[str, np.ndarray], target: int
     groups = ChannelGroups(model)
     order = _channel_orders(groups, scores)
 
+    adjacencies = {path: np.ones_like(score) for path, score in scores.items()
+                   if path not in {w.mask.path for _, w, _ in _channel_kernels(groups)}}
+
     def block_at(fraction: float) -> Masks:
-        masks = {}
+        masks = dict(adjacencies)  # whole; only the kept channels' parts lie on paths
         for _, weight, output in _channel_kernels(groups):
             key = groups.find(id(output))
             keep = np.ones(int(np.prod([weight.kernel.shape[a] for a in weight.out_axes])))

@@ -8,12 +8,15 @@ import numpy as np
 from keras_gcnprune.layers import MaskedLayer, MaskedWeight
 
 
-def prunable_weights(model: keras.Model, include_adjacency: bool = False) -> list[MaskedWeight]:
+def prunable_weights(model: keras.Model, include_adjacency: bool = True) -> list[MaskedWeight]:
     """Returns the masked weights of every `MaskedLayer` in `model`, in layer order.
 
     Args:
         model: A built Keras model.
-        include_adjacency: Also return the learned per-head adjacencies of `GraphAttention`.
+        include_adjacency: Also return the learned joint-to-joint weights (role
+            `"adjacency"`: the per-head adjacencies of `GraphAttention`, the learned offsets
+            of `GraphConv`), which every pruning method prunes by default; False: the channel
+            kernels only.
     """
     weights = [
         weight
@@ -42,7 +45,7 @@ def masked_layers(model: keras.Model) -> list[MaskedLayer]:
 
 def assign_masks(model: keras.Model, masks: dict[str, np.ndarray]) -> None:
     """Sets the masks of `model`'s masked weights from a dict by mask path (others unchanged)."""
-    for weight in prunable_weights(model, include_adjacency=True):
+    for weight in prunable_weights(model):
         if weight.mask.path in masks:
             weight.mask.assign(masks[weight.mask.path])
 

@@ -1,13 +1,18 @@
 """Multi-rate magnitude pruning (SRMP / MRMP): band-stop masks on latent weights aligned with a
 prior, one training for every pruning rate (DESIGN.md section 1).
 
-Every prunable channel kernel `w` is used as `w * g(w)` with the band-stop
+Every pruned kernel `w` (channel kernels and, by default, learned adjacencies) is used as
+`w * g(w)` with the band-stop
 `g(w) = sigmoid(steepness * (|w| / rms(w) - z(r)))`: near 0 for `|w| < z(r) rms(w)`, near 1
 outside. `z(r) = Prior.threshold(r)` is the prior's quantile for rate `r` in units of the
 kernel's root mean square. A KL divergence (`alignment_divergence`) pulls the distribution of
 every kernel's standardized magnitudes towards the prior's, so the fraction of weights inside the
 band is `r` by construction, at every rate, trained or not: `extract(model, r)` prunes at any `r`
-with the closed-form threshold and no retraining.
+without retraining. Training uses the closed-form band; extraction keeps each kernel's
+largest-magnitude weights up to its share of the requested count (the empirical quantile, which
+the closed-form threshold approximates), so that every extracted model keeps exactly the weights
+asked for and methods compare at equal budgets; `closed_form_rate` reports what the closed-form
+threshold alone would have realized.
 
 `MultiRateModel` wraps a network and trains it with `model.fit`: each step evaluates the network
 at several rates on the same latent weights (SRMP is one rate); the callback
@@ -59,14 +64,17 @@ def band_stop_mask(values: np.ndarray, threshold: float) -> np.ndarray:
     return (np.abs(standardized) >= np.float32(threshold)).astype(np.float32)
 
 
-def band_stop_masks(network: keras.Model, threshold: float) -> dict[str, np.ndarray]:
-    """The crisp band-stop masks of every channel kernel of `network`, by mask path."""
+def band_stop_masks(network: keras.Model, threshold: float, include_adjacency: bool = True
+                    ) -> dict[str, np.ndarray]:
+    """The crisp band-stop masks of every pruned kernel of `network`, by mask path
+    (`include_adjacency`: see `prunable_weights`)."""
     return {w.mask.path: band_stop_mask(w.kernel.numpy(), threshold)
-            for w in prunable_weights(network)}
+            for w in prunable_weights(network, include_adjacency)}
 
 
-def align_with_prior(network: keras.Model, prior: str | Prior = "gaussian") -> None:
-    """Reshapes every channel kernel's distribution into the prior's, keeping its magnitude
+def align_with_prior(network: keras.Model, prior: str | Prior = "gaussian",
+                     include_adjacency: bool = True) -> None:
+    """Reshapes every pruned kernel's distribution into the prior's, keeping its magnitude
     ranking, signs and RMS: the weight of rank `i` in `|w|` becomes `rms(w) * z((i + 0.5) / n)`.
 
     On freshly initialized kernels this is a random draw from the prior (ranks are random), so
@@ -76,9 +84,10 @@ def align_with_prior(network: keras.Model, prior: str | Prior = "gaussian") -> N
     Args:
         network: A model built from the package's masked layers; changed in place.
         prior: The prior.
+        include_adjacency: Align the learned adjacencies too (see `prunable_weights`).
     """
     prior = get_prior(prior)
-    for weight in prunable_weights(network):
+    for weight in prunable_weights(network, include_adjacency):
         values = weight.kernel.numpy()
         ranks = np.argsort(np.argsort(np.abs(values), axis=None, kind="stable"))
         quantiles = prior.thresholds((ranks + 0.5) / ranks.size).reshape(values.shape)
@@ -153,17 +162,17 @@ def alignment_divergence(kernels: Sequence, histogram: Histogram, scope: str = "
 class BandStopSource:
     """The `mask_source` that `MultiRateModel` installs in the network's masked layers.
 
-    Training: the smooth band-stop at the active threshold; inference: the crisp one. Learned
-    adjacencies (not channel kernels) keep their own masks.
+    Training: the smooth band-stop at the active threshold; inference: the crisp one. Kernels
+    outside `kernels` (learned adjacencies when they are not pruned) keep their own masks.
     """
 
-    def __init__(self, channel_kernels: Iterable[str], threshold, steepness) -> None:
-        self.channel_kernels = set(channel_kernels)
+    def __init__(self, kernels: Iterable[str], threshold, steepness) -> None:
+        self.kernels = set(kernels)
         self.threshold = threshold
         self.steepness = steepness
 
     def __call__(self, layer, kernel, mask, training=None):
-        if kernel.path not in self.channel_kernels:
+        if kernel.path not in self.kernels:
             return kernel * mask
         if training:
             return kernel * band_stop(kernel, self.threshold, self.steepness)
@@ -199,7 +208,7 @@ def _normalized_rate_weights(rates: tuple[float, ...],
 class MultiRateModel(keras.Model):
     """Trains a network for several pruning rates at once on the same latent weights.
 
-    Each training step runs the network once per evaluated rate, each time with every channel
+    Each training step runs the network once per evaluated rate, each time with every pruned
     kernel behind a smooth band-stop at that rate's threshold, and minimizes the weighted mean
     of their losses (`rate_weights`, normalized to mean 1, so the learning rate means what it
     means for one rate) plus `alignment_weight` times the prior-alignment divergence, which the
@@ -229,6 +238,8 @@ class MultiRateModel(keras.Model):
             to 76.4 over equal weights, without losing accuracy at the lower rates.
         steepness: Initial band-stop steepness (`MultiRatePruning` anneals it).
         seed: Seed of the rate sampling.
+        include_adjacency: Prune the learned adjacencies with the channel kernels (see
+            `prunable_weights`); False: they stay dense.
         **kwargs: Passed to `keras.Model`.
 
     Example:
@@ -246,7 +257,7 @@ class MultiRateModel(keras.Model):
                  "gaussian", alignment_weight: float = 10.0, alignment_scope: str = "layer",
                  rates_per_step: int | None = None,
                  rate_weights: Sequence[float] | None = None, steepness: float = 20.0,
-                 seed: int | None = None, **kwargs) -> None:
+                 seed: int | None = None, include_adjacency: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rates = check_rates(rates)
         if rates_per_step is not None and not 1 <= rates_per_step <= len(self.rates):
@@ -261,6 +272,7 @@ class MultiRateModel(keras.Model):
         self.rates_per_step = rates_per_step
         self.rate_weights = _normalized_rate_weights(self.rates, rate_weights)
         self.seed = seed
+        self.include_adjacency = bool(include_adjacency)
         self.histogram = Histogram(self.prior)
         self.thresholds = self.add_weight(
             name="thresholds", shape=(len(self.rates),), trainable=False,
@@ -287,7 +299,7 @@ class MultiRateModel(keras.Model):
     def call(self, inputs, training=None):
         threshold = self.thresholds[-1] if self._active_threshold is None \
             else self._active_threshold
-        kernels = (w.kernel.path for w in prunable_weights(self.network))
+        kernels = (w.kernel.path for w in self.pruned_weights())
         source = BandStopSource(kernels, threshold, self.steepness)
         with _installed(self.network, source):
             outputs = self.network(inputs, training=training)
@@ -295,9 +307,13 @@ class MultiRateModel(keras.Model):
             self._alignment()  # logged as val_alignment during evaluation
         return outputs
 
+    def pruned_weights(self) -> list:
+        """The network's masked weights behind band-stops."""
+        return prunable_weights(self.network, self.include_adjacency)
+
     def _alignment(self):
         """The divergence of the latent weights from the prior, tracked as `alignment`."""
-        kernels = [w.kernel for w in prunable_weights(self.network)]
+        kernels = [w.kernel for w in self.pruned_weights()]
         divergence = alignment_divergence(kernels, self.histogram, self.alignment_scope)
         self.alignment_tracker.update_state(divergence)
         return divergence
@@ -349,6 +365,7 @@ class MultiRateModel(keras.Model):
             rate_weights=[float(w) for w in self.rate_weights],
             steepness=float(self.steepness.numpy()),
             seed=self.seed,
+            include_adjacency=self.include_adjacency,
         )
         return config
 
@@ -374,35 +391,83 @@ def check_rates(rates: Sequence[float]) -> tuple[float, ...]:
     return rates
 
 
-def extraction_masks(network: keras.Model, rate: float, prior: str | Prior = "gaussian",
-                     consistent: bool = False) -> dict[str, np.ndarray]:
-    """The crisp band-stop masks of every channel kernel at `rate`, by mask path."""
-    if not 0.0 < rate < 1.0:
-        raise ValueError(f"rate must be in (0, 1), got {rate}.")
-    masks = band_stop_masks(network, get_prior(prior).threshold(rate))
-    masks = consistent_masks(network, masks) if consistent else masks
-    if not any(np.any(mask) for mask in masks.values()):
-        raise ValueError(f"Rate {rate} keeps no weight of {network.name!r}: the network would "
-                         "output constants. Choose a lower rate.")
-    return masks
+def quantile_keys(values: np.ndarray) -> np.ndarray:
+    """Each entry's position in its array's magnitude ranking over the array's size, in
+    [0, 1): 0 for the largest, `(i - 1) / n` for the `i`-th (ties by position)."""
+    order = np.argsort(-np.abs(np.asarray(values, dtype=np.float32)).ravel(), kind="stable")
+    keys = np.empty(order.size, dtype=np.float64)
+    keys[order] = np.arange(order.size) / order.size
+    return keys.reshape(np.shape(values))
 
 
-def extract(model: keras.Model, rate: float, prior: str | Prior | None = None,
-            consistent: bool = False, calibration_data=None, calibration_batches: int = 10
-            ) -> keras.Model:
-    """A plain pruned model at any rate from a multi-rate trained model, without retraining.
+def requested_weights(network: keras.Model, rate: float, include_adjacency: bool = True) -> int:
+    """The weights a pruned model at `rate` keeps: `round(prunable entries * (1 - rate))`."""
+    total = sum(int(np.prod(w.kernel.shape))
+                for w in prunable_weights(network, include_adjacency))
+    return max(int(round(total * (1.0 - rate))), 1)
+
+
+def extraction_masks(network: keras.Model, rate: float, consistent: bool = False,
+                     include_adjacency: bool = True) -> dict[str, np.ndarray]:
+    """Masks that keep exactly `requested_weights(network, rate)` weights, by mask path.
+
+    Every entry is ranked by its kernel's empirical quantile (`quantile_keys`) and the lowest
+    keys are kept: each kernel keeps its largest-magnitude weights in proportion to its size
+    (at least one, from as many weights as kernels on), which on aligned weights is the
+    closed-form band-stop at `rate` up to each kernel's deviation from the prior. One ranking
+    serves every rate, so the masks of higher rates are nested in those of lower ones.
 
     Args:
-        model: A `MultiRateModel`, or its network (then `prior` says which prior it was
-            trained with; default gaussian).
+        network: The multi-rate trained network.
+        rate: Pruning rate in (0, 1).
+        consistent: Also drop kept weights on no input-to-output path (keeps fewer).
+        include_adjacency: Prune the learned adjacencies too (see `prunable_weights`).
+    """
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"rate must be in (0, 1), got {rate}.")
+    weights = prunable_weights(network, include_adjacency)
+    keep = requested_weights(network, rate, include_adjacency)
+    if keep < len(weights):
+        raise ValueError(f"Rate {rate} keeps {keep} weights, fewer than the {len(weights)} "
+                         f"pruned kernels of {network.name!r}: a kernel without weights cuts "
+                         "the network. Choose a lower rate.")
+    keys = [quantile_keys(w.kernel.numpy()) for w in weights]
+    flat = np.concatenate([k.ravel() for k in keys])
+    kept = np.zeros(flat.size, dtype=np.float32)
+    kept[np.argsort(flat, kind="stable")[:keep]] = 1.0
+    bounds = np.cumsum([0] + [k.size for k in keys])
+    masks = {w.mask.path: kept[bounds[i]:bounds[i + 1]].reshape(keys[i].shape)
+             for i, w in enumerate(weights)}
+    return consistent_masks(network, masks) if consistent else masks
+
+
+def closed_form_rate(network: keras.Model, rate: float, prior: str | Prior = "gaussian",
+                     include_adjacency: bool = True) -> float:
+    """The rate the closed-form band-stop threshold `a(rate)` realizes on the latent weights
+    (what training used; extraction keeps the exact count instead)."""
+    masks = band_stop_masks(network, get_prior(prior).threshold(rate), include_adjacency)
+    total = sum(mask.size for mask in masks.values())
+    return 1.0 - sum(float(mask.sum()) for mask in masks.values()) / total
+
+
+def extract(model: keras.Model, rate: float, consistent: bool = False, calibration_data=None,
+            calibration_batches: int = 10, include_adjacency: bool = True) -> keras.Model:
+    """A plain pruned model at any rate from a multi-rate trained model, without retraining.
+
+    It keeps exactly `requested_weights(network, rate)` weights (see `extraction_masks`),
+    whatever the rate, trained or not.
+
+    Args:
+        model: A `MultiRateModel`, or its network.
         rate: Pruning rate in (0, 1), trained or not.
-        prior: The prior (default: the `MultiRateModel`'s, else gaussian).
         consistent: Also drop kept weights on no input-to-output path (the pruning core's
             topological consistency), which raises the realized rate slightly.
         calibration_data: Inputs to recalibrate batch normalization on (an array of inputs,
             or an iterable of batches `x` or `(x, y)`); None keeps the trained statistics.
         calibration_batches: Batches of `calibration_data` used (arrays: batches of 32 drawn
             at random with a fixed seed).
+        include_adjacency: Whether the learned adjacencies were pruned in training (a
+            network only; a `MultiRateModel` knows).
 
     Returns:
         A copy of the network whose kernels hold `kernel * mask`, masks at `rate` (see
@@ -412,10 +477,10 @@ def extract(model: keras.Model, rate: float, prior: str | Prior | None = None,
         >>> pruned = extract(trainer, 0.97, calibration_data=x_train)  # doctest: +SKIP
     """
     if isinstance(model, MultiRateModel):
-        network, prior = model.network, prior or model.prior
+        network, include_adjacency = model.network, model.include_adjacency
     else:
         network = model
-    masks = extraction_masks(network, rate, prior or "gaussian", consistent)
+    masks = extraction_masks(network, rate, consistent, include_adjacency)
     extracted = strip_pruning(network, masks)
     if calibration_data is not None:
         recalibrate_batch_norm(extracted, calibration_data, calibration_batches)

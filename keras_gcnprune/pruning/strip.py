@@ -29,7 +29,7 @@ def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
     """
     stripped = keras.models.clone_model(model)
     stripped.set_weights(model.get_weights())
-    for weight in prunable_weights(stripped, include_adjacency=True):
+    for weight in prunable_weights(stripped):
         if masks is not None and weight.mask.path in masks:
             weight.mask.assign(masks[weight.mask.path])
         weight.kernel.assign(weight.kernel * weight.mask)

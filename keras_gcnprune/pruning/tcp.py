@@ -10,11 +10,13 @@ from keras_gcnprune.pruning.masks import prunable_weights, rms_normalised
 from keras_gcnprune.pruning.topology import Masks, reachability
 
 
-def magnitude_scores(model: keras.Model) -> dict[str, np.ndarray]:
-    """Latent-weight magnitudes divided by each kernel's root mean square, by mask path."""
+def magnitude_scores(model: keras.Model, include_adjacency: bool = True
+                     ) -> dict[str, np.ndarray]:
+    """Latent-weight magnitudes divided by each kernel's root mean square, by mask path
+    (`include_adjacency`: see `prunable_weights`)."""
     return {
         weight.mask.path: rms_normalised(np.abs(weight.kernel.numpy()))
-        for weight in prunable_weights(model)
+        for weight in prunable_weights(model, include_adjacency)
     }
 
 
@@ -81,6 +83,7 @@ def topologically_consistent_masks(
     sparsity: float,
     scores: dict[str, np.ndarray] | None = None,
     block_density: float | None = None,
+    include_adjacency: bool = True,
 ) -> Masks:
     """Returns masks of the best-scoring consistent subnetwork that keeps `1 - sparsity`.
 
@@ -102,7 +105,10 @@ def topologically_consistent_masks(
         sparsity: Fraction of prunable weights to remove, in [0, 1).
         scores: Score of every prunable entry by mask path (default: `magnitude_scores`).
         block_density: None (default, the paper's unstructured selection), or the fraction
-            in (0, 1] of a channel block's weights that the kept weights fill.
+            in (0, 1] of a channel block's weights that the kept weights fill. Learned
+            adjacencies compete outside the block: those of removed channels lie on no path.
+        include_adjacency: Select among the learned adjacencies' entries too (the default
+            `scores`); False: channel kernels only, the adjacencies keep their masks.
 
     Returns:
         0/1 masks by mask path; every kept entry lies on an input-to-output path.
@@ -119,12 +125,13 @@ def topologically_consistent_masks(
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}.")
     check_block_density(block_density)
-    scores = scores or magnitude_scores(model)
+    scores = scores or magnitude_scores(model, include_adjacency)
     total = sum(s.size for s in scores.values())
     target = max(int(round(total * (1.0 - sparsity))), 1)
     if block_density is not None:
         block = channel_block(model, scores, target, block_density)
-        scores = {path: np.where(block[path] > 0, s, -1.0) for path, s in scores.items()}
+        scores = {path: np.where(block[path] > 0, s, -1.0) if path in block else s
+                  for path, s in scores.items()}
     ordered = np.sort(np.concatenate([s.ravel() for s in scores.values()]))[::-1]
     counts: dict[int, tuple[Masks, int]] = {}
 

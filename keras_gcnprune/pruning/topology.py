@@ -105,22 +105,30 @@ class Shadow:
 def current_masks(model: keras.Model) -> Masks:
     """The masks of every masked weight of `model`, by mask path."""
     return {
-        w.mask.path: w.mask.numpy() for w in prunable_weights(model, include_adjacency=True)
+        w.mask.path: w.mask.numpy() for w in prunable_weights(model)
     }
 
 
 # ---- per-layer rules: forward shadow, backward shadow, and which kernel entries are used ----
 
 def _graph_conv_parts(layer: GraphConv, shadow: Shadow):
-    (kernel,) = layer.masked_weights()
-    support = shadow.once(layer.name, lambda: shadow.algebra.support(
-        shadow.algebra.value(layer.effective_adjacency())))
-    return kernel, shadow.mask(kernel), support  # support: (K, V, V)
+    """Kernel, its mask, the learned offset's masked weight (or None), and the support of
+    each subset's effective adjacency `A_k + B_k * M_k`, `(K, V, V)`."""
+    kernel, *offset = layer.masked_weights()
+    offset = offset[0] if offset else None
+
+    def support():
+        adjacency = shadow.algebra.value(layer.adjacency)
+        if offset is not None:
+            adjacency = adjacency + shadow.algebra.value(offset.kernel) * shadow.mask(offset)
+        return shadow.algebra.support(adjacency)
+
+    return kernel, shadow.mask(kernel), offset, shadow.once(layer.name, support)
 
 
 def _graph_conv_forward(layer, inputs, shadow):
     xp = shadow.xp
-    _, mask, support = _graph_conv_parts(layer, shadow)
+    _, mask, _, support = _graph_conv_parts(layer, shadow)
     x = inputs[0]
     return sum(
         xp.swapaxes(xp.matmul(xp.swapaxes(xp.matmul(x, mask[:, :, k]), 1, 2), support[k]), 1, 2)
@@ -130,7 +138,7 @@ def _graph_conv_forward(layer, inputs, shadow):
 
 def _graph_conv_backward(layer, out_co, in_shapes, shadow):
     xp = shadow.xp
-    _, mask, support = _graph_conv_parts(layer, shadow)
+    _, mask, _, support = _graph_conv_parts(layer, shadow)
     return [sum(
         xp.matmul(xp.matmul(support[k], out_co), xp.transpose(mask[:, :, k]))
         for k in range(support.shape[0])
@@ -139,14 +147,20 @@ def _graph_conv_backward(layer, out_co, in_shapes, shadow):
 
 def _graph_conv_used(layer, acc_in, co_out, shadow):
     xp = shadow.xp
-    kernel, _, support = _graph_conv_parts(layer, shadow)
+    kernel, mask, offset, support = _graph_conv_parts(layer, shadow)
     acc = xp.transpose(xp.reshape(acc_in, (-1, acc_in.shape[-1])))
-    used = xp.stack(
+    used = {kernel.mask.path: xp.stack(
         [xp.matmul(acc, xp.reshape(xp.matmul(support[k], co_out), (-1, co_out.shape[-1])))
          for k in range(support.shape[0])],
         axis=-1,
-    )
-    return {kernel.mask.path: used}
+    )}
+    if offset is not None:
+        # An offset entry (k, v, w) carries joint v's subset-k projection to joint w.
+        used[offset.mask.path] = xp.stack([
+            xp.einsum("tvf,twf->vw", xp.matmul(acc_in, mask[:, :, k]), co_out)
+            for k in range(support.shape[0])
+        ])
+    return used
 
 
 def _attention_parts(layer: GraphAttention, shadow: Shadow):
@@ -447,8 +461,9 @@ def consistent_masks(model: keras.Model, masks: Masks | None = None) -> Masks:
 
 
 def disconnected_fraction(model: keras.Model, masks: Masks | None = None,
-                          include_adjacency: bool = False) -> float:
-    """Fraction of kept prunable weights that lie on no input-to-output path."""
+                          include_adjacency: bool = True) -> float:
+    """Fraction of kept prunable weights that lie on no input-to-output path
+    (`include_adjacency`: see `prunable_weights`)."""
     masks = {**current_masks(model), **(masks or {})}
     used = reachability(model, masks).used
     paths = [w.mask.path for w in prunable_weights(model, include_adjacency)]

@@ -15,11 +15,13 @@ from keras_gcnprune.reports.costs import model_costs
 
 @dataclass(frozen=True)
 class LayerReport:
-    """Sparsity and connectivity of one prunable kernel.
+    """Sparsity and connectivity of one masked weight.
 
     Attributes:
         layer: Layer name.
         weight: Weight path.
+        role: `"channels"` (a channel kernel) or `"adjacency"` (learned joint-to-joint
+            weights); channel counts are the layer's either way.
         shape: Kernel shape.
         weights: Number of entries.
         kept: Entries kept by the mask.
@@ -33,6 +35,7 @@ class LayerReport:
 
     layer: str
     weight: str
+    role: str
     shape: tuple[int, ...]
     weights: int
     kept: int
@@ -45,7 +48,8 @@ class LayerReport:
 
 
 def connectivity_report(model: keras.Model, costs: bool = False) -> dict:
-    """Measures every prunable kernel of `model` with its current masks.
+    """Measures every masked weight of `model` (channel kernels and learned adjacencies) with
+    its current masks; the total is over all of them, whichever a pruning method pruned.
 
     Args:
         model: A model built from the package's masked layers.
@@ -68,13 +72,12 @@ def connectivity_report(model: keras.Model, costs: bool = False) -> dict:
         input_id, output_id = result.layer_tensors[layer.name]
         live_in, live_out = result.live_channels(input_id), result.live_channels(output_id)
         for weight in layer.masked_weights():
-            if weight.role != "channels":
-                continue
             mask = weight.mask.numpy()
             kept = int(mask.sum())
             rows.append(LayerReport(
                 layer=layer.name,
                 weight=weight.kernel.path,
+                role=weight.role,
                 shape=tuple(mask.shape),
                 weights=int(mask.size),
                 kept=kept,
@@ -121,8 +124,9 @@ def format_table(report: dict) -> str:
               f"{'dead in':>9s} {'dead out':>9s}")
     lines = [header, "-" * len(header)]
     for r in report["layers"]:
+        name = r["layer"] if r.get("role", "channels") == "channels" else f"{r['layer']} (adj.)"
         lines.append(
-            f"{r['layer']:22s} {str(tuple(r['shape'])):18s} {r['kept']:8d} {r['rate']:7.2%} "
+            f"{name:22s} {str(tuple(r['shape'])):18s} {r['kept']:8d} {r['rate']:7.2%} "
             f"{r['disconnected']:8d} {r['dead_inputs']:4d}/{r['input_channels']:<4d} "
             f"{r['dead_outputs']:4d}/{r['output_channels']:<4d}"
         )

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.pruning import MULTI_RATE_METHODS, extract
+from keras_gcnprune.pruning import MULTI_RATE_METHODS, closed_form_rate, extract
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training.directory import (
     METRICS_FILE,
@@ -49,8 +49,10 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
         on_error: `"raise"` or `"skip"` for bad dataset files.
 
     Returns:
-        One metrics dict per rate: `rate`, `trained`, `test_accuracy`, `realized_rate`,
-        `disconnected_fraction`, `kept_weights`, `path`.
+        One metrics dict per rate: `rate`, `trained`, `test_accuracy`, `realized_rate`
+        (exactly the rate asked for, unless `consistent`), `closed_form_rate` (what the
+        closed-form band-stop threshold would realize), `disconnected_fraction`,
+        `kept_weights`, `path`.
 
     Example:
         >>> extract_run("runs/mrmp", [0.93, 0.97], "runs/mrmp_family")  # doctest: +SKIP
@@ -70,9 +72,11 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
     batches = calibration_batches or pruning.get("calibration_batches", 10)
     out_dir = Path(out_dir)
     results = []
+    # Runs from before learned adjacencies were pruned pruned the channel kernels only.
+    include_adjacency = pruning.get("include_adjacency", False)
     for rate in rates:
-        extracted = extract(model, rate, pruning.get("prior", "gaussian"), consistent,
-                            calibration_data=x_train, calibration_batches=batches)
+        extracted = extract(model, rate, consistent, calibration_data=x_train,
+                            calibration_batches=batches, include_adjacency=include_adjacency)
         target = out_dir / f"rate_{rate:g}"
         target.mkdir(parents=True, exist_ok=True)
         save_model_atomically(extracted, target / MODEL_FILE)
@@ -83,6 +87,8 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             "test_accuracy": evaluate_arrays(extracted, *data.test),
             **validation_metrics(extracted, data),
             **rate_summary(connectivity_report(extracted)),
+            "closed_form_rate": closed_form_rate(model, rate, pruning.get("prior", "gaussian"),
+                                                 include_adjacency),
             "extracted_from": str(model_path),
             "path": str(target),
         }

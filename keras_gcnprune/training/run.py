@@ -37,6 +37,7 @@ from keras_gcnprune.pruning import (
     PolynomialDecay,
     align_with_prior,
     assign_masks,
+    closed_form_rate,
     extract,
     extraction_masks,
     pruning_callback,
@@ -97,6 +98,10 @@ class PruningConfig:
         calibration_batches: Training batches that recalibrate batch normalization when a
             model is extracted at a rate (srmp, mrmp).
         log_dir: Folder for TensorBoard scalars per layer (None: none).
+        include_adjacency: The rate applies to the learned joint-to-joint weights too
+            (attention heads' adjacencies, graph convolutions' learned offsets), so that it
+            counts every weight but biases and normalization (default); False: channel
+            kernels only, for comparison with runs that left the adjacencies dense.
     """
 
     method: str = "tcp"
@@ -114,6 +119,7 @@ class PruningConfig:
     rates_per_step: int | None = None
     calibration_batches: int = 10
     log_dir: str | None = None
+    include_adjacency: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -167,9 +173,10 @@ class PruningConfig:
         if not self.multi_rate:
             return network
         if fresh:
-            align_with_prior(network, self.prior)
+            align_with_prior(network, self.prior, self.include_adjacency)
         return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
-                              self.alignment_scope, rates_per_step=self.rates_per_step, seed=seed)
+                              self.alignment_scope, rates_per_step=self.rates_per_step, seed=seed,
+                              include_adjacency=self.include_adjacency)
 
 
 @dataclass
@@ -349,7 +356,7 @@ def train(
         # Before the backup, so that the pruning step is written before it saves an epoch.
         callbacks.insert(1, pruning_callback(
             pruning.method, schedule, pruning.scope, pruning.supervision, pruning.block_density,
-            pruning.log_dir))
+            pruning.log_dir, pruning.include_adjacency))
     fit_started = time.perf_counter()
     trainer.fit(
         train_data,
@@ -411,7 +418,8 @@ def rate_summary(report: dict) -> dict:
         "realized_rate": report["total"]["rate"],
         "disconnected_fraction": report["total"]["disconnected_fraction"],
         "kept_weights": report["total"]["kept"],
-        "dead_channels": sum(layer["dead_outputs"] for layer in report["layers"]),
+        "dead_channels": sum(layer["dead_outputs"] for layer in report["layers"]
+                             if layer["role"] == "channels"),
     }
 
 
@@ -431,12 +439,15 @@ def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.n
     results = {}
     for rate in pruning.trained_rates():
         extracted = model if rate == pruning.rate else extract(
-            model, rate, pruning.prior, calibration_data=x_train,
-            calibration_batches=pruning.calibration_batches)
+            model, rate, calibration_data=x_train,
+            calibration_batches=pruning.calibration_batches,
+            include_adjacency=pruning.include_adjacency)
         results[f"{rate:g}"] = {
             "test_accuracy": evaluate_arrays(extracted, *data.test),
             **validation_metrics(extracted, data),
             **rate_summary(connectivity_report(extracted)),
+            "closed_form_rate": closed_form_rate(model, rate, pruning.prior,
+                                                 pruning.include_adjacency),
         }
     return results
 
@@ -446,7 +457,8 @@ def settle_at_largest_rate(model: keras.Model, pruning: PruningConfig, x_train: 
     """Sets a multi-rate network's masks to its largest rate and recalibrates its batch norms
     there, so that the saved model is the pruned model at that rate (its latent weights stay
     intact for extraction at other rates)."""
-    assign_masks(model, extraction_masks(model, pruning.rate, pruning.prior))
+    assign_masks(model, extraction_masks(model, pruning.rate,
+                                         include_adjacency=pruning.include_adjacency))
     recalibrate_batch_norm(model, x_train, pruning.calibration_batches)
 
 

@@ -166,6 +166,7 @@ def test_tensorboard_scalars_per_layer(tmp_path):
         for event in tf.compat.v1.train.summary_iterator(str(event_file)):
             for value in event.summary.value:
                 tags.setdefault(value.tag, []).append(event.step)
-    assert tags["pruning/graph_conv/rate"] == [1, 2]
-    assert "pruning/classifier/disconnected" in tags
+    assert tags["pruning/graph_conv/channels/rate"] == [1, 2]
+    assert "pruning/classifier/channels/disconnected" in tags
+    assert "pruning/attention/adjacency/rate" in tags
     assert "pruning/total/disconnected_fraction" in tags
