@@ -3,8 +3,8 @@
 The oracle never uses keras_gcnprune.pruning: it runs the real Keras model as its non-negative
 shadow (kernels 1 under their masks, learned adjacencies and offsets replaced by their support,
 biases 0, batch norm as the identity), feeds ones and differentiates the sum of the logits with
-respect to every kernel. All factors are non-negative, so a kept weight gets a positive gradient exactly
-when an input-to-output path goes through it.
+respect to every kernel. All factors are non-negative, so a kept weight gets a positive gradient
+exactly when an input-to-output path goes through it.
 """
 
 import keras
