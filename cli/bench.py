@@ -35,10 +35,11 @@ def bench() -> None:
                                          "Repeatable. Default: every one of the dataset's."))
 @click.option("--model", "model_name", default=None, help="Model name. Default: attention_gcn.")
 @click.option("--methods", default=None,
-              help="Comma-separated: dense, magnitude, tcp, srmp, mrmp, a TCP ablation "
-                   "tcp_accessibility, tcp_coaccessibility, tcp_feedback, tcp_none, or "
-                   "tcp_block (TCP inside channel blocks, which compaction shrinks). "
-                   "Default: dense,magnitude,tcp,srmp,mrmp.")
+              help="Comma-separated: dense, small_dense (dense models as small as each "
+                   "rate's pruned ones: the baseline), magnitude, tcp, srmp, mrmp, a TCP "
+                   "ablation tcp_accessibility, tcp_coaccessibility, tcp_feedback, tcp_none, "
+                   "or tcp_block (TCP inside channel blocks, which compaction shrinks). "
+                   "Default: dense,small_dense,magnitude,tcp,srmp,mrmp.")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="Comma-separated pruning rates. Default: 0.5,0.7,0.9,0.95,0.98,0.99,0.995.")
 @click.option("--seeds", default=None, type=click.IntRange(1), help="Seeds per run. Default: 3.")

@@ -26,7 +26,7 @@ from keras_gcnprune.bench.results import (
     summarise_accuracy,
     write_json,
 )
-from keras_gcnprune.data import Preprocessing, load_dataset, protocol_names
+from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
 from keras_gcnprune.pruning.callbacks import SUPERVISION
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.pruning.multirate import MAX_RATES
@@ -35,9 +35,12 @@ from keras_gcnprune.training import (
     RUN_FILE,
     PruningConfig,
     TrainConfig,
+    budget_at_rate,
+    build_model,
     extract_run,
     load_run,
     train,
+    width_matched_options,
 )
 from keras_gcnprune.training.directory import (
     METRICS_FILE,
@@ -47,9 +50,10 @@ from keras_gcnprune.training.directory import (
 from keras_gcnprune.training.run import rate_summary
 
 RECORDS_FILE = "records.json"
-BASE_METHODS = ("dense", "magnitude", "tcp", "srmp", "mrmp")
+BASE_METHODS = ("dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp")
 TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
 METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
+UNPRUNED_METHODS = ("dense", "small_dense")
 
 
 @dataclass
@@ -60,10 +64,13 @@ class AccuracyBench:
         dataset: Dataset spec (see `keras_gcnprune.data.load_dataset`).
         protocols: Folds or splits to run (empty: every one of the dataset's protocols).
         model: Model name for `keras_gcnprune.models.build`.
-        methods: Any of `dense`, `magnitude`, `tcp`, `srmp`, `mrmp`, the TCP ablations
-            `tcp_<supervision>` (`tcp_none`: the consistent selection without supervision),
-            and `tcp_block` (TCP inside channel blocks at `BLOCK_DENSITY`, which compaction
-            shrinks).
+        methods: Any of `dense`, `small_dense` (the baseline every pruning result is
+            measured against: the same family, widths scaled so that its weights match what
+            a model pruned at each rate keeps, `keras_gcnprune.training.budget_at_rate`,
+            trained from scratch for the same epochs), `magnitude`, `tcp`, `srmp`, `mrmp`,
+            the TCP ablations `tcp_<supervision>` (`tcp_none`: the consistent selection
+            without supervision), and `tcp_block` (TCP inside channel blocks at
+            `BLOCK_DENSITY`, which compaction shrinks).
         rates: Pruning rates; every method but dense and mrmp trains once per rate, mrmp
             trains once for all of them.
         seeds: Seeds 0..seeds-1 of every (method, rate, protocol).
@@ -103,8 +110,10 @@ class AccuracyBench:
             if len(rates) > MAX_RATES:
                 raise ValueError(f"{len(rates)} {name} given; at most {MAX_RATES} are accepted.")
         if not self.rates and set(self.methods) - {"dense"}:
-            raise ValueError("Pruning methods need rates, e.g. rates=(0.9, 0.99).")
+            raise ValueError("Pruning methods and small_dense need rates, e.g. "
+                             "rates=(0.9, 0.99).")
         self.rates = tuple(sorted(set(self.rates)))
+        self._small_dense: dict[float, dict] = {}  # model options by rate, found once
         if self.seeds < 1 or self.epochs < 1:
             raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
                              f"epochs={self.epochs}.")
@@ -116,15 +125,15 @@ class AccuracyBench:
         for seed in range(self.seeds):
             for protocol in protocols:
                 for method in self.methods:
-                    single = method in ("dense", "mrmp")
+                    single = method in ("dense", "mrmp")  # small_dense: one per rate
                     for rate in [None] if single else self.rates:
                         plan.append(Training(method, rate, protocol, seed,
                                              self.rates if method == "mrmp" else ()))
         return plan
 
     def pruning(self, training: Training) -> PruningConfig | None:
-        """The pruning of a training (None for dense)."""
-        if training.method == "dense":
+        """The pruning of a training (None for dense and small_dense)."""
+        if training.method in UNPRUNED_METHODS:
             return None
         if training.method == "mrmp":
             return PruningConfig(method="mrmp", rates=self.rates,
@@ -134,11 +143,19 @@ class AccuracyBench:
         name, _, supervision = training.method.partition("_")
         return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
 
-    def train_config(self, training: Training) -> TrainConfig:
-        """The complete configuration `keras_gcnprune.training.train` runs for a training."""
-        return TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
-                           epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
-                           seed=training.seed, on_error="skip", pruning=self.pruning(training))
+    def train_config(self, training: Training, dataset: SkeletonDataset) -> TrainConfig:
+        """The complete configuration `keras_gcnprune.training.train` runs for a training
+        (`dataset`, loaded: the small dense models' widths depend on its shapes)."""
+        config = TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
+                             epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
+                             seed=training.seed, on_error="skip",
+                             pruning=self.pruning(training))
+        if training.method != "small_dense":
+            return config
+        if training.rate not in self._small_dense:
+            budget = budget_at_rate(build_model(config, dataset), training.rate)
+            self._small_dense[training.rate] = width_matched_options(config, dataset, budget)
+        return replace(config, model_options=self._small_dense[training.rate])
 
 
 @dataclass(frozen=True)
@@ -181,6 +198,10 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
         **{key: metrics[key] for key in ("test_accuracy", "realized_rate",
                                          "disconnected_fraction", "kept_weights",
                                          "dead_channels")},
+        # The model's size: every weight, and those a pruned one keeps (biases and
+        # normalization included); what methods are compared at.
+        "parameters": metrics["parameters"],
+        "nonzero_parameters": metrics["nonzero_parameters"],
         # What choices are made on (see `TrainConfig.validation`); None without it.
         "validation_accuracy": metrics.get("validation_accuracy"),
         "train_time_s": run_metrics["train_time_s"],
@@ -190,9 +211,10 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
 
 
 def _dense_record(training: Training, run_dir: Path, metrics: dict) -> dict:
+    """dense at rate 0; small_dense at the rate whose budget it matches."""
     model, _ = load_run(run_dir)
     summary = rate_summary(connectivity_report(model))
-    return _record(training, 0.0, {**metrics, **summary}, metrics)
+    return _record(training, training.rate or 0.0, {**metrics, **summary}, metrics)
 
 
 def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
@@ -209,7 +231,7 @@ def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
 def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[dict]:
     """The benchmark records of a finished training (mrmp: one per rate, unseen included)."""
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
-    if training.method == "dense":
+    if training.method in UNPRUNED_METHODS:
         records = [_dense_record(training, run_dir, metrics)]
     elif training.method == "mrmp":
         records = _mrmp_records(training, run_dir, metrics, bench.unseen)
@@ -218,11 +240,12 @@ def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[
     return [{**r, "run": str(run_dir)} for r in records]
 
 
-def finished_records(bench: AccuracyBench, training: Training, out_dir: Path) -> list | None:
+def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
+                     dataset: SkeletonDataset) -> list | None:
     """The records of a training already done (None: it still has to train)."""
     run_dir = training.run_dir(out_dir)
     if (run_dir / RUN_FILE).exists():
-        check_same_settings(run_dir, bench.train_config(training))
+        check_same_settings(run_dir, bench.train_config(training, dataset))
     records_file = run_dir / RECORDS_FILE
     if records_file.exists():
         return json.loads(records_file.read_text())["records"]
@@ -326,14 +349,14 @@ def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: P
                               planned=len(plan))
     records = results.records
     for training in plan:
-        found = finished_records(bench, training, out_dir)
+        found = finished_records(bench, training, out_dir, dataset)
         if found is None:
             if on_training is not None:
                 on_training(training)
             progress.start(training.label)
-            train(bench.train_config(training), training.run_dir(out_dir), dataset=dataset,
-                  verbose=0)
-            found = finished_records(bench, training, out_dir)
+            train(bench.train_config(training, dataset), training.run_dir(out_dir),
+                  dataset=dataset, verbose=0)
+            found = finished_records(bench, training, out_dir, dataset)
             records.extend(found)
             results.finished += 1
             progress.done()

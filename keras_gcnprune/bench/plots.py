@@ -1,4 +1,5 @@
-"""PNG plots of an accuracy benchmark: accuracy and disconnected fraction against rate."""
+"""PNG plots of an accuracy benchmark: accuracy against rate and against nonzero weights, and
+the disconnected fraction against rate."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 
 ACCURACY_PLOT = "accuracy_vs_rate.png"
 DISCONNECTED_PLOT = "disconnected_vs_rate.png"
+WEIGHTS_PLOT = "accuracy_vs_weights.png"
 
 
 def _pyplot():
@@ -50,7 +52,7 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
         label: What was measured (e.g. the dataset), put before both titles.
 
     Returns:
-        `{"accuracy_plot": path, "disconnected_plot": path}`.
+        `{"accuracy_plot": path, "disconnected_plot": path, "weights_plot": path}`.
     """
     plt = _pyplot()
     out_dir = Path(out_dir)
@@ -58,7 +60,8 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
     dense = methods.pop("dense", None)
     rates = sorted({r["rate"] for rows in methods.values() for r in rows})
     paths = {"accuracy_plot": out_dir / ACCURACY_PLOT,
-             "disconnected_plot": out_dir / DISCONNECTED_PLOT}
+             "disconnected_plot": out_dir / DISCONNECTED_PLOT,
+             "weights_plot": out_dir / WEIGHTS_PLOT}
     if not rates:
         rates = [0.5]
     figure, axis = plt.subplots(figsize=(7, 4.5))
@@ -93,4 +96,33 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
     figure.tight_layout()
     figure.savefig(paths["disconnected_plot"], dpi=110)
     plt.close(figure)
+    _plot_against_weights(plt, methods, dense, paths["weights_plot"], prefix)
     return paths
+
+
+def _plot_against_weights(plt, methods: dict, dense: list[dict] | None, path: Path,
+                          prefix: str) -> None:
+    """Top-1 against nonzero weights (log scale): the picture to choose a model by."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    if dense:
+        row = dense[0]
+        axis.errorbar([row["nonzero_parameters"]], [row["top1_mean"]], yerr=[row["top1_std"]],
+                      marker="s", color="black", label=f"dense ({row['top1_mean']:.1f})")
+    for method, rows in methods.items():
+        rows = sorted(rows, key=lambda r: r["nonzero_parameters"])
+        weights = [r["nonzero_parameters"] for r in rows]
+        mean = np.array([r["top1_mean"] for r in rows])
+        std = np.array([r["top1_std"] for r in rows])
+        style = {"color": "black", "linestyle": ":"} if method == "small_dense" else {}
+        axis.plot(weights, mean, marker="o", label=method, **style)
+        axis.fill_between(weights, mean - std, mean + std, alpha=0.12, **(
+            {"color": "black"} if method == "small_dense" else {}))
+    axis.set_xscale("log")
+    axis.set_xlabel("nonzero weights (biases and normalization included, log scale)")
+    axis.set_ylabel("top-1 accuracy (%)")
+    axis.set_title(prefix + "accuracy against size (mean ± std over folds and seeds)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -109,8 +109,8 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
 
     Args:
         records: One dict per (method, rate, protocol, seed) with `test_accuracy`,
-            `realized_rate`, `disconnected_fraction`, `dead_channels`, `kept_weights` and
-            `train_time_s`.
+            `realized_rate`, `disconnected_fraction`, `dead_channels`, `kept_weights`,
+            `nonzero_parameters` and `train_time_s`.
 
     Returns:
         One row per (method, rate), in the order they first appear, top-1 in percent.
@@ -119,10 +119,10 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
         >>> rows = summarise_accuracy([
         ...     {"method": "tcp", "rate": 0.9, "test_accuracy": 0.8, "realized_rate": 0.9,
         ...      "disconnected_fraction": 0.0, "dead_channels": 1, "kept_weights": 10,
-        ...      "train_time_s": 2.0},
+        ...      "nonzero_parameters": 20, "train_time_s": 2.0},
         ...     {"method": "tcp", "rate": 0.9, "test_accuracy": 0.6, "realized_rate": 0.9,
         ...      "disconnected_fraction": 0.0, "dead_channels": 3, "kept_weights": 10,
-        ...      "train_time_s": 4.0}])
+        ...      "nonzero_parameters": 20, "train_time_s": 4.0}])
         >>> rows[0]["top1_mean"], rows[0]["top1_std"], rows[0]["dead_channels"]
         (70.0, 10.0, 2.0)
     """
@@ -140,7 +140,7 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
             "top1_std": round(float(top1.std()), 2),
             **{key: round(_mean([r[key] for r in runs]), 4)
                for key in ("realized_rate", "disconnected_fraction", "dead_channels",
-                           "kept_weights", "train_time_s")},
+                           "kept_weights", "nonzero_parameters", "train_time_s")},
         })
     return rows
 
@@ -150,9 +150,13 @@ def _cell(rows: dict, method: str, rate: float, fmt) -> str:
     return "" if row is None else fmt(row)
 
 
+BASELINES = (("small_dense", "small"), ("magnitude", "mag."))  # what leads are measured from
+
+
 def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float]) -> str:
-    """Markdown: top-1 per rate and method (lead over magnitude pruning in brackets),
-    disconnected fraction, dead channels and kept weights, and training time against dense."""
+    """Markdown: top-1 per rate and method (in brackets, the lead over the small dense model
+    of the same weights and over magnitude pruning), disconnected fraction, dead channels and
+    nonzero weights, and training time against dense."""
     rows = {(r["method"], r["rate"]): r for r in summary}
     pruned = [m for m in methods if m != "dense"]
     lines = ["| rate | " + " | ".join(f"{m} top-1 %" for m in pruned) + " |",
@@ -164,28 +168,75 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float])
 
     def top1(method: str, rate: float):
         def fmt(row: dict) -> str:
+            leads = [f"{name} {row['top1_mean'] - rows[(base, rate)]['top1_mean']:+.2f}"
+                     for base, name in BASELINES if base != method and (base, rate) in rows]
             text = f"{row['top1_mean']:.2f} ± {row['top1_std']:.2f}"
-            base = rows.get(("magnitude", rate))
-            if method != "magnitude" and base is not None:
-                text += f" ({row['top1_mean'] - base['top1_mean']:+.2f})"
-            return text
+            return text + (f" ({', '.join(leads)})" if leads else "")
         return fmt
 
     for rate in rates:
         lines.append(f"| {rate:.1%} | "
                      + " | ".join(_cell(rows, m, rate, top1(m, rate)) for m in pruned) + " |")
-    lines += ["", "Disconnected fraction of kept weights / dead channels / kept weights "
-                  "(realized rate), means:", "",
+    lines += ["", "Disconnected fraction of kept weights / dead channels / nonzero weights "
+                  "(biases and normalization included; realized rate of the pruned weights), "
+                  "means:", "",
               "| rate | " + " | ".join(pruned) + " |", "|---|" + "---|" * len(pruned)]
     for rate in rates:
         lines.append(f"| {rate:.1%} | " + " | ".join(_cell(
             rows, m, rate, lambda r: f"{r['disconnected_fraction']:.1%} / "
-                                     f"{r['dead_channels']:.1f} / {r['kept_weights']:.0f} "
+                                     f"{r['dead_channels']:.1f} / "
+                                     f"{r['nonzero_parameters']:,.0f} "
                                      f"({r['realized_rate']:.2%})") for m in pruned) + " |")
     best = winners(summary, pruned, rates)
     lines += ["", best] if best else []
+    frontier = budget_table(summary, methods)
+    lines += ["", frontier] if frontier else []
     lines += ["", training_time_table(summary, methods)]
     return "\n".join(lines) + "\n"
+
+
+BUDGETS = (0.01, 0.02, 0.05, 0.10)  # of the dense model's weights
+BUDGET_SLACK = 1.1  # a model counts within a budget up to 10% over it
+
+
+def budget_table(summary: list[dict], methods: list[str]) -> str:
+    """Markdown: the best top-1 of each method among its models of at most about 1%, 2%, 5%
+    and 10% of the dense model's weights (`BUDGET_SLACK` over the budget allowed), with the
+    nonzero weights of that model; empty without a dense run.
+
+    Example:
+        >>> rows = [{"method": "dense", "rate": 0.0, "top1_mean": 90.0, "top1_std": 1.0,
+        ...          "nonzero_parameters": 10000},
+        ...         {"method": "tcp", "rate": 0.95, "top1_mean": 80.0, "top1_std": 2.0,
+        ...          "nonzero_parameters": 520}]
+        >>> print(budget_table(rows, ["dense", "tcp"]))
+        Best top-1 % within a budget of nonzero weights (share of dense's 10,000):
+        <BLANKLINE>
+        | budget | tcp |
+        |---|---|
+        | 1% (100) |  |
+        | 2% (200) |  |
+        | 5% (500) | 80.00 ± 2.00 (520) |
+        | 10% (1,000) | 80.00 ± 2.00 (520) |
+    """
+    dense = next((r for r in summary if r["method"] == "dense"), None)
+    shown = [m for m in methods if m != "dense"]
+    if dense is None or not shown:
+        return ""
+    lines = [f"Best top-1 % within a budget of nonzero weights (share of dense's "
+             f"{dense['nonzero_parameters']:,.0f}):", "",
+             "| budget | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+    for share in BUDGETS:
+        budget = share * dense["nonzero_parameters"]
+        cells = []
+        for method in shown:
+            fits = [r for r in summary if r["method"] == method
+                    and r["nonzero_parameters"] <= BUDGET_SLACK * budget]
+            best = max(fits, key=lambda r: r["top1_mean"], default=None)
+            cells.append("" if best is None else f"{best['top1_mean']:.2f} ± "
+                         f"{best['top1_std']:.2f} ({best['nonzero_parameters']:,.0f})")
+        lines.append(f"| {share:.0%} ({budget:,.0f}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:

@@ -7,12 +7,18 @@ from collections.abc import Callable
 
 import keras
 
+from keras_gcnprune.models import attention_gcn as _attention_gcn
+from keras_gcnprune.models import stgcn as _stgcn
 from keras_gcnprune.models.attention_gcn import attention_gcn
 from keras_gcnprune.models.stgcn import stgcn
 
 MODELS: dict[str, Callable[..., keras.Model]] = {
     "attention_gcn": attention_gcn,
     "stgcn": stgcn,
+}
+WIDTH_SCALERS: dict[str, Callable[[float, dict], dict]] = {
+    "attention_gcn": _attention_gcn.scaled_widths,
+    "stgcn": _stgcn.scaled_widths,
 }
 
 
@@ -39,10 +45,35 @@ def build(name: str, layout, num_classes: int, frames: int, **options) -> keras.
             f"frames must be a positive integer, got {frames!r}: the models take a fixed window "
             "of T frames (Preprocessing(frames=T) resamples every sequence to it), because "
             "mobile GPU delegates run static shapes only.")
+    return MODELS[_key(name)](layout, num_classes=num_classes, frames=frames, **options)
+
+
+def _key(name: str) -> str:
     key = name.lower().replace("-", "_")
     if key not in MODELS:
         raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.")
-    return MODELS[key](layout, num_classes=num_classes, frames=frames, **options)
+    return key
 
 
-__all__ = ["MODELS", "attention_gcn", "build", "stgcn"]
+def scaled_options(name: str, factor: float, options: dict | None = None) -> dict:
+    """The options of a narrower (`factor < 1`) or wider model of the same family: every
+    width of `options` (or its default) times `factor`, rounded, at least 1.
+
+    Args:
+        name: Model name (see `build`).
+        factor: Width multiplier, positive.
+        options: The model's other options, kept.
+
+    Returns:
+        The options for `build`.
+
+    Example:
+        >>> scaled_options("attention_gcn", 0.5)
+        {'heads': 4, 'head_channels': 4, 'graph_channels': 16}
+    """
+    if not factor > 0:
+        raise ValueError(f"factor must be positive, got {factor}.")
+    return WIDTH_SCALERS[_key(name)](float(factor), dict(options or {}))
+
+
+__all__ = ["MODELS", "WIDTH_SCALERS", "attention_gcn", "build", "scaled_options", "stgcn"]

@@ -18,14 +18,25 @@ def fold_time_into_channels(inputs, segments: int):
     return keras.layers.Permute((2, 1, 3), name="segments_first")(x)
 
 
+WIDTHS = {"heads": 8, "head_channels": 8, "graph_channels": 32}
+
+
+def scaled_widths(factor: float, options: dict) -> dict:
+    """`options` with the attention heads, head channels and graph channels (given or
+    default) multiplied by `factor`, rounded, at least 1: a narrower or wider model of the
+    same family."""
+    return {**options, **{key: max(1, round(options.get(key, default) * factor))
+                          for key, default in WIDTHS.items()}}
+
+
 def attention_gcn(
     layout,
     num_classes: int,
     frames: int,
     channels: int = 3,
-    heads: int = 8,
-    head_channels: int = 8,
-    graph_channels: int = 32,
+    heads: int = WIDTHS["heads"],
+    head_channels: int = WIDTHS["head_channels"],
+    graph_channels: int = WIDTHS["graph_channels"],
     segments: int = 1,
     strategy: str = "spatial",
     dropout: float = 0.3,

@@ -47,12 +47,22 @@ def _block(x, adjacency, width: int, stride: int, kernel: int, dropout: float, i
     return keras.layers.ReLU(name=f"{prefix}_relu")(y)
 
 
+WIDTHS = (32, 32, 64, 64)
+
+
+def scaled_widths(factor: float, options: dict) -> dict:
+    """`options` with every block's width (given or default) multiplied by `factor`,
+    rounded, at least 1; the number of blocks and their strides stay."""
+    widths = options.get("widths", WIDTHS)
+    return {**options, "widths": tuple(max(1, round(w * factor)) for w in widths)}
+
+
 def stgcn(
     layout,
     num_classes: int,
     frames: int,
     channels: int = 3,
-    widths: Sequence[int] = (32, 32, 64, 64),
+    widths: Sequence[int] = WIDTHS,
     strides: Sequence[int] = (1, 1, 2, 1),
     temporal_kernel: int = 9,
     strategy: str = "spatial",

@@ -21,6 +21,7 @@ from keras_gcnprune.training.run import (
     run_data,
     train,
 )
+from keras_gcnprune.training.sizing import budget_at_rate, width_matched_options
 
 __all__ = [
     "MODEL_FILE",
@@ -31,6 +32,7 @@ __all__ = [
     "RunData",
     "TrainConfig",
     "TrainingDivergedError",
+    "budget_at_rate",
     "build_model",
     "check_data_fits",
     "evaluate",
@@ -41,4 +43,5 @@ __all__ = [
     "prepare_data",
     "run_data",
     "train",
+    "width_matched_options",
 ]

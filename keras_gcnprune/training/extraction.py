@@ -22,6 +22,7 @@ from keras_gcnprune.training.run import (
     evaluate_arrays,
     rate_summary,
     run_data,
+    size_metrics,
     validation_metrics,
 )
 
@@ -87,6 +88,7 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             "test_accuracy": evaluate_arrays(extracted, *data.test),
             **validation_metrics(extracted, data),
             **rate_summary(connectivity_report(extracted)),
+            **size_metrics(extracted),
             "closed_form_rate": closed_form_rate(model, rate, pruning.get("prior", "gaussian"),
                                                  include_adjacency),
             "extracted_from": str(model_path),

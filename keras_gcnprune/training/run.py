@@ -446,6 +446,7 @@ def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.n
             "test_accuracy": evaluate_arrays(extracted, *data.test),
             **validation_metrics(extracted, data),
             **rate_summary(connectivity_report(extracted)),
+            **size_metrics(extracted),
             "closed_form_rate": closed_form_rate(model, rate, pruning.prior,
                                                  pruning.include_adjacency),
         }

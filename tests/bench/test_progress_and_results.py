@@ -18,7 +18,7 @@ def record(method, rate, accuracy, realized=None, train_time=10.0, **extra):
     return {"method": method, "rate": rate, "test_accuracy": accuracy,
             "realized_rate": rate if realized is None else realized,
             "disconnected_fraction": 0.1, "dead_channels": 2, "kept_weights": 100,
-            "train_time_s": train_time, **extra}
+            "nonzero_parameters": 120, "train_time_s": train_time, **extra}
 
 
 def test_progress_counts_skipped_and_trained_runs_and_estimates_from_trained_only():
@@ -51,13 +51,17 @@ def test_summary_is_mean_and_population_std_over_folds_and_seeds():
     assert by_key[("dense", 0.0)]["top1_mean"] == 90.0
 
 
-def test_tables_show_lead_over_magnitude_and_time_ratio_to_dense():
+def test_tables_show_leads_over_the_small_dense_model_and_magnitude_and_time_ratio_to_dense():
     summary = summarise_accuracy([
-        record("dense", 0.0, 0.9, train_time=10.0), record("magnitude", 0.99, 0.5),
+        record("dense", 0.0, 0.9, train_time=10.0, nonzero_parameters=10000),
+        record("small_dense", 0.99, 0.8), record("magnitude", 0.99, 0.5),
         record("tcp", 0.99, 0.75, train_time=15.0)])
-    table = accuracy_tables(summary, ["dense", "magnitude", "tcp"], [0.99])
+    table = accuracy_tables(summary, ["dense", "small_dense", "magnitude", "tcp"], [0.99])
     assert "Dense: **90.00 ± 0.00**" in table
-    assert "| 99.0% | 50.00 ± 0.00 | 75.00 ± 0.00 (+25.00) |" in table
+    assert ("| 99.0% | 80.00 ± 0.00 (mag. +30.00) | 50.00 ± 0.00 (small -30.00) "
+            "| 75.00 ± 0.00 (small -5.00, mag. +25.00) |") in table
+    assert "| 1% (100) |  |  |  |" in table
+    assert "| 2% (200) | 80.00 ± 0.00 (120) | 50.00 ± 0.00 (120) | 75.00 ± 0.00 (120) |" in table
     times = training_time_table(summary, ["dense", "magnitude", "tcp"])
     assert "| tcp | 15.0 | 1.50x |" in times
 

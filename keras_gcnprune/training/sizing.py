@@ -1,0 +1,87 @@
+"""Dense models sized to a weight budget: the baseline every pruned model is measured against.
+
+A pruned model at rate `r` keeps `budget_at_rate` weights. The same family built narrower, with
+about that many weights, and trained from scratch for the same number of epochs is what a user
+gets without pruning: `width_matched_options` finds its widths.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import keras
+import numpy as np
+
+from keras_gcnprune import models
+from keras_gcnprune.data import SkeletonDataset
+from keras_gcnprune.pruning import prunable_weights
+from keras_gcnprune.reports import model_costs
+from keras_gcnprune.training.run import TrainConfig, build_model
+
+FACTORS = (1 / 64, 16.0)  # width multipliers searched
+
+
+def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = True) -> int:
+    """The nonzero weights of `model` pruned at `rate`: the weights pruning leaves alone
+    (biases, normalization; the learned adjacencies too when not pruned) plus the kept share
+    `round(pruned entries * (1 - rate))`, at least one, of the pruned ones.
+
+    Example:
+        >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
+        >>> budget_at_rate(model, 0.9) < model_costs(model)["parameters"] / 5
+        True
+    """
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {rate}.")
+    pruned = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, include_adjacency))
+    return model_costs(model)["parameters"] - pruned + max(int(round(pruned * (1.0 - rate))), 1)
+
+
+def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
+    """The weights (biases and normalization included, masks not) of the run's model."""
+    return model_costs(build_model(config, dataset))["parameters"]
+
+
+def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights: int) -> dict:
+    """Model options of the run's family, widths scaled (`keras_gcnprune.models.scaled_options`)
+    so that the model's weights are the closest to `weights` that its widths allow.
+
+    Below the family's smallest model (every width 1) the smallest is returned, and above the
+    widest searched (16 times the given widths) the widest: the trained model's metrics say
+    what it weighs.
+
+    Args:
+        config: The run whose model family, options and data shapes to keep.
+        dataset: The dataset (layout, classes, channels).
+        weights: The weight count to match.
+
+    Returns:
+        The `model_options` of the matched model.
+
+    Example:
+        >>> from keras_gcnprune.data import load_dataset
+        >>> options = width_matched_options(TrainConfig(), load_dataset("synthetic"), 5000)
+        >>> abs(weights_of(replace(TrainConfig(), model_options=options),
+        ...                load_dataset("synthetic")) - 5000) < 500
+        True
+    """
+    if weights < 1:
+        raise ValueError(f"weights must be a positive count, got {weights}.")
+
+    def options_at(log_factor: float) -> dict:
+        return models.scaled_options(config.model, math.exp(log_factor), config.model_options)
+
+    def count(log_factor: float) -> int:
+        return weights_of(replace(config, model_options=options_at(log_factor)), dataset)
+
+    low, high = (math.log(f) for f in FACTORS)
+    if count(low) >= weights:
+        return options_at(low)
+    if count(high) <= weights:
+        return options_at(high)
+    for _ in range(24):  # the count only grows with the widths
+        middle = (low + high) / 2
+        low, high = (middle, high) if count(middle) < weights else (low, middle)
+    below, above = count(low), count(high)
+    return options_at(low if weights - below < above - weights else high)
