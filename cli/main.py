@@ -103,6 +103,14 @@ def training_options(command):
                      help="Share of the training split held out as validation (whole subjects "
                           "or sets where the data have them); val_accuracy is measured on it, "
                           "the test split only reported. 0: none."),
+        click.option("--teacher", default=None, type=click.Path(exists=True),
+                     help="Distil from this trained run (directory or model.keras), e.g. the "
+                          "dense run of the same data: softened-logit KL plus the label loss."),
+        click.option("--distill-temperature", default=4.0,
+                     type=click.FloatRange(0, min_open=True),
+                     help="With --teacher: softening temperature of both logits."),
+        click.option("--distill-weight", default=0.5, type=click.FloatRange(0, 1),
+                     help="With --teacher: share of the loss that is distillation."),
         click.option("--overwrite", is_flag=True,
                      help="Replace a run of other settings in --out (otherwise refused)."),
     ]
@@ -112,17 +120,20 @@ def training_options(command):
 
 
 def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
-            learning_rate, augment, seed, on_error, validation, **extra):
+            learning_rate, augment, seed, on_error, validation, teacher, distill_temperature,
+            distill_weight, **extra):
     from keras_gcnprune.data import Augmentation, Preprocessing
-    from keras_gcnprune.training import TrainConfig
+    from keras_gcnprune.training import DistillationConfig, TrainConfig
 
+    distillation = DistillationConfig(teacher, distill_temperature, distill_weight) \
+        if teacher else None
     return TrainConfig(
         dataset=dataset, protocol=protocol, model=model_name,
         model_options=_parse_options(options), epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate,
         preprocessing=Preprocessing(frames=frames, streams=_streams(streams)),
         augmentation=Augmentation() if augment else None, seed=seed, on_error=on_error,
-        validation=validation, **extra,
+        validation=validation, distillation=distillation, **extra,
     )
 
 

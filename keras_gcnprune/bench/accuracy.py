@@ -34,6 +34,7 @@ from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     RUN_FILE,
     PruningConfig,
+    DistillationConfig,
     TrainConfig,
     budget_at_rate,
     build_model,
@@ -80,6 +81,10 @@ class AccuracyBench:
             realized rate of untrained rates (when the training finishes: rates added later
             need a fresh --out).
         rates_per_step: Rates evaluated per mrmp training step (None: all).
+        distill: Every method but dense distils from the dense run of its protocol and seed
+            (`keras_gcnprune.training.DistillationConfig` defaults), small_dense included, so
+            that every compared model had the same teacher and the same epochs; needs dense
+            among the methods.
 
     Example:
         >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp"),
@@ -98,6 +103,7 @@ class AccuracyBench:
     frames: int = 32
     unseen: tuple[float, ...] = ()
     rates_per_step: int | None = None
+    distill: bool = False
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -112,6 +118,8 @@ class AccuracyBench:
         if not self.rates and set(self.methods) - {"dense"}:
             raise ValueError("Pruning methods and small_dense need rates, e.g. "
                              "rates=(0.9, 0.99).")
+        if self.distill and "dense" not in self.methods:
+            raise ValueError("distill=True distils from the dense runs: add dense to methods.")
         self.rates = tuple(sorted(set(self.rates)))
         self._small_dense: dict[float, dict] = {}  # model options by rate, found once
         if self.seeds < 1 or self.epochs < 1:
@@ -122,9 +130,11 @@ class AccuracyBench:
         """Every training the benchmark needs: seed 0 on every fold first, then the next seed,
         so that a benchmark stopped early has covered all folds."""
         plan = []
+        # dense first: with distill, it is every other method's teacher
+        methods = sorted(self.methods, key=lambda m: m != "dense")
         for seed in range(self.seeds):
             for protocol in protocols:
-                for method in self.methods:
+                for method in methods:
                     single = method in ("dense", "mrmp")  # small_dense: one per rate
                     for rate in [None] if single else self.rates:
                         plan.append(Training(method, rate, protocol, seed,
@@ -143,13 +153,19 @@ class AccuracyBench:
         name, _, supervision = training.method.partition("_")
         return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
 
-    def train_config(self, training: Training, dataset: SkeletonDataset) -> TrainConfig:
+    def train_config(self, training: Training, dataset: SkeletonDataset, out_dir: Path
+                     ) -> TrainConfig:
         """The complete configuration `keras_gcnprune.training.train` runs for a training
-        (`dataset`, loaded: the small dense models' widths depend on its shapes)."""
+        (`dataset`, loaded: the small dense models' widths depend on its shapes; `out_dir`:
+        where the benchmark's runs, teachers included, are)."""
+        teacher = None
+        if self.distill and training.method != "dense":
+            dense = Training("dense", None, training.protocol, training.seed)
+            teacher = DistillationConfig(str(dense.run_dir(out_dir)))
         config = TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
                              epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
                              seed=training.seed, on_error="skip",
-                             pruning=self.pruning(training))
+                             pruning=self.pruning(training), distillation=teacher)
         if training.method != "small_dense":
             return config
         if training.rate not in self._small_dense:
@@ -245,7 +261,7 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
     """The records of a training already done (None: it still has to train)."""
     run_dir = training.run_dir(out_dir)
     if (run_dir / RUN_FILE).exists():
-        check_same_settings(run_dir, bench.train_config(training, dataset))
+        check_same_settings(run_dir, bench.train_config(training, dataset, out_dir))
     records_file = run_dir / RECORDS_FILE
     if records_file.exists():
         return json.loads(records_file.read_text())["records"]
@@ -354,7 +370,7 @@ def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: P
             if on_training is not None:
                 on_training(training)
             progress.start(training.label)
-            train(bench.train_config(training, dataset), training.run_dir(out_dir),
+            train(bench.train_config(training, dataset, out_dir), training.run_dir(out_dir),
                   dataset=dataset, verbose=0)
             found = finished_records(bench, training, out_dir, dataset)
             records.extend(found)

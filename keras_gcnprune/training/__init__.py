@@ -1,6 +1,7 @@
 """Training runs: `model.fit` on a dataset spec, with the run's artifacts written to disk."""
 
 from keras_gcnprune.training.callbacks import EpochCounter, TrainingDivergedError
+from keras_gcnprune.training.distillation import DistillationConfig, DistillationLoss
 from keras_gcnprune.training.directory import (
     MODEL_FILE,
     RUN_FILE,
@@ -26,6 +27,8 @@ from keras_gcnprune.training.sizing import budget_at_rate, width_matched_options
 __all__ = [
     "MODEL_FILE",
     "RUN_FILE",
+    "DistillationConfig",
+    "DistillationLoss",
     "EpochCounter",
     "PruningConfig",
     "RunConflictError",

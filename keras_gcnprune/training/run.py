@@ -53,6 +53,12 @@ from keras_gcnprune.training.callbacks import (
     ResumableBackup,
     StopOnNonFiniteLoss,
 )
+from keras_gcnprune.training.distillation import (
+    DistillationConfig,
+    DistillationLoss,
+    label_accuracy,
+    with_teacher_logits,
+)
 from keras_gcnprune.training.directory import (
     METRICS_FILE,
     MODEL_FILE,
@@ -202,6 +208,8 @@ class TrainConfig:
             `keras_gcnprune.data.validation_split`): Keras' `val_accuracy` is measured on it
             and the metrics report it beside the test accuracy, so that every choice can be
             made without the test split. 0: none.
+        distillation: Distil from a trained teacher (see `DistillationConfig`); None: the
+            label loss alone.
     """
 
     dataset: str = "synthetic"
@@ -219,6 +227,7 @@ class TrainConfig:
     pruning: PruningConfig | None = None
     initial_model: str | None = None
     validation: float = 0.1
+    distillation: DistillationConfig | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation < 1.0:
@@ -282,11 +291,30 @@ def compile_for_classification(model: keras.Model, config: TrainConfig, steps: i
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01
     )
+    distillation = config.distillation
+    if distillation is None:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    else:  # the labels come packed with the teacher's logits
+        loss = DistillationLoss(distillation.temperature, distillation.weight)
+        accuracy = keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        loss=loss, metrics=[accuracy],
     )
+
+
+def load_teacher(distillation: DistillationConfig, student: keras.Model) -> keras.Model:
+    """The teacher model of a run, checked to take the student's inputs and classes."""
+    teacher, _ = load_run(distillation.teacher)
+    if (tuple(teacher.input_shape[1:]) != tuple(student.input_shape[1:])
+            or teacher.output_shape[-1] != student.output_shape[-1]):
+        raise ValueError(
+            f"Teacher {distillation.teacher} takes inputs {tuple(teacher.input_shape[1:])} and "
+            f"outputs {teacher.output_shape[-1]} classes; the student takes "
+            f"{tuple(student.input_shape[1:])} and outputs {student.output_shape[-1]}: train "
+            "the teacher on the same data, frames and streams.")
+    return teacher
 
 
 def train(
@@ -340,6 +368,11 @@ def train(
         model = load_model_file(Path(config.initial_model))
     else:
         model = build_model(config, dataset)
+    if config.distillation is not None:
+        teacher = load_teacher(config.distillation, model)
+        train_data = with_teacher_logits(train_data, teacher)
+        if validation_data is not None:
+            validation_data = with_teacher_logits(validation_data, teacher)
     pruning = config.pruning
     trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
         else model

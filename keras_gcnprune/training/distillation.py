@@ -1,0 +1,123 @@
+"""Knowledge distillation from a trained teacher, as a loss: it composes with every pruning method.
+
+The data pipeline computes the teacher's logits of every (augmented) batch and packs them with
+the labels, `y = [label, teacher logits...]` (`with_teacher_logits`). `DistillationLoss` is then
+an ordinary Keras loss on `(y, student logits)`, and `label_accuracy` an ordinary metric, so that
+`model.fit` trains as usual: TCP's supervision (in the forward pass), MRMP's multi-rate step
+(which repeats `y` for every rate) and magnitude pruning's callbacks see nothing different.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+@dataclass
+class DistillationConfig:
+    """Distillation from a trained teacher during a run.
+
+    Args:
+        teacher: The teacher: a run directory or a `.keras` model (typically the dense run
+            of the same data, protocol and seed).
+        temperature: Softening temperature `T` of both logits.
+        weight: Share `w` of the loss that is distillation: `(1 - w) * label loss +
+            w * T^2 * KL(teacher || student)`, in [0, 1].
+    """
+
+    teacher: str = ""
+    temperature: float = 4.0
+    weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.teacher:
+            raise ValueError("Distillation needs a teacher: a trained run directory or .keras "
+                             "model.")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {self.temperature}.")
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"weight must be in [0, 1], got {self.weight}.")
+
+
+def pack_labels(labels, teacher_logits):
+    """`[label, teacher logits...]` per sample, float32 `(N, 1 + classes)`."""
+    labels = ops.reshape(ops.cast(labels, "float32"), (-1, 1))
+    return ops.concatenate([labels, ops.cast(teacher_logits, "float32")], axis=1)
+
+
+def unpack_labels(packed):
+    """`(labels int32 (N,), teacher logits (N, classes))` from `pack_labels`' output."""
+    return ops.cast(packed[:, 0], "int32"), packed[:, 1:]
+
+
+def with_teacher_logits(dataset: tf.data.Dataset, teacher: keras.Model) -> tf.data.Dataset:
+    """Packs the teacher's logits of every batch `(x, y)` with its labels (`pack_labels`).
+
+    Args:
+        dataset: Batches `(x, y)`, after any augmentation (the teacher sees what the student
+            sees).
+        teacher: A logits model taking `x`.
+
+    Returns:
+        Batches `(x, [y, teacher(x)])`.
+
+    Example:
+        >>> packed = with_teacher_logits(train_data, dense_model)  # doctest: +SKIP
+    """
+    def pack(x, y):
+        return x, pack_labels(y, teacher(x, training=False))
+
+    return dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class DistillationLoss(keras.losses.Loss):
+    """Label cross-entropy plus softened-logit KL divergence from a teacher (Hinton et al.).
+
+    `(1 - weight) * CE(label, student) + weight * T^2 * KL(softmax(teacher / T) ||
+    softmax(student / T))`; the `T^2` keeps the soft term's gradient on the scale of the
+    label term's whatever the temperature. `y_true` is `pack_labels`' output.
+
+    Args:
+        temperature: `T`.
+        weight: Share of the distillation term, in [0, 1].
+        name: Loss name.
+
+    Example:
+        >>> loss = DistillationLoss(temperature=4.0, weight=0.5)
+        >>> y_true = pack_labels(np.array([0]), np.array([[2.0, 0.0]], "float32"))
+        >>> float(loss(y_true, np.array([[2.0, 0.0]], "float32"))) < 0.1
+        True
+    """
+
+    def __init__(self, temperature: float = 4.0, weight: float = 0.5,
+                 name: str = "distillation", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.temperature = float(temperature)
+        self.weight = float(weight)
+
+    def call(self, y_true, y_pred):
+        labels, teacher = unpack_labels(y_true)
+        label_loss = keras.losses.sparse_categorical_crossentropy(labels, y_pred,
+                                                                  from_logits=True)
+        t = self.temperature
+        teacher_probabilities = ops.softmax(teacher / t, axis=-1)
+        divergence = ops.sum(teacher_probabilities * (
+            ops.log_softmax(teacher / t, axis=-1) - ops.log_softmax(y_pred / t, axis=-1)),
+            axis=-1)
+        return (1.0 - self.weight) * label_loss + self.weight * t * t * divergence
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "temperature": self.temperature, "weight": self.weight}
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+def label_accuracy(y_true, y_pred):
+    """Top-1 accuracy against the labels of `pack_labels`' output."""
+    labels, _ = unpack_labels(y_true)
+    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+    return ops.cast(ops.equal(predicted, labels), "float32")
