@@ -33,8 +33,8 @@ from keras_gcnprune.pruning.multirate import MAX_RATES
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     RUN_FILE,
-    PruningConfig,
     DistillationConfig,
+    PruningConfig,
     TrainConfig,
     budget_at_rate,
     build_model,

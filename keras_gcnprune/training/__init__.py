@@ -1,7 +1,6 @@
 """Training runs: `model.fit` on a dataset spec, with the run's artifacts written to disk."""
 
 from keras_gcnprune.training.callbacks import EpochCounter, TrainingDivergedError
-from keras_gcnprune.training.distillation import DistillationConfig, DistillationLoss
 from keras_gcnprune.training.directory import (
     MODEL_FILE,
     RUN_FILE,
@@ -9,6 +8,7 @@ from keras_gcnprune.training.directory import (
     load_model_file,
     load_run,
 )
+from keras_gcnprune.training.distillation import DistillationConfig, DistillationLoss
 from keras_gcnprune.training.extraction import extract_run
 from keras_gcnprune.training.run import (
     PruningConfig,

@@ -53,12 +53,6 @@ from keras_gcnprune.training.callbacks import (
     ResumableBackup,
     StopOnNonFiniteLoss,
 )
-from keras_gcnprune.training.distillation import (
-    DistillationConfig,
-    DistillationLoss,
-    label_accuracy,
-    with_teacher_logits,
-)
 from keras_gcnprune.training.directory import (
     METRICS_FILE,
     MODEL_FILE,
@@ -68,6 +62,12 @@ from keras_gcnprune.training.directory import (
     save_model_atomically,
     write_run_info,
     write_text_atomically,
+)
+from keras_gcnprune.training.distillation import (
+    DistillationConfig,
+    DistillationLoss,
+    label_accuracy,
+    with_teacher_logits,
 )
 
 RAMP_UPDATES = 20
