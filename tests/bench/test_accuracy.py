@@ -44,6 +44,29 @@ def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
                          .trainings(("x",))[0]).supervision == "none"
 
 
+def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_models(tmp_path):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.training import budget_at_rate, build_model
+    from keras_gcnprune.training.sizing import weights_of
+
+    bench = AccuracyBench(dataset="synthetic", methods=("tcp", "small_dense", "dense"),
+                          rates=(0.9, 0.98), seeds=1, distill=True)
+    plan = bench.trainings(("cross_subject",))
+    assert [t.name for t in plan] == ["dense", "tcp_0.9", "tcp_0.98", "small_dense_0.9",
+                                      "small_dense_0.98"]
+    dataset = load_dataset("synthetic")
+    dense = bench.train_config(plan[0], dataset, tmp_path)
+    assert dense.distillation is None and dense.model_options == {}
+    for training in plan[3:]:
+        config = bench.train_config(training, dataset, tmp_path)
+        assert config.pruning is None
+        assert config.distillation.teacher == str(plan[0].run_dir(tmp_path))
+        budget = budget_at_rate(build_model(dense, dataset), training.rate)
+        assert abs(weights_of(config, dataset) - budget) < 0.25 * budget
+    with pytest.raises(ValueError, match="add dense to methods"):
+        AccuracyBench(methods=("tcp",), rates=(0.9,), distill=True)
+
+
 @pytest.mark.parametrize("options,message", [
     ({"methods": ("dense", "l1")}, "Unknown methods ['l1']"),
     ({"rates": (0.9, 1.0)}, "rates must be in (0, 1)"),
@@ -63,8 +86,10 @@ def test_records_summary_and_files(finished):
         ("dense", 0.0, False), ("magnitude", 0.5, False), ("magnitude", 0.9, False),
         ("mrmp", 0.5, False), ("mrmp", 0.7, True), ("mrmp", 0.9, False)]
     for r in records:
-        assert abs(r["realized_rate"] - r["rate"]) < 0.02
+        # mrmp's extracted models keep exactly the count asked for
+        assert abs(r["realized_rate"] - r["rate"]) < (1e-3 if r["method"] == "mrmp" else 0.02)
         assert {"disconnected_fraction", "dead_channels", "train_time_s", "device"} <= set(r)
+        assert 0 < r["nonzero_parameters"] <= r["parameters"]
         assert 0.0 <= r["validation_accuracy"] <= 1.0  # held out of the training split
     mrmp_times = {r["train_time_s"] for r in records if r["method"] == "mrmp"}
     assert len(mrmp_times) == 1  # one training for all its rates
@@ -77,7 +102,7 @@ def test_records_summary_and_files(finished):
     assert [r["rate"] for r in saved["mrmp_realized_rates"]] == [0.5, 0.7, 0.9]
     table = (out / "results.md").read_text()
     assert "| 90.0% |" in table and "no (unseen)" in table
-    for plot in ("accuracy_vs_rate.png", "disconnected_vs_rate.png"):
+    for plot in ("accuracy_vs_rate.png", "disconnected_vs_rate.png", "accuracy_vs_weights.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -27,10 +27,12 @@ def test_graph_conv_matches_einsum_with_mask_and_learned_adjacency():
     mask = random_mask(layer.kernel_mask)
     offset = random_inputs(3, 15, 15) * 0.1
     layer.adjacency_offset.assign(offset)
+    offset_mask = random_mask(layer.adjacency_offset_mask)
     expected = np.einsum(
-        "ntvc,cfk,kvw->ntwf", x, layer.kernel.numpy() * mask, adjacency + offset
+        "ntvc,cfk,kvw->ntwf", x, layer.kernel.numpy() * mask, adjacency + offset * offset_mask
     ) + layer.bias.numpy()
     np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5)
+    assert [w.role for w in layer.masked_weights()] == ["channels", "adjacency"]
 
 
 def test_graph_attention_matches_per_head_reference():

@@ -1,0 +1,57 @@
+"""Dense models sized to a pruned model's weights: the small_dense baseline."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from keras_gcnprune import models
+from keras_gcnprune.data import load_dataset
+from keras_gcnprune.pruning import prunable_weights
+from keras_gcnprune.reports import model_costs
+from keras_gcnprune.training import TrainConfig, budget_at_rate, build_model, width_matched_options
+from keras_gcnprune.training.sizing import weights_of
+
+
+@pytest.fixture(scope="module")
+def gestures():
+    return load_dataset("synthetic")
+
+
+def test_scaled_options_scale_every_width_of_the_family_and_keep_the_rest():
+    assert models.scaled_options("attention_gcn", 0.5, {"dropout": 0.1, "heads": 6}) == {
+        "dropout": 0.1, "heads": 3, "head_channels": 4, "graph_channels": 16}
+    assert models.scaled_options("stgcn", 0.01, {"strides": (1, 2)}) == {
+        "strides": (1, 2), "widths": (1, 1, 1, 1)}
+    with pytest.raises(ValueError, match="factor must be positive, got 0"):
+        models.scaled_options("stgcn", 0)
+
+
+def test_budget_at_rate_is_the_unpruned_weights_plus_the_kept_share(gestures):
+    model = build_model(TrainConfig(), gestures)
+    total = model_costs(model)["parameters"]
+    pruned = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model))
+    channels = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, False))
+    assert budget_at_rate(model, 0.0) == total
+    assert budget_at_rate(model, 0.9) == total - pruned + round(pruned * 0.1)
+    assert budget_at_rate(model, 0.9, include_adjacency=False) == \
+        total - channels + round(channels * 0.1)
+
+
+@pytest.mark.parametrize("model", ["attention_gcn", "stgcn"])
+def test_matched_widths_give_the_nearest_weight_count_the_family_allows(gestures, model):
+    config = TrainConfig(model=model)
+    dense = weights_of(config, gestures)
+    for target in (dense // 4, dense // 12):
+        options = width_matched_options(config, gestures, target)
+        matched = weights_of(replace(config, model_options=options), gestures)
+        assert abs(matched - target) < 0.25 * target, (target, matched, options)
+        # one width step either way is farther from the target
+        wider = models.scaled_options(model, 1.25, options)
+        assert abs(weights_of(replace(config, model_options=wider), gestures) - target) >= \
+            abs(matched - target)
+
+
+def test_a_budget_below_the_smallest_model_gives_the_smallest(gestures):
+    options = width_matched_options(TrainConfig(), gestures, 10)
+    assert options == {"heads": 1, "head_channels": 1, "graph_channels": 1}
