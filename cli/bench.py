@@ -53,11 +53,14 @@ def bench() -> None:
 @click.option("--distill", is_flag=True, default=None,
               help="Every method but dense (small_dense included) distils from the dense run "
                    "of its fold and seed.")
+@click.option("--from-dense", is_flag=True, default=None,
+              help="Every pruning method starts from the trained dense run of its fold and "
+                   "seed (small_dense then trains twice the epochs, unless --distill).")
 @click.option("--out", "out_dir", default="runs/bench/accuracy",
               type=click.Path(file_okay=False),
               help="Output folder; rerunning with the same folder skips finished runs.")
 def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epochs, frames,
-             unseen, rates_per_step, distill, out_dir) -> None:
+             unseen, rates_per_step, distill, from_dense, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and OUT/accuracy_vs_rate.png,
@@ -70,7 +73,8 @@ def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epoch
     overrides = {"dataset": dataset, "protocols": protocols or None, "model": model_name,
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
-                 "rates_per_step": rates_per_step, "distill": distill}
+                 "rates_per_step": rates_per_step, "distill": distill,
+                 "from_dense": from_dense}
     preset = PRESETS["quick" if quick else "full"]
     try:
         spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})

@@ -32,6 +32,7 @@ from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.pruning.multirate import MAX_RATES
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
+    MODEL_FILE,
     RUN_FILE,
     DistillationConfig,
     PruningConfig,
@@ -85,6 +86,10 @@ class AccuracyBench:
             (`keras_gcnprune.training.DistillationConfig` defaults), small_dense included, so
             that every compared model had the same teacher and the same epochs; needs dense
             among the methods.
+        from_dense: Every pruning method starts from the trained dense run of its protocol
+            and seed instead of a new model. Training stays equal: small_dense then trains
+            twice the epochs (the dense run's and the pruning's), unless it distils from that
+            dense run too (`distill`).
 
     Example:
         >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp"),
@@ -104,6 +109,7 @@ class AccuracyBench:
     unseen: tuple[float, ...] = ()
     rates_per_step: int | None = None
     distill: bool = False
+    from_dense: bool = False
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -118,8 +124,9 @@ class AccuracyBench:
         if not self.rates and set(self.methods) - {"dense"}:
             raise ValueError("Pruning methods and small_dense need rates, e.g. "
                              "rates=(0.9, 0.99).")
-        if self.distill and "dense" not in self.methods:
-            raise ValueError("distill=True distils from the dense runs: add dense to methods.")
+        for option in ("distill", "from_dense"):
+            if getattr(self, option) and "dense" not in self.methods:
+                raise ValueError(f"{option}=True uses the dense runs: add dense to methods.")
         self.rates = tuple(sorted(set(self.rates)))
         self._small_dense: dict[float, dict] = {}  # model options by rate, found once
         if self.seeds < 1 or self.epochs < 1:
@@ -158,16 +165,20 @@ class AccuracyBench:
         """The complete configuration `keras_gcnprune.training.train` runs for a training
         (`dataset`, loaded: the small dense models' widths depend on its shapes; `out_dir`:
         where the benchmark's runs, teachers included, are)."""
-        teacher = None
-        if self.distill and training.method != "dense":
-            dense = Training("dense", None, training.protocol, training.seed)
-            teacher = DistillationConfig(str(dense.run_dir(out_dir)))
+        dense = Training("dense", None, training.protocol, training.seed).run_dir(out_dir)
+        teacher = DistillationConfig(str(dense)) if self.distill and \
+            training.method != "dense" else None
+        pruning = self.pruning(training)
         config = TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
                              epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
-                             seed=training.seed, on_error="skip",
-                             pruning=self.pruning(training), distillation=teacher)
+                             seed=training.seed, on_error="skip", pruning=pruning,
+                             distillation=teacher,
+                             initial_model=str(dense / MODEL_FILE) if self.from_dense and
+                             pruning else None)
         if training.method != "small_dense":
             return config
+        if self.from_dense and not self.distill:
+            config = replace(config, epochs=2 * self.epochs)
         if training.rate not in self._small_dense:
             budget = budget_at_rate(build_model(config, dataset), training.rate)
             self._small_dense[training.rate] = width_matched_options(config, dataset, budget)

@@ -63,8 +63,24 @@ def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_mo
         assert config.distillation.teacher == str(plan[0].run_dir(tmp_path))
         budget = budget_at_rate(build_model(dense, dataset), training.rate)
         assert abs(weights_of(config, dataset) - budget) < 0.25 * budget
-    with pytest.raises(ValueError, match="add dense to methods"):
+    with pytest.raises(ValueError, match="distill=True uses the dense runs: add dense"):
         AccuracyBench(methods=("tcp",), rates=(0.9,), distill=True)
+
+
+def test_from_dense_starts_pruning_from_the_dense_run_and_doubles_small_dense(tmp_path):
+    from keras_gcnprune.data import load_dataset
+
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "small_dense"),
+                          rates=(0.9,), seeds=1, epochs=5, from_dense=True)
+    dense, tcp, small = bench.trainings(("cross_subject",))
+    dataset = load_dataset("synthetic")
+    assert bench.train_config(dense, dataset, tmp_path).initial_model is None
+    assert bench.train_config(tcp, dataset, tmp_path).initial_model == \
+        str(dense.run_dir(tmp_path) / "model.keras")
+    assert bench.train_config(small, dataset, tmp_path).epochs == 10
+    assert replace(bench, distill=True).train_config(small, dataset, tmp_path).epochs == 5
+    with pytest.raises(ValueError, match="from_dense=True uses the dense runs"):
+        AccuracyBench(methods=("tcp",), rates=(0.9,), from_dense=True)
 
 
 @pytest.mark.parametrize("options,message", [
