@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from keras_gcnprune import models
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.bench.results import (
+    BUDGET_SLACK,
     RESULTS_FILE,
     accuracy_tables,
     exclusive_use,
@@ -69,7 +71,10 @@ class AccuracyBench:
         methods: Any of `dense`, `small_dense` (the baseline every pruning result is
             measured against: the same family, widths scaled so that its weights match what
             a model pruned at each rate keeps, `keras_gcnprune.training.budget_at_rate`,
-            trained from scratch for the same epochs), `magnitude`, `tcp`, `srmp`, `mrmp`,
+            trained from scratch for the same epochs; every shape of
+            `keras_gcnprune.models.width_variants` as well as all widths scaled alike is
+            trained, and the summary keeps the one of the best validation accuracy),
+            `magnitude`, `tcp`, `srmp`, `mrmp`,
             the TCP ablations `tcp_<supervision>` (`tcp_none`: the consistent selection
             without supervision), and `tcp_block` (TCP inside channel blocks at
             `BLOCK_DENSITY`, which compaction shrinks).
@@ -128,7 +133,8 @@ class AccuracyBench:
             if getattr(self, option) and "dense" not in self.methods:
                 raise ValueError(f"{option}=True uses the dense runs: add dense to methods.")
         self.rates = tuple(sorted(set(self.rates)))
-        self._small_dense: dict[float, dict] = {}  # model options by rate, found once
+        # model options by (rate, variant), found once
+        self._small_dense: dict[tuple[float, str], dict] = {}
         if self.seeds < 1 or self.epochs < 1:
             raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
                              f"epochs={self.epochs}.")
@@ -142,10 +148,14 @@ class AccuracyBench:
         for seed in range(self.seeds):
             for protocol in protocols:
                 for method in methods:
-                    single = method in ("dense", "mrmp")  # small_dense: one per rate
+                    single = method in ("dense", "mrmp")
+                    # small_dense: every shape of the family per rate; validation picks one
+                    variants = ["", *models.width_variants(self.model)] \
+                        if method == "small_dense" else [""]
                     for rate in [None] if single else self.rates:
-                        plan.append(Training(method, rate, protocol, seed,
-                                             self.rates if method == "mrmp" else ()))
+                        plan += [Training(method, rate, protocol, seed,
+                                          self.rates if method == "mrmp" else (), variant)
+                                 for variant in variants]
         return plan
 
     def pruning(self, training: Training) -> PruningConfig | None:
@@ -179,10 +189,13 @@ class AccuracyBench:
             return config
         if self.from_dense and not self.distill:
             config = replace(config, epochs=2 * self.epochs)
-        if training.rate not in self._small_dense:
+        key = (training.rate, training.variant)
+        if key not in self._small_dense:
             budget = budget_at_rate(build_model(config, dataset), training.rate)
-            self._small_dense[training.rate] = width_matched_options(config, dataset, budget)
-        return replace(config, model_options=self._small_dense[training.rate])
+            shape = models.width_variants(self.model).get(training.variant, {})
+            self._small_dense[key] = width_matched_options(
+                replace(config, model_options=shape), dataset, budget, fixed=tuple(shape))
+        return replace(config, model_options=self._small_dense[key])
 
 
 @dataclass(frozen=True)
@@ -194,13 +207,16 @@ class Training:
     protocol: str
     seed: int
     rates: tuple[float, ...] = ()
+    variant: str = ""  # small_dense: the shape (see `keras_gcnprune.models.width_variants`)
 
     @property
     def name(self) -> str:
-        """`dense`, `<method>_<rate>`, or `mrmp_<rate>_<rate>...` (one training, its rates)."""
+        """`dense`, `<method>_<rate>[_<variant>]`, or `mrmp_<rate>_<rate>...` (one training,
+        its rates)."""
         if self.method == "mrmp":
             return "_".join(["mrmp", *(f"{r:g}" for r in self.rates)])
-        return self.method if self.rate is None else f"{self.method}_{self.rate:g}"
+        name = self.method if self.rate is None else f"{self.method}_{self.rate:g}"
+        return f"{name}_{self.variant}" if self.variant else name
 
     def run_dir(self, out_dir: Path) -> Path:
         return out_dir / "runs" / self.name / self.protocol / f"seed{self.seed}"
@@ -220,6 +236,7 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
     return {
         "method": training.method,
         "rate": rate,
+        "variant": training.variant,
         "protocol": training.protocol,
         "seed": training.seed,
         **{key: metrics[key] for key in ("test_accuracy", "realized_rate",
@@ -396,8 +413,27 @@ def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: P
     return results
 
 
+def chosen_on_validation(records: list[dict]) -> list[dict]:
+    """The records with, of the small_dense shapes of each (rate, protocol, seed), only the one
+    of the best validation accuracy (the first on a tie) among those at most `BUDGET_SLACK`
+    heavier than the lightest (a shape that cannot get as small as the budget does not
+    compete): the baseline is the best small dense model one could choose without the test
+    split."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record["method"] == "small_dense":
+            groups.setdefault((record["rate"], record["protocol"], record["seed"]),
+                              []).append(record)
+    chosen = set()
+    for group in groups.values():
+        lightest = min(r["nonzero_parameters"] for r in group)
+        eligible = [r for r in group if r["nonzero_parameters"] <= BUDGET_SLACK * lightest]
+        chosen.add(id(max(eligible, key=lambda r: r["validation_accuracy"] or 0.0)))
+    return [r for r in records if r["method"] != "small_dense" or id(r) in chosen]
+
+
 def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots: bool) -> None:
-    trained = [r for r in results.records if not r.get("unseen")]
+    trained = chosen_on_validation([r for r in results.records if not r.get("unseen")])
     results.summary = summarise_accuracy(trained)
     results.files.update(save_results(
         out_dir, "accuracy", command, asdict(results.covered), results.table,

@@ -16,9 +16,13 @@ MODELS: dict[str, Callable[..., keras.Model]] = {
     "attention_gcn": attention_gcn,
     "stgcn": stgcn,
 }
-WIDTH_SCALERS: dict[str, Callable[[float, dict], dict]] = {
+WIDTH_SCALERS: dict[str, Callable[..., dict]] = {
     "attention_gcn": _attention_gcn.scaled_widths,
     "stgcn": _stgcn.scaled_widths,
+}
+WIDTH_VARIANTS: dict[str, dict[str, dict]] = {
+    "attention_gcn": _attention_gcn.WIDTH_VARIANTS,
+    "stgcn": _stgcn.WIDTH_VARIANTS,
 }
 
 
@@ -55,7 +59,8 @@ def _key(name: str) -> str:
     return key
 
 
-def scaled_options(name: str, factor: float, options: dict | None = None) -> dict:
+def scaled_options(name: str, factor: float, options: dict | None = None,
+                   fixed: tuple[str, ...] = ()) -> dict:
     """The options of a narrower (`factor < 1`) or wider model of the same family: every
     width of `options` (or its default) times `factor`, rounded, at least 1.
 
@@ -63,6 +68,7 @@ def scaled_options(name: str, factor: float, options: dict | None = None) -> dic
         name: Model name (see `build`).
         factor: Width multiplier, positive.
         options: The model's other options, kept.
+        fixed: Width options kept as `options` gives them (a shape of `width_variants`).
 
     Returns:
         The options for `build`.
@@ -73,7 +79,20 @@ def scaled_options(name: str, factor: float, options: dict | None = None) -> dic
     """
     if not factor > 0:
         raise ValueError(f"factor must be positive, got {factor}.")
-    return WIDTH_SCALERS[_key(name)](float(factor), dict(options or {}))
+    return WIDTH_SCALERS[_key(name)](float(factor), dict(options or {}), tuple(fixed))
 
 
-__all__ = ["MODELS", "WIDTH_SCALERS", "attention_gcn", "build", "scaled_options", "stgcn"]
+def width_variants(name: str) -> dict[str, dict]:
+    """Other shapes of a narrower model of the family, by name: width options to fix (for
+    example `{"heads1": {"heads": 1}}`) while `scaled_options` scales the rest; empty when
+    the family has one shape.
+
+    Example:
+        >>> sorted(width_variants("attention_gcn"))
+        ['heads1', 'heads2', 'heads4']
+    """
+    return dict(WIDTH_VARIANTS[_key(name)])
+
+
+__all__ = ["MODELS", "WIDTH_SCALERS", "WIDTH_VARIANTS", "attention_gcn", "build",
+           "scaled_options", "stgcn", "width_variants"]

@@ -19,14 +19,16 @@ def fold_time_into_channels(inputs, segments: int):
 
 
 WIDTHS = {"heads": 8, "head_channels": 8, "graph_channels": 32}
+# Shapes of a narrower model besides every width scaled alike: fewer heads, wider ones.
+WIDTH_VARIANTS = {"heads1": {"heads": 1}, "heads2": {"heads": 2}, "heads4": {"heads": 4}}
 
 
-def scaled_widths(factor: float, options: dict) -> dict:
+def scaled_widths(factor: float, options: dict, fixed: tuple[str, ...] = ()) -> dict:
     """`options` with the attention heads, head channels and graph channels (given or
-    default) multiplied by `factor`, rounded, at least 1: a narrower or wider model of the
-    same family."""
+    default) multiplied by `factor`, rounded, at least 1 (those in `fixed` kept): a narrower
+    or wider model of the same family."""
     return {**options, **{key: max(1, round(options.get(key, default) * factor))
-                          for key, default in WIDTHS.items()}}
+                          for key, default in WIDTHS.items() if key not in fixed}}
 
 
 def attention_gcn(

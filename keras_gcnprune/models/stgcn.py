@@ -48,11 +48,13 @@ def _block(x, adjacency, width: int, stride: int, kernel: int, dropout: float, i
 
 
 WIDTHS = (32, 32, 64, 64)
+WIDTH_VARIANTS: dict[str, dict] = {}  # the blocks' widths scale alike
 
 
-def scaled_widths(factor: float, options: dict) -> dict:
+def scaled_widths(factor: float, options: dict, fixed: tuple[str, ...] = ()) -> dict:
     """`options` with every block's width (given or default) multiplied by `factor`,
-    rounded, at least 1; the number of blocks and their strides stay."""
+    rounded, at least 1; the number of blocks and their strides stay (`fixed`: unused, the
+    widths are one option)."""
     widths = options.get("widths", WIDTHS)
     return {**options, "widths": tuple(max(1, round(w * factor)) for w in widths)}
 

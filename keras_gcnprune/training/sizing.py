@@ -43,7 +43,8 @@ def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
     return model_costs(build_model(config, dataset))["parameters"]
 
 
-def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights: int) -> dict:
+def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights: int,
+                          fixed: tuple[str, ...] = ()) -> dict:
     """Model options of the run's family, widths scaled (`keras_gcnprune.models.scaled_options`)
     so that the model's weights are the closest to `weights` that its widths allow.
 
@@ -55,6 +56,8 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
         config: The run whose model family, options and data shapes to keep.
         dataset: The dataset (layout, classes, channels).
         weights: The weight count to match.
+        fixed: Width options of `config.model_options` to keep (a shape from
+            `keras_gcnprune.models.width_variants`); the other widths are scaled.
 
     Returns:
         The `model_options` of the matched model.
@@ -70,7 +73,8 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
         raise ValueError(f"weights must be a positive count, got {weights}.")
 
     def options_at(log_factor: float) -> dict:
-        return models.scaled_options(config.model, math.exp(log_factor), config.model_options)
+        return models.scaled_options(config.model, math.exp(log_factor), config.model_options,
+                                     fixed)
 
     def count(log_factor: float) -> int:
         return weights_of(replace(config, model_options=options_at(log_factor)), dataset)
