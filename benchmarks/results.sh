@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-runs/results}"
-ACCURACY=(--methods dense,magnitude,tcp,srmp,mrmp --rates 0.9,0.98,0.995 --unseen 0.95,0.99
+ACCURACY=(--methods dense,small_dense,magnitude,tcp,srmp,mrmp --rates 0.9,0.98,0.995 --unseen 0.95,0.99
           --seeds 3 --epochs 40)
 for dataset in sbu msr jhmdb; do
     gcnprune bench accuracy --dataset "$dataset" --out "$RUNS/$dataset" "${ACCURACY[@]}"

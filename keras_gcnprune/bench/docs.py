@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.bench.plots import ACCURACY_PLOT, DISCONNECTED_PLOT
+from keras_gcnprune.bench.plots import ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT
 from keras_gcnprune.bench.results import (
     RESULTS_FILE,
     accuracy_tables,
@@ -37,7 +37,18 @@ def _export_title(results: dict) -> str:
     return f"Export: LiteRT latency and file size, {source}"
 
 
-def _accuracy_section(results: dict, folder: str) -> list[str]:
+def _training_line(settings: dict) -> str:
+    """How the pruned models were trained, from the benchmark's settings (older results lack
+    the options, and trained from scratch without a teacher)."""
+    parts = []
+    if settings.get("from_dense"):
+        parts.append("pruning starts from the dense run of each protocol and seed")
+    if settings.get("distill"):
+        parts.append("every model but dense distils from that dense run")
+    return (" " + "; ".join(parts).capitalize() + ".") if parts else ""
+
+
+def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:
     settings = results["settings"]
     name = settings["dataset"].split(":")[0]
     trainings = results["trainings"]
@@ -49,12 +60,17 @@ def _accuracy_section(results: dict, folder: str) -> list[str]:
         f"{settings['model']}, {', '.join(settings['methods'])}", "",
         f"`{settings['model']}`, protocols {', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
-        f"mean ± standard deviation of top-1 over protocols and seeds, lead over magnitude "
-        f"pruning in brackets; MRMP is one training per protocol and seed for all rates."
+        f"mean ± standard deviation of top-1 over protocols and seeds, leads over the small "
+        f"dense model of the same weights (small) and over magnitude pruning (mag.) in "
+        f"brackets; MRMP is one training per protocol and seed for all rates; rates count "
+        f"every weight but biases and normalization."
+        + _training_line(settings)
         + status, "",
         f"Command: `{results['command']}`", "", _machine_line(results), "",
         accuracy_tables(results["summary"], settings["methods"], settings["rates"]),
         realized_rates_table(results.get("mrmp_realized_rates", [])),
+        *([f"![accuracy against nonzero weights]({folder}/{WEIGHTS_PLOT})"]
+          if WEIGHTS_PLOT in copied else []),  # older results have no such plot
         f"![accuracy against rate]({folder}/{ACCURACY_PLOT})",
         f"![disconnected fraction against rate]({folder}/{DISCONNECTED_PLOT})", "",
         f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", "",
@@ -94,11 +110,13 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
         folder = f"results/{out_dir.name}"
         target = to.parent / folder
         target.mkdir(parents=True, exist_ok=True)
-        for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT):
+        copied = set()
+        for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT):
             if (out_dir / name).exists():
                 shutil.copyfile(out_dir / name, target / name)
+                copied.add(name)
         if results["benchmark"] == "accuracy":
-            lines += _accuracy_section(results, folder)
+            lines += _accuracy_section(results, folder, copied)
         elif results["benchmark"] == "speed":
             lines += _table_section(results, folder, "Training step time against dense",
                                     speed_table(results))
