@@ -370,7 +370,9 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
     if not (out_dir / RESULTS_FILE).exists():
         return []
     earlier = load_results(out_dir)
-    saved = {k: v for k, v in earlier.get("settings", {}).items() if k not in COVERAGE_SETTINGS}
+    # A setting newer than the results had its default's behaviour then.
+    saved = {**asdict(AccuracyBench()), **earlier.get("settings", {})}
+    saved = {k: v for k, v in saved.items() if k not in COVERAGE_SETTINGS}
     wanted = {k: v for k, v in asdict(bench).items() if k not in COVERAGE_SETTINGS}
     details = settings_difference(saved, wanted)
     if details:

@@ -264,6 +264,21 @@ def test_a_rerun_with_fewer_methods_keeps_the_other_records(finished, tmp_path):
         run_accuracy(replace(fewer, epochs=2, protocols=("other",)), out, progress=quiet(1))
 
 
+def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_path):
+    import shutil
+
+    original, results = finished
+    out = shutil.copytree(original, tmp_path / "bench")
+    saved = json.loads((out / "results.json").read_text())
+    del saved["settings"]["distill"], saved["settings"]["from_dense"]
+    (out / "results.json").write_text(json.dumps(saved))
+    again = run_accuracy(replace(BENCH, methods=("dense",)), out, progress=quiet(1),
+                         on_training=lambda t: pytest.fail(f"{t.label} trained again"))
+    assert len(again.records) == len(results.records)
+    with pytest.raises(ValueError, match="distill: False there, True now"):
+        run_accuracy(replace(BENCH, distill=True), out, progress=quiet(1))
+
+
 def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
     import subprocess
     import sys
