@@ -77,10 +77,25 @@ def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
 
 def global_magnitude_masks(values: list[np.ndarray], sparsity: float) -> list[np.ndarray]:
     """`magnitude_mask` with one threshold shared by all arrays (global ranking)."""
-    flat = np.concatenate([np.ravel(v) for v in values])
-    mask = magnitude_mask(flat, sparsity)
-    sizes = np.cumsum([0] + [np.size(v) for v in values])
-    return [mask[sizes[i]:sizes[i + 1]].reshape(np.shape(v)) for i, v in enumerate(values)]
+    return split_like(magnitude_mask(np.concatenate([np.ravel(v) for v in values]), sparsity),
+                      values)
+
+
+def split_like(flat: np.ndarray, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Cuts a flat array into pieces shaped like `arrays`, in order (the inverse of
+    concatenating their ravels)."""
+    sizes = np.cumsum([0] + [np.size(a) for a in arrays])
+    return [flat[sizes[i]:sizes[i + 1]].reshape(np.shape(a)) for i, a in enumerate(arrays)]
+
+
+def prunable_entries(model: keras.Model, include_adjacency: bool = True) -> int:
+    """The number of entries of `model`'s prunable weights (see `prunable_weights`)."""
+    return sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, include_adjacency))
+
+
+def kept_count(entries: int, sparsity: float) -> int:
+    """Entries kept when a fraction `sparsity` of `entries` is removed: rounded, at least one."""
+    return max(int(round(entries * (1.0 - sparsity))), 1)
 
 
 def effective_values(weight: MaskedWeight) -> np.ndarray:

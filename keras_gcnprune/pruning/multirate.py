@@ -30,7 +30,14 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, rms_normalised
+from keras_gcnprune.pruning.masks import (
+    kept_count,
+    masked_layers,
+    prunable_entries,
+    prunable_weights,
+    rms_normalised,
+    split_like,
+)
 from keras_gcnprune.pruning.priors import Prior, get_prior
 from keras_gcnprune.pruning.strip import strip_pruning
 from keras_gcnprune.pruning.topology import consistent_masks
@@ -402,9 +409,7 @@ def quantile_keys(values: np.ndarray) -> np.ndarray:
 
 def requested_weights(network: keras.Model, rate: float, include_adjacency: bool = True) -> int:
     """The weights a pruned model at `rate` keeps: `round(prunable entries * (1 - rate))`."""
-    total = sum(int(np.prod(w.kernel.shape))
-                for w in prunable_weights(network, include_adjacency))
-    return max(int(round(total * (1.0 - rate))), 1)
+    return kept_count(prunable_entries(network, include_adjacency), rate)
 
 
 def extraction_masks(network: keras.Model, rate: float, consistent: bool = False,
@@ -435,9 +440,7 @@ def extraction_masks(network: keras.Model, rate: float, consistent: bool = False
     flat = np.concatenate([k.ravel() for k in keys])
     kept = np.zeros(flat.size, dtype=np.float32)
     kept[np.argsort(flat, kind="stable")[:keep]] = 1.0
-    bounds = np.cumsum([0] + [k.size for k in keys])
-    masks = {w.mask.path: kept[bounds[i]:bounds[i + 1]].reshape(keys[i].shape)
-             for i, w in enumerate(weights)}
+    masks = {w.mask.path: mask for w, mask in zip(weights, split_like(kept, keys))}
     return consistent_masks(network, masks) if consistent else masks
 
 

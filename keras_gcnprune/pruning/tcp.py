@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from keras_gcnprune.pruning.channels import channel_block
-from keras_gcnprune.pruning.masks import prunable_weights, rms_normalised
+from keras_gcnprune.pruning.masks import kept_count, prunable_weights, rms_normalised
 from keras_gcnprune.pruning.topology import Masks, reachability
 
 
@@ -127,11 +127,10 @@ def topologically_consistent_masks(
     check_block_density(block_density)
     scores = scores or magnitude_scores(model, include_adjacency)
     total = sum(s.size for s in scores.values())
-    target = max(int(round(total * (1.0 - sparsity))), 1)
+    target = kept_count(total, sparsity)
     if block_density is not None:
         block = channel_block(model, scores, target, block_density)
-        scores = {path: np.where(block[path] > 0, s, -1.0) if path in block else s
-                  for path, s in scores.items()}
+        scores = {path: np.where(block[path] > 0, s, -1.0) for path, s in scores.items()}
     ordered = np.sort(np.concatenate([s.ravel() for s in scores.values()]))[::-1]
     counts: dict[int, tuple[Masks, int]] = {}
 

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keras_gcnprune.pruning import MULTI_RATE_METHODS, closed_form_rate, extract
-from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training.directory import (
     METRICS_FILE,
     MODEL_FILE,
@@ -17,14 +16,7 @@ from keras_gcnprune.training.directory import (
     save_model_atomically,
     write_text_atomically,
 )
-from keras_gcnprune.training.run import (
-    check_data_fits,
-    evaluate_arrays,
-    rate_summary,
-    run_data,
-    size_metrics,
-    validation_metrics,
-)
+from keras_gcnprune.training.run import check_data_fits, extracted_metrics, run_data
 
 
 def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,
@@ -85,12 +77,8 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             "rate": rate,
             "trained": rate in trained,
             "consistent": consistent,
-            "test_accuracy": evaluate_arrays(extracted, *data.test),
-            **validation_metrics(extracted, data),
-            **rate_summary(connectivity_report(extracted)),
-            **size_metrics(extracted),
-            "closed_form_rate": closed_form_rate(model, rate, pruning.get("prior", "gaussian"),
-                                                 include_adjacency),
+            **extracted_metrics(extracted, data, closed_form_rate(
+                model, rate, pruning.get("prior", "gaussian"), include_adjacency)),
             "extracted_from": str(model_path),
             "path": str(target),
         }

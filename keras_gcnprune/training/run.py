@@ -475,15 +475,22 @@ def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.n
             model, rate, calibration_data=x_train,
             calibration_batches=pruning.calibration_batches,
             include_adjacency=pruning.include_adjacency)
-        results[f"{rate:g}"] = {
-            "test_accuracy": evaluate_arrays(extracted, *data.test),
-            **validation_metrics(extracted, data),
-            **rate_summary(connectivity_report(extracted)),
-            **size_metrics(extracted),
-            "closed_form_rate": closed_form_rate(model, rate, pruning.prior,
-                                                 pruning.include_adjacency),
-        }
+        results[f"{rate:g}"] = extracted_metrics(
+            extracted, data, closed_form_rate(model, rate, pruning.prior,
+                                              pruning.include_adjacency))
     return results
+
+
+def extracted_metrics(extracted: keras.Model, data: RunData, closed_form: float) -> dict:
+    """Accuracy, pruning and size metrics of a model extracted from a multi-rate network,
+    with the rate its closed-form threshold would have realized (`closed_form_rate`)."""
+    return {
+        "test_accuracy": evaluate_arrays(extracted, *data.test),
+        **validation_metrics(extracted, data),
+        **rate_summary(connectivity_report(extracted)),
+        **size_metrics(extracted),
+        "closed_form_rate": closed_form,
+    }
 
 
 def settle_at_largest_rate(model: keras.Model, pruning: PruningConfig, x_train: np.ndarray

@@ -7,15 +7,16 @@ gets without pruning: `width_matched_options` finds its widths.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
 import keras
-import numpy as np
 
 from keras_gcnprune import models
 from keras_gcnprune.data import SkeletonDataset
-from keras_gcnprune.pruning import prunable_weights
+from keras_gcnprune.pruning import requested_weights
+from keras_gcnprune.pruning.masks import prunable_entries
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training.run import TrainConfig, build_model
 
@@ -34,8 +35,8 @@ def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = Tr
     """
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"rate must be in [0, 1), got {rate}.")
-    pruned = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, include_adjacency))
-    return model_costs(model)["parameters"] - pruned + max(int(round(pruned * (1.0 - rate))), 1)
+    return (model_costs(model)["parameters"] - prunable_entries(model, include_adjacency)
+            + requested_weights(model, rate, include_adjacency))
 
 
 def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
@@ -76,8 +77,14 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
         return models.scaled_options(config.model, math.exp(log_factor), config.model_options,
                                      fixed)
 
+    counts: dict[str, int] = {}  # by options: neighbouring factors round to the same widths
+
     def count(log_factor: float) -> int:
-        return weights_of(replace(config, model_options=options_at(log_factor)), dataset)
+        options = options_at(log_factor)
+        key = json.dumps(options, sort_keys=True)
+        if key not in counts:
+            counts[key] = weights_of(replace(config, model_options=options), dataset)
+        return counts[key]
 
     low, high = (math.log(f) for f in FACTORS)
     if count(low) >= weights:
