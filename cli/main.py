@@ -362,14 +362,18 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
 @click.option("--protocol", default=None, help=PROTOCOL_HELP + " Default: the training one.")
 @click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
               help=ON_ERROR_HELP)
+@click.option("--gpu-engine", default="auto", show_default=True,
+              type=click.Choice(["auto", "require", "off"]),
+              help="TFLite: run the file on LiteRT's GPU engine, GPU only, against its CPU "
+                   "runtime (auto: where the engine is installed; require: fail where not).")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def export(model_path, tflite, saved_model, quantization, batch_size, sparse, compaction, dataset,
-           protocol, on_error, as_json) -> None:
+           protocol, on_error, gpu_engine, as_json) -> None:
     """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
     from keras_gcnprune.export import export_run
 
     reports = export_run(model_path, tflite, saved_model, quantization or "none",
-                         batch_size, sparse, compaction, dataset, protocol, on_error)
+                         batch_size, sparse, compaction, dataset, protocol, on_error, gpu_engine)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return
@@ -382,8 +386,10 @@ def export(model_path, tflite, saved_model, quantization, batch_size, sparse, co
                    f"max abs diff from Keras {r.max_abs_diff:.2g} (bound {r.tolerance:.2g}) on "
                    f"{r.checked_samples} inputs{agreement}")
         if r.format == "tflite":
-            click.echo(f"GPU delegate: {len(r.gpu_findings)} findings"
+            click.echo(f"GPU checker: {len(r.gpu_findings)} findings"
                        + "".join(f"\n  {finding}" for finding in r.gpu_findings))
+            click.echo(str(r.gpu_engine) if r.gpu_engine else
+                       f"GPU engine: not run: {r.gpu_engine_skipped}")
 
 
 def _costs_table(costs: dict) -> str:
@@ -399,17 +405,41 @@ def _costs_table(costs: dict) -> str:
 
 @main.command("check-gpu")
 @click.argument("tflite_file", type=click.Path(exists=True, dir_okay=False))
-def check_gpu(tflite_file) -> None:
-    """List what the mobile GPU delegate cannot run in a TFLite file (exit 1 if anything)."""
+@click.option("--run", "run_engine", is_flag=True,
+              help="Also load the file on LiteRT's GPU engine with no CPU fallback and compare "
+                   "its outputs with the CPU runtime's (needs the engine: see the README).")
+@click.option("--samples", default=8, show_default=True, type=click.IntRange(1),
+              help="With --run: seeded random inputs to compare on.")
+def check_gpu(tflite_file, run_engine, samples) -> None:
+    """Check a TFLite file for the GPU: statically, and with --run on LiteRT's GPU engine
+    (exit 1 if anything is found)."""
     from keras_gcnprune.export import check_gpu as find_problems
 
     findings = find_problems(tflite_file)
     for finding in findings:
         click.echo(str(finding))
-    click.echo(f"{len(findings)} findings: "
-               + ("runs on the GPU delegate." if not findings else "falls back to the CPU."))
-    if findings:
+    click.echo(f"GPU checker: {len(findings)} findings"
+               + (": known to run on the GPU." if not findings else "."))
+    engine_passed = True
+    if run_engine:
+        check = _run_gpu_engine(tflite_file, samples)
+        click.echo(str(check) + "".join(f"\n  {message}" for message in check.messages))
+        engine_passed = check.passed
+    if findings or not engine_passed:
         raise SystemExit(1)
+
+
+def _run_gpu_engine(tflite_file: str, samples: int):
+    from keras_gcnprune.export import check_gpu_engine, read_metadata
+    from keras_gcnprune.export.convert import TOLERANCES
+    from keras_gcnprune.export.gpu_engine import sample_inputs
+
+    try:
+        quantization = read_metadata(tflite_file).get("quantization", "none")
+    except ValueError:  # a file exported elsewhere: no package metadata
+        quantization = "none"
+    inputs = sample_inputs(tflite_file, samples)
+    return check_gpu_engine(tflite_file, inputs, tolerance=TOLERANCES.get(quantization, 1e-4))
 
 
 @main.command()
@@ -499,9 +529,11 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"({exported.size_bytes / dense_file.size_bytes:.2f}x the dense file), "
         f"{latency['tcp']:.3f} ms per sequence ({latency['tcp'] / latency['dense']:.2f}x dense; "
         f"LiteRT CPU, batch 1), max abs diff from Keras {exported.max_abs_diff:.1g}, top-1 "
-        f"agreement {exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-delegate "
+        f"agreement {exported.top1_agreement:.2%}, {len(exported.gpu_findings)} GPU-checker "
         f"findings\n"
-        f"Models: {dense_dir / MODEL_FILE}, {tcp_dir / 'stripped.keras'}, "
+        + (f"  {exported.gpu_engine}\n" if exported.gpu_engine else
+           f"  GPU engine: not run: {exported.gpu_engine_skipped}\n")
+        + f"Models: {dense_dir / MODEL_FILE}, {tcp_dir / 'stripped.keras'}, "
         f"{files['dense']}, {files['tcp']}"
     )
 

@@ -1,4 +1,5 @@
-"""Export to SavedModel and TFLite (LiteRT), verified, with metadata and a GPU-delegate checker."""
+"""Export to SavedModel and TFLite (LiteRT), verified, with metadata, a static GPU checker and
+LiteRT's GPU engine."""
 
 from keras_gcnprune.export.compaction import compact
 from keras_gcnprune.export.convert import (
@@ -12,6 +13,12 @@ from keras_gcnprune.export.convert import (
 )
 from keras_gcnprune.export.flatbuffer import read_metadata
 from keras_gcnprune.export.gpu import Finding, check_gpu
+from keras_gcnprune.export.gpu_engine import (
+    GpuEngineCheck,
+    GpuEngineUnavailable,
+    check_gpu_engine,
+    gpu_engine_missing,
+)
 from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.export.run import export_run
 
@@ -21,12 +28,16 @@ __all__ = [
     "ExportError",
     "ExportReport",
     "Finding",
+    "GpuEngineCheck",
+    "GpuEngineUnavailable",
     "check_gpu",
+    "check_gpu_engine",
     "compact",
     "export_metadata",
     "export_run",
     "export_saved_model",
     "export_tflite",
+    "gpu_engine_missing",
     "litert_latency_ms",
     "read_metadata",
 ]

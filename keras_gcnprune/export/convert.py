@@ -25,6 +25,12 @@ import tensorflow as tf
 
 from keras_gcnprune.export.flatbuffer import with_metadata
 from keras_gcnprune.export.gpu import check_gpu
+from keras_gcnprune.export.gpu_engine import (
+    GpuEngineCheck,
+    GpuEngineUnavailable,
+    check_gpu_engine,
+    gpu_engine_missing,
+)
 
 SIGNATURE = "classify"
 INPUT_NAME = "skeleton"
@@ -34,6 +40,7 @@ QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 # 1), and the least top-1 agreement on a labelled dataset.
 TOLERANCES = {"none": 1e-4, "fp16": 2e-2, "dynamic": 1e-1, "int8": 2e-1}
 MIN_AGREEMENT = {"none": 0.99, "fp16": 0.99, "dynamic": 0.98, "int8": 0.98}
+GPU_ENGINE_MODES = ("auto", "require", "off")
 
 
 class ExportError(RuntimeError):
@@ -54,7 +61,10 @@ class ExportReport:
         checked_samples: Number of check inputs.
         top1_agreement: Fraction of samples of the labelled check set on which the exported
             model's top-1 class is the Keras model's (None without one).
-        gpu_findings: What the GPU delegate cannot run (TFLite only; empty is good).
+        gpu_findings: What the static GPU checker flags (TFLite only; empty is good).
+        gpu_engine: What LiteRT's GPU engine did with the file, GPU only, against the CPU
+            runtime (TFLite only; None when it was not run).
+        gpu_engine_skipped: Why the GPU engine was not run, when it was not.
         costs: With compaction, parameters and MACs of the pruned and the compacted model and
             the largest difference between their logits.
     """
@@ -68,6 +78,8 @@ class ExportReport:
     checked_samples: int
     top1_agreement: float | None = None
     gpu_findings: list[str] = field(default_factory=list)
+    gpu_engine: GpuEngineCheck | None = None
+    gpu_engine_skipped: str | None = None
     costs: dict | None = None
 
     def to_dict(self) -> dict:
@@ -246,14 +258,18 @@ def export_tflite(
     check_inputs: np.ndarray | None = None,
     labelled_inputs: np.ndarray | None = None,
     metadata: dict | None = None,
+    gpu_engine: str = "auto",
 ) -> ExportReport:
     """Writes a verified TFLite (LiteRT) model with the `classify` signature.
 
     The file is converted from a static-batch SavedModel with builtin ops, optionally
     quantized, loaded in `ai_edge_litert` and run on check inputs; it is kept only if its
     logits are close to the Keras model's (fp32: 1e-4 relative to the logits' scale) and, given
-    `labelled_inputs`, its top-1 class agrees with Keras often enough (int8: 98%). The GPU
-    delegate checker runs on the result; its findings are in the report.
+    `labelled_inputs`, its top-1 class agrees with Keras often enough (int8: 98%). The static
+    GPU checker runs on the result, and where LiteRT's GPU engine is installed
+    (`gpu_engine.gpu_engine_missing()` is None) the file is loaded on it with no CPU fallback
+    and its logits compared with the CPU runtime's on the check inputs, to the same tolerance.
+    A file the engine refuses is written (the report says so); one it runs wrongly is not.
 
     Args:
         model: The Keras model.
@@ -267,6 +283,8 @@ def export_tflite(
         labelled_inputs: Real samples (for example a test split) for the top-1 agreement.
         metadata: JSON-serialisable data embedded in the file (see `read_metadata`) and
             written beside it as `<file>.json`.
+        gpu_engine: `"auto"` (run LiteRT's GPU engine where it is installed), `"require"`
+            (raise `GpuEngineUnavailable` where it is not) or `"off"`.
 
     Returns:
         An `ExportReport`. A failed check raises `ExportError` with the numbers and leaves no
@@ -279,6 +297,8 @@ def export_tflite(
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
+    if gpu_engine not in GPU_ENGINE_MODES:
+        raise ValueError(f"gpu_engine must be one of {GPU_ENGINE_MODES}, got {gpu_engine!r}.")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     check_inputs = default_check_inputs(model) if check_inputs is None else check_inputs
@@ -297,13 +317,36 @@ def export_tflite(
                           check_inputs, labelled_inputs)
         _fail_if_off("TFLite", quantization, *result, len(check_inputs), labelled_inputs)
         findings = [str(f) for f in check_gpu(data)]
+        engine, engine_skipped = _gpu_engine_check(staged_file, gpu_engine, quantization,
+                                                   check_inputs)
         os.replace(staged_file, target)
         if metadata is not None:
             target.with_name(target.name + ".json").write_text(json.dumps(metadata, indent=2))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(str(target), "tflite", quantization, target.stat().st_size, result[0],
-                        result[1], len(check_inputs), result[2], findings)
+                        result[1], len(check_inputs), result[2], findings, engine,
+                        engine_skipped)
+
+
+def _gpu_engine_check(path: Path, mode: str, quantization: str,
+                      check_inputs: np.ndarray) -> tuple[GpuEngineCheck | None, str | None]:
+    """Runs the staged file on LiteRT's GPU engine; returns (check, why it was not run)."""
+    if mode == "off":
+        return None, "not asked for (gpu_engine='off')"
+    missing = gpu_engine_missing()
+    if missing is not None:
+        if mode == "require":
+            raise GpuEngineUnavailable(f"gpu_engine='require', but LiteRT's GPU engine cannot "
+                                       f"run here: {missing}")
+        return None, missing
+    check = check_gpu_engine(path, [check_inputs], tolerance=TOLERANCES[quantization])
+    if check.status == "wrong":
+        raise ExportError(
+            f"The TFLite export ({quantization}) failed its check on LiteRT's GPU engine: "
+            f"{check}. A phone's GPU would return wrong scores; nothing was written. Export "
+            "with gpu_engine='off' (--gpu-engine off) for a file meant for the CPU only.")
+    return check, None
 
 
 def litert_latency_ms(path: str | Path, runs: int = 50, threads: int = 1) -> float:

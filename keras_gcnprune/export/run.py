@@ -81,6 +81,7 @@ def export_run(
     dataset: str | None = None,
     protocol: str | None = None,
     on_error: str = "raise",
+    gpu_engine: str = "auto",
 ) -> list[ExportReport]:
     """Exports a run directory or `.keras` file, verified, with its metadata.
 
@@ -97,6 +98,7 @@ def export_run(
             agreement with the Keras model (needs the run's `run.json`).
         protocol: The split (default: the run's).
         on_error: `"raise"` or `"skip"` for bad dataset files.
+        gpu_engine: TFLite: `"auto"`, `"require"` or `"off"` (see `export_tflite`).
 
     Returns:
         One `ExportReport` per format written.
@@ -123,7 +125,7 @@ def export_run(
     if tflite is not None:
         reports.append(export_tflite(
             model, tflite, quantization, batch_size, sparse, representative, check_inputs,
-            labelled, export_metadata(model, info, quantization, batch_size)))
+            labelled, export_metadata(model, info, quantization, batch_size), gpu_engine))
     for report in reports:
         report.costs = costs
     return reports
