@@ -123,6 +123,17 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
     click.echo("Written: " + ", ".join(str(p) for p in files.values()))
 
 
+def _quantizations(value: str) -> tuple[str, ...]:
+    from keras_gcnprune.export import QUANTIZATIONS
+
+    chosen = _names(value)
+    unknown = [q for q in chosen if q not in QUANTIZATIONS]
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown quantization {unknown or value!r}; choose from "
+                                 f"{', '.join(QUANTIZATIONS)}.", param_hint="--quantizations")
+    return chosen
+
+
 @bench.command("export")
 @click.option("--models", default="attention_gcn,stgcn",
               help="Comma-separated model names (untrained, TCP masks on initial weights).")
@@ -136,12 +147,18 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
               help="Comma-separated pruning methods: tcp (unstructured) and tcp_block (in "
                    "channel blocks) for untrained models; with --runs, any it trained. "
                    "Default: tcp,tcp_block, or with --runs those of the two it trained.")
+@click.option("--quantizations", default="none", show_default=True,
+              help="Comma-separated TFLite quantizations: none, fp16, dynamic, int8 (int8 "
+                   "calibrated on seeded random inputs).")
 @click.option("--rounds", default=5, type=click.IntRange(1))
 @click.option("--invocations", default=50, type=click.IntRange(1),
               help="Model invocations per timing.")
 @click.option("--out", "out_dir", default="runs/bench/export", type=click.Path(file_okay=False))
-def export_bench(models, rates, runs, methods, rounds, invocations, out_dir) -> None:
-    """LiteRT CPU latency and file size at each rate, pruned and compacted, against dense.
+def export_bench(models, rates, runs, methods, quantizations, rounds, invocations,
+                 out_dir) -> None:
+    """LiteRT CPU latency, file size and GPU readiness at each rate, pruned and compacted,
+    against dense: the static GPU checker and LiteRT's GPU engine (where installed) side by
+    side.
 
     Writes OUT/results.json and OUT/results.md.
     """
@@ -152,7 +169,8 @@ def export_bench(models, rates, runs, methods, rounds, invocations, out_dir) -> 
 
     spec = ExportBench(models=_names(models), rates=rates, runs=runs,
                        methods=_names(methods) if methods else None,
-                       rounds=rounds, invocations=invocations)
+                       quantizations=_quantizations(quantizations), rounds=rounds,
+                       invocations=invocations)
     try:
         results = run_export(spec)
     except (ValueError, FileNotFoundError) as error:

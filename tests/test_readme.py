@@ -11,7 +11,7 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 README = (PROJECT_ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
-SETUP_COMMANDS = ("pip install",)
+SETUP_COMMANDS = ("pip install", "apt-get install")
 
 
 def test_readme_has_the_two_setup_commands():

@@ -1,9 +1,12 @@
-"""LiteRT CPU latency and file size of pruned models, compacted or not, as ratios to dense.
+"""LiteRT CPU latency, file size and GPU readiness of pruned models, compacted or not.
 
 For each model, the dense model and pruned copies at each rate and method, as they are and
-compacted (`keras_gcnprune.export.compact`), are exported to verified float32 TFLite files at
-batch 1, then timed in LiteRT on the CPU (one thread, interleaved rounds, median) in the same
-run. Pruned copies get masks selected on the initial weights (`tcp`: unstructured TCP,
+compacted (`keras_gcnprune.export.compact`), are exported to verified TFLite files at batch 1
+in each asked quantization (int8 calibrated on seeded random inputs), then timed in LiteRT on
+the CPU (one thread, interleaved rounds, median) in the same run, with ratios to the dense
+file of the same quantization. Each file is also judged by the static GPU checker and, where it
+is installed, run on LiteRT's GPU engine with no CPU fallback; the rows say whether the two
+agree. Pruned copies get masks selected on the initial weights (`tcp`: unstructured TCP,
 `tcp_block`: TCP inside channel blocks), or come from the trained runs of an accuracy benchmark
 (`runs`: its folder; the first protocol and seed 0 of each method). Unstructured pruning leaves
 every tensor dense in the file; only compaction narrows layers, and it narrows them far more
@@ -18,10 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from keras_gcnprune import models
 from keras_gcnprune.bench.results import load_results
-from keras_gcnprune.export import compact, export_tflite, litert_latency_ms
+from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.reports import model_costs
@@ -45,6 +49,7 @@ class ExportBench:
         runs: Folder of a `gcnprune bench accuracy` output whose trained models to export.
         methods: Pruning methods (None: `tcp` and `tcp_block`, or with `runs` those of the
             two that the benchmark trained, or else its first pruning method).
+        quantizations: TFLite quantizations to export each model in.
     """
 
     models: tuple[str, ...] = ("attention_gcn", "stgcn")
@@ -56,6 +61,7 @@ class ExportBench:
     invocations: int = 50
     runs: str | None = None
     methods: tuple[str, ...] | None = None
+    quantizations: tuple[str, ...] = ("none",)
 
 
 def _trained_run(runs: Path, name: str) -> Path:
@@ -94,12 +100,29 @@ def _models_at_rates(bench: ExportBench, name: str) -> dict[tuple[str, float], k
                for method in bench.methods for rate in bench.rates}}
 
 
+def _calibration(model: keras.Model, samples: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((samples, *model.input_shape[1:])).astype("float32")
+
+
+def _gpu_verdicts(report) -> dict:
+    """Both GPU checkers' verdicts on an exported file, and whether they agree."""
+    kinds = sorted({finding.kind for finding in check_gpu(report.path)})
+    engine = report.gpu_engine.status if report.gpu_engine else None
+    static_runs = not {"refused", "wrong"} & set(kinds)
+    return {"gpu_findings": len(report.gpu_findings), "gpu_finding_kinds": kinds,
+            "gpu_engine": engine or "not run",
+            "gpu_engine_diff": report.gpu_engine.max_abs_diff if engine else None,
+            "checkers_agree": None if engine is None else static_runs == (engine == "runs")}
+
+
 def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, folder: Path,
-                    rounds: int = 5, invocations: int = 50) -> list[dict]:
+                    rounds: int = 5, invocations: int = 50,
+                    quantizations: tuple[str, ...] = ("none",)) -> list[dict]:
     """Exports and times a dense model and pruned models, each as it is and compacted.
 
-    Every file is a verified float32 TFLite file at batch 1; all are timed in the same
-    interleaved rounds (median), so the ratios to dense are taken under the same load.
+    Every file is a verified TFLite file at batch 1; all are timed in the same interleaved
+    rounds (median), so the ratios to dense are taken under the same load.
 
     Args:
         pruned: Models by `(method, rate)`; the dense one under `("dense", 0.0)`.
@@ -107,44 +130,48 @@ def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, fol
         folder: Where the TFLite files are written.
         rounds: Interleaved timing rounds.
         invocations: Model invocations per timing.
+        quantizations: TFLite quantizations (int8 is calibrated on seeded random inputs).
 
     Returns:
-        One row per model and variant (`dense`, `pruned`, `compacted`): parameters (all and
-        kept, as `model_costs` counts them), file bytes, LiteRT latency, their ratios to dense,
-        GPU-delegate findings and the largest difference from Keras.
+        One row per model, variant (`dense`, `pruned`, `compacted`) and quantization:
+        parameters (all and kept, as `model_costs` counts them), file bytes, LiteRT latency,
+        their ratios to the dense file of that quantization, the largest difference from
+        Keras, and the verdicts of the static GPU checker and of LiteRT's GPU engine.
     """
     files = {}
     for (method, rate), model in pruned.items():
         variants = {"dense": model} if method == "dense" else {"pruned": model,
                                                                "compacted": compact(model)}
         for variant, exported in variants.items():
-            path = folder / f"{name}_{method}_{rate:g}_{variant}.tflite"
-            report = export_tflite(exported, path)
             costs = model_costs(exported)
-            files[(method, rate, variant)] = (path, {
-                "parameters": costs["parameters"], "kept_parameters": costs["kept_parameters"],
-                "bytes": report.size_bytes, "gpu_findings": len(report.gpu_findings),
-                "max_abs_diff": report.max_abs_diff})
+            for quantization in quantizations:
+                path = folder / f"{name}_{method}_{rate:g}_{variant}_{quantization}.tflite"
+                report = export_tflite(exported, path, quantization, representative=(
+                    _calibration(exported) if quantization == "int8" else None))
+                files[(method, rate, variant, quantization)] = (path, {
+                    "parameters": costs["parameters"],
+                    "kept_parameters": costs["kept_parameters"], "bytes": report.size_bytes,
+                    "max_abs_diff": report.max_abs_diff, **_gpu_verdicts(report)})
     times = {key: [] for key in files}
     for _ in range(rounds):
         for key, (path, _) in files.items():
             times[key].append(litert_latency_ms(path, runs=invocations))
-    dense_size = files[("dense", 0.0, "dense")][1]["bytes"]
-    dense_ms = statistics.median(times[("dense", 0.0, "dense")])
     rows = []
-    for (method, rate, variant), (_, measured) in files.items():
-        latency = statistics.median(times[(method, rate, variant)])
+    for (method, rate, variant, quantization), (_, measured) in files.items():
+        dense = ("dense", 0.0, "dense", quantization)
+        latency = statistics.median(times[(method, rate, variant, quantization)])
         rows.append({"model": name, "method": method, "rate": rate, "variant": variant,
-                     **measured, "size_ratio": round(measured["bytes"] / dense_size, 3),
+                     "quantization": quantization, **measured,
+                     "size_ratio": round(measured["bytes"] / files[dense][1]["bytes"], 3),
                      "latency_ms": round(latency, 4),
-                     "latency_ratio": round(latency / dense_ms, 3)})
+                     "latency_ratio": round(latency / statistics.median(times[dense]), 3)})
     return rows
 
 
 def measure_model(bench: ExportBench, name: str, folder: Path) -> list[dict]:
     """Exports and times the dense model and every method and rate, pruned and compacted."""
     return measure_exports(_models_at_rates(bench, name), name, folder, bench.rounds,
-                           bench.invocations)
+                           bench.invocations, bench.quantizations)
 
 
 def _trained_methods(settings: dict) -> tuple[str, ...]:
@@ -176,11 +203,17 @@ def run_export(bench: ExportBench) -> dict:
 
 
 def export_table(results: dict) -> str:
-    """Markdown: file size and LiteRT latency of every variant, with ratios to dense."""
-    lines = ["| model | method | rate | variant | file KiB | file / dense | latency ms "
-             "| latency / dense | GPU findings |", "|---|---|---|---|---|---|---|---|---|"]
+    """Markdown: file size, LiteRT latency (ratios to dense) and both GPU checkers' verdicts."""
+    lines = ["| model | method | rate | variant | quantization | file KiB | file / dense "
+             "| latency ms | latency / dense | GPU checker findings | GPU engine, GPU only "
+             "| checkers agree |", "|---" * 12 + "|"]
     for r in results["rows"]:
+        engine = r.get("gpu_engine", "not run")
+        if r.get("gpu_engine_diff") is not None:
+            engine += f" (max diff {r['gpu_engine_diff']:.1g})"
+        agree = {None: "-", True: "yes", False: "NO"}[r.get("checkers_agree")]
         lines.append(f"| {r['model']} | {r['method']} | {r['rate']:.1%} | {r['variant']} | "
-                     f"{r['bytes'] / 1024:.0f} | {r['size_ratio']:.2f}x | {r['latency_ms']:.3f} "
-                     f"| {r['latency_ratio']:.2f}x | {r['gpu_findings']} |")
+                     f"{r.get('quantization', 'none')} | {r['bytes'] / 1024:.0f} | "
+                     f"{r['size_ratio']:.2f}x | {r['latency_ms']:.3f} | "
+                     f"{r['latency_ratio']:.2f}x | {r['gpu_findings']} | {engine} | {agree} |")
     return "\n".join(lines) + "\n"
