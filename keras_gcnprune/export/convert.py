@@ -31,6 +31,7 @@ from keras_gcnprune.export.gpu_engine import (
     check_gpu_engine,
     gpu_engine_missing,
 )
+from keras_gcnprune.export.standard_metadata import with_standard_metadata
 
 SIGNATURE = "classify"
 INPUT_NAME = "skeleton"
@@ -281,8 +282,9 @@ def export_tflite(
         representative: Samples for int8 calibration (a few hundred training inputs).
         check_inputs: Inputs for the logits comparison (default: seeded random inputs).
         labelled_inputs: Real samples (for example a test split) for the top-1 agreement.
-        metadata: JSON-serialisable data embedded in the file (see `read_metadata`) and
-            written beside it as `<file>.json`.
+        metadata: What `export_metadata` returns: embedded in the file as JSON (see
+            `read_metadata`) and written beside it as `<file>.json`, and as the standard
+            `TFLITE_METADATA` with a packed `labels.txt` (see `read_standard_metadata`).
         gpu_engine: `"auto"` (run LiteRT's GPU engine where it is installed), `"require"`
             (raise `GpuEngineUnavailable` where it is not) or `"off"`.
 
@@ -310,7 +312,7 @@ def export_tflite(
         data = _converter(staging / "saved_model", quantization, sparse, representative,
                           batch_size).convert()
         if metadata is not None:
-            data = with_metadata(data, metadata)
+            data = with_standard_metadata(with_metadata(data, metadata), metadata)
         staged_file = staging / target.name
         staged_file.write_bytes(data)
         result = _compare(model, _litert_runner(staged_file), batch_size, quantization,

@@ -55,18 +55,24 @@ def operator_name(model: schema.ModelT, opcode_index: int) -> str:
     return OPERATOR_NAMES.get(value, f"BUILTIN_{value}")
 
 
-def with_metadata(data: bytes, metadata: dict) -> bytes:
-    """Returns the model bytes with `metadata` (JSON) embedded under `METADATA_NAME`."""
+def with_metadata_entry(data: bytes, name: str, payload: bytes) -> bytes:
+    """Returns the model bytes with `payload` in a new buffer named `name` in its metadata list
+    (an entry of the same name is replaced)."""
     model = read_model(data)
     buffer = schema.BufferT()
-    buffer.data = np.frombuffer(json.dumps(metadata, sort_keys=True).encode(), dtype=np.uint8)
+    buffer.data = np.frombuffer(payload, dtype=np.uint8)
     model.buffers.append(buffer)
     entry = schema.MetadataT()
-    entry.name = METADATA_NAME
+    entry.name = name
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()]
+    model.metadata = [m for m in (model.metadata or []) if m.name != name.encode()]
     model.metadata.append(entry)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def with_metadata(data: bytes, metadata: dict) -> bytes:
+    """Returns the model bytes with `metadata` (JSON) embedded under `METADATA_NAME`."""
+    return with_metadata_entry(data, METADATA_NAME, json.dumps(metadata, sort_keys=True).encode())
 
 
 def read_metadata(source: str | Path | bytes) -> dict:

@@ -70,6 +70,17 @@ def _data(model, info, dataset, protocol, on_error):
     return x_train[chosen], x_test, x_test[:32]
 
 
+def _metadata(pruned: keras.Model, info: dict | None, quantization: str, batch_size: int,
+              costs: dict | None) -> dict:
+    """The export's metadata, its pruning rate taken on the model before compaction (against
+    the unpruned model), with the compacted model's weights and MACs."""
+    metadata = export_metadata(pruned, info, quantization, batch_size)
+    if costs is not None:
+        metadata["compaction"] = {"parameters": costs["compacted"]["parameters"],
+                                  "macs": costs["compacted"]["macs"]}
+    return metadata
+
+
 def export_run(
     model_path: str | Path,
     tflite: str | Path | None = None,
@@ -113,19 +124,18 @@ def export_run(
         raise ValueError("int8 quantization is calibrated on real samples: name a dataset "
                          "(--dataset) whose training split calibrates it.")
     representative, labelled, check_inputs = _data(model, info, dataset, protocol, on_error)
-    costs = None
+    pruned, costs = model, None
     if compaction:
         inputs = default_check_inputs(model) if check_inputs is None else check_inputs
         model, costs = compacted_with_check(model, inputs)
     reports = []
     if saved_model is not None:
-        reports.append(export_saved_model(
-            model, saved_model, batch_size, check_inputs,
-            export_metadata(model, info, "none", batch_size)))
+        reports.append(export_saved_model(model, saved_model, batch_size, check_inputs,
+                                          _metadata(pruned, info, "none", batch_size, costs)))
     if tflite is not None:
         reports.append(export_tflite(
             model, tflite, quantization, batch_size, sparse, representative, check_inputs,
-            labelled, export_metadata(model, info, quantization, batch_size), gpu_engine))
+            labelled, _metadata(pruned, info, quantization, batch_size, costs), gpu_engine))
     for report in reports:
         report.costs = costs
     return reports

@@ -92,6 +92,14 @@ def test_metadata_is_embedded_and_written_beside_the_file(tmp_path, trained_run)
     assert embedded["signature"] == "classify" and reports[0].gpu_findings == []
 
 
+def test_a_compacted_exports_pruning_rate_is_against_the_unpruned_model(tmp_path, trained_run):
+    (report,) = export_run(trained_run, tflite=tmp_path / "c.tflite", compaction=True)
+    embedded = read_metadata(tmp_path / "c.tflite")
+    assert abs(embedded["pruning"]["realized_rate"] - 0.8) < 0.005
+    assert embedded["compaction"] == {"parameters": report.costs["compacted"]["parameters"],
+                                      "macs": report.costs["compacted"]["macs"]}
+
+
 @pytest.mark.parametrize("quantization", ["fp16", "dynamic", "int8"])
 def test_quantized_exports_agree_with_keras_on_real_samples(tmp_path, trained_run, quantization):
     (report,) = export_run(trained_run, tflite=tmp_path / "q.tflite",
