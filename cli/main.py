@@ -366,14 +366,24 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
               type=click.Choice(["auto", "require", "off"]),
               help="TFLite: run the file on LiteRT's GPU engine, GPU only, against its CPU "
                    "runtime (auto: where the engine is installed; require: fail where not).")
+@click.option("--raw-input", is_flag=True,
+              help="The exported model takes raw joint coordinates (a window of the run's "
+                   "frames, as the sensor gives them; all-zero joints are missing) and does "
+                   "the centring, scaling and streams in its graph. Needs the run's run.json.")
+@click.option("--axes", default="x,y,z", show_default=True,
+              help="With --raw-input: for each axis of the training data, the sensor axis it "
+                   "is read from, negated with '-' (e.g. x,-y,z for image coordinates).")
+@click.option("--probabilities", is_flag=True,
+              help="End the model in a softmax; the output is named probabilities.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def export(model_path, tflite, saved_model, quantization, batch_size, sparse, compaction, dataset,
-           protocol, on_error, gpu_engine, as_json) -> None:
+           protocol, on_error, gpu_engine, raw_input, axes, probabilities, as_json) -> None:
     """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
     from keras_gcnprune.export import export_run
 
     reports = export_run(model_path, tflite, saved_model, quantization or "none",
-                         batch_size, sparse, compaction, dataset, protocol, on_error, gpu_engine)
+                         batch_size, sparse, compaction, dataset, protocol, on_error, gpu_engine,
+                         raw_input, axes, probabilities)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

@@ -20,6 +20,7 @@ from keras_gcnprune.export.gpu_engine import (
     gpu_engine_missing,
 )
 from keras_gcnprune.export.metadata import export_metadata
+from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
 from keras_gcnprune.export.run import export_run
 
 __all__ = [
@@ -40,4 +41,6 @@ __all__ = [
     "gpu_engine_missing",
     "litert_latency_ms",
     "read_metadata",
+    "with_probabilities",
+    "with_raw_input",
 ]

@@ -36,6 +36,7 @@ from keras_gcnprune.export.standard_metadata import with_standard_metadata
 SIGNATURE = "classify"
 INPUT_NAME = "skeleton"
 OUTPUT_NAME = "logits"
+PROBABILITIES_NAME = "probabilities"
 QUANTIZATIONS = ("none", "fp16", "dynamic", "int8")
 # Max abs difference from the Keras logits, as a fraction of their largest magnitude (at least
 # 1), and the least top-1 agreement on a labelled dataset.
@@ -98,6 +99,12 @@ def check_static_input(model: keras.Model) -> None:
             "number of frames (models.build(..., frames=T)).")
 
 
+def output_name(model: keras.Model) -> str:
+    """The signature's output: `probabilities` after a softmax layer of that name (see
+    `with_raw_input`), else `logits`."""
+    return PROBABILITIES_NAME if model.layers[-1].name == PROBABILITIES_NAME else OUTPUT_NAME
+
+
 def _input_spec(model: keras.Model, batch_size: int) -> tf.TensorSpec:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
@@ -109,7 +116,7 @@ def _write_archive(model: keras.Model, directory: Path, batch_size: int) -> None
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        SIGNATURE, lambda x: {OUTPUT_NAME: model(x, training=False)},
+        SIGNATURE, lambda x: {output_name(model): model(x, training=False)},
         input_signature=[_input_spec(model, batch_size)],
     )
     archive.write_out(str(directory), verbose=False)
@@ -209,7 +216,8 @@ def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1
             (staging / "assets").mkdir(exist_ok=True)
             (staging / "assets" / "metadata.json").write_text(json.dumps(metadata, indent=2))
         signature = tf.saved_model.load(str(staging)).signatures[SIGNATURE]
-        result = _compare(model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[OUTPUT_NAME],
+        output = output_name(model)
+        result = _compare(model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[output],
                           batch_size, "none", check_inputs, None)
         _fail_if_off("SavedModel", "none", *result, len(check_inputs), None)
         _replace(staging, target)
@@ -242,11 +250,11 @@ def _converter(saved_model: Path, quantization: str, sparse: bool,
     return converter
 
 
-def _litert_runner(path: Path) -> Callable:
+def _litert_runner(path: Path, output: str) -> Callable:
     from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_path=str(path)).get_signature_runner(SIGNATURE)
-    return lambda batch: runner(**{INPUT_NAME: batch})[OUTPUT_NAME]
+    return lambda batch: runner(**{INPUT_NAME: batch})[output]
 
 
 def export_tflite(
@@ -315,7 +323,8 @@ def export_tflite(
             data = with_standard_metadata(with_metadata(data, metadata), metadata)
         staged_file = staging / target.name
         staged_file.write_bytes(data)
-        result = _compare(model, _litert_runner(staged_file), batch_size, quantization,
+        result = _compare(model, _litert_runner(staged_file, output_name(model)), batch_size,
+                          quantization,
                           check_inputs, labelled_inputs)
         _fail_if_off("TFLite", quantization, *result, len(check_inputs), labelled_inputs)
         findings = [str(f) for f in check_gpu(data)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_gcnprune.layers import SkeletonPreprocessing
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, sparsity_of
 
 
@@ -21,10 +22,11 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
     Returns:
         A JSON-serialisable dict: `labels`, `layout` (name, joint order, edges), `frames`,
         `joints`, `channels`, `input`/`output` names and shapes, `signature`, `preprocessing`,
-        `pruning` (method, target and realized rate), `quantization`, `package_version`.
+        `pruning` (method, target and realized rate), `raw_input` (what the graph does to
+        raw coordinates, or None), `quantization`, `package_version`.
     """
     from keras_gcnprune import __version__
-    from keras_gcnprune.export.convert import INPUT_NAME, OUTPUT_NAME, SIGNATURE
+    from keras_gcnprune.export.convert import INPUT_NAME, SIGNATURE, output_name
 
     info = run_info or {}
     config = info.get("config", {})
@@ -38,7 +40,9 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
         "signature": SIGNATURE,
         "input": {"name": INPUT_NAME, "shape": [batch_size, frames, joints, channels],
                   "dtype": "float32", "axes": "batch, frames, joints, channels"},
-        "output": {"name": OUTPUT_NAME, "shape": [batch_size, classes], "dtype": "float32"},
+        "output": {"name": output_name(model), "shape": [batch_size, classes],
+                   "dtype": "float32"},
+        "raw_input": _raw_input(model),
         "labels": info.get("class_names") or [f"class_{i}" for i in range(classes)],
         "layout": None if layout is None else {
             "name": layout["name"], "joints": layout["joints"], "edges": layout["edges"],
@@ -51,6 +55,21 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
         "pruning": _pruning(model, config.get("pruning")),
         "quantization": quantization,
     }
+
+
+def _raw_input(model: keras.Model) -> dict | None:
+    """What the model does in its graph to raw coordinates (see `with_raw_input`), or None."""
+    found = [layer for layer in model.layers if isinstance(layer, SkeletonPreprocessing)]
+    if not found:
+        return None
+    layer = found[0]
+    return {"axes": layer.axes, "centre": layer.centre, "scale": layer.scale,
+            "streams": list(layer.streams),
+            "contract": "a window of exactly `frames` frames of raw coordinates as the sensor "
+                        "gives them, read through `axes` (for each training axis, the sensor "
+                        "axis and sign); a missing joint has all-zero coordinates; centring, "
+                        "scaling and streams run in the graph; resample a clip of another "
+                        "length to `frames` first"}
 
 
 def _pruning(model: keras.Model, configured: dict | None) -> dict | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_gcnprune.data import Preprocessing
 from keras_gcnprune.export.compaction import compact
 from keras_gcnprune.export.convert import (
     ExportError,
@@ -16,6 +17,7 @@ from keras_gcnprune.export.convert import (
     export_tflite,
 )
 from keras_gcnprune.export.metadata import export_metadata
+from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import (
     MODEL_FILE,
@@ -56,18 +58,35 @@ def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
     return load_model_file(model_file), None
 
 
-def _data(model, info, dataset, protocol, on_error):
+def _data(model, info, dataset, protocol, on_error, raw_input: bool):
+    """(int8 calibration samples, labelled test inputs, check inputs), each None without a
+    dataset; with `raw_input`, windows of raw coordinates resampled to the model's frames."""
     if dataset is None:
         return None, None, None
     if info is None:
         raise ValueError(f"--dataset {dataset!r} needs the run's {RUN_FILE} beside the model: it "
                          "records the preprocessing the model expects.")
+    if raw_input:
+        trained = Preprocessing.from_dict(info["config"]["preprocessing"])
+        raw = Preprocessing(frames=trained.frames, centre=False, scale=False)
+        info = {**info, "config": {**info["config"], "preprocessing": raw.to_dict()}}
     config, data = run_data(info, dataset, protocol, on_error)
     check_data_fits(model, info, data.dataset, config.dataset)
     (x_train, _), (x_test, _) = data.train, data.test
     rng = np.random.default_rng(0)
     chosen = rng.permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]
     return x_train[chosen], x_test, x_test[:32]
+
+
+def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str,
+              probabilities: bool) -> keras.Model:
+    if not raw_input:
+        return with_probabilities(model) if probabilities else model
+    if info is None:
+        raise ValueError(f"--raw-input needs the run's {RUN_FILE} beside the model: it records "
+                         "the preprocessing and the layout that the graph must reproduce.")
+    return with_raw_input(model, Preprocessing.from_dict(info["config"]["preprocessing"]),
+                          info["layout"], axes, probabilities)
 
 
 def _metadata(pruned: keras.Model, info: dict | None, quantization: str, batch_size: int,
@@ -93,6 +112,9 @@ def export_run(
     protocol: str | None = None,
     on_error: str = "raise",
     gpu_engine: str = "auto",
+    raw_input: bool = False,
+    axes: str = "x,y,z",
+    probabilities: bool = False,
 ) -> list[ExportReport]:
     """Exports a run directory or `.keras` file, verified, with its metadata.
 
@@ -110,6 +132,10 @@ def export_run(
         protocol: The split (default: the run's).
         on_error: `"raise"` or `"skip"` for bad dataset files.
         gpu_engine: TFLite: `"auto"`, `"require"` or `"off"` (see `export_tflite`).
+        raw_input: Export a model that takes raw coordinates and preprocesses them in its
+            graph (`with_raw_input`); needs the run's `run.json`.
+        axes: With `raw_input`: for each training axis, the sensor's axis and sign.
+        probabilities: End the exported model in a softmax; its output is `probabilities`.
 
     Returns:
         One `ExportReport` per format written.
@@ -123,11 +149,15 @@ def export_run(
     if quantization == "int8" and dataset is None:
         raise ValueError("int8 quantization is calibrated on real samples: name a dataset "
                          "(--dataset) whose training split calibrates it.")
-    representative, labelled, check_inputs = _data(model, info, dataset, protocol, on_error)
+    representative, labelled, check_inputs = _data(model, info, dataset, protocol, on_error,
+                                                   raw_input)
     pruned, costs = model, None
     if compaction:
-        inputs = default_check_inputs(model) if check_inputs is None else check_inputs
+        inputs = default_check_inputs(model) if check_inputs is None or raw_input \
+            else check_inputs
         model, costs = compacted_with_check(model, inputs)
+    model = _for_apps(model, info, raw_input, axes, probabilities)
+    pruned = _for_apps(pruned, info, raw_input, axes, probabilities)
     reports = []
     if saved_model is not None:
         reports.append(export_saved_model(model, saved_model, batch_size, check_inputs,

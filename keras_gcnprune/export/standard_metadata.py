@@ -86,9 +86,15 @@ def _tensor(builder: flatbuffers.Builder, name: str, description: str,
 def _input_description(metadata: dict) -> str:
     frames, joints, channels = metadata["frames"], metadata["joints"], metadata["channels"]
     layout = (metadata.get("layout") or {}).get("name", "the training layout")
-    return (f"A window of {frames} frames of {joints} joints ({layout}) with {channels} "
-            f"channels each, float32 {metadata['input']['shape']} (batch, frames, joints, "
-            "channels), preprocessed as the keras_gcnprune metadata entry's `preprocessing` "
+    window = (f"A window of {frames} frames of {joints} joints ({layout}) with {channels} "
+              f"channels each, float32 {metadata['input']['shape']} (batch, frames, joints, "
+              "channels)")
+    raw = metadata.get("raw_input")
+    if raw:
+        return (f"{window}: raw coordinates as the sensor gives them, read as axes "
+                f"{raw['axes']}; a missing joint has all-zero coordinates. Centring, scaling "
+                "and streams run in the model.")
+    return (f"{window}, preprocessed as the keras_gcnprune metadata entry's `preprocessing` "
             "says.")
 
 

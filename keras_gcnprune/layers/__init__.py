@@ -5,6 +5,7 @@ from keras_gcnprune.layers.graph_attention import GraphAttention
 from keras_gcnprune.layers.graph_conv import GraphConv
 from keras_gcnprune.layers.masked import MaskConstraint, MaskedLayer, MaskedWeight
 from keras_gcnprune.layers.offset import ConstantOffset
+from keras_gcnprune.layers.skeleton_preprocessing import SkeletonPreprocessing
 from keras_gcnprune.layers.temporal_conv import TemporalConv
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "MaskedDense",
     "MaskedLayer",
     "MaskedWeight",
+    "SkeletonPreprocessing",
     "TemporalConv",
 ]
