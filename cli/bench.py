@@ -182,6 +182,40 @@ def export_bench(models, rates, runs, methods, quantizations, rounds, invocation
 
 
 @bench.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--dataset", default=None, help="Dataset spec (default: the run's).")
+@click.option("--protocol", default=None,
+              help="Protocol whose test clips make the stream (default: the run's).")
+@click.option("--every", default=4, show_default=True, type=click.IntRange(1),
+              help="Frames between model calls.")
+@click.option("--window", default=None, type=click.IntRange(1),
+              help="Frames in the ring buffer (default: the median training clip length).")
+@click.option("--smoothing", default=0.5, show_default=True, type=click.FloatRange(0, 1,
+                                                                               max_open=True),
+              help="Weight of the previous smoothed scores (0: no smoothing).")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Least smoothed probability for a labelled decision.")
+@click.option("--out", "out_dir", default="runs/bench/stream", type=click.Path(file_okay=False))
+def stream(run, dataset, protocol, every, window, smoothing, threshold, out_dir) -> None:
+    """The app loop on RUN's test clips played as one stream: streamed decisions against
+    whole clips, and per-window latency on LiteRT's CPU runtime and GPU engine.
+
+    Writes OUT/results.json and OUT/results.md.
+    """
+    from dataclasses import asdict
+
+    from keras_gcnprune.bench.results import save_results
+    from keras_gcnprune.bench.streaming import StreamBench, run_stream, stream_table
+
+    spec = StreamBench(run, dataset, protocol, every, window, smoothing, threshold)
+    results = run_stream(spec)
+    table = stream_table(results)
+    files = save_results(out_dir, "stream", _command_line(), asdict(spec), table, **results)
+    click.echo("\n" + table)
+    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+
+
+@bench.command()
 @click.argument("out_dirs", nargs=-1, required=True, type=click.Path(exists=True,
                                                                      file_okay=False))
 @click.option("--to", default="docs/results.md", type=click.Path(dir_okay=False),

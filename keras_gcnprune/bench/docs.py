@@ -100,6 +100,7 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
     """
     from keras_gcnprune.bench.export import export_table
     from keras_gcnprune.bench.speed import speed_table
+    from keras_gcnprune.bench.streaming import stream_table
 
     to = Path(to)
     lines = ["# Results", "",
@@ -120,6 +121,9 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
         elif results["benchmark"] == "speed":
             lines += _table_section(results, folder, "Training step time against dense",
                                     speed_table(results))
+        elif results["benchmark"] == "stream":
+            lines += _table_section(results, folder, "The app loop on a recorded stream",
+                                    stream_table(results))
         else:
             lines += _table_section(results, folder, _export_title(results),
                                     export_table(results))

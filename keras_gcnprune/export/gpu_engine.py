@@ -125,6 +125,27 @@ def gpu_engine_missing() -> str | None:
     return None
 
 
+def prepare_gpu_engine() -> str:
+    """Sets up this process to run LiteRT's GPU engine in it; returns the device's name.
+
+    The Vulkan loader reads `VK_ICD_FILENAMES` and `XDG_RUNTIME_DIR` when the process first
+    creates a GPU model, so call this before that; variables already set are kept.
+
+    Raises:
+        GpuEngineUnavailable: this machine cannot run the engine (the message says what to
+            install).
+    """
+    missing = gpu_engine_missing()
+    if missing is not None:
+        raise GpuEngineUnavailable(f"LiteRT's GPU engine cannot run here: {missing}")
+    device_env, device = _vulkan_device()
+    for name, value in device_env.items():
+        os.environ.setdefault(name, value)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="gcnprune-xdg-")
+    return device
+
+
 def _input_specs(model: schema.ModelT) -> list[tuple[list[int], type]]:
     subgraph = model.subgraphs[0]
     types = {schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT32: np.int32,

@@ -1,0 +1,147 @@
+"""The app loop on a recorded stream: accuracy of streamed decisions and per-window latency.
+
+A trained run is exported as an app would ship it (raw input, probabilities) and its test
+clips are played one after another as one stream of frames. `deploy.StreamingClassifier` keeps
+the last frames in a ring buffer and classifies them every few frames, with smoothing and a
+confidence threshold, on LiteRT's CPU runtime and, where it is installed, on LiteRT's GPU
+engine. Side by side: the accuracy of the same file on each whole clip (as the model was
+trained and as `gcnprune evaluate` reports), the accuracy of the streamed decisions, and the
+latency of one model call on each runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keras_gcnprune.data import load_dataset, split
+from keras_gcnprune.data.preprocessing import resample
+from keras_gcnprune.deploy import LiteRtClassifier, StreamingClassifier, stream_decisions
+from keras_gcnprune.export import export_run, gpu_engine_missing
+from keras_gcnprune.training import load_run
+from keras_gcnprune.training.directory import METRICS_FILE
+
+
+@dataclass
+class StreamBench:
+    """What `run_stream` measures.
+
+    Args:
+        run: A trained run directory.
+        dataset: Dataset spec (default: the run's).
+        protocol: Protocol whose test clips make the stream (default: the run's).
+        every: Frames between model calls.
+        window: Frames in the ring buffer (default: the median length of the training clips).
+        smoothing: Weight of the previous smoothed scores.
+        threshold: Least smoothed probability for a labelled decision.
+    """
+
+    run: str
+    dataset: str | None = None
+    protocol: str | None = None
+    every: int = 4
+    window: int | None = None
+    smoothing: float = 0.5
+    threshold: float = 0.5
+
+
+def _clips(bench: StreamBench, info: dict):
+    config = info["config"]
+    dataset = load_dataset(bench.dataset or config["dataset"])
+    train, test = split(dataset, bench.protocol or config["protocol"])
+    window = bench.window or int(np.median([len(s) for s in train.sequences]))
+    return test.sequences, np.asarray(test.labels), window
+
+
+def _truth(labels_per_frame: np.ndarray, decisions, window: int) -> np.ndarray:
+    """The majority label of each decision's window."""
+    return np.array([np.bincount(labels_per_frame[d.frame - window + 1:d.frame + 1]).argmax()
+                     for d in decisions])
+
+
+def _stream_metrics(decisions, truth: np.ndarray) -> dict:
+    predicted = np.array([d.index for d in decisions])
+    confident = np.array([d.label is not None for d in decisions])
+    return {"decisions": len(decisions),
+            "coverage": round(float(confident.mean()), 4),
+            "accuracy_all": round(float(np.mean(predicted == truth)), 4),
+            "accuracy_confident": round(float(np.mean((predicted == truth)[confident])), 4)
+            if confident.any() else None,
+            "latency_ms_median": round(statistics.median(d.latency_ms for d in decisions), 4),
+            "latency_ms_p90": round(float(np.percentile([d.latency_ms for d in decisions], 90)),
+                                    4)}
+
+
+def _run_accuracy(run: Path) -> float | None:
+    """The run's own test accuracy (Keras, the Python preprocessing), where it has one."""
+    metrics = run / METRICS_FILE
+    return json.loads(metrics.read_text()).get("test_accuracy") if metrics.is_file() else None
+
+
+def run_stream(bench: StreamBench) -> dict:
+    """Exports the run for an app, plays its test clips as one stream, and measures.
+
+    Returns:
+        `{"clip_accuracy", "window", "frames", "runtimes": {"cpu": metrics, "gpu": metrics or
+        absent}, "cpu_gpu_agreement", "gpu_skipped"}`.
+
+    Example:
+        >>> run_stream(StreamBench("runs/sbu_fold1"))["runtimes"]["cpu"]  # doctest: +SKIP
+    """
+    _, info = load_run(Path(bench.run))
+    sequences, labels, window = _clips(bench, info)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "app.tflite"
+        export_run(bench.run, tflite=path, raw_input=True, probabilities=True)
+        cpu = LiteRtClassifier(path)
+        frames = cpu.frames
+        clip_predictions = [cpu.probabilities(resample(np.asarray(s, np.float32), frames))
+                            .argmax() for s in sequences]
+        stream = np.concatenate(sequences).astype(np.float32)
+        per_frame = np.concatenate([[label] * len(s) for s, label in zip(sequences, labels)])
+        runtimes, indices = {}, {}
+        missing = gpu_engine_missing()
+        for name in ("cpu",) if missing else ("cpu", "gpu"):
+            classifier = cpu if name == "cpu" else LiteRtClassifier(path, "gpu")
+            loop = StreamingClassifier(classifier, bench.every, window, bench.smoothing,
+                                       bench.threshold)
+            decisions = stream_decisions(loop, stream)
+            runtimes[name] = _stream_metrics(decisions, _truth(per_frame, decisions, window))
+            indices[name] = np.array([d.index for d in decisions])
+    result = {"run_test_accuracy": _run_accuracy(Path(bench.run)),
+              "clip_accuracy": round(float(np.mean(np.array(clip_predictions) == labels)), 4),
+              "clips": len(sequences), "stream_frames": len(stream), "window": window,
+              "frames": frames, "runtimes": runtimes, "gpu_skipped": missing}
+    if "gpu" in indices:
+        result["cpu_gpu_agreement"] = round(float(np.mean(indices["cpu"] == indices["gpu"])), 4)
+    return result
+
+
+def stream_table(results: dict) -> str:
+    """Markdown: whole-clip accuracy against streamed decisions, and latency per runtime."""
+    lines = ["| runtime | whole clips top-1 (Keras) | whole clips top-1 | streamed decisions "
+             "| labelled (coverage) | top-1, all decisions | top-1, labelled "
+             "| ms per window (median, p90) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in results["runtimes"].items():
+        labelled = "-" if r["accuracy_confident"] is None else f"{r['accuracy_confident']:.2%}"
+        keras_accuracy = results.get("run_test_accuracy")
+        keras_accuracy = "-" if keras_accuracy is None else f"{keras_accuracy:.2%}"
+        lines.append(f"| {name} | {keras_accuracy} | {results['clip_accuracy']:.2%} | "
+                     f"{r['decisions']} | "
+                     f"{r['coverage']:.0%} | {r['accuracy_all']:.2%} | {labelled} | "
+                     f"{r['latency_ms_median']:.3f}, {r['latency_ms_p90']:.3f} |")
+    notes = [f"\n{results['clips']} test clips played as one stream of "
+             f"{results['stream_frames']} frames; a window of {results['window']} frames "
+             f"resampled to the model's {results['frames']}."]
+    if "cpu_gpu_agreement" in results:
+        notes.append(f"CPU and GPU engine agree on {results['cpu_gpu_agreement']:.2%} of the "
+                     "decisions (GPU engine on SwiftShader: its latency is not a phone's).")
+    else:
+        notes.append(f"GPU engine not run: {results['gpu_skipped']}")
+    return "\n".join(lines) + "\n" + " ".join(notes) + "\n"

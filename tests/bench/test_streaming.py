@@ -1,0 +1,29 @@
+"""The streaming benchmark on a trained run: whole clips, streamed decisions, both runtimes."""
+
+from click.testing import CliRunner
+
+from keras_gcnprune.bench.streaming import StreamBench, run_stream, stream_table
+from keras_gcnprune.cli.main import main
+from keras_gcnprune.export import gpu_engine_missing
+from tests.export.test_export import trained_run  # noqa: F401 (a module fixture)
+
+
+def test_it_measures_the_stream_on_each_runtime(trained_run):  # noqa: F811
+    results = run_stream(StreamBench(str(trained_run), dataset="synthetic", every=8))
+    runtimes = results["runtimes"]
+    assert set(runtimes) == ({"cpu"} if gpu_engine_missing() else {"cpu", "gpu"})
+    frames_run = results["stream_frames"] - results["window"]
+    assert runtimes["cpu"]["decisions"] == frames_run // 8 + 1
+    # The raw-input file on whole clips is the Keras run with its Python preprocessing,
+    # up to resampling before rather than after centring and scaling.
+    assert abs(results["clip_accuracy"] - results["run_test_accuracy"]) <= 0.05
+    if "gpu" in runtimes:
+        assert results["cpu_gpu_agreement"] == 1.0
+    assert "whole clips top-1" in stream_table(results)
+
+
+def test_the_command_writes_results(tmp_path, trained_run):  # noqa: F811
+    result = CliRunner().invoke(main, ["bench", "stream", str(trained_run), "--dataset",
+                                       "synthetic", "--every", "16", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "results.json").is_file() and (tmp_path / "results.md").is_file()
