@@ -375,15 +375,25 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
                    "is read from, negated with '-' (e.g. x,-y,z for image coordinates).")
 @click.option("--probabilities", is_flag=True,
               help="End the model in a softmax; the output is named probabilities.")
+@click.option("--calibration-samples", default=256, show_default=True, type=click.IntRange(1),
+              help="--int8: training samples that calibrate the activation ranges.")
+@click.option("--calibration", default="random", show_default=True,
+              type=click.Choice(["random", "stratified"]),
+              help="--int8: calibration samples at random, or as many of each class.")
+@click.option("--write-anyway", is_flag=True,
+              help="TFLite: write the file even when its check fails (for example int8 "
+                   "agreement below 98%), with the check's numbers in its metadata.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def export(model_path, tflite, saved_model, quantization, batch_size, sparse, compaction, dataset,
-           protocol, on_error, gpu_engine, raw_input, axes, probabilities, as_json) -> None:
+           protocol, on_error, gpu_engine, raw_input, axes, probabilities, calibration_samples,
+           calibration, write_anyway, as_json) -> None:
     """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
     from keras_gcnprune.export import export_run
 
     reports = export_run(model_path, tflite, saved_model, quantization or "none",
                          batch_size, sparse, compaction, dataset, protocol, on_error, gpu_engine,
-                         raw_input, axes, probabilities)
+                         raw_input, axes, probabilities, calibration_samples, calibration,
+                         write_anyway)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return
@@ -392,9 +402,15 @@ def export(model_path, tflite, saved_model, quantization, batch_size, sparse, co
     for r in reports:
         agreement = "" if r.top1_agreement is None else \
             f", top-1 agreement {r.top1_agreement:.2%}"
+        if r.top1_accuracy is not None:
+            agreement += (f", top-1 accuracy {r.top1_accuracy:.2%} (Keras "
+                          f"{r.keras_top1_accuracy:.2%})")
         click.echo(f"{r.format} ({r.quantization}) written to {r.path}: {r.size_bytes:,} bytes, "
                    f"max abs diff from Keras {r.max_abs_diff:.2g} (bound {r.tolerance:.2g}) on "
                    f"{r.checked_samples} inputs{agreement}")
+        if r.problems:
+            click.echo("WRITTEN ALTHOUGH ITS CHECK FAILED (--write-anyway): "
+                       + "; ".join(r.problems))
         if r.format == "tflite":
             click.echo(f"GPU checker: {len(r.gpu_findings)} findings"
                        + "".join(f"\n  {finding}" for finding in r.gpu_findings))

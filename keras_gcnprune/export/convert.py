@@ -31,6 +31,7 @@ from keras_gcnprune.export.gpu_engine import (
     check_gpu_engine,
     gpu_engine_missing,
 )
+from keras_gcnprune.export.standard_metadata import REQUIRED_KEYS as STANDARD_KEYS
 from keras_gcnprune.export.standard_metadata import with_standard_metadata
 
 SIGNATURE = "classify"
@@ -69,6 +70,11 @@ class ExportReport:
         gpu_engine_skipped: Why the GPU engine was not run, when it was not.
         costs: With compaction, parameters and MACs of the pruned and the compacted model and
             the largest difference between their logits.
+        top1_accuracy: The exported model's top-1 accuracy on the labelled check set's
+            targets (None without them).
+        keras_top1_accuracy: The Keras model's on the same samples.
+        problems: What the check found wrong in a file written with `write_anyway` (empty
+            when it passed).
     """
 
     path: str
@@ -83,6 +89,9 @@ class ExportReport:
     gpu_engine: GpuEngineCheck | None = None
     gpu_engine_skipped: str | None = None
     costs: dict | None = None
+    top1_accuracy: float | None = None
+    keras_top1_accuracy: float | None = None
+    problems: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,30 +158,67 @@ def default_check_inputs(model: keras.Model, samples: int = 16, seed: int = 0) -
     return rng.standard_normal((samples, *model.input_shape[1:])).astype(np.float32)
 
 
-def _compare(model, run, batch_size, quantization, check_inputs, labelled):
-    """Returns (max abs diff, its tolerance, top-1 agreement or None) of `run` against Keras."""
+@dataclass(frozen=True)
+class Parity:
+    """How an exported model's outputs compare with the Keras model's.
+
+    Args:
+        max_abs_diff: Largest difference between the logits on the check inputs.
+        tolerance: The bound it had to meet.
+        samples: Number of check inputs.
+        top1_agreement: Fraction of the labelled inputs on which the top-1 classes agree.
+        labelled: Number of labelled inputs.
+        top1_accuracy: The exported model's accuracy on the labelled inputs' targets.
+        keras_top1_accuracy: The Keras model's accuracy on the same.
+    """
+
+    max_abs_diff: float
+    tolerance: float
+    samples: int
+    top1_agreement: float | None = None
+    labelled: int = 0
+    top1_accuracy: float | None = None
+    keras_top1_accuracy: float | None = None
+
+    def problems(self, quantization: str) -> list[str]:
+        found = []
+        if self.max_abs_diff > self.tolerance:
+            found.append(f"max abs difference from the Keras logits {self.max_abs_diff:.3g} > "
+                         f"{self.tolerance:.3g} on {self.samples} inputs")
+        if self.top1_agreement is not None and \
+                self.top1_agreement < MIN_AGREEMENT[quantization]:
+            found.append(f"top-1 agreement with Keras {self.top1_agreement:.2%} < "
+                         f"{MIN_AGREEMENT[quantization]:.0%} on {self.labelled} samples")
+            if self.top1_accuracy is not None:
+                found.append(f"its own top-1 accuracy {self.top1_accuracy:.2%} against "
+                             f"{self.keras_top1_accuracy:.2%} for the Keras model")
+        return found
+
+
+def _compare(model, run, batch_size, check_inputs, labelled, targets) -> Parity:
+    """`run`'s logits against the Keras model's; `tolerance` is left for the caller to set."""
     reference = _keras_logits(model, check_inputs)
     exported = _predict(run, check_inputs, batch_size)
-    max_diff = float(np.max(np.abs(exported - reference)))
-    tolerance = TOLERANCES[quantization] * max(1.0, float(np.max(np.abs(reference))))
-    agreement = None
+    parity = {"max_abs_diff": float(np.max(np.abs(exported - reference))),
+              "scale": max(1.0, float(np.max(np.abs(reference))))}
     if labelled is not None:
         ours = _predict(run, labelled, batch_size).argmax(-1)
-        agreement = float(np.mean(ours == _keras_logits(model, labelled).argmax(-1)))
-    return max_diff, tolerance, agreement
+        theirs = _keras_logits(model, labelled).argmax(-1)
+        parity |= {"top1_agreement": float(np.mean(ours == theirs)), "labelled": len(labelled)}
+        if targets is not None:
+            parity |= {"top1_accuracy": float(np.mean(ours == targets)),
+                       "keras_top1_accuracy": float(np.mean(theirs == targets))}
+    return parity
 
 
-def _fail_if_off(kind, quantization, max_diff, tolerance, agreement, samples, labelled):
-    problems = []
-    if max_diff > tolerance:
-        problems.append(f"max abs difference from the Keras logits {max_diff:.3g} > "
-                        f"{tolerance:.3g} on {samples} inputs")
-    if agreement is not None and agreement < MIN_AGREEMENT[quantization]:
-        problems.append(f"top-1 agreement with Keras {agreement:.2%} < "
-                        f"{MIN_AGREEMENT[quantization]:.0%} on {len(labelled)} samples")
-    if problems:
-        raise ExportError(f"The {kind} export ({quantization}) failed its check: "
-                          + "; ".join(problems) + ". Nothing was written.")
+def _parity(compared: dict, quantization: str, samples: int) -> Parity:
+    scale = compared.pop("scale")
+    return Parity(tolerance=TOLERANCES[quantization] * scale, samples=samples, **compared)
+
+
+def _refusal(kind: str, quantization: str, problems: list[str]) -> ExportError:
+    return ExportError(f"The {kind} export ({quantization}) failed its check: "
+                       + "; ".join(problems) + ". Nothing was written.")
 
 
 def _size(path: Path) -> int:
@@ -217,14 +263,16 @@ def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1
             (staging / "assets" / "metadata.json").write_text(json.dumps(metadata, indent=2))
         signature = tf.saved_model.load(str(staging)).signatures[SIGNATURE]
         output = output_name(model)
-        result = _compare(model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[output],
-                          batch_size, "none", check_inputs, None)
-        _fail_if_off("SavedModel", "none", *result, len(check_inputs), None)
+        parity = _parity(_compare(
+            model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[output], batch_size,
+            check_inputs, None, None), "none", len(check_inputs))
+        if parity.problems("none"):
+            raise _refusal("SavedModel", "none", parity.problems("none"))
         _replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportReport(str(target), "saved_model", "none", _size(target), result[0], result[1],
-                        len(check_inputs))
+    return ExportReport(str(target), "saved_model", "none", _size(target), parity.max_abs_diff,
+                        parity.tolerance, parity.samples)
 
 
 def _converter(saved_model: Path, quantization: str, sparse: bool,
@@ -268,6 +316,8 @@ def export_tflite(
     labelled_inputs: np.ndarray | None = None,
     metadata: dict | None = None,
     gpu_engine: str = "auto",
+    labelled_targets: np.ndarray | None = None,
+    write_anyway: bool = False,
 ) -> ExportReport:
     """Writes a verified TFLite (LiteRT) model with the `classify` signature.
 
@@ -295,6 +345,10 @@ def export_tflite(
             `TFLITE_METADATA` with a packed `labels.txt` (see `read_standard_metadata`).
         gpu_engine: `"auto"` (run LiteRT's GPU engine where it is installed), `"require"`
             (raise `GpuEngineUnavailable` where it is not) or `"off"`.
+        labelled_targets: The classes of `labelled_inputs`: the report (and a refusal) then
+            gives the exported model's own top-1 accuracy next to the Keras model's.
+        write_anyway: Write a file whose check failed instead of raising, with the check's
+            numbers under `verification` in its metadata and in `report.problems`.
 
     Returns:
         An `ExportReport`. A failed check raises `ExportError` with the numbers and leaves no
@@ -317,16 +371,22 @@ def export_tflite(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         _write_archive(model, staging / "saved_model", batch_size)
-        data = _converter(staging / "saved_model", quantization, sparse, representative,
-                          batch_size).convert()
-        if metadata is not None:
-            data = with_standard_metadata(with_metadata(data, metadata), metadata)
+        converted = _converter(staging / "saved_model", quantization, sparse, representative,
+                               batch_size).convert()
+        data = _embedded(converted, metadata)
         staged_file = staging / target.name
         staged_file.write_bytes(data)
-        result = _compare(model, _litert_runner(staged_file, output_name(model)), batch_size,
-                          quantization,
-                          check_inputs, labelled_inputs)
-        _fail_if_off("TFLite", quantization, *result, len(check_inputs), labelled_inputs)
+        parity = _parity(_compare(model, _litert_runner(staged_file, output_name(model)),
+                                  batch_size, check_inputs, labelled_inputs, labelled_targets),
+                         quantization, len(check_inputs))
+        problems = parity.problems(quantization)
+        if problems and not write_anyway:
+            raise _refusal("TFLite", quantization, problems)
+        if problems:  # written on request, with the failed check's numbers in its metadata
+            metadata = {**(metadata or {}), "verification": {
+                "passed": False, "problems": problems, **asdict(parity)}}
+            data = _embedded(converted, metadata)
+            staged_file.write_bytes(data)
         findings = [str(f) for f in check_gpu(data)]
         engine, engine_skipped = _gpu_engine_check(staged_file, gpu_engine, quantization,
                                                    check_inputs)
@@ -335,9 +395,21 @@ def export_tflite(
             target.with_name(target.name + ".json").write_text(json.dumps(metadata, indent=2))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return ExportReport(str(target), "tflite", quantization, target.stat().st_size, result[0],
-                        result[1], len(check_inputs), result[2], findings, engine,
-                        engine_skipped)
+    return ExportReport(str(target), "tflite", quantization, target.stat().st_size,
+                        parity.max_abs_diff, parity.tolerance, parity.samples,
+                        parity.top1_agreement, findings, engine, engine_skipped,
+                        top1_accuracy=parity.top1_accuracy,
+                        keras_top1_accuracy=parity.keras_top1_accuracy, problems=problems)
+
+
+def _embedded(converted: bytes, metadata: dict | None) -> bytes:
+    """The converted model with the package's metadata and, for an export's metadata, the
+    standard TFLite metadata and labels (last: they are appended after the flatbuffer)."""
+    if metadata is None:
+        return converted
+    data = with_metadata(converted, metadata)
+    complete = all(key in metadata for key in STANDARD_KEYS)
+    return with_standard_metadata(data, metadata) if complete else data
 
 
 def _gpu_engine_check(path: Path, mode: str, quantization: str,

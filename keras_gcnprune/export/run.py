@@ -58,11 +58,26 @@ def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
     return load_model_file(model_file), None
 
 
-def _data(model, info, dataset, protocol, on_error, raw_input: bool):
-    """(int8 calibration samples, labelled test inputs, check inputs), each None without a
-    dataset; with `raw_input`, windows of raw coordinates resampled to the model's frames."""
+CALIBRATIONS = ("random", "stratified")
+
+
+def calibration_indices(labels: np.ndarray, samples: int, sampling: str) -> np.ndarray:
+    """Seeded training indices for int8 calibration: at random, or as many of each class."""
+    rng = np.random.default_rng(0)
+    if sampling == "random":
+        return rng.permutation(len(labels))[:samples]
+    classes = np.unique(labels)
+    per_class = max(1, samples // len(classes))
+    return np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class]
+                           for c in classes])
+
+
+def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration: tuple):
+    """(int8 calibration samples, labelled test inputs and their classes, check inputs), each
+    None without a dataset; with `raw_input`, windows of raw coordinates resampled to the
+    model's frames."""
     if dataset is None:
-        return None, None, None
+        return None, None, None, None
     if info is None:
         raise ValueError(f"--dataset {dataset!r} needs the run's {RUN_FILE} beside the model: it "
                          "records the preprocessing the model expects.")
@@ -72,10 +87,9 @@ def _data(model, info, dataset, protocol, on_error, raw_input: bool):
         info = {**info, "config": {**info["config"], "preprocessing": raw.to_dict()}}
     config, data = run_data(info, dataset, protocol, on_error)
     check_data_fits(model, info, data.dataset, config.dataset)
-    (x_train, _), (x_test, _) = data.train, data.test
-    rng = np.random.default_rng(0)
-    chosen = rng.permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]
-    return x_train[chosen], x_test, x_test[:32]
+    (x_train, y_train), (x_test, y_test) = data.train, data.test
+    chosen = calibration_indices(np.asarray(y_train), *calibration)
+    return x_train[chosen], x_test, np.asarray(y_test), x_test[:32]
 
 
 def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str,
@@ -115,6 +129,9 @@ def export_run(
     raw_input: bool = False,
     axes: str = "x,y,z",
     probabilities: bool = False,
+    calibration_samples: int = REPRESENTATIVE_SAMPLES,
+    calibration: str = "random",
+    write_anyway: bool = False,
 ) -> list[ExportReport]:
     """Exports a run directory or `.keras` file, verified, with its metadata.
 
@@ -136,6 +153,10 @@ def export_run(
             graph (`with_raw_input`); needs the run's `run.json`.
         axes: With `raw_input`: for each training axis, the sensor's axis and sign.
         probabilities: End the exported model in a softmax; its output is `probabilities`.
+        calibration_samples: int8: training samples that calibrate the activation ranges.
+        calibration: int8: `"random"` samples, or `"stratified"` (as many of each class).
+        write_anyway: TFLite: write a file whose check failed, with the numbers in its
+            metadata (see `export_tflite`).
 
     Returns:
         One `ExportReport` per format written.
@@ -149,8 +170,11 @@ def export_run(
     if quantization == "int8" and dataset is None:
         raise ValueError("int8 quantization is calibrated on real samples: name a dataset "
                          "(--dataset) whose training split calibrates it.")
-    representative, labelled, check_inputs = _data(model, info, dataset, protocol, on_error,
-                                                   raw_input)
+    if calibration not in CALIBRATIONS or calibration_samples < 1:
+        raise ValueError(f"calibration must be one of {CALIBRATIONS} with at least one sample, "
+                         f"got {calibration!r} and {calibration_samples}.")
+    representative, labelled, targets, check_inputs = _data(
+        model, info, dataset, protocol, on_error, raw_input, (calibration_samples, calibration))
     pruned, costs = model, None
     if compaction:
         inputs = default_check_inputs(model) if check_inputs is None or raw_input \
@@ -165,7 +189,8 @@ def export_run(
     if tflite is not None:
         reports.append(export_tflite(
             model, tflite, quantization, batch_size, sparse, representative, check_inputs,
-            labelled, _metadata(pruned, info, quantization, batch_size, costs), gpu_engine))
+            labelled, _metadata(pruned, info, quantization, batch_size, costs), gpu_engine,
+            targets, write_anyway))
     for report in reports:
         report.costs = costs
     return reports

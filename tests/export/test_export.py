@@ -153,3 +153,46 @@ def test_check_gpu_refuses_what_is_not_a_tflite_flatbuffer(tmp_path):
         with pytest.raises(ValueError, match=reason):
             check_gpu(tmp_path / name)
     assert check_gpu(good) == []
+
+
+def test_int8_reports_its_own_accuracy_next_to_keras_with_stratified_calibration(
+        tmp_path, trained_run):
+    (report,) = export_run(trained_run, tflite=tmp_path / "i.tflite", quantization="int8",
+                           dataset="synthetic", calibration="stratified",
+                           calibration_samples=56)
+    assert report.top1_accuracy is not None and report.keras_top1_accuracy is not None
+    assert abs(report.top1_accuracy - report.keras_top1_accuracy) <= 1 - report.top1_agreement
+
+
+def test_calibration_samples_are_seeded_and_stratified_takes_each_class_alike():
+    from keras_gcnprune.export.run import calibration_indices
+
+    labels = np.repeat(np.arange(4), [50, 10, 30, 10])
+    stratified = calibration_indices(labels, 20, "stratified")
+    assert np.bincount(labels[stratified]).tolist() == [5, 5, 5, 5]
+    chosen = calibration_indices(labels, 20, "random")
+    assert len(set(chosen)) == 20
+    np.testing.assert_array_equal(chosen, calibration_indices(labels, 20, "random"))
+
+
+def test_a_failed_check_refuses_the_file_unless_asked_to_write_it_with_the_numbers(
+        tmp_path, monkeypatch):
+    from keras_gcnprune.export import convert
+
+    monkeypatch.setitem(convert.TOLERANCES, "none", -1.0)  # every check fails
+    model = FAMILIES["attention_gcn"]()
+    x = inputs(model, samples=12)
+    targets = np.arange(12) % 8
+    with pytest.raises(ExportError, match="Nothing was written"):
+        export_tflite(model, tmp_path / "f.tflite", check_inputs=x, labelled_inputs=x,
+                      labelled_targets=targets, metadata=export_metadata(model))
+    assert not (tmp_path / "f.tflite").exists()
+    report = export_tflite(model, tmp_path / "f.tflite", check_inputs=x, labelled_inputs=x,
+                           labelled_targets=targets, metadata=export_metadata(model),
+                           write_anyway=True, gpu_engine="off")
+    assert report.problems and "max abs difference" in report.problems[0]
+    verification = read_metadata(tmp_path / "f.tflite")["verification"]
+    assert verification["passed"] is False and verification["problems"] == report.problems
+    keras_classes = model(x).numpy().argmax(-1)
+    assert verification["keras_top1_accuracy"] == pytest.approx(np.mean(keras_classes == targets))
+    assert verification["top1_agreement"] == report.top1_agreement
