@@ -370,9 +370,10 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
               help="The exported model takes raw joint coordinates (a window of the run's "
                    "frames, as the sensor gives them; all-zero joints are missing) and does "
                    "the centring, scaling and streams in its graph. Needs the run's run.json.")
-@click.option("--axes", default="x,y,z", show_default=True,
+@click.option("--axes", default=None,
               help="With --raw-input: for each axis of the training data, the sensor axis it "
-                   "is read from, negated with '-' (e.g. x,-y,z for image coordinates).")
+                   "is read from, negated with '-' (e.g. x,-y,z for image coordinates). "
+                   "Default: every axis as it is.")
 @click.option("--probabilities", is_flag=True,
               help="End the model in a softmax; the output is named probabilities.")
 @click.option("--calibration-samples", default=256, show_default=True, type=click.IntRange(1),

@@ -15,8 +15,8 @@ from keras_gcnprune.export.convert import PROBABILITIES_NAME
 from keras_gcnprune.layers import SkeletonPreprocessing
 
 
-def with_raw_input(model: keras.Model, preprocessing: Preprocessing, layout, axes: str = "x,y,z",
-                   probabilities: bool = False) -> keras.Model:
+def with_raw_input(model: keras.Model, preprocessing: Preprocessing, layout,
+                   axes: str | None = None, probabilities: bool = False) -> keras.Model:
     """The model behind its own preprocessing: raw coordinates in, logits or probabilities out.
 
     Args:
@@ -25,7 +25,7 @@ def with_raw_input(model: keras.Model, preprocessing: Preprocessing, layout, axe
         layout: The skeleton layout of the training data.
         axes: For each axis of the training data, the sensor's axis it is read from and its
             sign, for example `"x,-y,z"` for image coordinates (y down) when the training
-            data's y points up.
+            data's y points up; None (default) reads every axis as it is.
         probabilities: End in a softmax layer named `probabilities`.
 
     Returns:

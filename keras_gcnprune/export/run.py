@@ -92,7 +92,7 @@ def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration
     return x_train[chosen], x_test, np.asarray(y_test), x_test[:32]
 
 
-def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str,
+def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str | None,
               probabilities: bool) -> keras.Model:
     if not raw_input:
         return with_probabilities(model) if probabilities else model
@@ -127,7 +127,7 @@ def export_run(
     on_error: str = "raise",
     gpu_engine: str = "auto",
     raw_input: bool = False,
-    axes: str = "x,y,z",
+    axes: str | None = None,
     probabilities: bool = False,
     calibration_samples: int = REPRESENTATIVE_SAMPLES,
     calibration: str = "random",
@@ -151,7 +151,8 @@ def export_run(
         gpu_engine: TFLite: `"auto"`, `"require"` or `"off"` (see `export_tflite`).
         raw_input: Export a model that takes raw coordinates and preprocesses them in its
             graph (`with_raw_input`); needs the run's `run.json`.
-        axes: With `raw_input`: for each training axis, the sensor's axis and sign.
+        axes: With `raw_input`: for each training axis, the sensor's axis and sign (None:
+            every axis as it is).
         probabilities: End the exported model in a softmax; its output is `probabilities`.
         calibration_samples: int8: training samples that calibrate the activation ranges.
         calibration: int8: `"random"` samples, or `"stratified"` (as many of each class).

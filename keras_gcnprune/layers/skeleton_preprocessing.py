@@ -20,13 +20,20 @@ STREAMS = ("joint", "bone", "motion")
 AXES = "xyz"
 
 
-def parse_axes(spec: str, channels: int) -> list[tuple[int, float]]:
-    """`"x,-y,z"` -> for each training axis, the sensor axis it is read from and its sign.
+def identity_axes(channels: int) -> str:
+    """The spec that reads every axis as it is: `"x,y"` for 2-D joints, `"x,y,z"` for 3-D."""
+    return ",".join(AXES[:channels])
+
+
+def parse_axes(spec: str | None, channels: int) -> list[tuple[int, float]]:
+    """`"x,-y,z"` -> for each training axis, the sensor axis it is read from and its sign
+    (None: every axis as it is).
 
     Raises:
         ValueError: the spec does not name each of the first `channels` axes once.
     """
-    names = [token.strip() for token in spec.split(",")]
+    names = [token.strip() for token in
+             (identity_axes(channels) if spec is None else spec).split(",")]
     mapping = [(AXES.index(name.lstrip("-")), -1.0 if name.startswith("-") else 1.0)
                for name in names if name.lstrip("-") in AXES[:channels]]
     if len(names) != channels or len(mapping) != channels or \
@@ -51,7 +58,8 @@ class SkeletonPreprocessing(keras.layers.Layer):
         centre: Subtract the centre joint's position in the first frame.
         scale: Divide by the mean length of the bones whose two joints are present.
         streams: Channel groups, in order: `"joint"`, `"bone"`, `"motion"`.
-        axes: For each axis of the training data, the sensor's axis and sign (`"x,-y,z"`).
+        axes: For each axis of the training data, the sensor's axis and sign (`"x,-y,z"`);
+            None reads every axis as it is.
 
     Example:
         >>> layer = SkeletonPreprocessing("sbu", streams=("joint", "motion"))
@@ -60,7 +68,7 @@ class SkeletonPreprocessing(keras.layers.Layer):
     """
 
     def __init__(self, layout, centre: bool = True, scale: bool = True,
-                 streams: tuple[str, ...] = ("joint",), axes: str = "x,y,z", **kwargs):
+                 streams: tuple[str, ...] = ("joint",), axes: str | None = None, **kwargs):
         super().__init__(**kwargs)
         unknown = [s for s in streams if s not in STREAMS]
         if unknown or not streams:
@@ -78,7 +86,9 @@ class SkeletonPreprocessing(keras.layers.Layer):
         self._to_bones[self.layout.parents(), np.arange(joints)] -= 1.0
 
     def build(self, input_shape):
-        self._mapping = parse_axes(self.axes, int(input_shape[-1]))
+        channels = int(input_shape[-1])
+        self._mapping = parse_axes(self.axes, channels)
+        self.axes = identity_axes(channels) if self.axes is None else self.axes
 
     def _oriented(self, x):
         if self._mapping == [(k, 1.0) for k in range(len(self._mapping))]:

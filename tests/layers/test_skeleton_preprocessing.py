@@ -43,6 +43,14 @@ def test_axes_read_the_sensor_convention():
     np.testing.assert_allclose(layer(sensor).numpy(), expected, atol=1e-5, rtol=0)
 
 
+def test_two_dimensional_joints_need_no_axes_spec():
+    x = windows(seed=3)[..., :2]
+    layer = SkeletonPreprocessing("sbu")
+    expected = np.stack([Preprocessing(frames=12).transform(w, "sbu") for w in x])
+    np.testing.assert_allclose(layer(x).numpy(), expected, atol=1e-5, rtol=0)
+    assert layer.axes == "x,y"
+
+
 @pytest.mark.parametrize(("spec", "channels"), [("x,y", 3), ("x,x,z", 3), ("x,w,z", 3),
                                                  ("x,-y,z", 2), ("", 2)])
 def test_bad_axes_are_refused_with_an_example(spec, channels):
