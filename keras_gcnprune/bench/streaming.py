@@ -23,8 +23,8 @@ from keras_gcnprune.data import load_dataset, split
 from keras_gcnprune.data.preprocessing import resample
 from keras_gcnprune.deploy import LiteRtClassifier, StreamingClassifier, stream_decisions
 from keras_gcnprune.export import export_run, gpu_engine_missing
-from keras_gcnprune.training import load_run
-from keras_gcnprune.training.directory import METRICS_FILE
+from keras_gcnprune.training import RUN_FILE
+from keras_gcnprune.training.directory import METRICS_FILE, read_run_info
 
 
 @dataclass
@@ -93,7 +93,7 @@ def run_stream(bench: StreamBench) -> dict:
     Example:
         >>> run_stream(StreamBench("runs/sbu_fold1"))["runtimes"]["cpu"]  # doctest: +SKIP
     """
-    _, info = load_run(Path(bench.run))
+    info = read_run_info(Path(bench.run) / RUN_FILE)
     sequences, labels, window = _clips(bench, info)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "app.tflite"

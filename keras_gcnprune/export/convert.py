@@ -195,25 +195,23 @@ class Parity:
         return found
 
 
-def _compare(model, run, batch_size, check_inputs, labelled, targets) -> Parity:
-    """`run`'s logits against the Keras model's; `tolerance` is left for the caller to set."""
+def _compare(model, run, batch_size, quantization, check_inputs, labelled=None,
+             targets=None) -> Parity:
+    """`run`'s logits against the Keras model's, the tolerance scaled to the Keras logits."""
     reference = _keras_logits(model, check_inputs)
     exported = _predict(run, check_inputs, batch_size)
-    parity = {"max_abs_diff": float(np.max(np.abs(exported - reference))),
-              "scale": max(1.0, float(np.max(np.abs(reference))))}
+    tolerance = TOLERANCES[quantization] * max(1.0, float(np.max(np.abs(reference))))
+    labelled_scores = {}
     if labelled is not None:
         ours = _predict(run, labelled, batch_size).argmax(-1)
         theirs = _keras_logits(model, labelled).argmax(-1)
-        parity |= {"top1_agreement": float(np.mean(ours == theirs)), "labelled": len(labelled)}
+        labelled_scores = {"top1_agreement": float(np.mean(ours == theirs)),
+                           "labelled": len(labelled)}
         if targets is not None:
-            parity |= {"top1_accuracy": float(np.mean(ours == targets)),
-                       "keras_top1_accuracy": float(np.mean(theirs == targets))}
-    return parity
-
-
-def _parity(compared: dict, quantization: str, samples: int) -> Parity:
-    scale = compared.pop("scale")
-    return Parity(tolerance=TOLERANCES[quantization] * scale, samples=samples, **compared)
+            labelled_scores |= {"top1_accuracy": float(np.mean(ours == targets)),
+                                "keras_top1_accuracy": float(np.mean(theirs == targets))}
+    return Parity(float(np.max(np.abs(exported - reference))), tolerance, len(check_inputs),
+                  **labelled_scores)
 
 
 def _refusal(kind: str, quantization: str, problems: list[str]) -> ExportError:
@@ -263,9 +261,8 @@ def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1
             (staging / "assets" / "metadata.json").write_text(json.dumps(metadata, indent=2))
         signature = tf.saved_model.load(str(staging)).signatures[SIGNATURE]
         output = output_name(model)
-        parity = _parity(_compare(
-            model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[output], batch_size,
-            check_inputs, None, None), "none", len(check_inputs))
+        parity = _compare(model, lambda b: signature(**{INPUT_NAME: tf.constant(b)})[output],
+                          batch_size, "none", check_inputs)
         if parity.problems("none"):
             raise _refusal("SavedModel", "none", parity.problems("none"))
         _replace(staging, target)
@@ -376,9 +373,8 @@ def export_tflite(
         data = _embedded(converted, metadata)
         staged_file = staging / target.name
         staged_file.write_bytes(data)
-        parity = _parity(_compare(model, _litert_runner(staged_file, output_name(model)),
-                                  batch_size, check_inputs, labelled_inputs, labelled_targets),
-                         quantization, len(check_inputs))
+        parity = _compare(model, _litert_runner(staged_file, output_name(model)), batch_size,
+                          quantization, check_inputs, labelled_inputs, labelled_targets)
         problems = parity.problems(quantization)
         if problems and not write_anyway:
             raise _refusal("TFLite", quantization, problems)

@@ -176,20 +176,21 @@ def export_run(
                          f"got {calibration!r} and {calibration_samples}.")
     representative, labelled, targets, check_inputs = _data(
         model, info, dataset, protocol, on_error, raw_input, (calibration_samples, calibration))
-    pruned, costs = model, None
+    exported, costs = model, None
     if compaction:
         inputs = default_check_inputs(model) if check_inputs is None or raw_input \
             else check_inputs
-        model, costs = compacted_with_check(model, inputs)
-    model = _for_apps(model, info, raw_input, axes, probabilities)
-    pruned = _for_apps(pruned, info, raw_input, axes, probabilities)
+        exported, costs = compacted_with_check(model, inputs)
+    exported = _for_apps(exported, info, raw_input, axes, probabilities)
+    # The metadata's pruning rate is the uncompacted model's, against the unpruned one.
+    pruned = _for_apps(model, info, raw_input, axes, probabilities) if compaction else exported
     reports = []
     if saved_model is not None:
-        reports.append(export_saved_model(model, saved_model, batch_size, check_inputs,
+        reports.append(export_saved_model(exported, saved_model, batch_size, check_inputs,
                                           _metadata(pruned, info, "none", batch_size, costs)))
     if tflite is not None:
         reports.append(export_tflite(
-            model, tflite, quantization, batch_size, sparse, representative, check_inputs,
+            exported, tflite, quantization, batch_size, sparse, representative, check_inputs,
             labelled, _metadata(pruned, info, quantization, batch_size, costs), gpu_engine,
             targets, write_anyway))
     for report in reports:
