@@ -92,8 +92,27 @@ def training_options(command):
                      help="Input streams, comma separated: joint, bone, motion."),
         click.option("--learning-rate", default=2e-3, type=float,
                      help="Peak AdamW learning rate."),
+        click.option("--weight-decay", default=1e-4, type=click.FloatRange(0),
+                     help="AdamW weight decay."),
+        click.option("--warmup-epochs", default=0, type=click.IntRange(0),
+                     help="Epochs of linear learning-rate warm-up before the cosine decay."),
+        click.option("--label-smoothing", default=0.0,
+                     type=click.FloatRange(0, 1, max_open=True),
+                     help="Share of each label's probability spread over all classes."),
         click.option("--augment/--no-augment", default=True,
-                     help="Random rotation, scaling and noise on training batches."),
+                     help="Random rotation, shear, scaling, noise and temporal crop on "
+                          "training batches."),
+        click.option("--rotation", default=None, type=click.FloatRange(0),
+                     help="Augmentation: largest rotation in degrees, about each axis "
+                          "(default: keras_gcnprune.data.Augmentation's, 15)."),
+        click.option("--scaling", default=None, type=click.FloatRange(0),
+                     help="Augmentation: largest relative scale change (0.1, the default: "
+                          "x0.9 to x1.1)."),
+        click.option("--shear", default=None, type=click.FloatRange(0),
+                     help="Augmentation: largest shear coefficient (default 0: none)."),
+        click.option("--crop", default=None, type=click.FloatRange(0, 1, min_open=True),
+                     help="Augmentation: shortest temporal crop as a share of the frames, "
+                          "resampled to all of them (default 1: no crop)."),
         click.option("--seed", default=0, type=int,
                      help="Seed of weights, shuffling, augmentation."),
         click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
@@ -120,9 +139,10 @@ def training_options(command):
 
 
 def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
-            learning_rate, augment, seed, on_error, validation, teacher, distill_temperature,
+            learning_rate, weight_decay, warmup_epochs, label_smoothing, augment, rotation,
+            scaling, shear, crop, seed, on_error, validation, teacher, distill_temperature,
             distill_weight, **extra):
-    from keras_gcnprune.data import Augmentation, Preprocessing
+    from keras_gcnprune.data import Preprocessing
     from keras_gcnprune.training import DistillationConfig, TrainConfig
 
     distillation = DistillationConfig(teacher, distill_temperature, distill_weight) \
@@ -130,11 +150,29 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
     return TrainConfig(
         dataset=dataset, protocol=protocol, model=model_name,
         model_options=_parse_options(options), epochs=epochs, batch_size=batch_size,
-        learning_rate=learning_rate,
+        learning_rate=learning_rate, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+        label_smoothing=label_smoothing,
         preprocessing=Preprocessing(frames=frames, streams=_streams(streams)),
-        augmentation=Augmentation() if augment else None, seed=seed, on_error=on_error,
+        augmentation=_augmentation(augment, rotation=rotation, scaling=scaling, shear=shear,
+                                   crop=crop),
+        seed=seed, on_error=on_error,
         validation=validation, distillation=distillation, **extra,
     )
+
+
+def _augmentation(augment: bool, **given):
+    """The run's `Augmentation`: its defaults, overridden by the options given; None with
+    --no-augment (where any augmentation option is refused, since it would be ignored)."""
+    from keras_gcnprune.data import Augmentation
+
+    given = {option: value for option, value in given.items() if value is not None}
+    if not augment:
+        if given:
+            raise click.UsageError(f"--no-augment turns augmentation off; drop "
+                                   f"{', '.join('--' + option for option in given)}.")
+        return None
+    fields = {"scaling": "scale"}  # the option's name where it differs from the field's
+    return Augmentation(**{fields.get(option, option): value for option, value in given.items()})
 
 
 def _report_run(metrics: dict, out_dir) -> None:

@@ -8,7 +8,11 @@ from keras_gcnprune.training.directory import (
     load_model_file,
     load_run,
 )
-from keras_gcnprune.training.distillation import DistillationConfig, DistillationLoss
+from keras_gcnprune.training.distillation import (
+    DistillationConfig,
+    DistillationLoss,
+    LabelLoss,
+)
 from keras_gcnprune.training.extraction import extract_run
 from keras_gcnprune.training.run import (
     PruningConfig,
@@ -29,6 +33,7 @@ __all__ = [
     "RUN_FILE",
     "DistillationConfig",
     "DistillationLoss",
+    "LabelLoss",
     "EpochCounter",
     "PruningConfig",
     "RunConflictError",

@@ -7,6 +7,7 @@ A run directory holds `model.keras`, `run.json` (what is needed to use the model
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import zipfile
@@ -52,13 +53,35 @@ def claim_run_directory(out_dir: Path, config: TrainConfig, overwrite: bool = Fa
     (out_dir / METRICS_FILE).unlink(missing_ok=True)
 
 
+# Settings added after runs were first recorded, each with the value that trains as a run did
+# before the setting existed: a `run.json` without one is compared as if it held that value.
+SETTINGS_ADDED = {("warmup_epochs",): 0, ("label_smoothing",): 0.0,
+                  ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0}
+
+
+def with_added_settings(saved: dict) -> dict:
+    """`saved` (a recorded configuration) with every `SETTINGS_ADDED` entry it lacks."""
+    saved = copy.deepcopy(saved)
+    for path, value in SETTINGS_ADDED.items():
+        parent = saved
+        for key in path[:-1]:
+            parent = parent.get(key)
+            if not isinstance(parent, dict):  # e.g. no augmentation at all
+                break
+        else:
+            parent.setdefault(path[-1], value)
+    return saved
+
+
 def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
-    """Refuses a run directory whose `run.json` records other settings than `config`.
+    """Refuses a run directory whose `run.json` records other settings than `config` (a
+    setting added since it was written counts as its `SETTINGS_ADDED` value).
 
     Raises:
         RunConflictError: naming each differing setting, there and now.
     """
-    details = settings_difference(read_run_info(run_dir / RUN_FILE)["config"], config.to_dict())
+    saved = with_added_settings(read_run_info(run_dir / RUN_FILE)["config"])
+    details = settings_difference(saved, config.to_dict())
     if details:
         raise RunConflictError(
             f"{run_dir} holds a run with other settings ({details}). Use another output "

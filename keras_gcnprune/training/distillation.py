@@ -74,6 +74,43 @@ def with_teacher_logits(dataset: tf.data.Dataset, teacher: keras.Model) -> tf.da
     return dataset.map(pack, num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def label_cross_entropy(labels, logits, label_smoothing: float = 0.0):
+    """Cross-entropy of integer `labels` and `logits`, each label's probability smoothed
+    towards the uniform distribution by `label_smoothing` (0: plain sparse cross-entropy)."""
+    if not label_smoothing:
+        return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    targets = ops.one_hot(ops.cast(labels, "int32"), ops.shape(logits)[-1])
+    return keras.losses.categorical_crossentropy(targets, logits, from_logits=True,
+                                                 label_smoothing=label_smoothing)
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class LabelLoss(keras.losses.Loss):
+    """Sparse (integer-label) cross-entropy on logits, with optional label smoothing, which
+    Keras' `SparseCategoricalCrossentropy` lacks.
+
+    Args:
+        label_smoothing: Share of each label's probability spread over all classes.
+        name: Loss name.
+
+    Example:
+        >>> loss = LabelLoss(label_smoothing=0.1)
+        >>> round(float(loss(np.array([0]), np.array([[0.0, 0.0]], "float32"))), 4)
+        0.6931
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "label_loss",
+                 **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        return label_cross_entropy(y_true, y_pred, self.label_smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 @keras.saving.register_keras_serializable(package="keras_gcnprune")
 class DistillationLoss(keras.losses.Loss):
     """Label cross-entropy plus softened-logit KL divergence from a teacher (Hinton et al.).
@@ -85,6 +122,7 @@ class DistillationLoss(keras.losses.Loss):
     Args:
         temperature: `T`.
         weight: Share of the distillation term, in [0, 1].
+        label_smoothing: Label smoothing of the label term (see `LabelLoss`).
         name: Loss name.
 
     Example:
@@ -95,15 +133,15 @@ class DistillationLoss(keras.losses.Loss):
     """
 
     def __init__(self, temperature: float = 4.0, weight: float = 0.5,
-                 name: str = "distillation", **kwargs) -> None:
+                 label_smoothing: float = 0.0, name: str = "distillation", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.temperature = float(temperature)
         self.weight = float(weight)
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
         labels, teacher = unpack_labels(y_true)
-        label_loss = keras.losses.sparse_categorical_crossentropy(labels, y_pred,
-                                                                  from_logits=True)
+        label_loss = label_cross_entropy(labels, y_pred, self.label_smoothing)
         t = self.temperature
         teacher_probabilities = ops.softmax(teacher / t, axis=-1)
         divergence = ops.sum(teacher_probabilities * (
@@ -112,7 +150,8 @@ class DistillationLoss(keras.losses.Loss):
         return (1.0 - self.weight) * label_loss + self.weight * t * t * divergence
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "temperature": self.temperature, "weight": self.weight}
+        return {**super().get_config(), "temperature": self.temperature, "weight": self.weight,
+                "label_smoothing": self.label_smoothing}
 
 
 @keras.saving.register_keras_serializable(package="keras_gcnprune")

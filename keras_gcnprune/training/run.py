@@ -66,6 +66,7 @@ from keras_gcnprune.training.directory import (
 from keras_gcnprune.training.distillation import (
     DistillationConfig,
     DistillationLoss,
+    LabelLoss,
     label_accuracy,
     with_teacher_logits,
 )
@@ -198,6 +199,10 @@ class TrainConfig:
         batch_size: Batch size.
         learning_rate: Peak learning rate of AdamW with cosine decay.
         weight_decay: AdamW weight decay.
+        warmup_epochs: Epochs over which the learning rate rises linearly from 0 to its peak
+            before the cosine decay (0: none).
+        label_smoothing: Share of each label's probability spread evenly over all classes in
+            the label loss (0: plain cross-entropy).
         preprocessing: Input preprocessing (frames, centring, scale, streams).
         augmentation: On-the-fly augmentation of training batches, or None.
         seed: Seed of weights, shuffling and augmentation.
@@ -220,6 +225,8 @@ class TrainConfig:
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     seed: int = 0
@@ -236,6 +243,11 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}.")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay}.")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got "
+                             f"{self.warmup_epochs}.")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be at least 1, got epochs="
                              f"{self.epochs}, batch_size={self.batch_size}.")
@@ -243,6 +255,8 @@ class TrainConfig:
     def to_dict(self) -> dict:
         config = asdict(self)
         config["preprocessing"] = self.preprocessing.to_dict()
+        if config["augmentation"] is not None:  # training takes its streams from preprocessing
+            del config["augmentation"]["streams"]
         return config
 
 
@@ -287,19 +301,30 @@ def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
     )
 
 
+def learning_rate_schedule(config: TrainConfig, steps: int
+                           ) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Cosine decay from `learning_rate` to 1% of it over the run, after a linear warm-up
+    of `warmup_epochs` (steps: training steps per epoch)."""
+    warmup = steps * config.warmup_epochs
+    decay = max(1, steps * config.epochs - warmup)
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay, alpha=0.01)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay, alpha=0.01, warmup_target=config.learning_rate, warmup_steps=warmup)
+
+
 def compile_for_classification(model: keras.Model, config: TrainConfig, steps: int = 1) -> None:
-    schedule = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.01
-    )
     distillation = config.distillation
     if distillation is None:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        loss = LabelLoss(config.label_smoothing)
         accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     else:  # the labels come packed with the teacher's logits
-        loss = DistillationLoss(distillation.temperature, distillation.weight)
+        loss = DistillationLoss(distillation.temperature, distillation.weight,
+                                config.label_smoothing)
         accuracy = keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        optimizer=keras.optimizers.AdamW(learning_rate_schedule(config, steps),
+                                         weight_decay=config.weight_decay),
         loss=loss, metrics=[accuracy],
     )
 
@@ -355,7 +380,8 @@ def train(
     augmentation = config.augmentation
     if augmentation is not None:
         augmentation = replace(
-            augmentation, point_dims=dataset.channels, persons=dataset.skeleton.persons
+            augmentation, point_dims=dataset.channels, persons=dataset.skeleton.persons,
+            streams=config.preprocessing.streams,
         )
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
     train_data = make_tf_dataset(

@@ -75,6 +75,25 @@ def test_train_rejects_bad_options(tmp_path):
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
 
 
+def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    trained = runner.invoke(main, [
+        "train", "--epochs", "2", "--frames", "16", "--option", "heads=2", "--rotation", "40",
+        "--shear", "0.2", "--crop", "0.8", "--label-smoothing", "0.1", "--warmup-epochs", "1",
+        "--weight-decay", "0.001", "--streams", "joint,motion", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    config = json.loads((out / "run.json").read_text())["config"]
+    assert config["augmentation"] == {"rotation": 40.0, "scale": 0.1, "shear": 0.2,
+                                      "noise": 0.01, "crop": 0.8, "point_dims": 3,
+                                      "persons": 1}
+    assert (config["label_smoothing"], config["warmup_epochs"], config["weight_decay"]) == \
+        (0.1, 1, 0.001)
+    refused = runner.invoke(main, ["train", "--no-augment", "--rotation", "30", "--crop", "0.9",
+                                   "--out", str(tmp_path / "other")])
+    assert refused.exit_code == 2 and "drop --rotation, --crop" in refused.output
+
+
 def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
     runner = CliRunner()
     out = tmp_path / "pruned"

@@ -121,3 +121,55 @@ def test_training_dataset_epochs_are_a_function_of_their_number():
     assert not np.allclose(first, second) and not np.allclose(second, third)
     resumed = epochs(1, start=2)[0]  # a training resumed at epoch 2
     np.testing.assert_array_equal(resumed, third)
+
+
+def _ramp(frames: int = 32) -> np.ndarray:
+    """Joint x rises one unit per frame; the motion stream holds those differences."""
+    x = np.zeros((frames, 2, 6), np.float32)
+    x[:, :, 0] = np.arange(frames)[:, None]
+    x[:, :, 3] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_temporal_crop_resamples_a_span_of_at_least_crop_and_rescales_motion(seed):
+    augmentation = Augmentation(rotation=0.0, scale=0.0, noise=0.0, crop=0.5,
+                                streams=("joint", "motion"))
+    out = augmentation(tf.constant(_ramp()), tf.constant([seed, 7])).numpy()
+    joint, motion = out[:, 0, 0], out[:, 0, 3]
+    steps = np.diff(joint)
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-4)  # a linear ramp stays linear
+    span = joint[-1] - joint[0]
+    assert 0.5 * 31 - 1e-3 <= span <= 31 + 1e-3 and joint[0] >= 0 and joint[-1] <= 31 + 1e-4
+    np.testing.assert_allclose(motion, steps[0], rtol=1e-4)  # differences of the crop
+    np.testing.assert_array_equal(out[:, :, 1:3], 0.0)
+
+
+def test_no_crop_leaves_time_alone_and_crops_differ_between_seeds():
+    still = Augmentation(rotation=0.0, scale=0.0, noise=0.0, streams=("joint", "motion"))
+    np.testing.assert_array_equal(still(tf.constant(_ramp()), tf.constant([1, 2])).numpy(),
+                                  _ramp())
+    crop = Augmentation(rotation=0.0, scale=0.0, noise=0.0, crop=0.6)
+    starts = {round(float(crop(tf.constant(_ramp()), tf.constant([s, 0]))[0, 0, 0]), 3)
+              for s in range(6)}
+    assert len(starts) > 1
+
+
+def test_shear_is_one_linear_map_with_unit_diagonal_and_bounded_entries():
+    augmentation = Augmentation(rotation=0.0, scale=0.0, noise=0.0, shear=0.3)
+    basis = np.tile(np.eye(3, dtype=np.float32)[None], (4, 1, 1))  # joints e1, e2, e3
+    out = augmentation(tf.constant(basis), tf.constant([5, 6])).numpy()
+    matrix = out[0].T  # column j is the image of e_j
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    off = matrix[~np.eye(3, dtype=bool)]
+    assert np.all(np.abs(off) <= 0.3) and np.any(off != 0)
+    np.testing.assert_array_equal(out, np.broadcast_to(out[0], out.shape))
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"crop": 0.0}, "crop"), ({"crop": 1.5}, "crop"), ({"shear": -0.1}, "shear"),
+    ({"rotation": float("nan")}, "rotation"),
+])
+def test_bad_augmentation_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        Augmentation(**settings)

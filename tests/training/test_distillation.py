@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_gcnprune.training import (
     DistillationConfig,
     DistillationLoss,
+    LabelLoss,
     PruningConfig,
     TrainConfig,
     train,
@@ -22,12 +23,19 @@ from keras_gcnprune.training.distillation import (
 )
 
 
-def reference_loss(labels, student, teacher, temperature, weight):
-    def log_softmax(z):
-        z = z - z.max(axis=-1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+def log_softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
-    label = -log_softmax(student)[np.arange(len(labels)), labels]
+
+def reference_label_loss(labels, logits, smoothing=0.0):
+    """Cross-entropy against `(1 - smoothing) * one_hot + smoothing / classes`."""
+    targets = np.eye(logits.shape[-1])[labels] * (1 - smoothing) + smoothing / logits.shape[-1]
+    return -(targets * log_softmax(logits)).sum(-1)
+
+
+def reference_loss(labels, student, teacher, temperature, weight, smoothing=0.0):
+    label = reference_label_loss(labels, student, smoothing)
     soft = np.exp(log_softmax(teacher / temperature))
     kl = (soft * (log_softmax(teacher / temperature) - log_softmax(student / temperature))).sum(-1)
     return np.mean((1 - weight) * label + weight * temperature ** 2 * kl)
@@ -45,6 +53,22 @@ def test_loss_is_label_cross_entropy_plus_scaled_kl(temperature, weight):
                                rtol=1e-5)
     restored = DistillationLoss.from_config(DistillationLoss(temperature, weight).get_config())
     assert (restored.temperature, restored.weight) == (temperature, weight)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_label_smoothing_matches_the_reference_alone_and_inside_distillation(smoothing):
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 2, 1, 2])
+    student = rng.standard_normal((4, 3)).astype("float32")
+    teacher = 3 * rng.standard_normal((4, 3)).astype("float32")
+    np.testing.assert_allclose(float(LabelLoss(smoothing)(labels, student)),
+                               reference_label_loss(labels, student, smoothing).mean(), rtol=1e-5)
+    distilled = DistillationLoss(2.0, 0.4, smoothing)(pack_labels(labels, teacher), student)
+    np.testing.assert_allclose(float(distilled),
+                               reference_loss(labels, student, teacher, 2.0, 0.4, smoothing),
+                               rtol=1e-5)
+    for loss in (LabelLoss(smoothing), DistillationLoss(2.0, 0.4, smoothing)):
+        assert type(loss).from_config(loss.get_config()).label_smoothing == smoothing
 
 
 def test_packed_labels_round_trip_and_accuracy_reads_the_labels():

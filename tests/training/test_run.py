@@ -167,6 +167,28 @@ def test_a_learning_rate_that_is_not_a_positive_number_is_refused(value):
         TrainConfig(learning_rate=value)
 
 
+def test_the_learning_rate_warms_up_linearly_then_decays_by_cosine_to_one_percent():
+    from keras_gcnprune.training.run import learning_rate_schedule
+
+    steps = 10  # per epoch
+    plain = learning_rate_schedule(TrainConfig(epochs=5, learning_rate=1e-2), steps)
+    warm = learning_rate_schedule(TrainConfig(epochs=5, learning_rate=1e-2, warmup_epochs=1),
+                                  steps)
+    np.testing.assert_allclose([float(plain(s)) for s in (0, 25, 50)], [1e-2, 5.05e-3, 1e-4],
+                               rtol=1e-5)
+    np.testing.assert_allclose([float(warm(s)) for s in (0, 5, 10, 30, 50)],
+                               [0.0, 5e-3, 1e-2, 5.05e-3, 1e-4], rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"warmup_epochs": 5}, "warmup_epochs"), ({"warmup_epochs": -1}, "warmup_epochs"),
+    ({"label_smoothing": 1.0}, "label_smoothing"),
+])
+def test_bad_schedule_or_loss_settings_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(epochs=5, **settings)
+
+
 def test_a_loss_that_becomes_nan_stops_training_and_writes_no_metrics(gestures, tmp_path):
     from keras_gcnprune.training import TrainingDivergedError
 
@@ -246,3 +268,22 @@ def test_val_accuracy_is_the_held_out_training_part_never_the_test_split(gesture
     none = train(replace(config, validation=0.0), tmp_path / "none", dataset=gestures,
                  verbose=0)
     assert "validation_accuracy" not in none and none["train_samples"] == 4 * 14 * 5
+
+
+def test_a_run_recorded_before_a_setting_existed_compares_as_that_settings_old_behaviour():
+    from keras_gcnprune.data import Augmentation
+    from keras_gcnprune.training.directory import settings_difference, with_added_settings
+
+    recorded = TrainConfig().to_dict()  # as a run.json written before these settings
+    for key in ("warmup_epochs", "label_smoothing"):
+        del recorded[key]
+    for key in ("shear", "crop"):
+        del recorded["augmentation"][key]
+    saved = with_added_settings(recorded)
+    assert settings_difference(saved, TrainConfig().to_dict()) == ""
+    cropped = TrainConfig(augmentation=Augmentation(crop=0.8), label_smoothing=0.1)
+    assert settings_difference(saved, cropped.to_dict()).startswith(
+        "augmentation: {'rotation': 15.0")
+    assert "label_smoothing: 0.0 there, 0.1 now" in settings_difference(saved, cropped.to_dict())
+    unaugmented = {**recorded, "augmentation": None}
+    assert with_added_settings(unaugmented)["augmentation"] is None
