@@ -377,7 +377,7 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
     details = settings_difference(saved, wanted)
     if details:
         raise ValueError(f"{out_dir / RESULTS_FILE} holds a benchmark with other settings "
-                         f"({details}); use another --out, or the same settings.")
+                         f"({details}); use another output folder (--out), or the same settings.")
     # By the run's own folders (name, protocol, seed): `out_dir` may be spelled another way.
     planned = {training.run_dir(out_dir).parts[-3:] for training in plan}
     return [r for r in earlier.get("records", []) if Path(r["run"]).parts[-3:] not in planned]

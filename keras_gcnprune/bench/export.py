@@ -69,15 +69,16 @@ def _trained_run(runs: Path, name: str) -> Path:
     if not candidates:
         raise FileNotFoundError(
             f"No trained run {runs / 'runs' / name}/<protocol>/seed0/model.keras; run "
-            f"`gcnprune bench accuracy --out {runs}` with that method and rate first, or "
-            "leave out --runs to prune untrained models.")
+            f"the accuracy benchmark into {runs} with that method and rate first, or leave "
+            "out runs (--runs) to prune untrained models.")
     return candidates[0]
 
 
 def _untrained(method: str, rate: float, dense: keras.Model) -> keras.Model:
     if method not in SELECTIONS:
         raise ValueError(f"Untrained models are pruned with {sorted(SELECTIONS)}, not "
-                         f"{method!r}; pass --runs to export trained models of other methods.")
+                         f"{method!r}; give runs= (--runs) to export trained models of other "
+                         "methods.")
     pruned = keras.models.clone_model(dense)
     pruned.set_weights(dense.get_weights())
     assign_masks(pruned, topologically_consistent_masks(pruned, rate,

@@ -52,7 +52,7 @@ def exclusive_use(folder: str | Path):
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise BlockingIOError(f"{folder} is in use by another benchmark process (pid "
-                                  f"{holder}); wait for it to finish, or use another --out."
+                                  f"{holder}); wait for it to finish, or use another output folder."
                                   ) from None
         handle.truncate(0)
         handle.write(str(os.getpid()))
@@ -95,8 +95,8 @@ def load_results(out_dir: str | Path) -> dict:
     """The `results.json` of a benchmark output folder, with a clear error when it is not one."""
     path = Path(out_dir) / RESULTS_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: {out_dir} is not the --out folder of a "
-                                "finished `gcnprune bench` command.")
+        raise FileNotFoundError(f"{path} does not exist: {out_dir} is not the output folder of a "
+                                "finished benchmark.")
     return json.loads(path.read_text())
 
 

@@ -79,8 +79,8 @@ def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration
     if dataset is None:
         return None, None, None, None
     if info is None:
-        raise ValueError(f"--dataset {dataset!r} needs the run's {RUN_FILE} beside the model: it "
-                         "records the preprocessing the model expects.")
+        raise ValueError(f"dataset={dataset!r} (--dataset) needs the run's {RUN_FILE} beside "
+                         "the model: it records the preprocessing the model expects.")
     if raw_input:
         trained = Preprocessing.from_dict(info["config"]["preprocessing"])
         raw = Preprocessing(frames=trained.frames, centre=False, scale=False)
@@ -97,8 +97,9 @@ def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str 
     if not raw_input:
         return with_probabilities(model) if probabilities else model
     if info is None:
-        raise ValueError(f"--raw-input needs the run's {RUN_FILE} beside the model: it records "
-                         "the preprocessing and the layout that the graph must reproduce.")
+        raise ValueError(f"raw_input=True (--raw-input) needs the run's {RUN_FILE} beside "
+                         "the model: it records the preprocessing and the layout that the "
+                         "graph must reproduce.")
     return with_raw_input(model, Preprocessing.from_dict(info["config"]["preprocessing"]),
                           info["layout"], axes, probabilities)
 
@@ -169,8 +170,8 @@ def export_run(
         raise ValueError("Nothing to export: give a TFLite file, a SavedModel folder or both.")
     model, info = _load(Path(model_path))
     if quantization == "int8" and dataset is None:
-        raise ValueError("int8 quantization is calibrated on real samples: name a dataset "
-                         "(--dataset) whose training split calibrates it.")
+        raise ValueError("int8 quantization is calibrated on real samples: give dataset= "
+                         "(--dataset), whose training split calibrates it.")
     if calibration not in CALIBRATIONS or calibration_samples < 1:
         raise ValueError(f"calibration must be one of {CALIBRATIONS} with at least one sample, "
                          f"got {calibration!r} and {calibration_samples}.")

@@ -1,5 +1,6 @@
 """Keras layers for skeleton graph convolution whose kernels carry pruning masks."""
 
+import keras_gcnprune.backend  # noqa: F401  (first: it refuses a backend other than TensorFlow)
 from keras_gcnprune.layers.dense import MaskedDense
 from keras_gcnprune.layers.graph_attention import GraphAttention
 from keras_gcnprune.layers.graph_conv import GraphConv

@@ -17,9 +17,12 @@ import numpy as np
 from keras import ops
 
 
-@keras.saving.register_keras_serializable(package="keras_gcnprune")
 class MaskConstraint(keras.constraints.Constraint):
     """Zeroes the weights whose mask entry is 0, after every optimizer step.
+
+    It holds its layer's mask variable, so it is not serializable on its own: a layer with
+    `freeze_pruned=True` recreates it when it builds, and the mask is restored with the
+    layer's weights.
 
     Args:
         mask: The mask variable, same shape as the constrained kernel.
@@ -32,9 +35,10 @@ class MaskConstraint(keras.constraints.Constraint):
         return weight * ops.cast(self.mask, weight.dtype)
 
     def get_config(self) -> dict:
-        # The mask is a variable of the layer, restored with its weights; the layer recreates
-        # this constraint from its own `freeze_pruned` option.
-        return {}
+        raise TypeError(
+            f"MaskConstraint holds the mask variable {self.mask.path!r} and cannot be "
+            "serialized on its own; serialize the layer instead, whose freeze_pruned option "
+            "recreates it.")
 
 
 @dataclass(frozen=True)

@@ -348,6 +348,25 @@ SUPERVISION = {
 }
 
 
+def check_method_options(method: str, scope: str = "layer", supervision: str = "both",
+                         block_density: float | None = None) -> None:
+    """Refuses an option that the method would ignore: `scope` other than `"layer"` is
+    magnitude pruning's, and `supervision` other than `"both"` and `block_density` are TCP's.
+
+    Raises:
+        ValueError: naming the option, its value and the method it belongs to.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")
+    if scope != "layer" and method != "magnitude":
+        raise ValueError(f"scope={scope!r} applies to magnitude pruning only, not {method}.")
+    if method != "tcp":
+        if supervision != "both":
+            raise ValueError(f"supervision={supervision!r} applies to tcp only, not {method}.")
+        if block_density is not None:
+            raise ValueError(f"block_density applies to tcp only, not {method}.")
+
+
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                      supervision: str = "both", block_density: float | None = None,
                      log_dir: str | None = None, include_adjacency: bool = True
@@ -367,6 +386,7 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
         include_adjacency: Prune the learned adjacencies too (magnitude, tcp; srmp and mrmp
             take it from their `MultiRateModel`).
     """
+    check_method_options(method, scope, supervision, block_density)
     if method == "magnitude":
         return MagnitudePruning(schedule, scope=scope, log_dir=log_dir,
                                 include_adjacency=include_adjacency)
@@ -378,6 +398,4 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
         return TopologicalPruning(schedule, block_density=block_density, log_dir=log_dir,
                                   include_adjacency=include_adjacency,
                                   **SUPERVISION[supervision])
-    if method in MULTI_RATE_METHODS:
-        return MultiRatePruning(schedule, log_dir=log_dir)
-    raise ValueError(f"Unknown pruning method {method!r}; choose one of {METHODS}.")
+    return MultiRatePruning(schedule, log_dir=log_dir)

@@ -44,6 +44,7 @@ from keras_gcnprune.pruning import (
     recalibrate_batch_norm,
     strip_pruning,
 )
+from keras_gcnprune.pruning.callbacks import check_method_options
 from keras_gcnprune.pruning.multirate import check_rates
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report, model_costs
@@ -140,8 +141,7 @@ class PruningConfig:
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
-        if self.block_density is not None and self.method != "tcp":
-            raise ValueError(f"block_density applies to tcp only, not {self.method}.")
+        check_method_options(self.method, self.scope, self.supervision, self.block_density)
         check_block_density(self.block_density)
         if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate}.")

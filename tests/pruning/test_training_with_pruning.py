@@ -73,6 +73,21 @@ def test_bad_block_density_settings_are_refused(method, density, message):
         PruningConfig(method=method, rate=0.9, block_density=density)
 
 
+@pytest.mark.parametrize("method, options, message", [
+    ("tcp", {"scope": "global"}, "scope='global' applies to magnitude pruning only, not tcp"),
+    ("srmp", {"scope": "global"}, "scope='global' applies to magnitude pruning only, not srmp"),
+    ("magnitude", {"supervision": "none"}, "supervision='none' applies to tcp only"),
+    ("srmp", {"block_density": 0.5}, "block_density applies to tcp only, not srmp"),
+])
+def test_an_option_the_method_would_ignore_is_refused(method, options, message):
+    from keras_gcnprune.pruning import ConstantSparsity, pruning_callback
+
+    with pytest.raises(ValueError, match=message):
+        PruningConfig(method=method, rate=0.9, **options)
+    with pytest.raises(ValueError, match=message):
+        pruning_callback(method, ConstantSparsity(0.9), **options)
+
+
 def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_path):
     config = TrainConfig(epochs=5, preprocessing=Preprocessing(frames=16),
                          pruning=PruningConfig(method="mrmp", rates=(0.8, 0.5), frequency=5))
