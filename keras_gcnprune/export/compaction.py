@@ -1,4 +1,4 @@
-"""Compaction: removing dead channels to get a narrower dense model (DESIGN.md section 4).
+"""Compaction: removing dead channels to get a narrower dense model (docs/design.md).
 
 A channel is *live* when, at some position (frame, joint), it is both accessible and
 co-accessible. Other channels are removed from the layers that produce and consume them:

@@ -192,7 +192,7 @@ class MagnitudePruning(PruningCallback):
 
 class TopologicalPruning(PruningCallback):
     """Topologically consistent pruning (TCP): the best-magnitude subnetwork whose every kept
-    weight lies on an input-to-output path, supervised during training (DESIGN.md section 3).
+    weight lies on an input-to-output path, supervised during training (docs/design.md).
 
     At each pruning step the masks are re-selected from the latent weights
     (`topologically_consistent_masks`). Between selections, the training forward pass uses the

@@ -1,5 +1,5 @@
 """Multi-rate magnitude pruning (SRMP / MRMP): band-stop masks on latent weights aligned with a
-prior, one training for every pruning rate (DESIGN.md section 1).
+prior, one training for every pruning rate (docs/design.md, Methods).
 
 Every pruned kernel `w` (channel kernels and, by default, learned adjacencies) is used as
 `w * g(w)` with the band-stop

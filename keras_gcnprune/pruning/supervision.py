@@ -3,7 +3,7 @@
 During a training step, every prunable kernel's forward pass uses the *consistent* mask
 
     M_l * U_l(M),    U_l = entries on an input-to-output path (accessibility forward from the
-                     inputs, co-accessibility backward from the logits, DESIGN.md section 3),
+                     inputs, co-accessibility backward from the logits, docs/design.md),
 
 computed in the graph of the step, with straight-through gradients:
 

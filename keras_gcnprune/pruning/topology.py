@@ -1,4 +1,4 @@
-"""Accessibility and co-accessibility of a masked network (DESIGN.md section 3).
+"""Accessibility and co-accessibility of a masked network (docs/design.md).
 
 The network's binary shadow replaces every kernel by its mask, every adjacency by its support,
 biases and normalisation shifts by zero and activations by the identity. Ones fed at the inputs

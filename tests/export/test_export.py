@@ -116,7 +116,7 @@ def test_int8_needs_a_dataset(trained_run, tmp_path):
 
 
 def test_a_failed_check_leaves_nothing_behind(tmp_path):
-    # TF 2.21's sparse encoding gives wrong outputs for these layers (DESIGN.md section 5).
+    # TF 2.21's sparse encoding gives wrong outputs for these layers (docs/design.md, Export facts).
     model = pruned(FAMILIES["stgcn"](), 0.95)
     target = tmp_path / "out" / "sparse.tflite"
     with pytest.raises(ExportError, match="max abs difference") as failure:
