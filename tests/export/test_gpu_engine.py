@@ -36,10 +36,19 @@ def prepared(name, pruning):
     return compact(model) if pruning == "compacted" else model
 
 
+# A pruned model has the ops and shapes of its dense one (its zeros are weights like any
+# other), so only its float file is in the default run; the quantized ones are marked slow.
+PRUNINGS_AND_QUANTIZATIONS = [
+    pytest.param(pruning, quantization,
+                 marks=[pytest.mark.slow] if (pruning, quantization) in
+                 {("pruned", "fp16"), ("pruned", "int8")} else [])
+    for pruning in ("dense", "pruned", "compacted") for quantization in ("none", "fp16", "int8")
+]
+
+
 @needs_engine
 @pytest.mark.parametrize("name", sorted(BUILDERS))
-@pytest.mark.parametrize("pruning", ["dense", "pruned", "compacted"])
-@pytest.mark.parametrize("quantization", ["none", "fp16", "int8"])
+@pytest.mark.parametrize("pruning, quantization", PRUNINGS_AND_QUANTIZATIONS)
 def test_every_built_model_runs_gpu_only_on_the_engine(tmp_path, name, pruning, quantization):
     model = prepared(name, pruning)
     samples = np.random.default_rng(1).standard_normal(
