@@ -11,7 +11,13 @@ from pathlib import Path
 import click
 
 from keras_gcnprune.cli.bench import bench
-from keras_gcnprune.cli.options import DATASET_HELP, ON_ERROR_HELP, PROTOCOL_HELP, parse_rates
+from keras_gcnprune.cli.options import (
+    DATASET_HELP,
+    ON_ERROR_HELP,
+    PROTOCOL_HELP,
+    parse_budgets,
+    parse_rates,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -224,6 +230,11 @@ def train(out_dir, overwrite, **options) -> None:
                    "in one training (then gcnprune extract at any rate).")
 @click.option("--rate", default=0.9, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Final fraction of prunable weights removed (not mrmp).")
+@click.option("--budget", "budgets", default=None,
+              callback=lambda _, __, value: parse_budgets(value),
+              help="Nonzero weights to keep, biases and normalization included, instead of "
+                   "--rate (mrmp: one per trained rate, comma separated, instead of --rates); "
+                   "the rate that keeps them is derived from the model.")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
 @click.option("--prior", default="gaussian",
@@ -267,22 +278,13 @@ def train(out_dir, overwrite, **options) -> None:
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates_per_step, begin,
-          end, frequency, scope, supervision, block_density, include_adjacency, log_dir, from_run,
-          overwrite, **options) -> None:
+def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_scope,
+          rates_per_step, begin, end, frequency, scope, supervision, block_density,
+          include_adjacency, log_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import MODEL_FILE, PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
 
-    try:
-        pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
-                                frequency=frequency, scope=scope, supervision=supervision,
-                                block_density=block_density, rates=rates or (), prior=prior,
-                                alignment=alignment, alignment_scope=alignment_scope,
-                                rates_per_step=rates_per_step, log_dir=log_dir,
-                                include_adjacency=include_adjacency)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from error
     initial_model = None
     if from_run:
         _, info = load_run(from_run)
@@ -295,8 +297,44 @@ def prune(out_dir, method, rate, rates, prior, alignment, alignment_scope, rates
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
         path = Path(from_run)
         initial_model = str(path / MODEL_FILE if path.is_dir() else path)
+    dataset = None
+    if budgets:
+        config = _config(**options, initial_model=initial_model)
+        dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
+                                                  include_adjacency)
+    try:
+        pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
+                                frequency=frequency, scope=scope, supervision=supervision,
+                                block_density=block_density, rates=rates or (), prior=prior,
+                                alignment=alignment, alignment_scope=alignment_scope,
+                                rates_per_step=rates_per_step, log_dir=log_dir,
+                                include_adjacency=include_adjacency)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
     config = _config(**options, pruning=pruning, initial_model=initial_model)
-    _report_run(run_training(config, out_dir, overwrite=overwrite), out_dir)
+    _report_run(run_training(config, out_dir, dataset=dataset, overwrite=overwrite), out_dir)
+
+
+def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency):
+    """(the loaded dataset, rate, rates) that keep `budgets` nonzero weights in the run's model;
+    --rate and --rates are refused beside --budget."""
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.training import load_model_file, rate_for_budget
+    from keras_gcnprune.training.run import build_model
+
+    context = click.get_current_context()
+    if rates or context.get_parameter_source("rate") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("Give --budget or --rate/--rates, not both.")
+    if method != "mrmp" and len(budgets) > 1:
+        raise click.UsageError(f"{method} prunes to one budget; {len(budgets)} given (several "
+                               "are for --method mrmp).")
+    dataset = load_dataset(config.dataset, config.on_error)
+    model = load_model_file(Path(config.initial_model)) if config.initial_model else \
+        build_model(config, dataset)
+    derived = tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
+    for budget, rate in zip(budgets, derived):
+        click.echo(f"budget {budget:,} nonzero weights: rate {rate:.4%} of the pruned weights")
+    return dataset, derived[0], derived if method == "mrmp" else None
 
 
 @main.command()

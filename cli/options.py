@@ -33,3 +33,17 @@ def parse_rates(value: str | None) -> tuple[float, ...] | None:
     if len(rates) > MAX_RATES:
         raise click.BadParameter(f"{len(rates)} rates given; at most {MAX_RATES} are accepted.")
     return rates
+
+
+def parse_budgets(value: str | None) -> tuple[int, ...] | None:
+    """`"3000,1500"` -> `(3000, 1500)`; a usage error for anything but positive counts."""
+    if value is None:
+        return None
+    try:
+        budgets = tuple(int(b) for b in value.split(",") if b.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of weight "
+                                 "counts.") from None
+    if not budgets or min(budgets) < 1:
+        raise click.BadParameter(f"budgets must be positive weight counts, got {value!r}.")
+    return budgets

@@ -37,7 +37,8 @@ def aggregate_joints(projected, adjacency, filters: int, frames):
 
     Returns:
         Tensor (N, T, V, F) with `y[..., w, f] = sum_k sum_v A[k, v, w] x_k[..., v, f]`.
-        Every intermediate has rank <= 4 and the products are 2-D matmuls (docs/design.md, Export facts).
+        Every intermediate has rank <= 4 and the products are 2-D matmuls (docs/design.md,
+        Export facts).
     """
     subsets, joints = adjacency.shape[0], adjacency.shape[1]
     y = ops.reshape(projected, (-1, joints, filters, subsets))

@@ -26,7 +26,11 @@ from keras_gcnprune.training.run import (
     run_data,
     train,
 )
-from keras_gcnprune.training.sizing import budget_at_rate, width_matched_options
+from keras_gcnprune.training.sizing import (
+    budget_at_rate,
+    rate_for_budget,
+    width_matched_options,
+)
 
 __all__ = [
     "MODEL_FILE",
@@ -41,6 +45,7 @@ __all__ = [
     "TrainConfig",
     "TrainingDivergedError",
     "budget_at_rate",
+    "rate_for_budget",
     "build_model",
     "check_data_fits",
     "evaluate",

@@ -39,6 +39,38 @@ def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = Tr
             + requested_weights(model, rate, include_adjacency))
 
 
+def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = True) -> float:
+    """The pruning rate at which `model` keeps `budget` nonzero weights, biases and
+    normalization included: the inverse of `budget_at_rate`.
+
+    Args:
+        model: The model to prune.
+        budget: Nonzero weights to keep, more than the weights pruning leaves alone and fewer
+            than all of them.
+        include_adjacency: The learned adjacencies are pruned too (see `prunable_weights`).
+
+    Returns:
+        The rate, such that `budget_at_rate(model, rate) == budget`.
+
+    Raises:
+        ValueError: the budget is out of reach, with the range that is not.
+
+    Example:
+        >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
+        >>> budget_at_rate(model, rate_for_budget(model, 2000))
+        2000
+    """
+    entries = prunable_entries(model, include_adjacency)
+    unpruned = model_costs(model)["parameters"] - entries
+    if not unpruned < budget < unpruned + entries:
+        raise ValueError(
+            f"A budget of {budget} nonzero weights is out of reach for {model.name}: it has "
+            f"{unpruned + entries} weights, {unpruned} of which pruning leaves alone (biases, "
+            "normalization" + ("" if include_adjacency else ", adjacencies") + "); give a "
+            f"budget between {unpruned + 1} and {unpruned + entries - 1}.")
+    return 1.0 - (budget - unpruned) / entries
+
+
 def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
     """The weights (biases and normalization included, masks not) of the run's model."""
     return model_costs(build_model(config, dataset))["parameters"]

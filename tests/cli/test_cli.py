@@ -94,6 +94,25 @@ def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_p
     assert refused.exit_code == 2 and "drop --rotation, --crop" in refused.output
 
 
+def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "budget"
+    pruned = runner.invoke(main, ["prune", "--method", "tcp", "--budget", "1500", "--epochs", "1",
+                                  "--frames", "16", "--validation", "0", "--out", str(out)])
+    assert pruned.exit_code == 0, pruned.output
+    assert "budget 1,500 nonzero weights: rate" in pruned.output
+    assert json.loads((out / "metrics.json").read_text())["nonzero_parameters"] == 1500
+    for arguments, message in [
+        (["--budget", "1500", "--rate", "0.5"], "Give --budget or --rate/--rates, not both"),
+        (["--budget", "1500,900"], "tcp prunes to one budget; 2 given"),
+        (["--budget", "3"], "out of reach"), (["--budget", "many"], "not a comma-separated"),
+    ]:
+        refused = runner.invoke(main, ["prune", "--method", "tcp", *arguments, "--frames", "16",
+                                       "--out", str(tmp_path / "refused")])
+        assert refused.exit_code in (1, 2) and message in refused.output, refused.output
+        assert "Traceback" not in refused.output
+
+
 def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
     runner = CliRunner()
     out = tmp_path / "pruned"

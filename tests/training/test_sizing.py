@@ -9,7 +9,13 @@ from keras_gcnprune import models
 from keras_gcnprune.data import load_dataset
 from keras_gcnprune.pruning import prunable_weights
 from keras_gcnprune.reports import model_costs
-from keras_gcnprune.training import TrainConfig, budget_at_rate, build_model, width_matched_options
+from keras_gcnprune.training import (
+    TrainConfig,
+    budget_at_rate,
+    build_model,
+    rate_for_budget,
+    width_matched_options,
+)
 from keras_gcnprune.training.sizing import weights_of
 
 
@@ -25,6 +31,22 @@ def test_scaled_options_scale_every_width_of_the_family_and_keep_the_rest():
         "strides": (1, 2), "widths": (1, 1, 1, 1)}
     with pytest.raises(ValueError, match="factor must be positive, got 0"):
         models.scaled_options("stgcn", 0)
+
+
+@pytest.mark.parametrize("include_adjacency", [True, False])
+def test_rate_for_budget_is_the_exact_inverse_and_refuses_a_budget_out_of_reach(
+        gestures, include_adjacency):
+    model = build_model(TrainConfig(), gestures)
+    total = model_costs(model)["parameters"]
+    unpruned = total - sum(int(np.prod(w.kernel.shape))
+                           for w in prunable_weights(model, include_adjacency))
+    for budget in (unpruned + 1, unpruned + 777, (unpruned + total) // 2, total - 1):
+        rate = rate_for_budget(model, budget, include_adjacency)
+        assert 0 < rate < 1 and budget_at_rate(model, rate, include_adjacency) == budget
+    for budget in (unpruned, total):
+        with pytest.raises(ValueError, match=f"give a budget between {unpruned + 1} and "
+                                             f"{total - 1}"):
+            rate_for_budget(model, budget, include_adjacency)
 
 
 def test_budget_at_rate_is_the_unpruned_weights_plus_the_kept_share(gestures):
