@@ -4,8 +4,8 @@ Both formats get one signature, `classify`, with input `skeleton` of a static sh
 `(batch_size, T, V, C)` and output `logits`: a static batch keeps SHAPE/GATHER/PACK ops and
 unallocatable tensors out of the TFLite graph (docs/design.md, Export facts). TFLite files are
 converted from a SavedModel with builtin ops only (variables frozen into constants, so no
-READ_VARIABLE), then loaded in LiteRT and compared with the Keras model. A file is written to a temporary path
-and renamed only once its check passed, so a failed export leaves nothing behind.
+READ_VARIABLE), then loaded in LiteRT and compared with the Keras model. A file is written to a
+temporary path and renamed only once its check passed, so a failed export leaves nothing behind.
 """
 
 from __future__ import annotations
