@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import click
 
-from keras_gcnprune.cli.options import DATASET_HELP, PROTOCOL_HELP, parse_rates
+from keras_gcnprune.cli.options import DATASET_HELP, ON_ERROR_HELP, PROTOCOL_HELP, parse_rates
 
 
 def _command_line() -> str:
@@ -195,8 +195,11 @@ def export_bench(models, rates, runs, methods, quantizations, rounds, invocation
               help="Weight of the previous smoothed scores (0: no smoothing).")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Least smoothed probability for a labelled decision.")
+@click.option("--on-error", default="raise", show_default=True,
+              type=click.Choice(["raise", "skip"]), help=ON_ERROR_HELP)
 @click.option("--out", "out_dir", default="runs/bench/stream", type=click.Path(file_okay=False))
-def stream(run, dataset, protocol, every, window, smoothing, threshold, out_dir) -> None:
+def stream(run, dataset, protocol, every, window, smoothing, threshold, on_error,
+           out_dir) -> None:
     """The app loop on RUN's test clips played as one stream: streamed decisions against
     whole clips, and per-window latency on LiteRT's CPU runtime and GPU engine.
 
@@ -207,7 +210,7 @@ def stream(run, dataset, protocol, every, window, smoothing, threshold, out_dir)
     from keras_gcnprune.bench.results import save_results
     from keras_gcnprune.bench.streaming import StreamBench, run_stream, stream_table
 
-    spec = StreamBench(run, dataset, protocol, every, window, smoothing, threshold)
+    spec = StreamBench(run, dataset, protocol, every, window, smoothing, threshold, on_error)
     results = run_stream(spec)
     table = stream_table(results)
     files = save_results(out_dir, "stream", _command_line(), asdict(spec), table, **results)

@@ -39,6 +39,8 @@ class StreamBench:
         window: Frames in the ring buffer (default: the median length of the training clips).
         smoothing: Weight of the previous smoothed scores.
         threshold: Least smoothed probability for a labelled decision.
+        on_error: `"raise"` or `"skip"` for bad dataset files (MSR Action3D has a file with
+            no tracked frame).
     """
 
     run: str
@@ -48,11 +50,12 @@ class StreamBench:
     window: int | None = None
     smoothing: float = 0.5
     threshold: float = 0.5
+    on_error: str = "raise"
 
 
 def _clips(bench: StreamBench, info: dict):
     config = info["config"]
-    dataset = load_dataset(bench.dataset or config["dataset"])
+    dataset = load_dataset(bench.dataset or config["dataset"], bench.on_error)
     train, test = split(dataset, bench.protocol or config["protocol"])
     window = bench.window or int(np.median([len(s) for s in train.sequences]))
     return test.sequences, np.asarray(test.labels), window
