@@ -56,11 +56,28 @@ def bench() -> None:
 @click.option("--from-dense", is_flag=True, default=None,
               help="Every pruning method starts from the trained dense run of its fold and "
                    "seed (small_dense then trains twice the epochs, unless --distill).")
+@click.option("--jobs", default=None, type=click.IntRange(1),
+              help="Trainings at once: local worker processes, each pinned to a share of the "
+                   "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
+                   "--address, the size of the local Ray cluster. Default: one, in this "
+                   "process (ray: one per CPU).")
+@click.option("--executor", default="local", type=click.Choice(["local", "ray"]),
+              help="Where trainings run: local processes, or Ray tasks (pip install "
+                   "\"keras-gcnprune[ray]\").")
+@click.option("--address", default=None,
+              help="--executor ray: the address of an existing Ray cluster (default: start a "
+                   "local one).")
+@click.option("--task-cpus", default=1.0, type=click.FloatRange(0, min_open=True),
+              help="--executor ray: CPUs each training declares.")
+@click.option("--task-gpus", default=0.0, type=click.FloatRange(0),
+              help="--executor ray: GPUs each training declares.")
 @click.option("--out", "out_dir", default="runs/bench/accuracy",
               type=click.Path(file_okay=False),
-              help="Output folder; rerunning with the same folder skips finished runs.")
+              help="Output folder; rerunning with the same folder skips finished runs and "
+                   "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epochs, frames,
-             unseen, rates_per_step, distill, from_dense, out_dir) -> None:
+             unseen, rates_per_step, distill, from_dense, jobs, executor, address, task_cpus,
+             task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and OUT/accuracy_vs_rate.png,
@@ -68,6 +85,7 @@ def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epoch
     interrupted benchmark.
     """
     from keras_gcnprune.bench import PRESETS, run_accuracy
+    from keras_gcnprune.bench.executors import make_executor
 
     protocols = tuple(p for value in protocols for p in value.split(",") if p)
     overrides = {"dataset": dataset, "protocols": protocols or None, "model": model_name,
@@ -78,7 +96,8 @@ def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epoch
     preset = PRESETS["quick" if quick else "full"]
     try:
         spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})
-        results = run_accuracy(spec, out_dir, command=_command_line())
+        runner = make_executor(jobs, executor, address, task_cpus, task_gpus)
+        results = run_accuracy(spec, out_dir, command=_command_line(), executor=runner)
     except (ValueError, FileNotFoundError) as error:
         raise click.UsageError(str(error)) from None
     click.echo("\n" + results.table)

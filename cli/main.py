@@ -63,10 +63,11 @@ def _expected(error: Exception) -> bool:
     """Whether an error is one the package raises on purpose for bad input or a failed check."""
     if isinstance(error, ValueError | OSError | ImportError):
         return True
+    from keras_gcnprune.bench.accuracy import TrainingsFailed
     from keras_gcnprune.export import ExportError
     from keras_gcnprune.training import TrainingDivergedError
 
-    return isinstance(error, ExportError | TrainingDivergedError)
+    return isinstance(error, ExportError | TrainingDivergedError | TrainingsFailed)
 
 
 @click.group(cls=_Commands,

@@ -9,12 +9,14 @@ progress (which itself resumes from its last epoch) and rerunning the command co
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from keras_gcnprune import models
+from keras_gcnprune.bench.executors import SequentialExecutor
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.bench.results import (
     BUDGET_SLACK,
@@ -330,7 +332,8 @@ class AccuracyResults:
 
 def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
                  progress: Progress | None = None, plots: bool = True,
-                 on_training: Callable[[Training], None] | None = None) -> AccuracyResults:
+                 on_training: Callable[[Training], None] | None = None,
+                 executor=None) -> AccuracyResults:
     """Runs (or continues) an accuracy benchmark and writes its results.
 
     Args:
@@ -340,10 +343,19 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
         command: The command line to record in the results.
         progress: Progress line (default: one on standard error).
         plots: Draw `accuracy_vs_rate.png` and `disconnected_vs_rate.png`.
-        on_training: Called before each training that runs (tests use it to interrupt).
+        on_training: Called before each training is handed to a worker (tests use it to
+            interrupt).
+        executor: Where the trainings run (`keras_gcnprune.bench.executors.make_executor`:
+            local worker processes or Ray); None: one after the other in this process. Every
+            executor writes the same run directories and results.
 
     Returns:
         The `AccuracyResults`.
+
+    Raises:
+        TrainingsFailed: some trainings failed (each one's traceback is in
+            `OUT/failures.json`); the others finished and are in the results, and a rerun
+            retries only the failed ones.
 
     Example:
         >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"),
@@ -352,7 +364,8 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
     """
     out_dir = Path(out_dir)
     with exclusive_use(out_dir):
-        return _run_accuracy(bench, out_dir, command, progress, plots, on_training)
+        return _run_accuracy(bench, out_dir, command, progress, plots, on_training,
+                             executor or SequentialExecutor())
 
 
 # Settings that choose which runs a benchmark covers; the others decide how each run trains.
@@ -383,36 +396,90 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
     return [r for r in earlier.get("records", []) if Path(r["run"]).parts[-3:] not in planned]
 
 
+def train_one(bench: AccuracyBench, out_dir: str, dataset: SkeletonDataset,
+              training: Training) -> None:
+    """Trains one training of the benchmark into its run directory, which it holds for the
+    time it trains (`exclusive_use`), so that two workers never train the same run."""
+    run_dir = training.run_dir(Path(out_dir))
+    with exclusive_use(run_dir):
+        train(bench.train_config(training, dataset, Path(out_dir)), run_dir, dataset=dataset,
+              verbose=0)
+
+
+def waves(bench: AccuracyBench, trainings: list[Training]) -> list[list[Training]]:
+    """The trainings in the order their inputs allow: with `distill` or `from_dense`, the
+    dense runs first (every other method uses them), then the rest."""
+    if not (bench.distill or bench.from_dense):
+        return [trainings]
+    dense = [t for t in trainings if t.method == "dense"]
+    return [wave for wave in (dense, [t for t in trainings if t.method != "dense"]) if wave]
+
+
+class TrainingsFailed(RuntimeError):
+    """Some trainings of a benchmark failed; the others finished and are in the results."""
+
+
 def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: Progress | None,
-                  plots: bool, on_training: Callable[[Training], None] | None
-                  ) -> AccuracyResults:
+                  plots: bool, on_training: Callable[[Training], None] | None,
+                  executor) -> AccuracyResults:
     dataset = load_dataset(bench.dataset, on_error="skip")
     protocols = bench.protocols or protocol_names(dataset.name)
     plan = bench.trainings(protocols)
     progress = progress or Progress(len(plan))
     bench = replace(bench, protocols=tuple(protocols))
-    results = AccuracyResults(bench, earlier_records(out_dir, bench, plan), [],
-                              planned=len(plan))
-    records = results.records
+    earlier = earlier_records(out_dir, bench, plan)
+    results = AccuracyResults(bench, list(earlier), [], planned=len(plan))
+    found: dict[Training, list[dict]] = {}
     for training in plan:
-        found = finished_records(bench, training, out_dir, dataset)
-        if found is None:
-            if on_training is not None:
-                on_training(training)
-            progress.start(training.label)
-            train(bench.train_config(training, dataset, out_dir), training.run_dir(out_dir),
-                  dataset=dataset, verbose=0)
-            found = finished_records(bench, training, out_dir, dataset)
-            records.extend(found)
-            results.finished += 1
-            progress.done()
-            _write_outputs(results, out_dir, command, plots)
-        else:
-            records.extend(found)
-            results.finished += 1
+        records = finished_records(bench, training, out_dir, dataset)
+        if records is not None:
+            found[training] = records
             progress.skip(training.label)
+
+    def collect() -> None:  # records in plan order, whatever order the trainings end in
+        results.records = earlier + [r for t in plan if t in found for r in found[t]]
+        results.finished = len(found)
+
+    def started(training: Training) -> None:
+        if on_training is not None:
+            on_training(training)
+        progress.start(training.label)
+
+    collect()
+    failures = {}
+    work = functools.partial(train_one, bench, str(out_dir))
+    setup = functools.partial(load_dataset, bench.dataset, on_error="skip")
+    for wave in waves(bench, [t for t in plan if t not in found]):
+        for training, failure in executor.run(work, wave, setup, on_start=started):
+            if failure is None:
+                found[training] = finished_records(bench, training, out_dir, dataset)
+                progress.done(training.label)
+                collect()
+                _write_outputs(results, out_dir, command, plots)
+            else:
+                failures[training.label] = {"run": str(training.run_dir(out_dir)),
+                                            "traceback": failure}
+                progress.fail(training.label)
     _write_outputs(results, out_dir, command, plots)
+    _report_failures(failures, out_dir)
     return results
+
+
+FAILURES_FILE = "failures.json"
+
+
+def _report_failures(failures: dict[str, dict], out_dir: Path) -> None:
+    """Writes (or, when none failed, removes) `failures.json` and raises `TrainingsFailed`."""
+    path = out_dir / FAILURES_FILE
+    if not failures:
+        path.unlink(missing_ok=True)
+        return
+    write_json(path, failures)
+    last_line = next(iter(failures.values()))["traceback"].strip().splitlines()[-1]
+    raise TrainingsFailed(
+        f"{len(failures)} training(s) failed ({', '.join(failures)}; first: {last_line}); the "
+        f"others finished and are in the results. Tracebacks: {path}. Run the same command "
+        "again to retry only the failed ones.")
 
 
 def chosen_on_validation(records: list[dict]) -> list[dict]:

@@ -21,9 +21,9 @@ class Progress:
     """Counts finished runs out of `total` and prints a bar with an estimate of the time left.
 
     Runs found already finished on disk (`skip`) advance the bar without counting towards
-    the speed estimate; the estimate is the mean duration of the runs trained in this
-    invocation times the runs left. On a terminal the line is redrawn in place; elsewhere
-    (logs, CI) one line is printed per run.
+    the speed estimate; the estimate is the wall time per run trained in this invocation
+    times the runs left, whatever the number of workers. On a terminal the line is redrawn in
+    place; elsewhere (logs, CI) one line is printed per run.
 
     Args:
         total: Number of runs planned.
@@ -35,7 +35,7 @@ class Progress:
         >>> progress = Progress(2, stream=io.StringIO())
         >>> progress.skip("dense fold1 seed0")
         >>> progress.start("tcp 0.9 fold1 seed0")
-        >>> progress.done()
+        >>> progress.done("tcp 0.9 fold1 seed0")
         >>> progress.finished, progress.eta_seconds()
         (2, 0.0)
     """
@@ -46,9 +46,8 @@ class Progress:
         self.width = width
         self.finished = 0
         self.trained = 0
-        self.trained_seconds = 0.0
-        self._label = ""
-        self._started: float | None = None
+        self.failed = 0
+        self._first_start: float | None = None
         self._interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def skip(self, label: str) -> None:
@@ -57,23 +56,31 @@ class Progress:
         self._print(f"{label}: already done")
 
     def start(self, label: str) -> None:
-        """Marks the start of a run that trains now."""
-        self._label = label
-        self._started = time.perf_counter()
+        """Marks a run handed to a worker (in this process: started)."""
+        if self._first_start is None:
+            self._first_start = time.perf_counter()
         self._print(f"{label}: running")
 
-    def done(self) -> None:
-        """Marks the end of the run last started."""
-        self.trained_seconds += time.perf_counter() - self._started
+    def done(self, label: str) -> None:
+        """Marks the end of a run that trained."""
         self.trained += 1
         self.finished += 1
-        self._print(f"{self._label}: done")
+        self._print(f"{label}: done")
+
+    def fail(self, label: str) -> None:
+        """Marks a run that failed (it counts as finished: nothing more will happen to it)."""
+        self.failed += 1
+        self.finished += 1
+        self._print(f"{label}: FAILED")
 
     def eta_seconds(self) -> float | None:
-        """Estimated seconds left, or None before the first run trained here."""
+        """Estimated seconds left: the wall time since the first run started, per run trained,
+        times the runs left (so parallel workers count as the speed they give); None before
+        the first run trained here."""
         if not self.trained:
             return None
-        return self.trained_seconds / self.trained * (self.total - self.finished)
+        elapsed = time.perf_counter() - self._first_start
+        return elapsed / self.trained * (self.total - self.finished)
 
     def line(self, message: str) -> str:
         filled = self.width * self.finished // max(self.total, 1)

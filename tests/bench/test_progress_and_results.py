@@ -21,18 +21,26 @@ def record(method, rate, accuracy, realized=None, train_time=10.0, **extra):
             "nonzero_parameters": 120, "train_time_s": train_time, **extra}
 
 
-def test_progress_counts_skipped_and_trained_runs_and_estimates_from_trained_only():
+def test_progress_counts_skipped_trained_and_failed_runs_and_estimates_from_trained_only(
+        monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("keras_gcnprune.bench.progress.time.perf_counter", lambda: now[0])
     stream = io.StringIO()
-    progress = Progress(4, stream=stream, width=4)
+    progress = Progress(5, stream=stream, width=5)
     progress.skip("a")
     assert progress.eta_seconds() is None
-    progress.start("b")
-    progress.done()
+    progress.start("b")  # at 100 s
+    progress.start("c")  # a second worker
+    now[0] = 130.0
+    progress.done("b")
     assert progress.finished == 2 and progress.trained == 1
-    progress.trained_seconds = 30.0  # one trained run of 30 s: two runs left take 60 s
-    assert progress.eta_seconds() == pytest.approx(60.0)
-    assert progress.line("x").startswith("[##..] 2/4 runs, ~1m00s left | x")
-    assert stream.getvalue().count("\n") == 3  # not a terminal: one line per event
+    # 30 s of wall time per run trained (at 130 s), three runs left: 90 s
+    assert progress.eta_seconds() == pytest.approx(90.0)
+    progress.fail("c")
+    assert (progress.finished, progress.failed) == (3, 1)
+    assert progress.line("x").startswith("[###..] 3/5 runs, ~1m00s left | x")
+    assert "c: FAILED" in stream.getvalue()
+    assert stream.getvalue().count("\n") == 5  # not a terminal: one line per event
 
 
 @pytest.mark.parametrize("seconds,text", [(12, "12s"), (247, "4m07s"), (11100, "3h05m")])
