@@ -262,6 +262,8 @@ def train(out_dir, overwrite, **options) -> None:
               help="tcp: propagations that supervise the latent weights during training "
                    "(ablations: one direction, straight-through feedback instead, or the "
                    "selection only).")
+@click.option("--supervision-strength", default=0.1, type=click.FloatRange(0),
+              help="tcp: scale of the gradient the supervision gives the latent weights.")
 @click.option("--block-density", default=None,
               type=click.FloatRange(0, 1, min_open=True),
               help="tcp: keep the weights inside a block of whole channels that they fill to "
@@ -280,8 +282,8 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_scope,
-          rates_per_step, begin, end, frequency, scope, supervision, block_density,
-          include_adjacency, log_dir, from_run, overwrite, **options) -> None:
+          rates_per_step, begin, end, frequency, scope, supervision, supervision_strength,
+          block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import MODEL_FILE, PruningConfig, load_run
     from keras_gcnprune.training import train as run_training
@@ -306,6 +308,7 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
     try:
         pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
                                 frequency=frequency, scope=scope, supervision=supervision,
+                                supervision_strength=supervision_strength,
                                 block_density=block_density, rates=rates or (), prior=prior,
                                 alignment=alignment, alignment_scope=alignment_scope,
                                 rates_per_step=rates_per_step, log_dir=log_dir,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import keras
 
@@ -18,7 +19,7 @@ from keras_gcnprune.pruning.masks import (
 )
 from keras_gcnprune.pruning.multirate import MultiRateModel, band_stop_masks
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
-from keras_gcnprune.pruning.supervision import TopologicalSupervision
+from keras_gcnprune.pruning.supervision import SUPERVISION_STRENGTH, TopologicalSupervision
 from keras_gcnprune.pruning.tcp import check_block_density, topologically_consistent_masks
 
 SCOPES = ("layer", "global")
@@ -222,7 +223,8 @@ class TopologicalPruning(PruningCallback):
     """
 
     def __init__(self, schedule: Schedule, supervise: bool = True, accessibility: bool = True,
-                 coaccessibility: bool = True, sharpness: float = 10.0, strength: float = 0.1,
+                 coaccessibility: bool = True, sharpness: float = 10.0,
+                 strength: float = SUPERVISION_STRENGTH,
                  feedback: bool = False, block_density: float | None = None,
                  log_dir: str | None = None, include_adjacency: bool = True) -> None:
         super().__init__(schedule, log_dir, include_adjacency)
@@ -349,9 +351,11 @@ SUPERVISION = {
 
 
 def check_method_options(method: str, scope: str = "layer", supervision: str = "both",
-                         block_density: float | None = None) -> None:
+                         block_density: float | None = None,
+                         strength: float = SUPERVISION_STRENGTH) -> None:
     """Refuses an option that the method would ignore: `scope` other than `"layer"` is
-    magnitude pruning's, and `supervision` other than `"both"` and `block_density` are TCP's.
+    magnitude pruning's, and `supervision` other than `"both"`, `block_density` and a
+    supervision `strength` other than the default are TCP's.
 
     Raises:
         ValueError: naming the option, its value and the method it belongs to.
@@ -365,12 +369,17 @@ def check_method_options(method: str, scope: str = "layer", supervision: str = "
             raise ValueError(f"supervision={supervision!r} applies to tcp only, not {method}.")
         if block_density is not None:
             raise ValueError(f"block_density applies to tcp only, not {method}.")
+        if strength != SUPERVISION_STRENGTH:
+            raise ValueError(f"A supervision strength ({strength}) applies to tcp only, not "
+                             f"{method}.")
+    elif not (math.isfinite(strength) and strength >= 0):
+        raise ValueError(f"strength must be a number >= 0, got {strength}.")
 
 
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                      supervision: str = "both", block_density: float | None = None,
-                     log_dir: str | None = None, include_adjacency: bool = True
-                     ) -> PruningCallback:
+                     log_dir: str | None = None, include_adjacency: bool = True,
+                     strength: float = SUPERVISION_STRENGTH) -> PruningCallback:
     """Returns the callback of a pruning method by name.
 
     Args:
@@ -385,8 +394,9 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
         log_dir: TensorBoard scalars (see `PruningCallback`).
         include_adjacency: Prune the learned adjacencies too (magnitude, tcp; srmp and mrmp
             take it from their `MultiRateModel`).
+        strength: Scale of TCP's supervision gradient (see `TopologicalSupervision`).
     """
-    check_method_options(method, scope, supervision, block_density)
+    check_method_options(method, scope, supervision, block_density, strength)
     if method == "magnitude":
         return MagnitudePruning(schedule, scope=scope, log_dir=log_dir,
                                 include_adjacency=include_adjacency)
@@ -396,6 +406,6 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                 f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
             )
         return TopologicalPruning(schedule, block_density=block_density, log_dir=log_dir,
-                                  include_adjacency=include_adjacency,
+                                  include_adjacency=include_adjacency, strength=strength,
                                   **SUPERVISION[supervision])
     return MultiRatePruning(schedule, log_dir=log_dir)

@@ -32,6 +32,9 @@ from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
 from keras_gcnprune.pruning.topology import SOFT, Shadow, propagate
 
 
+SUPERVISION_STRENGTH = 0.1  # the default `strength`
+
+
 def _straight_through(hard, soft):
     """The value of `hard` with the gradient of `soft`."""
     return hard + (soft - ops.stop_gradient(soft))
@@ -63,7 +66,8 @@ class TopologicalSupervision:
     """
 
     def __init__(self, accessibility: bool = True, coaccessibility: bool = True,
-                 sharpness: float = 10.0, feedback: bool = False, strength: float = 0.1,
+                 sharpness: float = 10.0, feedback: bool = False,
+                 strength: float = SUPERVISION_STRENGTH,
                  include_adjacency: bool = True) -> None:
         if sharpness <= 0:
             raise ValueError(f"sharpness must be positive, got {sharpness}.")

@@ -56,7 +56,8 @@ def claim_run_directory(out_dir: Path, config: TrainConfig, overwrite: bool = Fa
 # Settings added after runs were first recorded, each with the value that trains as a run did
 # before the setting existed: a `run.json` without one is compared as if it held that value.
 SETTINGS_ADDED = {("warmup_epochs",): 0, ("label_smoothing",): 0.0,
-                  ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0}
+                  ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
+                  ("pruning", "supervision_strength"): 0.1}
 
 
 def with_added_settings(saved: dict) -> dict:

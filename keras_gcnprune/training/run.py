@@ -44,7 +44,7 @@ from keras_gcnprune.pruning import (
     recalibrate_batch_norm,
     strip_pruning,
 )
-from keras_gcnprune.pruning.callbacks import check_method_options
+from keras_gcnprune.pruning.callbacks import SUPERVISION_STRENGTH, check_method_options
 from keras_gcnprune.pruning.multirate import check_rates
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report, model_costs
@@ -93,6 +93,8 @@ class PruningConfig:
         scope: `"layer"` or `"global"` ranking (magnitude only).
         supervision: Which propagations supervise TCP training (tcp only): `"both"`,
             `"accessibility"`, `"coaccessibility"`, `"feedback"` or `"none"`.
+        supervision_strength: Scale of the gradient TCP's supervision gives the latent
+            weights (tcp only; see `keras_gcnprune.pruning.TopologicalSupervision`).
         block_density: TCP only: select inside a block of whole channels filled to this
             density, so that `keras_gcnprune.export.compact` removes the other channels and
             the exported model gets smaller and faster; None (default): the paper's
@@ -119,6 +121,7 @@ class PruningConfig:
     frequency: int | None = None
     scope: str = "layer"
     supervision: str = "both"
+    supervision_strength: float = SUPERVISION_STRENGTH
     block_density: float | None = None
     rates: tuple[float, ...] = ()
     prior: str = "gaussian"
@@ -141,7 +144,8 @@ class PruningConfig:
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
-        check_method_options(self.method, self.scope, self.supervision, self.block_density)
+        check_method_options(self.method, self.scope, self.supervision, self.block_density,
+                             self.supervision_strength)
         check_block_density(self.block_density)
         if not 0.0 < self.rate < 1.0:
             raise ValueError(f"rate must be in (0, 1), got {self.rate}.")
@@ -415,7 +419,7 @@ def train(
         # Before the backup, so that the pruning step is written before it saves an epoch.
         callbacks.insert(1, pruning_callback(
             pruning.method, schedule, pruning.scope, pruning.supervision, pruning.block_density,
-            pruning.log_dir, pruning.include_adjacency))
+            pruning.log_dir, pruning.include_adjacency, pruning.supervision_strength))
     fit_started = time.perf_counter()
     trainer.fit(
         train_data,

@@ -78,12 +78,15 @@ def test_bad_block_density_settings_are_refused(method, density, message):
     ("srmp", {"scope": "global"}, "scope='global' applies to magnitude pruning only, not srmp"),
     ("magnitude", {"supervision": "none"}, "supervision='none' applies to tcp only"),
     ("srmp", {"block_density": 0.5}, "block_density applies to tcp only, not srmp"),
+    ("magnitude", {"strength": 1.0}, r"supervision strength \(1.0\) applies to tcp only"),
 ])
 def test_an_option_the_method_would_ignore_is_refused(method, options, message):
     from keras_gcnprune.pruning import ConstantSparsity, pruning_callback
 
+    config_options = {("supervision_strength" if k == "strength" else k): v
+                      for k, v in options.items()}
     with pytest.raises(ValueError, match=message):
-        PruningConfig(method=method, rate=0.9, **options)
+        PruningConfig(method=method, rate=0.9, **config_options)
     with pytest.raises(ValueError, match=message):
         pruning_callback(method, ConstantSparsity(0.9), **options)
 
