@@ -31,7 +31,6 @@ from keras import ops
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
 from keras_gcnprune.pruning.topology import SOFT, Shadow, propagate
 
-
 SUPERVISION_STRENGTH = 0.1  # the default `strength`
 
 
