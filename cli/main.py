@@ -54,6 +54,8 @@ class _Commands(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
+            if _TERMINATED:  # library code (TensorFlow's tracing) re-raised the exit as an error
+                sys.exit(128 + _TERMINATED[0])
             if ctx.params.get("debug") or not _expected(error):
                 raise
             raise click.ClickException(f"{error} (--debug shows the traceback)") from None
@@ -78,7 +80,15 @@ def main(debug: bool) -> None:
     """Skeleton graph convolutional networks for Keras 3, pruned and exported for phones."""
     # SIGTERM (a scheduler's stop, `timeout`) as an exit, so that `finally` blocks remove
     # export staging folders and partial files as they do on Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+_TERMINATED: list[int] = []  # the signal that asked this process to stop, once it came
+
+
+def _terminate(signum: int, frame) -> None:
+    _TERMINATED.append(signum)
+    sys.exit(128 + signum)
 
 
 def training_options(command):
