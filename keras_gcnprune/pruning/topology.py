@@ -26,6 +26,7 @@ from types import ModuleType
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_gcnprune.layers import (
@@ -225,9 +226,27 @@ def _over_frames(select, tensor, xp):
     return xp.reshape(moved, (select.shape[0], *tuple(tensor.shape[1:])))
 
 
+# In the SOFT algebra (the graph of every training step) a temporal rule is one convolution of
+# the shadow: the forward is the layer's own convolution with the mask as kernel, the backward
+# and the used entries are that convolution's input and kernel gradients. In numpy (EXACT), and
+# for dilated layers (TensorFlow's CPU kernels have no dilated convolution gradients), each of
+# the k taps moves frames with a selection matrix.
+def _as_convolution(layer, shadow) -> bool:
+    return shadow.xp is not np and layer.dilation_rate == 1
+
+
+def _conv_options(layer) -> dict:
+    return {"strides": [1, layer.strides, 1, 1], "padding": "SAME",
+            "dilations": [1, layer.dilation_rate, 1, 1]}
+
+
 def _temporal_forward(layer, inputs, shadow):
     xp = shadow.xp
     (kernel,) = layer.masked_weights()
+    if _as_convolution(layer, shadow):
+        if layer.kernel_size == 1:  # as the layer does: strided 1x1 convolutions are unsafe
+            return xp.matmul(inputs[0][::layer.strides], shadow.mask(kernel)[0, 0])
+        return tf.nn.conv2d(inputs[0][None], shadow.mask(kernel), **_conv_options(layer))[0]
     mask = shadow.mask(kernel)[:, 0]  # (k, C, F)
     return sum(
         _over_frames(select, xp.matmul(inputs[0], mask[tap]), xp)
@@ -238,6 +257,13 @@ def _temporal_forward(layer, inputs, shadow):
 def _temporal_backward(layer, out_co, in_shapes, shadow):
     xp = shadow.xp
     (kernel,) = layer.masked_weights()
+    if _as_convolution(layer, shadow):
+        mask = shadow.mask(kernel)
+        if layer.kernel_size == 1:
+            back = xp.matmul(out_co, xp.transpose(mask[0, 0]))
+            return [_spread_frames(back, layer.strides, in_shapes[0][0])]
+        return [tf.nn.conv2d_transpose(out_co[None], mask, (1, *in_shapes[0][:2], mask.shape[2]),
+                                       **_conv_options(layer))[0]]
     mask = shadow.mask(kernel)[:, 0]
     return [sum(
         xp.matmul(_over_frames(select.T, out_co, xp), xp.transpose(mask[tap]))
@@ -245,9 +271,27 @@ def _temporal_backward(layer, out_co, in_shapes, shadow):
     )]
 
 
+def _spread_frames(x, stride: int, frames: int):
+    """(T_out, V, C) placed at every `stride`-th of `frames` frames, zeros between."""
+    if stride == 1:
+        return x
+    zeros = ops.zeros((x.shape[0], stride - 1, *x.shape[1:]), x.dtype)
+    spread = ops.reshape(ops.concatenate([x[:, None], zeros], axis=1), (-1, *x.shape[1:]))
+    return spread[:frames]
+
+
 def _temporal_used(layer, acc_in, co_out, shadow):
     xp = shadow.xp
     (kernel,) = layer.masked_weights()
+    if _as_convolution(layer, shadow):
+        if layer.kernel_size == 1:
+            taps = xp.matmul(xp.transpose(xp.reshape(acc_in[::layer.strides],
+                                                     (-1, acc_in.shape[-1]))),
+                             xp.reshape(co_out, (-1, co_out.shape[-1])))
+            return {kernel.mask.path: taps[None, None]}
+        used = tf.compat.v1.nn.conv2d_backprop_filter(
+            acc_in[None], tuple(kernel.mask.shape), co_out[None], **_conv_options(layer))
+        return {kernel.mask.path: used}
     co = xp.reshape(co_out, (-1, co_out.shape[-1]))
     taps = [
         xp.matmul(xp.transpose(xp.reshape(_over_frames(select, acc_in, xp),

@@ -166,3 +166,29 @@ def test_current_masks_cover_attention_adjacency():
     model = SMALL_MODELS["attention_gcn"]()
     attention = next(layer for layer in model.layers if isinstance(layer, GraphAttention))
     assert attention.head_adjacency_mask.path in current_masks(model)
+
+
+def test_the_training_graphs_temporal_rules_agree_with_the_exact_ones():
+    """In the SOFT algebra a temporal rule is one convolution (its input and kernel gradients
+    backward); it marks the entries the exact per-tap rules mark, for strided, strided 1x1,
+    dilated and wide kernels."""
+    from keras_gcnprune.layers import MaskedDense, TemporalConv
+    from keras_gcnprune.pruning.topology import EXACT, SOFT, Shadow, propagate
+
+    inputs = keras.Input((16, 5, 3))
+    x = TemporalConv(4, 3, dilation_rate=2)(inputs)
+    x = TemporalConv(6, 3, strides=2)(x)
+    x = TemporalConv(5, 1, strides=2)(x)
+    x = TemporalConv(5, 5)(x)
+    model = keras.Model(inputs, MaskedDense(3)(keras.layers.Flatten()(x)))
+    partial = 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        for weight in prunable_weights(model):
+            weight.mask.assign((rng.random(tuple(weight.mask.shape)) > 0.88).astype("float32"))
+        *_, exact = propagate(model, Shadow(EXACT))
+        *_, soft = propagate(model, Shadow(SOFT))
+        for path, used in exact.items():
+            np.testing.assert_array_equal(np.asarray(soft[path]) > 0, used > 0, err_msg=path)
+            partial += 0 < (used > 0).sum() < used.size
+    assert partial >= 5  # the masks leave some entries unused: the comparison can fail
