@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_gcnprune.bench.docs import machine_line
 from keras_gcnprune.bench.results import machine
 from keras_gcnprune.data import Augmentation, Preprocessing, load_dataset, protocol_names
 from keras_gcnprune.training import PruningConfig, TrainConfig, train
@@ -155,7 +156,7 @@ def page(rows: list[dict], args, command: str) -> str:
              "subjects or groups where the data have them). Mean ± standard deviation over "
              "protocols and seeds; in brackets the lead over `default` (the package's defaults) "
              "in the same run. Only the validation columns choose; test is reported.", "",
-             f"Machine: {machine()}.", "",
+             machine_line({"machine": machine()}), "",
              f"**Chosen on validation: `{chosen}`** (validation averaged over the datasets: "
              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(averages.items(),
                                                            key=lambda kv: -kv[1])) + ").", ""]
@@ -190,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prune", default=None, metavar="METHOD:RATE",
                         help="Prune every recipe's model, e.g. tcp:0.99 (default: dense).")
     parser.add_argument("--out", default="runs/dense_quality")
+    parser.add_argument("--page", default=None, help="Also write the page here (e.g. "
+                        "docs/dense_quality.md).")
     args = parser.parse_args(argv)
     args.pruning = None
     if args.prune:
@@ -211,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
                 {"command": command, "records": records, "summary": rows}, indent=2))
     text = page(rows, args, command)
     (out / "results.md").write_text(text)
+    if args.page:
+        Path(args.page).write_text(text)
     print(json.dumps(rows, indent=2))
     print(text)
 

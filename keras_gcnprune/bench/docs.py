@@ -23,7 +23,9 @@ DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
                   "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
 
 
-def _machine_line(results: dict) -> str:
+def machine_line(results: dict) -> str:
+    """One sentence naming the machine, libraries, commit and date of `results["machine"]`
+    (`keras_gcnprune.bench.results.machine()`)."""
     m = results["machine"]
     commit = f" (commit {m['git_commit']})" if m.get("git_commit") else ""  # older files lack it
     return (f"Machine: {m['processor']} ({m['system']}, {m['cpu_cores']} cores, device "
@@ -66,7 +68,7 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"every weight but biases and normalization."
         + _training_line(settings)
         + status, "",
-        f"Command: `{results['command']}`", "", _machine_line(results), "",
+        f"Command: `{results['command']}`", "", machine_line(results), "",
         accuracy_tables(results["summary"], settings["methods"], settings["rates"]),
         realized_rates_table(results.get("mrmp_realized_rates", [])),
         *([f"![accuracy against nonzero weights]({folder}/{WEIGHTS_PLOT})"]
@@ -79,7 +81,7 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
 
 
 def _table_section(results: dict, folder: str, title: str, table: str) -> list[str]:
-    return [f"## {title}", "", f"Command: `{results['command']}`", "", _machine_line(results),
+    return [f"## {title}", "", f"Command: `{results['command']}`", "", machine_line(results),
             "", table, f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", ""]
 
 
