@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -310,9 +311,8 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
         path = Path(from_run)
         initial_model = str(path / MODEL_FILE if path.is_dir() else path)
-    dataset = None
+    config, dataset = _config(**options, initial_model=initial_model), None
     if budgets:
-        config = _config(**options, initial_model=initial_model)
         dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
                                                   include_adjacency)
     try:
@@ -325,8 +325,8 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
                                 include_adjacency=include_adjacency)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    config = _config(**options, pruning=pruning, initial_model=initial_model)
-    _report_run(run_training(config, out_dir, dataset=dataset, overwrite=overwrite), out_dir)
+    _report_run(run_training(replace(config, pruning=pruning), out_dir, dataset=dataset,
+                             overwrite=overwrite), out_dir)
 
 
 def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency):

@@ -450,7 +450,8 @@ def _run_accuracy(bench: AccuracyBench, out_dir: Path, command: str, progress: P
     work = functools.partial(train_one, bench, str(out_dir))
     setup = functools.partial(load_dataset, bench.dataset, on_error="skip")
     for wave in waves(bench, [t for t in plan if t not in found]):
-        for training, failure in executor.run(work, wave, setup, on_start=started):
+        for training, failure in executor.run(work, wave, setup, on_start=started,
+                                              state=dataset):
             if failure is None:
                 found[training] = finished_records(bench, training, out_dir, dataset)
                 progress.done(training.label)

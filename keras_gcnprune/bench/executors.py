@@ -3,7 +3,8 @@
 An executor runs `work(state, item)` for every item and yields `(item, failure)` as each one
 ends, `failure` being None or the traceback of what it raised, so that one failed training
 never stops the others. `state` comes from `setup()`, called once per worker process (the
-benchmark's dataset: loaded once per worker, not once per training).
+benchmark's dataset: loaded once per worker, not once per training); in the caller's own
+process it is the `state` the caller passes, when it already has it.
 
 Floating-point sums on the CPU depend on the number of threads that compute them. A worker runs
 TensorFlow with as many threads as it has CPUs (a local worker: its share; a Ray task: the CPUs
@@ -41,9 +42,9 @@ def _attempt(work: Work, state: Any, item: Any) -> str | None:
 class SequentialExecutor:
     """Every item in this process, one after the other (the default)."""
 
-    def run(self, work: Work, items: Iterable, setup: Setup,
-            on_start: OnStart | None = None) -> Iterator[tuple[Any, str | None]]:
-        state = setup()
+    def run(self, work: Work, items: Iterable, setup: Setup, on_start: OnStart | None = None,
+            state: Any = None) -> Iterator[tuple[Any, str | None]]:
+        state = setup() if state is None else state
         for item in items:
             if on_start is not None:
                 on_start(item)
@@ -62,7 +63,7 @@ def use_threads(threads: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def _start_worker(setup: Setup, slots, cpus: list[list[int]], gpus: int) -> None:
+def _start_worker(setup: Setup, slots, cpus: list[list[int]]) -> None:
     """Runs once in each worker process: its share of the CPUs (and one GPU), then `setup`."""
     slot = slots.get()
     if hasattr(os, "sched_setaffinity"):
@@ -71,8 +72,7 @@ def _start_worker(setup: Setup, slots, cpus: list[list[int]], gpus: int) -> None
     import tensorflow as tf
 
     devices = tf.config.list_physical_devices("GPU")
-    tf.config.set_visible_devices([devices[slot % len(devices)]] if gpus and devices else [],
-                                  "GPU")
+    tf.config.set_visible_devices([devices[slot % len(devices)]] if devices else [], "GPU")
     _WORKER_STATE["state"] = setup()
 
 
@@ -108,8 +108,8 @@ class LocalExecutor:
                              "in this process (SequentialExecutor).")
         self.jobs = jobs
 
-    def run(self, work: Work, items: Iterable, setup: Setup,
-            on_start: OnStart | None = None) -> Iterator[tuple[Any, str | None]]:
+    def run(self, work: Work, items: Iterable, setup: Setup, on_start: OnStart | None = None,
+            state: Any = None) -> Iterator[tuple[Any, str | None]]:
         items = list(items)
         if not items:
             return
@@ -119,8 +119,7 @@ class LocalExecutor:
         for slot in range(jobs):
             slots.put(slot)
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                                 initargs=(setup, slots, cpu_shares(jobs), _gpu_count())
-                                 ) as pool:
+                                 initargs=(setup, slots, cpu_shares(jobs))) as pool:
             futures = {}
             for item in items:
                 if on_start is not None:
@@ -128,12 +127,6 @@ class LocalExecutor:
                 futures[pool.submit(_work_in_worker, work, item)] = item
             for future in as_completed(futures):
                 yield futures[future], future.result()
-
-
-def _gpu_count() -> int:
-    import tensorflow as tf
-
-    return len(tf.config.list_physical_devices("GPU"))
 
 
 def _work_on_ray(work: Work, item: Any, setup: Setup, threads: int) -> str | None:
@@ -157,8 +150,8 @@ class RayExecutor:
                  local_cpus: int | None = None) -> None:
         self.address, self.cpus, self.gpus, self.local_cpus = address, cpus, gpus, local_cpus
 
-    def run(self, work: Work, items: Iterable, setup: Setup,
-            on_start: OnStart | None = None) -> Iterator[tuple[Any, str | None]]:
+    def run(self, work: Work, items: Iterable, setup: Setup, on_start: OnStart | None = None,
+            state: Any = None) -> Iterator[tuple[Any, str | None]]:
         try:
             import ray
         except ImportError:

@@ -53,7 +53,7 @@ def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = T
         The rate, such that `budget_at_rate(model, rate) == budget`.
 
     Raises:
-        ValueError: the budget is out of reach, with the range that is not.
+        ValueError: the budget is out of reach (the message gives the reachable range).
 
     Example:
         >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
