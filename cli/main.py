@@ -286,7 +286,7 @@ def train(out_dir, overwrite, **options) -> None:
                    "normalization (default), or the channel kernels only.")
 @click.option("--tensorboard", "log_dir", default=None, type=click.Path(file_okay=False),
               help="Write per-layer rate and disconnected weights as TensorBoard scalars here "
-                   "(needs the tensorboard package).")
+                   "at every epoch end (needs the tensorboard package).")
 @click.option("--from", "from_run", default=None, type=click.Path(exists=True),
               help="Start from this trained run (directory or model.keras) instead of a new "
                    "model; its dataset and preprocessing apply unless given here.")

@@ -1,7 +1,7 @@
 """LiteRT CPU latency, file size and GPU readiness of pruned models, compacted or not.
 
 For each model, the dense model and pruned copies at each rate and method, as they are and
-compacted (`keras_gcnprune.export.compact`), are exported to verified TFLite files at batch 1
+compacted (`keras_gcnprune.pruning.compact`), are exported to verified TFLite files at batch 1
 in each asked quantization (int8 calibrated on seeded random inputs), then timed in LiteRT on
 the CPU (one thread, interleaved rounds, median) in the same run, with ratios to the dense
 file of the same quantization. Each file is also judged by the static GPU checker and, where it

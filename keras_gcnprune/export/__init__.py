@@ -1,7 +1,7 @@
 """Export to SavedModel and TFLite (LiteRT), verified, with metadata, a static GPU checker and
-LiteRT's GPU engine."""
+LiteRT's GPU engine. `compact` is `keras_gcnprune.pruning.compact`, named here too because
+export is where most users meet it."""
 
-from keras_gcnprune.export.compaction import compact
 from keras_gcnprune.export.convert import (
     QUANTIZATIONS,
     SIGNATURE,
@@ -22,6 +22,7 @@ from keras_gcnprune.export.gpu_engine import (
 from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
 from keras_gcnprune.export.run import export_run
+from keras_gcnprune.pruning.compaction import compact
 
 __all__ = [
     "QUANTIZATIONS",

@@ -8,7 +8,6 @@ import keras
 import numpy as np
 
 from keras_gcnprune.data import Preprocessing
-from keras_gcnprune.export.compaction import compact
 from keras_gcnprune.export.convert import (
     ExportError,
     ExportReport,
@@ -18,6 +17,7 @@ from keras_gcnprune.export.convert import (
 )
 from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
+from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import (
     MODEL_FILE,

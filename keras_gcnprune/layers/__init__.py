@@ -1,6 +1,8 @@
-"""Keras layers for skeleton graph convolution whose kernels carry pruning masks."""
+"""Keras layers for skeleton graph convolution whose kernels carry pruning masks, and the
+prunable forms of stock Dense and convolution layers."""
 
 import keras_gcnprune.backend  # noqa: F401  (first: it refuses a backend other than TensorFlow)
+from keras_gcnprune.layers.conv import MaskedConv, MaskedConv1D, MaskedConv2D
 from keras_gcnprune.layers.dense import MaskedDense
 from keras_gcnprune.layers.graph_attention import GraphAttention
 from keras_gcnprune.layers.graph_conv import GraphConv
@@ -14,6 +16,9 @@ __all__ = [
     "GraphAttention",
     "GraphConv",
     "MaskConstraint",
+    "MaskedConv",
+    "MaskedConv1D",
+    "MaskedConv2D",
     "MaskedDense",
     "MaskedLayer",
     "MaskedWeight",

@@ -143,6 +143,64 @@ class GraphAttention(MaskedLayer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], sum(self.widths))
 
+    def _shadow_parts(self, shadow):
+        """The kernel's mask as `(C_in, channels)`, and the support of each output channel's
+        head adjacency `(channels, V, V)`: one form for equal and unequal head widths."""
+        kernel, adjacency = self.masked_weights()
+        xp = shadow.xp
+        heads = shadow.algebra.value(self.head_of_channels())
+
+        def channel_support():
+            head_support = shadow.algebra.support(
+                shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency))
+            return xp.einsum("kh,hvw->kvw", heads, head_support)
+
+        mask = xp.reshape(shadow.mask(kernel), (kernel.kernel.shape[0], -1))
+        return mask, shadow.once(self.name, channel_support), heads
+
+    def shadow_forward(self, inputs, shadow):
+        xp = shadow.xp
+        mask, support, _ = self._shadow_parts(shadow)
+        return xp.einsum("tvk,kvw->twk", xp.einsum("tvc,ck->tvk", inputs[0], mask), support)
+
+    def shadow_backward(self, out_co, in_shapes, shadow):
+        xp = shadow.xp
+        mask, support, _ = self._shadow_parts(shadow)
+        spread = xp.einsum("twk,kvw->tvk", out_co, support)
+        return [xp.einsum("tvk,ck->tvc", spread, mask)]
+
+    def shadow_used(self, acc_in, co_out, shadow):
+        xp = shadow.xp
+        mask, support, heads = self._shadow_parts(shadow)
+        spread = xp.einsum("kvw,twk->tvk", support, co_out)
+        projected = xp.einsum("tvc,ck->tvk", acc_in, mask)
+        used_kernel = xp.einsum("tvc,tvk->ck", acc_in, spread)
+        return {
+            self.kernel_mask.path: xp.reshape(used_kernel, tuple(self.kernel_mask.shape)),
+            self.head_adjacency_mask.path: xp.einsum(
+                "kvw,kh->hvw", xp.einsum("tvk,twk->kvw", projected, co_out), heads),
+        }
+
+    def _kept_per_head(self, keep_out: np.ndarray) -> np.ndarray:
+        """Number of kept output channels of every head."""
+        return self.head_of_channels()[keep_out].sum(axis=0).astype(int)
+
+    def sliced_weights(self, keep_in, keep_out):
+        """As `MaskedLayer.sliced_weights`, and the heads left without channels lose their
+        adjacency."""
+        kept_heads = np.flatnonzero(self._kept_per_head(keep_out))
+        adjacency = {id(self.head_adjacency), id(self.head_adjacency_mask)}
+        return [value[kept_heads] if id(variable) in adjacency else value
+                for variable, value in zip(self.weights, super().sliced_weights(keep_in, keep_out))]
+
+    def narrowed_config(self, keep_out):
+        widths = [int(w) for w in self._kept_per_head(keep_out) if w]
+        return {**self.get_config(), "heads": len(widths),
+                "channels": widths[0] if len(set(widths)) == 1 else widths}
+
+    def aggregation_macs(self) -> int:
+        return self.adjacency.shape[-1] * sum(self.widths)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(

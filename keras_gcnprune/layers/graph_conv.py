@@ -145,6 +145,60 @@ class GraphConv(MaskedLayer):
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
 
+    def _shadow_parts(self, shadow):
+        """The kernel's mask, the learned offset's masked weight (or None), and the support of
+        each subset's effective adjacency `A_k + B_k * M_k`, `(K, V, V)`."""
+        kernel, *offset = self.masked_weights()
+        offset = offset[0] if offset else None
+
+        def support():
+            adjacency = shadow.algebra.value(self.adjacency)
+            if offset is not None:
+                adjacency = adjacency + shadow.algebra.value(offset.kernel) * shadow.mask(offset)
+            return shadow.algebra.support(adjacency)
+
+        return shadow.mask(kernel), offset, shadow.once(self.name, support)
+
+    def shadow_forward(self, inputs, shadow):
+        xp = shadow.xp
+        mask, _, support = self._shadow_parts(shadow)
+        return sum(
+            xp.swapaxes(xp.matmul(xp.swapaxes(xp.matmul(inputs[0], mask[:, :, k]), 1, 2),
+                                  support[k]), 1, 2)
+            for k in range(self.num_subsets)
+        )
+
+    def shadow_backward(self, out_co, in_shapes, shadow):
+        xp = shadow.xp
+        mask, _, support = self._shadow_parts(shadow)
+        return [sum(
+            xp.matmul(xp.matmul(support[k], out_co), xp.transpose(mask[:, :, k]))
+            for k in range(self.num_subsets)
+        )]
+
+    def shadow_used(self, acc_in, co_out, shadow):
+        xp = shadow.xp
+        mask, offset, support = self._shadow_parts(shadow)
+        acc = xp.transpose(xp.reshape(acc_in, (-1, acc_in.shape[-1])))
+        used = {self.kernel_mask.path: xp.stack(
+            [xp.matmul(acc, xp.reshape(xp.matmul(support[k], co_out), (-1, co_out.shape[-1])))
+             for k in range(self.num_subsets)],
+            axis=-1,
+        )}
+        if offset is not None:
+            # An offset entry (k, v, w) carries joint v's subset-k projection to joint w.
+            used[offset.mask.path] = xp.stack([
+                xp.einsum("tvf,twf->vw", xp.matmul(acc_in, mask[:, :, k]), co_out)
+                for k in range(self.num_subsets)
+            ])
+        return used
+
+    def narrowed_config(self, keep_out):
+        return {**self.get_config(), "filters": len(keep_out)}
+
+    def aggregation_macs(self) -> int:
+        return self.num_subsets * self.adjacency.shape[-1] * self.filters
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(

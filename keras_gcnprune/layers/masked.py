@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_gcnprune.layers.shadow import Shadow
+
 
 class MaskConstraint(keras.constraints.Constraint):
     """Zeroes the weights whose mask entry is 0, after every optimizer step.
@@ -74,25 +76,58 @@ class MaskedWeight:
         out_size = int(np.prod([array.shape[1 + i] for i in range(len(self.out_axes))]))
         return array.reshape(array.shape[0], out_size, -1).sum(axis=-1)
 
+    def slice_channels(self, value: np.ndarray, keep_in: np.ndarray,
+                       keep_out: np.ndarray) -> np.ndarray:
+        """A kernel-shaped array (the kernel's or the mask's value) restricted to the kept input
+        and output channels; the output axes come out flattened into one."""
+        value = np.take(value, keep_in, axis=self.in_axis)
+        first, count = self.out_axes[0], len(self.out_axes)
+        merged = value.reshape(*value.shape[:first], -1, *value.shape[first + count:])
+        return np.take(merged, keep_out, axis=first)
+
 
 class MaskedLayer(keras.layers.Layer):
     """Base class of the prunable layers: creates masked kernels and lists them.
+
+    A prunable layer type holds everything the package knows about it, its pruning protocol:
+    `masked_weights()` (its kernels, their masks and channel axes); the reachability rules
+    `shadow_forward`, `shadow_backward` and `shadow_used`, written once for both algebras of
+    `keras_gcnprune.layers.shadow`; `head_of_channels()` (output channels that compaction keeps
+    or removes together); `sliced_weights` and `narrowed_config` (the layer restricted to kept
+    channels); `aggregation_macs()` (its cost besides the kernels); and, for the prunable form
+    of a stock Keras layer, `stock_class`, `stock_options` and `stock_config` (how
+    `keras_gcnprune.pruning.prune_low_magnitude` makes it from the stock layer and
+    `strip_pruning` gives the stock layer back). Reachability, channel groups, compaction, the
+    cost reports and the conversions use only these, so a new layer type is one file.
 
     Args:
         freeze_pruned: Re-apply the mask to the latent kernel after every optimizer step.
         kernel_initializer: Initializer of the latent kernels.
         kernel_regularizer: Regularizer of the latent kernels.
+        strip_to_stock: `strip_pruning` returns this layer's `stock_class` (the stock Keras
+            layer it was made from by `prune_low_magnitude`, which sets it) with the mask baked
+            into the kernel, instead of a masked layer.
         **kwargs: Passed to `keras.layers.Layer`.
     """
+
+    stock_class: type | None = None  # the stock Keras layer this type is the prunable form of
+    # Options of a stock layer that a prunable form cannot honour: refused, never dropped.
+    STOCK_OPTIONS_REFUSED = ("bias_regularizer", "activity_regularizer", "kernel_constraint",
+                             "bias_constraint", "quantization_config")
 
     def __init__(
         self,
         freeze_pruned: bool = False,
         kernel_initializer="glorot_uniform",
         kernel_regularizer=None,
+        strip_to_stock: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.strip_to_stock = bool(strip_to_stock)
+        if self.strip_to_stock and self.stock_class is None:
+            raise ValueError(f"{type(self).__name__} has no stock Keras layer to strip to; "
+                             "leave strip_to_stock False.")
         self.freeze_pruned = bool(freeze_pruned)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
@@ -146,9 +181,135 @@ class MaskedLayer(keras.layers.Layer):
         """Returns the prunable weights of this layer (empty before the layer is built)."""
         return list(self._masked_weights)
 
+    # ---- the pruning protocol ----
+
+    def shadow_forward(self, inputs: list, shadow: Shadow):
+        """Accessibility: the output's shadow from the inputs' (one sample, before the step).
+
+        Args:
+            inputs: The shadows of the layer's inputs, shaped like one sample of each.
+            shadow: The algebra and candidate masks (`Shadow.mask(weight)` reads a mask).
+
+        Returns:
+            The count of accessible paths into every output neuron.
+        """
+        raise self._not_implemented("shadow_forward")
+
+    def shadow_backward(self, out_co, in_shapes: list, shadow: Shadow) -> list:
+        """Co-accessibility: the inputs' shadows from the output's.
+
+        Args:
+            out_co: The output's co-accessibility shadow (one sample).
+            in_shapes: The shape of one sample of every input.
+            shadow: The algebra and candidate masks.
+
+        Returns:
+            One count per input, of the co-accessible paths out of each of its neurons.
+        """
+        raise self._not_implemented("shadow_backward")
+
+    def shadow_used(self, acc_in, co_out, shadow: Shadow) -> dict:
+        """Which entries of every masked weight lie on an input-to-output path.
+
+        Args:
+            acc_in: The (stepped) accessibility shadow of the layer's input.
+            co_out: The (stepped) co-accessibility shadow of its output.
+            shadow: The algebra and candidate masks.
+
+        Returns:
+            By mask path, a kernel-shaped count of the paths through each entry if kept.
+        """
+        raise self._not_implemented("shadow_used")
+
+    def head_of_channels(self) -> np.ndarray | None:
+        """One-hot `(output channels, heads)` of output channels that share weights beyond
+        their own kernel entries (an attention head's adjacency), None where every output
+        channel stands alone."""
+        return None
+
+    def sliced_weights(self, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np.ndarray]:
+        """The values of `self.weights`, in order, restricted to the kept input and output
+        channels: channel kernels and their masks along their axes, the bias along the output
+        channels, every other weight whole."""
+        channel_weights = {}
+        for weight in self.masked_weights():
+            if weight.role == "channels":
+                channel_weights[id(weight.kernel)] = channel_weights[id(weight.mask)] = weight
+        bias = getattr(self, "bias", None)
+        sliced = []
+        for variable in self.weights:
+            value = ops.convert_to_numpy(variable)
+            if id(variable) in channel_weights:
+                value = channel_weights[id(variable)].slice_channels(value, keep_in, keep_out)
+            elif bias is not None and variable is bias:
+                value = value[keep_out]
+            sliced.append(value)
+        return sliced
+
+    def narrowed_config(self, keep_out: np.ndarray) -> dict:
+        """The config of this layer with only the output channels `keep_out`."""
+        raise self._not_implemented("narrowed_config")
+
+    def aggregation_macs(self) -> int:
+        """Multiply-accumulates per output position besides the kernels' (graph aggregation)."""
+        return 0
+
+    @classmethod
+    def stock_options(cls, config: dict) -> dict:
+        """This type's options for the config of a `stock_class` layer (its name, dtype and
+        trainability are added by `from_stock`); raises `ValueError` naming an option it
+        cannot honour."""
+        raise NotImplementedError(f"{cls.__name__} is not the prunable form of a stock layer.")
+
+    def stock_config(self) -> dict:
+        """The config of the `stock_class` layer that computes what this layer computes."""
+        raise self._not_implemented("stock_config")
+
+    @classmethod
+    def from_stock(cls, layer: keras.layers.Layer) -> MaskedLayer:
+        """The prunable form of a stock layer, unbuilt, with `strip_to_stock` set.
+
+        Args:
+            layer: A `stock_class` layer.
+
+        Returns:
+            A new layer of this type with the stock layer's options and name.
+        """
+        config = layer.get_config()
+        for option in cls.STOCK_OPTIONS_REFUSED:
+            if config.get(option) is not None:
+                raise ValueError(
+                    f"Layer {layer.name!r} ({type(layer).__name__}) has {option}="
+                    f"{config[option]!r}, which {cls.__name__} does not support; remove it "
+                    "before pruning.")
+        return cls(**cls.stock_options(config), name=config["name"], dtype=config["dtype"],
+                   trainable=config["trainable"], strip_to_stock=True)
+
+    def to_stock(self, mask: np.ndarray | None = None) -> keras.layers.Layer:
+        """The `stock_class` layer, built, with `kernel * mask` as its kernel and the bias.
+
+        Args:
+            mask: A mask to bake instead of the layer's own.
+        """
+        stock = self.stock_class.from_config(self.stock_config())
+        (weight,) = self.masked_weights()
+        rank = len(weight.kernel.shape)  # a Dense or convolution kernel's rank is its input's
+        stock.build((None,) * (rank - 1) + (weight.kernel.shape[weight.in_axis],))
+        stock.kernel.assign(weight.kernel * (weight.mask if mask is None else mask))
+        if getattr(self, "bias", None) is not None:
+            stock.bias.assign(self.bias)
+        return stock
+
+    def _not_implemented(self, method: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} ({self.name!r}) does not implement {method}, a part of the "
+            "pruning protocol of keras_gcnprune.layers.MaskedLayer that every prunable layer "
+            "type implements.")
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
+            strip_to_stock=self.strip_to_stock,
             freeze_pruned=self.freeze_pruned,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),

@@ -1,5 +1,6 @@
 """Pruning during `model.fit`: schedules, magnitude pruning, topologically consistent pruning
-and multi-rate magnitude pruning."""
+and multi-rate magnitude pruning; compaction; and the Model Optimization Toolkit's API
+(`prune_low_magnitude`, `UpdatePruningStep`, `strip_pruning`) for stock Keras 3 models."""
 
 from keras_gcnprune.pruning.callbacks import (
     METHODS,
@@ -11,6 +12,7 @@ from keras_gcnprune.pruning.callbacks import (
     TopologicalPruning,
     pruning_callback,
 )
+from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.pruning.masks import (
     assign_masks,
     magnitude_mask,
@@ -32,6 +34,7 @@ from keras_gcnprune.pruning.schedules import ConstantSparsity, PolynomialDecay
 from keras_gcnprune.pruning.strip import strip_pruning
 from keras_gcnprune.pruning.supervision import TopologicalSupervision
 from keras_gcnprune.pruning.tcp import topologically_consistent_masks
+from keras_gcnprune.pruning.toolkit import UpdatePruningStep, prune_low_magnitude
 from keras_gcnprune.pruning.topology import (
     consistent_masks,
     current_masks,
@@ -54,6 +57,7 @@ __all__ = [
     "alignment_divergence",
     "assign_masks",
     "closed_form_rate",
+    "compact",
     "extract",
     "extraction_masks",
     "get_prior",
@@ -65,11 +69,13 @@ __all__ = [
     "PruningCallback",
     "TopologicalPruning",
     "TopologicalSupervision",
+    "UpdatePruningStep",
     "consistent_masks",
     "current_masks",
     "disconnected_fraction",
     "magnitude_mask",
     "prunable_weights",
+    "prune_low_magnitude",
     "pruning_callback",
     "reachability",
     "sparsity_of",

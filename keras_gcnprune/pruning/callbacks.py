@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import keras
@@ -41,29 +40,18 @@ class PruningCallback(keras.callbacks.Callback):
     Args:
         schedule: Any `schedule(step) -> (should_prune, sparsity)`, including the Model
             Optimization Toolkit's schedules.
-        log_dir: When given, TensorBoard scalars are written there after every mask update:
-            per layer the realized rate and the number of kept weights on no input-to-output
-            path, and the same for the whole model.
         include_adjacency: Prune the learned joint-to-joint weights (attention heads'
             adjacencies, graph convolutions' learned offsets) with the channel kernels, so that
             the rate applies to every weight but biases and normalization (default); False:
             channel kernels only, the learned adjacencies stay dense.
     """
 
-    def __init__(self, schedule: Schedule, log_dir: str | None = None,
-                 include_adjacency: bool = True) -> None:
+    def __init__(self, schedule: Schedule, include_adjacency: bool = True) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be callable as schedule(step), got {schedule!r}.")
-        if log_dir and importlib.util.find_spec("tensorboard") is None:
-            raise ImportError(
-                f"log_dir={log_dir!r} needs TensorBoard, which is not installed: "
-                "pip install tensorboard (or leave log_dir unset)."
-            )
         self.schedule = schedule
-        self.log_dir = log_dir
         self.include_adjacency = bool(include_adjacency)
-        self._writer = None
 
     def pruned_weights(self) -> list:
         """The masked weights this callback prunes."""
@@ -93,8 +81,6 @@ class PruningCallback(keras.callbacks.Callback):
         if turn is not None:
             self._save_step()
             self.update_masks(turn)
-            if self.log_dir:
-                self._write_scalars()
 
     def _latest_turn(self, first: int, last: int) -> float | None:
         """The sparsity of the last schedule turn in steps `first..last`, None if none."""
@@ -122,25 +108,6 @@ class PruningCallback(keras.callbacks.Callback):
             for variable in self._steps:
                 variable.assign(executed)
 
-    def _write_scalars(self) -> None:
-        import tensorflow as tf
-
-        # Imported here: keras_gcnprune.reports imports this package.
-        from keras_gcnprune.reports import connectivity_report
-
-        if self._writer is None:
-            self._writer = tf.summary.create_file_writer(self.log_dir)
-        report = connectivity_report(self.model)
-        with self._writer.as_default(step=self._step):
-            for row in report["layers"]:
-                name = f"pruning/{row['layer']}/{row['role']}"
-                tf.summary.scalar(f"{name}/rate", row["rate"])
-                tf.summary.scalar(f"{name}/disconnected", row["disconnected"])
-            tf.summary.scalar("pruning/total/rate", report["total"]["rate"])
-            tf.summary.scalar("pruning/total/disconnected_fraction",
-                              report["total"]["disconnected_fraction"])
-        self._writer.flush()
-
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self._save_step()
         if logs is not None:
@@ -162,7 +129,6 @@ class MagnitudePruning(PruningCallback):
         scope: `"layer"` (each kernel at the target sparsity, the toolkit's choice) or
             `"global"` (one threshold over all kernels, on magnitudes divided by each kernel's
             root mean square so that layers of different scales compete fairly).
-        log_dir: TensorBoard scalars (see `PruningCallback`).
         include_adjacency: Prune the learned adjacencies too (see `PruningCallback`); each
             adjacency is one more kernel for the `"layer"` scope.
 
@@ -172,9 +138,9 @@ class MagnitudePruning(PruningCallback):
         >>> # model.fit(data, epochs=10, callbacks=[callback])
     """
 
-    def __init__(self, schedule: Schedule, scope: str = "layer", log_dir: str | None = None,
+    def __init__(self, schedule: Schedule, scope: str = "layer",
                  include_adjacency: bool = True) -> None:
-        super().__init__(schedule, log_dir, include_adjacency)
+        super().__init__(schedule, include_adjacency)
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}.")
         self.scope = scope
@@ -213,7 +179,6 @@ class TopologicalPruning(PruningCallback):
         block_density: Select inside a block of whole channels filled to this density, so that
             compaction removes the other channels (see `topologically_consistent_masks`);
             None: unstructured.
-        log_dir: TensorBoard scalars (see `PruningCallback`).
         include_adjacency: Prune the learned adjacencies too (see `PruningCallback`).
 
     Example:
@@ -226,8 +191,8 @@ class TopologicalPruning(PruningCallback):
                  coaccessibility: bool = True, sharpness: float = 10.0,
                  strength: float = SUPERVISION_STRENGTH,
                  feedback: bool = False, block_density: float | None = None,
-                 log_dir: str | None = None, include_adjacency: bool = True) -> None:
-        super().__init__(schedule, log_dir, include_adjacency)
+                 include_adjacency: bool = True) -> None:
+        super().__init__(schedule, include_adjacency)
         check_block_density(block_density)
         self.block_density = block_density
         self.supervision = TopologicalSupervision(
@@ -265,16 +230,15 @@ class MultiRatePruning(PruningCallback):
         schedule: `schedule(step) -> (should_prune, sparsity)`, e.g. a `PolynomialDecay` to
             the largest rate.
         steepness: `(start, end)` band-stop steepness.
-        log_dir: TensorBoard scalars (see `PruningCallback`).
 
     Example:
         >>> from keras_gcnprune.pruning import PolynomialDecay
         >>> callback = MultiRatePruning(PolynomialDecay(0.0, 0.99, 100, 2000, frequency=50))
     """
 
-    def __init__(self, schedule: Schedule, steepness: tuple[float, float] = (5.0, 200.0),
-                 log_dir: str | None = None) -> None:
-        super().__init__(schedule, log_dir)
+    def __init__(self, schedule: Schedule,
+                 steepness: tuple[float, float] = (5.0, 200.0)) -> None:
+        super().__init__(schedule)
         if not 0 < steepness[0] <= steepness[1]:
             raise ValueError(f"steepness must be (start, end) with 0 < start <= end, got "
                              f"{steepness}.")
@@ -378,7 +342,7 @@ def check_method_options(method: str, scope: str = "layer", supervision: str = "
 
 def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
                      supervision: str = "both", block_density: float | None = None,
-                     log_dir: str | None = None, include_adjacency: bool = True,
+                     include_adjacency: bool = True,
                      strength: float = SUPERVISION_STRENGTH) -> PruningCallback:
     """Returns the callback of a pruning method by name.
 
@@ -391,21 +355,19 @@ def pruning_callback(method: str, schedule: Schedule, scope: str = "layer",
             `"coaccessibility"`, `"feedback"` (straight-through gradients to pruned weights
             instead of the propagations) or `"none"` (selection only).
         block_density: TCP inside blocks of whole channels (see `TopologicalPruning`).
-        log_dir: TensorBoard scalars (see `PruningCallback`).
         include_adjacency: Prune the learned adjacencies too (magnitude, tcp; srmp and mrmp
             take it from their `MultiRateModel`).
         strength: Scale of TCP's supervision gradient (see `TopologicalSupervision`).
     """
     check_method_options(method, scope, supervision, block_density, strength)
     if method == "magnitude":
-        return MagnitudePruning(schedule, scope=scope, log_dir=log_dir,
-                                include_adjacency=include_adjacency)
+        return MagnitudePruning(schedule, scope=scope, include_adjacency=include_adjacency)
     if method == "tcp":
         if supervision not in SUPERVISION:
             raise ValueError(
                 f"Unknown supervision {supervision!r}; choose one of {tuple(SUPERVISION)}."
             )
-        return TopologicalPruning(schedule, block_density=block_density, log_dir=log_dir,
+        return TopologicalPruning(schedule, block_density=block_density,
                                   include_adjacency=include_adjacency, strength=strength,
                                   **SUPERVISION[supervision])
-    return MultiRatePruning(schedule, log_dir=log_dir)
+    return MultiRatePruning(schedule)

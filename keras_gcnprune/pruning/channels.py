@@ -16,20 +16,21 @@ import math
 import keras
 import numpy as np
 
-from keras_gcnprune.layers import GraphAttention, GraphConv, MaskedDense, MaskedLayer, TemporalConv
+from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.pruning.topology import (
     IDENTITY_LAYERS,
     POOLING_LAYERS,
+    WINDOW_POOLING_LAYERS,
     Masks,
     graph_steps,
     reachability,
 )
 
 BLOCK_DENSITY = 0.5  # a sensible default: the kept weights fill half of their channel block
-PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, keras.layers.Add)
-NARROWABLE = (GraphAttention, GraphConv, TemporalConv, MaskedDense)
+PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, *WINDOW_POOLING_LAYERS, keras.layers.Add)
 BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
-KNOWN = (*PASS_THROUGH, *NARROWABLE, keras.layers.Flatten)  # any other layer fixes its groups
+# Masked layers narrow through their pruning protocol; any other layer fixes its groups.
+KNOWN = (*PASS_THROUGH, MaskedLayer, keras.layers.Flatten)
 
 
 class ChannelGroups:
@@ -99,7 +100,8 @@ def _head_first(scores: np.ndarray, heads: np.ndarray) -> np.ndarray:
 
 def _channel_orders(groups: ChannelGroups, scores) -> dict[int, np.ndarray]:
     """Channels of every narrowable group, strongest first: by the summed scores of the
-    weights entering them, head by head where a graph attention layer writes the group."""
+    weights entering them, head by head where a layer with heads (`head_of_channels`) writes
+    the group."""
     totals: dict[int, np.ndarray] = {}
     heads: dict[int, np.ndarray] = {}
     for layer, weight, output in _channel_kernels(groups):
@@ -107,7 +109,7 @@ def _channel_orders(groups: ChannelGroups, scores) -> dict[int, np.ndarray]:
             key = groups.find(id(output))
             totals[key] = totals.get(key, 0.0) + weight.connections(
                 scores[weight.mask.path]).sum(axis=0)
-            if isinstance(layer, GraphAttention):
+            if layer.head_of_channels() is not None:
                 heads[key] = layer.head_of_channels()
     return {key: _head_first(values, heads[key]) if key in heads else
             np.argsort(-values, kind="stable") for key, values in totals.items()}

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import keras
 
-from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
+from keras_gcnprune.layers import MaskedLayer
 
 
 def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
     """Returns a copy of `model` whose kernels hold `kernel * mask`.
 
-    The copy computes the same outputs as the masked model, carries no pruning state (its
-    pruning steps are zero; Keras compiles it like the original, with a fresh optimizer), and
-    keeps its masks, so that reports and compaction
-    still see which weights are pruned. Pruned entries are exactly zero in the kernels, which
-    is what exporters and file compression see.
+    The copy computes the same outputs as the masked model and carries no pruning state (its
+    pruning steps are zero; Keras compiles it like the original, with a fresh optimizer).
+    Layers that `prune_low_magnitude` made from stock layers come back as those stock layers
+    (`Dense`, `Conv1D`, `Conv2D`), as the Model Optimization Toolkit's `strip_pruning` gives
+    them; the package's own layers stay masked layers and keep their masks, so that reports and
+    compaction still see which weights are pruned. Pruned entries are exactly zero in the
+    kernels, which is what exporters and file compression see.
 
     Args:
-        model: A model built from the package's masked layers.
+        model: A model with masked layers.
         masks: Masks to use instead of the model's own, by mask path (others unchanged).
 
     Returns:
@@ -27,13 +29,31 @@ def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
         >>> deployable = strip_pruning(pruned_model)  # doctest: +SKIP
         >>> deployable.save("deploy.keras")  # doctest: +SKIP
     """
-    stripped = keras.models.clone_model(model)
-    stripped.set_weights(model.get_weights())
-    for weight in prunable_weights(stripped):
-        if masks is not None and weight.mask.path in masks:
-            weight.mask.assign(masks[weight.mask.path])
-        weight.kernel.assign(weight.kernel * weight.mask)
-    for layer in masked_layers(stripped):
-        if hasattr(layer, "pruning_step"):
-            layer.pruning_step.assign(0)
+    masks = masks or {}
+
+    def clone_function(layer):
+        if isinstance(layer, MaskedLayer) and layer.strip_to_stock:
+            return layer.to_stock(masks.get(layer.masked_weights()[0].mask.path))
+        return layer.__class__.from_config(layer.get_config())
+
+    stripped = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    _copy_and_bake(model, stripped, masks)
     return stripped
+
+
+def _copy_and_bake(source: keras.Model, target: keras.Model, masks: dict) -> None:
+    for layer in source.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        clone = target.get_layer(layer.name)
+        if isinstance(layer, keras.Model):
+            _copy_and_bake(layer, clone, masks)
+        elif not (isinstance(layer, MaskedLayer) and layer.strip_to_stock):
+            clone.set_weights(layer.get_weights())
+            if isinstance(clone, MaskedLayer):
+                for weight in clone.masked_weights():
+                    if weight.mask.path in masks:
+                        weight.mask.assign(masks[weight.mask.path])
+                    weight.kernel.assign(weight.kernel * weight.mask)
+                if hasattr(clone, "pruning_step"):
+                    clone.pruning_step.assign(0)

@@ -28,8 +28,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_gcnprune.layers.shadow import SOFT, Shadow
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
-from keras_gcnprune.pruning.topology import SOFT, Shadow, propagate
+from keras_gcnprune.pruning.topology import propagate
 
 SUPERVISION_STRENGTH = 0.1  # the default `strength`
 

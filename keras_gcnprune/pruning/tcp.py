@@ -98,7 +98,7 @@ def topologically_consistent_masks(
     few channels below 99%. With `block_density`, the subnetwork is chosen inside a block of
     whole channels (the strongest of every group that compaction can narrow, see
     `keras_gcnprune.pruning.channels.channel_block`) that it fills to that density, so that
-    the other channels die and `keras_gcnprune.export.compact` removes them.
+    the other channels die and `keras_gcnprune.pruning.compact` removes them.
 
     Args:
         model: A functional model of supported layers.
@@ -115,7 +115,7 @@ def topologically_consistent_masks(
 
     Example:
         >>> from keras_gcnprune import models
-        >>> from keras_gcnprune.export import compact
+        >>> from keras_gcnprune.pruning import compact
         >>> from keras_gcnprune.pruning import assign_masks
         >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
         >>> assign_masks(model, topologically_consistent_masks(model, 0.95, block_density=0.5))

@@ -8,35 +8,29 @@ exact through graph aggregations, strides, reshapes and permutations. A kept wei
 *consistent* (on an input-to-output path) when some position links an accessible input neuron to
 a co-accessible output neuron through it.
 
-The same rules run in two algebras: `EXACT` (numpy, a hard step after every layer), which the
-selection and the reports use, and `SOFT` (backend tensors, the smooth step `1 - exp(-x)`,
-positive exactly where the hard step is 1), which the training-time supervision runs in the
-graph of every training step (see `supervision.py`).
+Every masked layer states its own rules (`MaskedLayer.shadow_forward`, `shadow_backward`,
+`shadow_used`), in the two algebras of `keras_gcnprune.layers.shadow`: `EXACT`, which the
+selection and the reports use, and `SOFT`, which the training-time supervision runs in the graph
+of every training step (see `supervision.py`). This module holds the rules of the layers that
+only move, merge or pass neurons, and the propagation over a functional model.
 
 Supported layers: the package's masked layers, and InputLayer, BatchNormalization, activations,
-Dropout, Reshape, Flatten, Permute, Add, Concatenate, GlobalAveragePooling1D/2D and
-GlobalMaxPooling1D/2D. Any other layer raises an error that names it.
+Dropout, Reshape, Flatten, Permute, Add, Concatenate, MaxPooling1D/2D, AveragePooling1D/2D,
+GlobalAveragePooling1D/2D and GlobalMaxPooling1D/2D. Any other layer raises an error that names
+it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from types import ModuleType
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
-from keras_gcnprune.layers import (
-    ConstantOffset,
-    GraphAttention,
-    GraphConv,
-    MaskedDense,
-    MaskedWeight,
-    TemporalConv,
-)
+from keras_gcnprune.layers import ConstantOffset, MaskedLayer
+from keras_gcnprune.layers.shadow import EXACT, Shadow
 from keras_gcnprune.pruning.masks import prunable_weights
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
@@ -49,58 +43,10 @@ POOLING_LAYERS = (
     keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
     keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D,
 )
-
-
-@dataclass(frozen=True)
-class Algebra:
-    """How shadows are computed: an array module, the step applied after every layer, the
-    support of a real-valued array, and the conversion of variables and tensors to arrays."""
-
-    xp: ModuleType
-    step: Callable
-    support: Callable
-    value: Callable
-
-
-def _ops_support(x):
-    return ops.cast(ops.not_equal(x, 0.0), "float32")
-
-
-EXACT = Algebra(
-    np,
-    step=lambda x: (np.asarray(x) > 0).astype(np.float32),
-    support=lambda x: (np.asarray(x) != 0).astype(np.float32),
-    value=lambda x: np.asarray(ops.convert_to_numpy(x), dtype=np.float32),
+WINDOW_POOLING_LAYERS = (
+    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
 )
-SOFT = Algebra(
-    # A smooth OR of the incoming counts: 0 when nothing arrives, close to 1 from one path on,
-    # and positive exactly where the count is (expm1 keeps small counts from rounding to 0).
-    ops, step=lambda x: -ops.expm1(-x), support=_ops_support, value=ops.convert_to_tensor,
-)
-
-
-@dataclass(frozen=True)
-class Shadow:
-    """An algebra and the candidate masks (by mask path; other masks come from the model)."""
-
-    algebra: Algebra
-    masks: dict = field(default_factory=dict)
-    _memo: dict = field(default_factory=dict)
-
-    @property
-    def xp(self) -> ModuleType:
-        return self.algebra.xp
-
-    def once(self, key: str, compute: Callable):
-        """`compute()`, evaluated once per propagation (the rules ask for supports thrice)."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def mask(self, weight: MaskedWeight):
-        if weight.mask.path in self.masks:
-            return self.masks[weight.mask.path]
-        return self.algebra.value(weight.mask)
 
 
 def current_masks(model: keras.Model) -> Masks:
@@ -110,228 +56,22 @@ def current_masks(model: keras.Model) -> Masks:
     }
 
 
-# ---- per-layer rules: forward shadow, backward shadow, and which kernel entries are used ----
-
-def _graph_conv_parts(layer: GraphConv, shadow: Shadow):
-    """Kernel, its mask, the learned offset's masked weight (or None), and the support of
-    each subset's effective adjacency `A_k + B_k * M_k`, `(K, V, V)`."""
-    kernel, *offset = layer.masked_weights()
-    offset = offset[0] if offset else None
-
-    def support():
-        adjacency = shadow.algebra.value(layer.adjacency)
-        if offset is not None:
-            adjacency = adjacency + shadow.algebra.value(offset.kernel) * shadow.mask(offset)
-        return shadow.algebra.support(adjacency)
-
-    return kernel, shadow.mask(kernel), offset, shadow.once(layer.name, support)
-
-
-def _graph_conv_forward(layer, inputs, shadow):
-    xp = shadow.xp
-    _, mask, _, support = _graph_conv_parts(layer, shadow)
-    x = inputs[0]
-    return sum(
-        xp.swapaxes(xp.matmul(xp.swapaxes(xp.matmul(x, mask[:, :, k]), 1, 2), support[k]), 1, 2)
-        for k in range(support.shape[0])
-    )
-
-
-def _graph_conv_backward(layer, out_co, in_shapes, shadow):
-    xp = shadow.xp
-    _, mask, _, support = _graph_conv_parts(layer, shadow)
-    return [sum(
-        xp.matmul(xp.matmul(support[k], out_co), xp.transpose(mask[:, :, k]))
-        for k in range(support.shape[0])
-    )]
-
-
-def _graph_conv_used(layer, acc_in, co_out, shadow):
-    xp = shadow.xp
-    kernel, mask, offset, support = _graph_conv_parts(layer, shadow)
-    acc = xp.transpose(xp.reshape(acc_in, (-1, acc_in.shape[-1])))
-    used = {kernel.mask.path: xp.stack(
-        [xp.matmul(acc, xp.reshape(xp.matmul(support[k], co_out), (-1, co_out.shape[-1])))
-         for k in range(support.shape[0])],
-        axis=-1,
-    )}
-    if offset is not None:
-        # An offset entry (k, v, w) carries joint v's subset-k projection to joint w.
-        used[offset.mask.path] = xp.stack([
-            xp.einsum("tvf,twf->vw", xp.matmul(acc_in, mask[:, :, k]), co_out)
-            for k in range(support.shape[0])
-        ])
-    return used
-
-
-def _attention_parts(layer: GraphAttention, shadow: Shadow):
-    """Kernel, its mask as `(C_in, channels)`, adjacency weight, and the support of each output
-    channel's head adjacency `(channels, V, V)`: one form for equal and unequal head widths."""
-    kernel, adjacency = layer.masked_weights()
-    xp = shadow.xp
-    heads = shadow.algebra.value(layer.head_of_channels())
-
-    def channel_support():
-        head_support = shadow.algebra.support(
-            shadow.algebra.value(adjacency.kernel) * shadow.mask(adjacency))
-        return xp.einsum("kh,hvw->kvw", heads, head_support)
-
-    support = shadow.once(layer.name, channel_support)
-    mask = xp.reshape(shadow.mask(kernel), (kernel.kernel.shape[0], -1))
-    return kernel, mask, adjacency, support, heads
-
-
-def _attention_forward(layer, inputs, shadow):
-    xp = shadow.xp
-    _, mask, _, support, _ = _attention_parts(layer, shadow)
-    return xp.einsum("tvk,kvw->twk", xp.einsum("tvc,ck->tvk", inputs[0], mask), support)
-
-
-def _attention_backward(layer, out_co, in_shapes, shadow):
-    xp = shadow.xp
-    _, mask, _, support, _ = _attention_parts(layer, shadow)
-    spread = xp.einsum("twk,kvw->tvk", out_co, support)
-    return [xp.einsum("tvk,ck->tvc", spread, mask)]
-
-
-def _attention_used(layer, acc_in, co_out, shadow):
-    xp = shadow.xp
-    kernel, mask, adjacency, support, heads = _attention_parts(layer, shadow)
-    spread = xp.einsum("kvw,twk->tvk", support, co_out)
-    projected = xp.einsum("tvc,ck->tvk", acc_in, mask)
-    used_kernel = xp.einsum("tvc,tvk->ck", acc_in, spread)
-    return {
-        kernel.mask.path: xp.reshape(used_kernel, tuple(kernel.mask.shape)),
-        adjacency.mask.path: xp.einsum("kvw,kh->hvw",
-                                       xp.einsum("tvk,twk->kvw", projected, co_out), heads),
-    }
-
-
-def _temporal_selections(layer: TemporalConv, frames_in: int):
-    """Yields (tap, S) of a 'same' temporal conv: S[t_out, t_in] = 1 where the tap reads t_in."""
-    stride, dilation, size = layer.strides, layer.dilation_rate, layer.kernel_size
-    frames_out = -(-frames_in // stride)
-    pad = max((frames_out - 1) * stride + (size - 1) * dilation + 1 - frames_in, 0) // 2
-    for tap in range(size):
-        source = np.arange(frames_out) * stride + tap * dilation - pad
-        valid = (source >= 0) & (source < frames_in)
-        select = np.zeros((frames_out, frames_in), np.float32)
-        select[np.arange(frames_out)[valid], source[valid]] = 1.0
-        yield tap, select
-
-
-def _over_frames(select, tensor, xp):
-    """Applies a (T_out, T_in) frame matrix to a (T_in, V, C) tensor."""
-    moved = xp.matmul(select, xp.reshape(tensor, (tensor.shape[0], -1)))
-    return xp.reshape(moved, (select.shape[0], *tuple(tensor.shape[1:])))
-
-
-# In the SOFT algebra (the graph of every training step) a temporal rule is one convolution of
-# the shadow: the forward is the layer's own convolution with the mask as kernel, the backward
-# and the used entries are that convolution's input and kernel gradients. In numpy (EXACT), and
-# for dilated layers (TensorFlow's CPU kernels have no dilated convolution gradients), each of
-# the k taps moves frames with a selection matrix.
-def _as_convolution(layer, shadow) -> bool:
-    return shadow.xp is not np and layer.dilation_rate == 1
-
-
-def _conv_options(layer) -> dict:
-    return {"strides": [1, layer.strides, 1, 1], "padding": "SAME",
-            "dilations": [1, layer.dilation_rate, 1, 1]}
-
-
-def _temporal_forward(layer, inputs, shadow):
-    xp = shadow.xp
-    (kernel,) = layer.masked_weights()
-    if _as_convolution(layer, shadow):
-        if layer.kernel_size == 1:  # as the layer does: strided 1x1 convolutions are unsafe
-            return xp.matmul(inputs[0][::layer.strides], shadow.mask(kernel)[0, 0])
-        return tf.nn.conv2d(inputs[0][None], shadow.mask(kernel), **_conv_options(layer))[0]
-    mask = shadow.mask(kernel)[:, 0]  # (k, C, F)
-    return sum(
-        _over_frames(select, xp.matmul(inputs[0], mask[tap]), xp)
-        for tap, select in _temporal_selections(layer, inputs[0].shape[0])
-    )
-
-
-def _temporal_backward(layer, out_co, in_shapes, shadow):
-    xp = shadow.xp
-    (kernel,) = layer.masked_weights()
-    if _as_convolution(layer, shadow):
-        mask = shadow.mask(kernel)
-        if layer.kernel_size == 1:
-            back = xp.matmul(out_co, xp.transpose(mask[0, 0]))
-            return [_spread_frames(back, layer.strides, in_shapes[0][0])]
-        return [tf.nn.conv2d_transpose(out_co[None], mask, (1, *in_shapes[0][:2], mask.shape[2]),
-                                       **_conv_options(layer))[0]]
-    mask = shadow.mask(kernel)[:, 0]
-    return [sum(
-        xp.matmul(_over_frames(select.T, out_co, xp), xp.transpose(mask[tap]))
-        for tap, select in _temporal_selections(layer, in_shapes[0][0])
-    )]
-
-
-def _spread_frames(x, stride: int, frames: int):
-    """(T_out, V, C) placed at every `stride`-th of `frames` frames, zeros between."""
-    if stride == 1:
-        return x
-    zeros = ops.zeros((x.shape[0], stride - 1, *x.shape[1:]), x.dtype)
-    spread = ops.reshape(ops.concatenate([x[:, None], zeros], axis=1), (-1, *x.shape[1:]))
-    return spread[:frames]
-
-
-def _temporal_used(layer, acc_in, co_out, shadow):
-    xp = shadow.xp
-    (kernel,) = layer.masked_weights()
-    if _as_convolution(layer, shadow):
-        if layer.kernel_size == 1:
-            taps = xp.matmul(xp.transpose(xp.reshape(acc_in[::layer.strides],
-                                                     (-1, acc_in.shape[-1]))),
-                             xp.reshape(co_out, (-1, co_out.shape[-1])))
-            return {kernel.mask.path: taps[None, None]}
-        used = tf.compat.v1.nn.conv2d_backprop_filter(
-            acc_in[None], tuple(kernel.mask.shape), co_out[None], **_conv_options(layer))
-        return {kernel.mask.path: used}
-    co = xp.reshape(co_out, (-1, co_out.shape[-1]))
-    taps = [
-        xp.matmul(xp.transpose(xp.reshape(_over_frames(select, acc_in, xp),
-                                          (-1, acc_in.shape[-1]))), co)
-        for _, select in _temporal_selections(layer, acc_in.shape[0])
-    ]
-    return {kernel.mask.path: xp.expand_dims(xp.stack(taps), 1)}
-
-
-def _dense_forward(layer, inputs, shadow):
-    (kernel,) = layer.masked_weights()
-    return shadow.xp.matmul(inputs[0], shadow.mask(kernel))
-
-
-def _dense_backward(layer, out_co, in_shapes, shadow):
-    (kernel,) = layer.masked_weights()
-    return [shadow.xp.matmul(out_co, shadow.xp.transpose(shadow.mask(kernel)))]
-
-
-def _dense_used(layer, acc_in, co_out, shadow):
-    xp = shadow.xp
-    (kernel,) = layer.masked_weights()
-    acc = xp.reshape(acc_in, (-1, acc_in.shape[-1]))
-    co = xp.reshape(co_out, (-1, co_out.shape[-1]))
-    return {kernel.mask.path: xp.matmul(xp.transpose(acc), co)}
-
-
 @dataclass(frozen=True)
 class Rule:
+    """A layer's reachability rules, `forward(layer, inputs, shadow)`,
+    `backward(layer, out_co, in_shapes, shadow)` and `used(layer, acc_in, co_out, shadow)`
+    (None for layers without masked weights)."""
+
     forward: Callable
     backward: Callable
     used: Callable | None = None
 
 
-MASKED_RULES: dict[type, Rule] = {
-    GraphConv: Rule(_graph_conv_forward, _graph_conv_backward, _graph_conv_used),
-    GraphAttention: Rule(_attention_forward, _attention_backward, _attention_used),
-    TemporalConv: Rule(_temporal_forward, _temporal_backward, _temporal_used),
-    MaskedDense: Rule(_dense_forward, _dense_backward, _dense_used),
-}
+MASKED_RULE = Rule(
+    lambda layer, inputs, shadow: layer.shadow_forward(inputs, shadow),
+    lambda layer, out_co, in_shapes, shadow: layer.shadow_backward(out_co, in_shapes, shadow),
+    lambda layer, acc_in, co_out, shadow: layer.shadow_used(acc_in, co_out, shadow),
+)
 
 
 def _structural_rule(layer) -> Rule:
@@ -353,6 +93,8 @@ def _structural_rule(layer) -> Rule:
         return Rule(lambda layer_, x, s: sum(x), lambda layer_, co, shapes, s: [co] * len(shapes))
     if isinstance(layer, keras.layers.Concatenate):
         return Rule(_concat_forward, _concat_backward)
+    if isinstance(layer, WINDOW_POOLING_LAYERS):
+        return Rule(_window_pool_forward, _window_pool_backward)
     if isinstance(layer, POOLING_LAYERS) and not layer.keepdims:
         return Rule(
             lambda layer_, x, s: s.xp.sum(s.xp.reshape(x[0], (-1, x[0].shape[-1])), axis=0),
@@ -361,8 +103,41 @@ def _structural_rule(layer) -> Rule:
     raise ValueError(
         f"Layer {layer.name!r} ({type(layer).__name__}) is not supported by the accessibility "
         "analysis; supported: the keras_gcnprune layers, BatchNormalization, activations, "
-        "Dropout, Reshape, Flatten, Permute, Add, Concatenate and global pooling."
+        "Dropout, Reshape, Flatten, Permute, Add, Concatenate, max and average pooling and "
+        "global pooling."
     )
+
+
+# A pooling window passes a neuron's paths to every output whose window holds it: the shadow's
+# pooling is a convolution, channel by channel, with a window of ones (a sum, whether the layer
+# takes the maximum or the mean), and its co-accessibility that convolution's input gradient. A
+# 1-D pooling runs as a 2-D one of height 1.
+def _window_pool_parts(layer, channels: int):
+    if layer.data_format != "channels_last":
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) pools "
+                         f"{layer.data_format}; the accessibility analysis needs channels_last.")
+    rank = len(layer.pool_size)
+    window = (1, *layer.pool_size) if rank == 1 else tuple(layer.pool_size)
+    strides = (1, *layer.strides) if rank == 1 else tuple(layer.strides)
+    kernel = np.ones((*window, 1, 1), np.float32) * np.eye(channels, dtype=np.float32)
+    return rank, kernel, {"strides": [1, *strides, 1], "padding": layer.padding.upper()}
+
+
+def _window_pool_forward(layer, inputs, shadow):
+    x = inputs[0]
+    rank, kernel, options = _window_pool_parts(layer, x.shape[-1])
+    pooled = tf.nn.conv2d(x[None] if rank == 2 else x[None, None], kernel, **options)
+    pooled = pooled[0] if rank == 2 else pooled[0, 0]
+    return pooled.numpy() if shadow.exact else pooled
+
+
+def _window_pool_backward(layer, out_co, in_shapes, shadow):
+    rank, kernel, options = _window_pool_parts(layer, out_co.shape[-1])
+    shape = (1, *in_shapes[0]) if rank == 2 else (1, 1, *in_shapes[0])
+    back = tf.nn.conv2d_transpose(out_co[None] if rank == 2 else out_co[None, None], kernel,
+                                  shape, **options)
+    back = back[0] if rank == 2 else back[0, 0]
+    return [back.numpy() if shadow.exact else back]
 
 
 def _concat_axis(layer, rank: int) -> int:
@@ -381,9 +156,9 @@ def _concat_backward(layer, out_co, in_shapes, shadow):
 
 
 def rule_for(layer) -> Rule:
-    for kind, rule in MASKED_RULES.items():
-        if isinstance(layer, kind):
-            return rule
+    """A masked layer's own rules (its pruning protocol), or a structural layer's."""
+    if isinstance(layer, MaskedLayer):
+        return MASKED_RULE
     return _structural_rule(layer)
 
 
@@ -406,10 +181,10 @@ class Reachability:
 
 
 def graph_steps(model: keras.Model) -> list[tuple]:
-    """`(layer, input tensors, output tensors)` of every layer of a functional model, in
-    execution order; each layer must be called once."""
-    if not isinstance(model, keras.Model) or not hasattr(model, "operations"):
-        raise ValueError("Accessibility needs a functional keras.Model.")
+    """`(layer, input tensors, output tensors)` of every layer of a functional or Sequential
+    model, in execution order, nested models flattened into their layers (their inputs and
+    outputs become the tensors they were called on and gave); each layer must be called once."""
+    model = _functional(model)
     steps = []
     for operation in model.operations:
         if isinstance(operation, keras.layers.InputLayer):
@@ -420,8 +195,30 @@ def graph_steps(model: keras.Model) -> list[tuple]:
                 "accessibility analysis needs every layer used once."
             )
         node = operation._inbound_nodes[0]
-        steps.append((operation, list(node.input_tensors), list(node.output_tensors)))
+        inputs, outputs = list(node.input_tensors), list(node.output_tensors)
+        if isinstance(operation, keras.Model):
+            steps += _nested_steps(operation, inputs, outputs)
+        else:
+            steps.append((operation, inputs, outputs))
     return steps
+
+
+def _functional(model) -> keras.Model:
+    """The functional graph of a model (a built Sequential runs one)."""
+    if isinstance(model, keras.Sequential):
+        model = getattr(model, "_functional", None) or model
+    if not isinstance(model, keras.Model) or not hasattr(model, "operations"):
+        raise ValueError("Accessibility needs a functional or Sequential keras.Model, built "
+                         "with an Input.")
+    return model
+
+
+def _nested_steps(model: keras.Model, inputs: list, outputs: list) -> list[tuple]:
+    """A nested model's steps, its own input and output tensors replaced by the outer ones."""
+    inner, model = graph_steps(model), _functional(model)
+    outer = {id(t): o for t, o in zip([*model.inputs, *model.outputs], [*inputs, *outputs])}
+    return [(layer, [outer.get(id(t), t) for t in ins], [outer.get(id(t), t) for t in outs])
+            for layer, ins, outs in inner]
 
 
 def _ones(tensor, xp):

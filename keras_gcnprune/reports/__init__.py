@@ -1,4 +1,5 @@
-"""Reports on pruned models: sparsity and connectivity per layer, as tables, JSON and figures."""
+"""Reports on pruned models: sparsity and connectivity per layer, as tables, JSON, figures and
+TensorBoard scalars."""
 
 from keras_gcnprune.reports.connectivity import (
     LayerReport,
@@ -7,5 +8,7 @@ from keras_gcnprune.reports.connectivity import (
     plot_report,
 )
 from keras_gcnprune.reports.costs import model_costs
+from keras_gcnprune.reports.summaries import PruningSummaries
 
-__all__ = ["LayerReport", "connectivity_report", "format_table", "model_costs", "plot_report"]
+__all__ = ["LayerReport", "PruningSummaries", "connectivity_report", "format_table",
+           "model_costs", "plot_report"]

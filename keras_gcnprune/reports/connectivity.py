@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.pruning.masks import masked_layers
 from keras_gcnprune.pruning.topology import reachability
 from keras_gcnprune.reports.costs import model_costs
@@ -54,7 +55,7 @@ def connectivity_report(model: keras.Model, costs: bool = False) -> dict:
     Args:
         model: A model built from the package's masked layers.
         costs: Also compare parameters and multiply-accumulates of the dense architecture, the
-            pruned model (kept weights) and its compaction (`keras_gcnprune.export.compact`).
+            pruned model (kept weights) and its compaction (`keras_gcnprune.pruning.compact`).
 
     Returns:
         `{"layers": [LayerReport as dict, ...], "total": {...}}` where the total holds
@@ -108,8 +109,6 @@ def connectivity_report(model: keras.Model, costs: bool = False) -> dict:
 
 
 def _costs(model: keras.Model) -> dict:
-    from keras_gcnprune.export.compaction import compact
-
     pruned, compacted = model_costs(model), model_costs(compact(model))
     return {
         "dense": {"parameters": pruned["parameters"], "macs": pruned["macs"]},

@@ -47,7 +47,7 @@ from keras_gcnprune.pruning import (
 from keras_gcnprune.pruning.callbacks import SUPERVISION_STRENGTH, check_method_options
 from keras_gcnprune.pruning.multirate import check_rates
 from keras_gcnprune.pruning.tcp import check_block_density
-from keras_gcnprune.reports import connectivity_report, model_costs
+from keras_gcnprune.reports import PruningSummaries, connectivity_report, model_costs
 from keras_gcnprune.training.callbacks import (
     EpochCounter,
     HistoryFile,
@@ -107,7 +107,8 @@ class PruningConfig:
         rates_per_step: Rates evaluated per training step (mrmp; None: all).
         calibration_batches: Training batches that recalibrate batch normalization when a
             model is extracted at a rate (srmp, mrmp).
-        log_dir: Folder for TensorBoard scalars per layer (None: none).
+        log_dir: Folder for TensorBoard scalars per layer at every epoch end
+            (`keras_gcnprune.reports.PruningSummaries`; None: none).
         include_adjacency: The rate applies to the learned joint-to-joint weights too
             (attention heads' adjacencies, graph convolutions' learned offsets), so that it
             counts every weight but biases and normalization (default); False: channel
@@ -419,7 +420,9 @@ def train(
         # Before the backup, so that the pruning step is written before it saves an epoch.
         callbacks.insert(1, pruning_callback(
             pruning.method, schedule, pruning.scope, pruning.supervision, pruning.block_density,
-            pruning.log_dir, pruning.include_adjacency, pruning.supervision_strength))
+            pruning.include_adjacency, pruning.supervision_strength))
+        if pruning.log_dir:
+            callbacks.insert(2, PruningSummaries(pruning.log_dir))
     fit_started = time.perf_counter()
     trainer.fit(
         train_data,

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gcnprune.export import compact
 from keras_gcnprune.layers import GraphAttention
 from keras_gcnprune.pruning import (
     assign_masks,
+    compact,
     prunable_weights,
     reachability,
     topologically_consistent_masks,

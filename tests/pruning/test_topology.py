@@ -173,7 +173,8 @@ def test_the_training_graphs_temporal_rules_agree_with_the_exact_ones():
     backward); it marks the entries the exact per-tap rules mark, for strided, strided 1x1,
     dilated and wide kernels."""
     from keras_gcnprune.layers import MaskedDense, TemporalConv
-    from keras_gcnprune.pruning.topology import EXACT, SOFT, Shadow, propagate
+    from keras_gcnprune.layers.shadow import EXACT, SOFT, Shadow
+    from keras_gcnprune.pruning.topology import propagate
 
     inputs = keras.Input((16, 5, 3))
     x = TemporalConv(4, 3, dilation_rate=2)(inputs)

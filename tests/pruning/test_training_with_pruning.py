@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
-from keras_gcnprune.export import compact
 from keras_gcnprune.pruning import (
     ConstantSparsity,
     TopologicalPruning,
+    compact,
     disconnected_fraction,
     prunable_weights,
     sparsity_of,
@@ -165,26 +165,3 @@ def test_strip_pruning_bakes_masks_and_keeps_outputs(gestures):
     assert all(int(layer.pruning_step.numpy()) == 0 for layer in stripped.layers
                if hasattr(layer, "pruning_step"))
     assert int(model.get_layer("block1_gcn").pruning_step.numpy()) == 1
-
-
-def test_tensorboard_scalars_per_layer(tmp_path):
-    import tensorflow as tf
-
-    from keras_gcnprune import models
-    from keras_gcnprune.pruning import MagnitudePruning
-
-    model = models.build("attention_gcn", "sbu", num_classes=3, frames=8, heads=2,
-                         head_channels=4, graph_channels=8)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = np.random.default_rng(0).standard_normal((8, 8, 15, 3)).astype("float32")
-    callback = MagnitudePruning(ConstantSparsity(0.9, frequency=1), log_dir=str(tmp_path))
-    model.fit(x, np.arange(8) % 3, batch_size=4, epochs=1, verbose=0, callbacks=[callback])
-    tags = {}
-    for event_file in tmp_path.glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
-            for value in event.summary.value:
-                tags.setdefault(value.tag, []).append(event.step)
-    assert tags["pruning/graph_conv/channels/rate"] == [1, 2]
-    assert "pruning/classifier/channels/disconnected" in tags
-    assert "pruning/attention/adjacency/rate" in tags
-    assert "pruning/total/disconnected_fraction" in tags

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gcnprune.export import compact, export_tflite
+from keras_gcnprune.export import export_tflite
 from keras_gcnprune.layers import ConstantOffset, GraphConv, TemporalConv
-from keras_gcnprune.pruning import prunable_weights, topologically_consistent_masks
+from keras_gcnprune.pruning import compact, prunable_weights, topologically_consistent_masks
 from keras_gcnprune.pruning.masks import magnitude_mask
 from keras_gcnprune.reports import model_costs
 from tests.families import FAMILIES

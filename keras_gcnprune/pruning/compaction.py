@@ -13,9 +13,10 @@ co-accessible. Other channels are removed from the layers that produce and consu
 Channels go group by group (`keras_gcnprune.pruning.channels.ChannelGroups`: the tensors joined
 by batch norm, activations, residual additions and pooling keep the same channels, and groups at
 the model's inputs and outputs or at a Reshape, Permute or Concatenate keep all); a Flatten
-passes the kept channels of every position on to the layer it feeds. A graph attention layer
-keeps, in each head, the head's live channels, and loses the heads (filters and adjacency) left
-without any.
+passes the kept channels of every position on to the layer it feeds. Each masked layer narrows
+itself through its pruning protocol (`MaskedLayer.sliced_weights`, `narrowed_config`): a graph
+attention layer keeps, in each head, the head's live channels, and loses the heads (filters and
+adjacency) left without any.
 """
 
 from __future__ import annotations
@@ -23,14 +24,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_gcnprune.layers import (
-    ConstantOffset,
-    GraphAttention,
-    GraphConv,
-    MaskedDense,
-    MaskedLayer,
-    TemporalConv,
-)
+from keras_gcnprune.layers import ConstantOffset, MaskedLayer
 from keras_gcnprune.pruning.channels import ChannelGroups
 from keras_gcnprune.pruning.topology import graph_steps, reachability
 
@@ -66,43 +60,15 @@ def _channel_plan(model: keras.Model, steps) -> dict[int, np.ndarray]:
     return plan
 
 
-def _kept_per_head(layer: GraphAttention, keep_out: np.ndarray) -> np.ndarray:
-    """Number of kept output channels of every head."""
-    return layer.head_of_channels()[keep_out].sum(axis=0).astype(int)
-
-
 def _sliced_weights(layer, keep_in: np.ndarray, keep_out: np.ndarray) -> list[np.ndarray]:
-    """The layer's weights restricted to the kept input and output channels, in order."""
-    sliced = []
-    for variable in layer.weights:
-        value = keras.ops.convert_to_numpy(variable)
-        name = variable.path.rsplit("/", 1)[-1]
-        kernel = name in ("kernel", "kernel_mask")
-        if kernel and isinstance(layer, (GraphConv, MaskedDense)):
-            value = value[keep_in][:, keep_out]
-        elif kernel and isinstance(layer, TemporalConv):
-            value = value[:, :, keep_in][..., keep_out]
-        elif kernel and isinstance(layer, GraphAttention):
-            value = value.reshape(value.shape[0], -1)[keep_in][:, keep_out]
-        elif name.startswith("head_adjacency"):
-            value = value[np.flatnonzero(_kept_per_head(layer, keep_out))]
-        elif isinstance(layer, keras.layers.BatchNormalization) or name == "bias":
-            value = value[keep_out]
-        sliced.append(value)
-    return sliced
-
-
-def _narrowed_config(layer, keep_out: np.ndarray) -> dict:
-    config = layer.get_config()
-    if isinstance(layer, (GraphConv, TemporalConv)):
-        config["filters"] = len(keep_out)
-    elif isinstance(layer, MaskedDense):
-        config["units"] = len(keep_out)
-    elif isinstance(layer, GraphAttention):
-        widths = [int(w) for w in _kept_per_head(layer, keep_out) if w]
-        config["heads"] = len(widths)
-        config["channels"] = widths[0] if len(set(widths)) == 1 else widths
-    return config
+    """The layer's weights restricted to the kept input and output channels, in order: a
+    masked layer's by its pruning protocol; batch norm's along the channels; others whole."""
+    if isinstance(layer, MaskedLayer):
+        return layer.sliced_weights(keep_in, keep_out)
+    values = [keras.ops.convert_to_numpy(variable) for variable in layer.weights]
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [value[keep_out] for value in values]
+    return values
 
 
 def _reference_inputs(model, steps) -> dict[str, np.ndarray]:
@@ -153,6 +119,10 @@ def compact(model: keras.Model) -> keras.Model:
         >>> small.count_params() < pruned_model.count_params()  # doctest: +SKIP
         True
     """
+    nested = [layer.name for layer in model.layers if isinstance(layer, keras.Model)]
+    if nested:
+        raise ValueError(f"compact needs a model without nested models; {model.name!r} nests "
+                         f"{nested}: build it as one functional model to compact it.")
     steps = graph_steps(model)
     plan = _channel_plan(model, steps)
     references = _reference_inputs(model, steps)
@@ -164,9 +134,9 @@ def compact(model: keras.Model) -> keras.Model:
         edits[layer.name] = (keep_in, keep_out, offset)
 
     def clone_layer(layer):
-        if layer.name not in edits:
+        if not isinstance(layer, MaskedLayer):  # batch norm's width follows its input
             return layer.__class__.from_config(layer.get_config())
-        return layer.__class__.from_config(_narrowed_config(layer, edits[layer.name][1]))
+        return layer.__class__.from_config(layer.narrowed_config(edits[layer.name][1]))
 
     def call_layer(layer, *args, **kwargs):
         result = layer(*args, **kwargs)

@@ -1,0 +1,195 @@
+"""Masked 1-D and 2-D convolutions, the prunable form of `keras.layers.Conv1D` and `Conv2D`."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_gcnprune.layers.masked import MaskedLayer
+
+PADDINGS = ("valid", "same")
+
+
+class MaskedConv(MaskedLayer):
+    """Base of `MaskedConv1D` and `MaskedConv2D`: a convolution whose kernel
+    `(*kernel_size, C_in, filters)` carries a mask, channels last.
+
+    Args:
+        filters: Number of output channels.
+        kernel_size: Kernel extent, an int or one per spatial axis.
+        strides: Stride, an int or one per spatial axis.
+        padding: `"valid"` or `"same"`.
+        activation: Activation applied to the output (name or callable).
+        use_bias: Add a bias per output channel.
+        bias_initializer: Initializer of the bias.
+        strip_to_stock: See `MaskedLayer`.
+        **kwargs: Passed to `MaskedLayer`.
+    """
+
+    rank = 0  # spatial axes: 1 or 2
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
+                 activation=None, use_bias: bool = True, bias_initializer="zeros",
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = self._per_axis(kernel_size, "kernel_size")
+        self.strides = self._per_axis(strides, "strides")
+        if self.filters < 1:
+            raise ValueError(f"filters must be a positive integer, got {filters}.")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
+        self.padding = padding
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _per_axis(self, value, name: str) -> tuple[int, ...]:
+        values = (int(value),) * self.rank if isinstance(value, int) else tuple(map(int, value))
+        if len(values) != self.rank or min(values) < 1:
+            raise ValueError(f"{name} must be a positive int or {self.rank} positive ints, got "
+                             f"{value!r}.")
+        return values
+
+    def build(self, input_shape) -> None:
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(f"{self.name} expects inputs of rank {self.rank + 2} (batch, "
+                             f"{self.rank} spatial axes, channels), got {tuple(input_shape)}.")
+        self.kernel, self.kernel_mask = self.add_masked_weight(
+            "kernel", (*self.kernel_size, input_shape[-1], self.filters), in_axis=self.rank,
+            out_axes=(self.rank + 1,))
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+            if self.use_bias else None
+        )
+
+    def call(self, inputs, training=None):
+        outputs = ops.conv(inputs, self.masked(self.kernel, self.kernel_mask, training),
+                           strides=self.strides, padding=self.padding)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def compute_output_shape(self, input_shape):
+        spatial = [
+            None if size is None else
+            (-(-size // stride) if self.padding == "same" else (size - kernel) // stride + 1)
+            for size, kernel, stride in zip(input_shape[1:-1], self.kernel_size, self.strides)
+        ]
+        return (input_shape[0], *spatial, self.filters)
+
+    # The shadow rules run as 2-D convolutions of a batch of one (a 1-D convolution with a
+    # height of 1): the forward is the layer's convolution with the mask as kernel, the
+    # backward and the used entries that convolution's input and kernel gradients. In the
+    # EXACT algebra the results come back as numpy arrays.
+    def _conv_options(self) -> dict:
+        strides = self.strides if self.rank == 2 else (1, *self.strides)
+        return {"strides": [1, *strides, 1], "padding": self.padding.upper()}
+
+    def _batch_of_one(self, x):
+        return x[None] if self.rank == 2 else x[None, None]
+
+    def _sample(self, y, shadow):
+        y = y[0] if self.rank == 2 else y[0, 0]
+        return y.numpy() if shadow.exact else y
+
+    def _mask(self, shadow):
+        mask = shadow.mask(self.masked_weights()[0])
+        return mask if self.rank == 2 else mask[None]
+
+    def shadow_forward(self, inputs, shadow):
+        return self._sample(tf.nn.conv2d(self._batch_of_one(inputs[0]), self._mask(shadow),
+                                         **self._conv_options()), shadow)
+
+    def shadow_backward(self, out_co, in_shapes, shadow):
+        mask = self._mask(shadow)
+        batch_shape = (1, *in_shapes[0]) if self.rank == 2 else (1, 1, *in_shapes[0])
+        return [self._sample(tf.nn.conv2d_transpose(self._batch_of_one(out_co), mask,
+                                                    batch_shape, **self._conv_options()),
+                             shadow)]
+
+    def shadow_used(self, acc_in, co_out, shadow):
+        mask = self._mask(shadow)
+        used = tf.compat.v1.nn.conv2d_backprop_filter(
+            self._batch_of_one(acc_in), tuple(mask.shape), self._batch_of_one(co_out),
+            **self._conv_options())
+        used = used if self.rank == 2 else used[0]
+        return {self.kernel_mask.path: used.numpy() if shadow.exact else used}
+
+    def narrowed_config(self, keep_out):
+        return {**self.get_config(), "filters": len(keep_out)}
+
+    @classmethod
+    def stock_options(cls, config: dict) -> dict:
+        unsupported = {
+            "data_format": (config.get("data_format"), "channels_last"),
+            "dilation_rate": (tuple(cls._as_tuple(config.get("dilation_rate", 1), cls.rank)),
+                              (1,) * cls.rank),
+            "groups": (config.get("groups", 1), 1),
+        }
+        for option, (value, supported) in unsupported.items():
+            if value != supported:
+                raise ValueError(f"{config['name']!r}: {option}={value!r} is not supported by "
+                                 f"{cls.__name__}; use {option}={supported!r}.")
+        if config.get("padding") not in PADDINGS:
+            raise ValueError(f"{config['name']!r}: padding={config.get('padding')!r} is not "
+                             f"supported by {cls.__name__}; use one of {PADDINGS}.")
+        return {key: config[key] for key in (
+            "filters", "kernel_size", "strides", "padding", "activation", "use_bias",
+            "kernel_initializer", "bias_initializer", "kernel_regularizer")}
+
+    def stock_config(self) -> dict:
+        config = self.get_config()
+        return {key: config[key] for key in (
+            "name", "dtype", "trainable", "filters", "kernel_size", "strides", "padding",
+            "activation", "use_bias", "kernel_initializer", "bias_initializer",
+            "kernel_regularizer")}
+
+    @staticmethod
+    def _as_tuple(value, rank: int) -> tuple:
+        return (value,) * rank if isinstance(value, int) else tuple(value)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            activation=keras.activations.serialize(self.activation),
+            use_bias=self.use_bias,
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class MaskedConv1D(MaskedConv):
+    """`keras.layers.Conv1D` with a masked kernel `(k, C_in, filters)`; inputs `(N, T, C)`.
+
+    Args: see `MaskedConv`.
+
+    Example:
+        >>> MaskedConv1D(4, 3, padding="same")(np.zeros((2, 10, 3), "float32")).shape
+        (2, 10, 4)
+    """
+
+    rank = 1
+    stock_class = keras.layers.Conv1D
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class MaskedConv2D(MaskedConv):
+    """`keras.layers.Conv2D` with a masked kernel `(kh, kw, C_in, filters)`; inputs
+    `(N, H, W, C)`.
+
+    Args: see `MaskedConv`.
+
+    Example:
+        >>> MaskedConv2D(4, 3, strides=2)(np.zeros((2, 9, 9, 3), "float32")).shape
+        (2, 4, 4, 4)
+    """
+
+    rank = 2
+    stock_class = keras.layers.Conv2D

@@ -1,0 +1,170 @@
+"""The Model Optimization Toolkit's pruning API on Keras 3: `prune_low_magnitude`,
+`UpdatePruningStep` and (in `strip.py`) `strip_pruning`, with the toolkit's argument names, so
+that a toolkit pruning script runs after changing its imports.
+
+`prune_low_magnitude` clones a model (`keras.models.clone_model` with a `clone_function`, nested
+models included), replacing every stock layer that has a prunable form (`Dense`, `Conv1D`,
+`Conv2D`: `MaskedLayer.stock_class`) by that form with the same weights and name, and recording
+the schedule on it. The pruned model is an ordinary model of masked layers: magnitude, TCP and
+multi-rate pruning, reports and compaction all apply to it.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from keras_gcnprune.layers import MaskedConv1D, MaskedConv2D, MaskedDense, MaskedLayer
+from keras_gcnprune.pruning.callbacks import MagnitudePruning
+from keras_gcnprune.pruning.masks import masked_layers
+from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
+
+PRUNABLE_FORMS = {form.stock_class: form for form in (MaskedDense, MaskedConv1D, MaskedConv2D)}
+# Stock layers that keep their weights unpruned in a pruned model, as the toolkit keeps them.
+KEPT_AS_THEY_ARE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                    keras.layers.PReLU)
+# The toolkit's options that would change which weights are pruned: refused unless default.
+TOOLKIT_DEFAULTS = {"block_size": (1, 1), "block_pooling_type": "AVG", "pruning_policy": None,
+                    "sparsity_m_by_n": None}
+
+
+def prune_low_magnitude(to_prune, pruning_schedule: Schedule | None = None, **kwargs):
+    """Makes a model, a layer or a list of layers prunable, as the toolkit's function of the
+    same name: train it with `UpdatePruningStep` among the callbacks, then `strip_pruning`.
+
+    Args:
+        to_prune: A `keras.Model` (functional or Sequential, nested models included), a stock
+            layer, or a list of stock layers.
+        pruning_schedule: A schedule (`ConstantSparsity`, `PolynomialDecay` or any
+            `schedule(step) -> (should_prune, sparsity)`); default `ConstantSparsity(0.5, 0)`,
+            the toolkit's.
+        **kwargs: The toolkit's `block_size`, `block_pooling_type`, `pruning_policy` and
+            `sparsity_m_by_n`, accepted at their defaults only.
+
+    Returns:
+        A model cloned with prunable layers and its weights, or the prunable layer(s).
+
+    Raises:
+        ValueError: For a layer that has weights and no prunable form (it is named), or an
+            option off the toolkit's default.
+
+    Example:
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)])
+        >>> pruned = prune_low_magnitude(model, ConstantSparsity(0.5, 0, frequency=1))
+        >>> type(pruned.layers[0]).__name__
+        'MaskedDense'
+    """
+    for option, value in kwargs.items():
+        if option not in TOOLKIT_DEFAULTS:
+            raise TypeError(f"prune_low_magnitude got an unexpected option {option!r}.")
+        if _as_plain(value) != _as_plain(TOOLKIT_DEFAULTS[option]):
+            raise ValueError(f"{option}={value!r} is not supported; leave it at the toolkit's "
+                             f"default {TOOLKIT_DEFAULTS[option]!r} (unstructured pruning).")
+    schedule = pruning_schedule if pruning_schedule is not None else ConstantSparsity(0.5, 0)
+    if not callable(schedule):
+        raise TypeError(f"pruning_schedule must be callable as schedule(step), got "
+                        f"{schedule!r}.")
+    if isinstance(to_prune, (list, tuple)):
+        return [prune_low_magnitude(layer, schedule) for layer in to_prune]
+    if isinstance(to_prune, keras.Model):
+        return _pruned_model(to_prune, schedule)
+    if isinstance(to_prune, keras.layers.Layer):
+        return _prunable_layer(to_prune, schedule)
+    raise TypeError(f"to_prune must be a keras.Model, a layer or a list of layers, got "
+                    f"{type(to_prune).__name__}.")
+
+
+def _as_plain(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _prunable_layer(layer: keras.layers.Layer, schedule: Schedule) -> keras.layers.Layer:
+    """The prunable form of a stock layer (with its weights when built) and the schedule."""
+    form = PRUNABLE_FORMS.get(type(layer))
+    if form is None:
+        raise _cannot_prune(layer)
+    pruned = form.from_stock(layer)
+    if layer.built:
+        pruned.build((None,) * (len(layer.kernel.shape) - 1) + (layer.kernel.shape[-2],))
+        _copy_weights(layer, pruned)
+    pruned.pruning_schedule = schedule
+    return pruned
+
+
+def _cannot_prune(layer) -> ValueError:
+    return ValueError(
+        f"Layer {layer.name!r} ({type(layer).__name__}) cannot be pruned: prunable stock "
+        f"layers are {sorted(cls.__name__ for cls in PRUNABLE_FORMS)}; "
+        f"{sorted(cls.__name__ for cls in KEPT_AS_THEY_ARE)}, the keras_gcnprune layers and "
+        "layers without weights are kept as they are.")
+
+
+def _clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A new, unbuilt layer of the same config (its weights are copied once it is built)."""
+    if layer.weights and not isinstance(layer, (*KEPT_AS_THEY_ARE, MaskedLayer)):
+        raise _cannot_prune(layer)
+    return layer.__class__.from_config(layer.get_config())
+
+
+def _copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None:
+    """Copies a layer's weights to its clone; a stock layer's kernel and bias to its
+    prunable form."""
+    if isinstance(target, MaskedLayer) and target.strip_to_stock:
+        target.kernel.assign(source.kernel)
+        if target.bias is not None:
+            target.bias.assign(source.bias)
+    else:
+        target.set_weights(source.get_weights())
+
+
+def _copy_model_weights(source: keras.Model, target: keras.Model, schedule: Schedule) -> None:
+    for layer in source.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        clone = target.get_layer(layer.name)
+        if isinstance(layer, keras.Model):
+            _copy_model_weights(layer, clone, schedule)
+            continue
+        _copy_weights(layer, clone)
+        if isinstance(clone, MaskedLayer):
+            clone.pruning_schedule = schedule
+
+
+def _pruned_model(model: keras.Model, schedule: Schedule) -> keras.Model:
+    def clone_function(layer):
+        if type(layer) in PRUNABLE_FORMS:
+            return PRUNABLE_FORMS[type(layer)].from_stock(layer)
+        return _clone(layer)
+
+    pruned = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    _copy_model_weights(model, pruned, schedule)
+    return pruned
+
+
+class UpdatePruningStep(MagnitudePruning):
+    """The toolkit's `UpdatePruningStep` callback: magnitude pruning of every layer that
+    `prune_low_magnitude` made prunable, each kernel at its schedule's sparsity (the toolkit's
+    per-layer scope), giving the toolkit's masks step by step.
+
+    The schedule is the one given to `prune_low_magnitude`; a model it never saw (for example
+    reloaded from a `.keras` file, which keeps masks and the pruning step but not the schedule
+    object) is refused with what to do.
+
+    Example:
+        >>> callback = UpdatePruningStep()
+        >>> # model.fit(data, epochs=2, callbacks=[callback])
+    """
+
+    def __init__(self) -> None:
+        super().__init__(ConstantSparsity(0.0), scope="layer")
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        schedules = {id(layer.pruning_schedule): layer.pruning_schedule
+                     for layer in masked_layers(model) if hasattr(layer, "pruning_schedule")}
+        if len(schedules) != 1:
+            raise ValueError(
+                f"UpdatePruningStep needs a model from prune_low_magnitude with one schedule; "
+                f"{model.name!r} has {len(schedules)}. For a reloaded model, call "
+                "prune_low_magnitude(model, pruning_schedule=...) again (masks and the pruning "
+                "step are kept), or use MagnitudePruning(schedule).")
+        (self.schedule,) = schedules.values()
