@@ -32,6 +32,18 @@ def prunable_weights(model: keras.Model, include_adjacency: bool = True) -> list
     return weights
 
 
+def cloned_pairs(model: keras.Model, clone: keras.Model) -> list[tuple]:
+    """`(layer, its clone)` of every layer of `model` but its inputs, nested models replaced by
+    their own layers, matched by name (as `keras.models.clone_model` keeps them)."""
+    pairs = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        twin = clone.get_layer(layer.name)
+        pairs += cloned_pairs(layer, twin) if isinstance(layer, keras.Model) else [(layer, twin)]
+    return pairs
+
+
 def masked_layers(model: keras.Model) -> list[MaskedLayer]:
     """Returns the `MaskedLayer`s of `model`, nested models included, in layer order."""
     found = []

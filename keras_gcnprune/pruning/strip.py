@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_gcnprune.layers import MaskedLayer
+from keras_gcnprune.pruning.masks import cloned_pairs
 
 
 def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
@@ -42,18 +43,14 @@ def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
 
 
 def _copy_and_bake(source: keras.Model, target: keras.Model, masks: dict) -> None:
-    for layer in source.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        clone = target.get_layer(layer.name)
-        if isinstance(layer, keras.Model):
-            _copy_and_bake(layer, clone, masks)
-        elif not (isinstance(layer, MaskedLayer) and layer.strip_to_stock):
-            clone.set_weights(layer.get_weights())
-            if isinstance(clone, MaskedLayer):
-                for weight in clone.masked_weights():
-                    if weight.mask.path in masks:
-                        weight.mask.assign(masks[weight.mask.path])
-                    weight.kernel.assign(weight.kernel * weight.mask)
-                if hasattr(clone, "pruning_step"):
-                    clone.pruning_step.assign(0)
+    for layer, clone in cloned_pairs(source, target):
+        if isinstance(layer, MaskedLayer) and layer.strip_to_stock:
+            continue  # built with its baked kernel by to_stock
+        clone.set_weights(layer.get_weights())
+        if isinstance(clone, MaskedLayer):
+            for weight in clone.masked_weights():
+                if weight.mask.path in masks:
+                    weight.mask.assign(masks[weight.mask.path])
+                weight.kernel.assign(weight.kernel * weight.mask)
+            if hasattr(clone, "pruning_step"):
+                clone.pruning_step.assign(0)

@@ -15,7 +15,7 @@ import keras
 
 from keras_gcnprune.layers import MaskedConv1D, MaskedConv2D, MaskedDense, MaskedLayer
 from keras_gcnprune.pruning.callbacks import MagnitudePruning
-from keras_gcnprune.pruning.masks import masked_layers
+from keras_gcnprune.pruning.masks import cloned_pairs, masked_layers
 from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
 
 PRUNABLE_FORMS = {form.stock_class: form for form in (MaskedDense, MaskedConv1D, MaskedConv2D)}
@@ -116,19 +116,6 @@ def _copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> Non
         target.set_weights(source.get_weights())
 
 
-def _copy_model_weights(source: keras.Model, target: keras.Model, schedule: Schedule) -> None:
-    for layer in source.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        clone = target.get_layer(layer.name)
-        if isinstance(layer, keras.Model):
-            _copy_model_weights(layer, clone, schedule)
-            continue
-        _copy_weights(layer, clone)
-        if isinstance(clone, MaskedLayer):
-            clone.pruning_schedule = schedule
-
-
 def _pruned_model(model: keras.Model, schedule: Schedule) -> keras.Model:
     def clone_function(layer):
         if type(layer) in PRUNABLE_FORMS:
@@ -136,7 +123,10 @@ def _pruned_model(model: keras.Model, schedule: Schedule) -> keras.Model:
         return _clone(layer)
 
     pruned = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
-    _copy_model_weights(model, pruned, schedule)
+    for layer, clone in cloned_pairs(model, pruned):
+        _copy_weights(layer, clone)
+        if isinstance(clone, MaskedLayer):
+            clone.pruning_schedule = schedule
     return pruned
 
 
