@@ -2,7 +2,12 @@
 prunable forms of stock Dense and convolution layers."""
 
 import keras_gcnprune.backend  # noqa: F401  (first: it refuses a backend other than TensorFlow)
-from keras_gcnprune.layers.conv import MaskedConv, MaskedConv1D, MaskedConv2D
+from keras_gcnprune.layers.conv import (
+    MaskedConv,
+    MaskedConv1D,
+    MaskedConv2D,
+    MaskedDepthwiseConv2D,
+)
 from keras_gcnprune.layers.dense import MaskedDense
 from keras_gcnprune.layers.graph_attention import GraphAttention
 from keras_gcnprune.layers.graph_conv import GraphConv
@@ -20,6 +25,7 @@ __all__ = [
     "MaskedConv1D",
     "MaskedConv2D",
     "MaskedDense",
+    "MaskedDepthwiseConv2D",
     "MaskedLayer",
     "MaskedWeight",
     "SkeletonPreprocessing",

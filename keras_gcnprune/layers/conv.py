@@ -122,6 +122,13 @@ class MaskedConv(MaskedLayer):
 
     @classmethod
     def stock_options(cls, config: dict) -> dict:
+        cls._check_stock_config(config)
+        return {key: config[key] for key in (
+            "filters", "kernel_size", "strides", "padding", "activation", "use_bias",
+            "kernel_initializer", "bias_initializer", "kernel_regularizer")}
+
+    @classmethod
+    def _check_stock_config(cls, config: dict) -> None:
         unsupported = {
             "data_format": (config.get("data_format"), "channels_last"),
             "dilation_rate": (tuple(cls._as_tuple(config.get("dilation_rate", 1), cls.rank)),
@@ -135,9 +142,6 @@ class MaskedConv(MaskedLayer):
         if config.get("padding") not in PADDINGS:
             raise ValueError(f"{config['name']!r}: padding={config.get('padding')!r} is not "
                              f"supported by {cls.__name__}; use one of {PADDINGS}.")
-        return {key: config[key] for key in (
-            "filters", "kernel_size", "strides", "padding", "activation", "use_bias",
-            "kernel_initializer", "bias_initializer", "kernel_regularizer")}
 
     def stock_config(self) -> dict:
         config = self.get_config()
@@ -150,10 +154,13 @@ class MaskedConv(MaskedLayer):
     def _as_tuple(value, rank: int) -> tuple:
         return (value,) * rank if isinstance(value, int) else tuple(value)
 
+    def _width_config(self) -> dict:
+        return {"filters": self.filters}
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
-            filters=self.filters,
+            **self._width_config(),
             kernel_size=self.kernel_size,
             strides=self.strides,
             padding=self.padding,
@@ -193,3 +200,99 @@ class MaskedConv2D(MaskedConv):
 
     rank = 2
     stock_class = keras.layers.Conv2D
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class MaskedDepthwiseConv2D(MaskedConv):
+    """`keras.layers.DepthwiseConv2D` with a masked kernel `(kh, kw, C_in, depth_multiplier)`:
+    output channel `c * depth_multiplier + k` reads input channel `c` alone.
+
+    Args:
+        kernel_size: Kernel extent, an int or two.
+        strides: Stride, an int or two.
+        padding: `"valid"` or `"same"`.
+        depth_multiplier: Output channels per input channel.
+        activation: Activation applied to the output (name or callable).
+        use_bias: Add a bias per output channel.
+        bias_initializer: Initializer of the bias.
+        **kwargs: Passed to `MaskedLayer` (`kernel_initializer` is the depthwise kernel's).
+
+    Example:
+        >>> MaskedDepthwiseConv2D(3, depth_multiplier=2)(np.zeros((1, 6, 6, 4), "float32")).shape
+        (1, 4, 4, 8)
+    """
+
+    rank = 2
+    stock_class = keras.layers.DepthwiseConv2D
+
+    def __init__(self, kernel_size, strides=1, padding: str = "valid",
+                 depth_multiplier: int = 1, **kwargs) -> None:
+        # The output width is the input's times depth_multiplier: there is no `filters`.
+        super().__init__(1, kernel_size, strides, padding, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+        if self.depth_multiplier < 1:
+            raise ValueError(f"depth_multiplier must be a positive integer, got "
+                             f"{depth_multiplier}.")
+
+    def build(self, input_shape) -> None:
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name} expects inputs (N, H, W, C), got "
+                             f"{tuple(input_shape)}.")
+        self.kernel, self.kernel_mask = self.add_masked_weight(
+            "kernel", (*self.kernel_size, input_shape[-1], self.depth_multiplier), in_axis=2,
+            out_axes=(2, 3))
+        self.bias = (
+            self.add_weight(name="bias", shape=(input_shape[-1] * self.depth_multiplier,),
+                            initializer=self.bias_initializer)
+            if self.use_bias else None
+        )
+
+    def call(self, inputs, training=None):
+        outputs = ops.depthwise_conv(inputs, self.masked(self.kernel, self.kernel_mask, training),
+                                     strides=self.strides, padding=self.padding)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        return (*shape[:-1], input_shape[-1] * self.depth_multiplier)
+
+    def channel_coupling(self) -> str:
+        return "same" if self.depth_multiplier == 1 else "fixed"
+
+    # The shadow rules are those of a full convolution whose kernel is the depthwise one set on
+    # the diagonal of the channel pairs: (kh, kw, C, C * m), zero between different channels.
+    def _mask(self, shadow):
+        xp, mask = shadow.xp, shadow.mask(self.masked_weights()[0])
+        channels = mask.shape[2]
+        diagonal = xp.einsum("hwck,cd->hwcdk", mask, xp.eye(channels, dtype="float32"))
+        return xp.reshape(diagonal, (*self.kernel_size, channels, channels * self.depth_multiplier))
+
+    def shadow_used(self, acc_in, co_out, shadow):
+        full = super().shadow_used(acc_in, co_out, shadow)[self.kernel_mask.path]
+        xp, channels = shadow.xp, self.kernel_mask.shape[2]
+        blocks = xp.reshape(full, (*self.kernel_size, channels, channels, self.depth_multiplier))
+        return {self.kernel_mask.path: xp.einsum("hwcck->hwck", blocks)}
+
+    def narrowed_config(self, keep_out):
+        return self.get_config()  # its width follows its input's
+
+    @classmethod
+    def stock_options(cls, config: dict) -> dict:
+        cls._check_stock_config(config)
+        return {key: config[key] for key in (
+            "kernel_size", "strides", "padding", "depth_multiplier", "activation", "use_bias",
+            "bias_initializer")} | {"kernel_initializer": config["depthwise_initializer"],
+                                   "kernel_regularizer": config["depthwise_regularizer"]}
+
+    def stock_config(self) -> dict:
+        config = self.get_config()
+        return {key: config[key] for key in (
+            "name", "dtype", "trainable", "kernel_size", "strides", "padding",
+            "depth_multiplier", "activation", "use_bias", "bias_initializer")} | {
+            "depthwise_initializer": config["kernel_initializer"],
+            "depthwise_regularizer": config["kernel_regularizer"]}
+
+    def _width_config(self) -> dict:
+        return {"depth_multiplier": self.depth_multiplier}

@@ -71,16 +71,33 @@ class MaskedWeight:
         if self.role != "channels":
             raise ValueError(f"{self.kernel.path} is an adjacency, not a channel kernel.")
         array = np.asarray(self.mask.numpy() if values is None else values)
+        if self.in_axis in self.out_axes:  # depthwise: input c feeds only its own outputs
+            per_output = self._per_output(array)
+            inputs = array.shape[self.in_axis]
+            matrix = np.zeros((inputs, per_output.size), per_output.dtype)
+            outputs = np.arange(per_output.size)
+            matrix[outputs // (per_output.size // inputs), outputs] = per_output
+            return matrix
         rest = [a for a in range(array.ndim) if a != self.in_axis and a not in self.out_axes]
         array = np.transpose(array, (self.in_axis, *self.out_axes, *rest))
         out_size = int(np.prod([array.shape[1 + i] for i in range(len(self.out_axes))]))
         return array.reshape(array.shape[0], out_size, -1).sum(axis=-1)
 
+    def _per_output(self, array: np.ndarray) -> np.ndarray:
+        rest = [a for a in range(array.ndim) if a not in self.out_axes]
+        moved = np.transpose(array, (*self.out_axes, *rest))
+        out_size = int(np.prod([array.shape[a] for a in self.out_axes]))
+        return moved.reshape(out_size, -1).sum(axis=-1)
+
     def slice_channels(self, value: np.ndarray, keep_in: np.ndarray,
                        keep_out: np.ndarray) -> np.ndarray:
         """A kernel-shaped array (the kernel's or the mask's value) restricted to the kept input
-        and output channels; the output axes come out flattened into one."""
+        and output channels; the output axes come out flattened into one. Where the input axis
+        is one of the output axes (a depthwise kernel, whose outputs are its inputs'), the kept
+        inputs decide."""
         value = np.take(value, keep_in, axis=self.in_axis)
+        if self.in_axis in self.out_axes:
+            return value
         first, count = self.out_axes[0], len(self.out_axes)
         merged = value.reshape(*value.shape[:first], -1, *value.shape[first + count:])
         return np.take(merged, keep_out, axis=first)
@@ -113,7 +130,7 @@ class MaskedLayer(keras.layers.Layer):
     stock_class: type | None = None  # the stock Keras layer this type is the prunable form of
     # Options of a stock layer that a prunable form cannot honour: refused, never dropped.
     STOCK_OPTIONS_REFUSED = ("bias_regularizer", "activity_regularizer", "kernel_constraint",
-                             "bias_constraint", "quantization_config")
+                             "depthwise_constraint", "bias_constraint", "quantization_config")
 
     def __init__(
         self,
@@ -220,6 +237,13 @@ class MaskedLayer(keras.layers.Layer):
             By mask path, a kernel-shaped count of the paths through each entry if kept.
         """
         raise self._not_implemented("shadow_used")
+
+    def channel_coupling(self) -> str:
+        """How the layer's input channels relate to its output channels for narrowing:
+        `"independent"` (any output channel may read any input channel), `"same"` (output
+        channel i reads input channel i alone: removing a channel removes it on both sides) or
+        `"fixed"` (neither side can be narrowed)."""
+        return "independent"
 
     def head_of_channels(self) -> np.ndarray | None:
         """One-hot `(output channels, heads)` of output channels that share weights beyond

@@ -1,12 +1,13 @@
 """Channel groups of a functional model, and blocks of whole channels to prune within.
 
 Tensors joined by layers that pass channels through unchanged (batch norm, activations,
-dropout, residual additions, global pooling) form one *channel group*: removing a channel
-removes it from every tensor of its group. Groups that touch the model's inputs or outputs, a
-Reshape, Permute or Concatenate, or a layer outside the supported ones cannot be narrowed.
-Compaction (`keras_gcnprune.export.compact`) removes dead channels group by group; block
-selection (`channel_block`) confines pruning to the strongest channels of every narrowable
-group, so that the other channels die and compaction removes them.
+dropout, residual additions, pooling, and masked layers whose `channel_coupling()` is `"same"`,
+such as a depthwise convolution) form one *channel group*: removing a channel removes it from
+every tensor of its group. Groups that touch the model's inputs or outputs, a Reshape, Permute
+or Concatenate, a masked layer whose coupling is `"fixed"`, or a layer outside the supported
+ones cannot be narrowed. Compaction (`keras_gcnprune.pruning.compact`) removes dead channels
+group by group; block selection (`channel_block`) confines pruning to the strongest channels of
+every narrowable group, so that the other channels die and compaction removes them.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ class ChannelGroups:
         for layer, inputs, outputs in self.steps:
             for tensor in [*inputs, *outputs]:
                 self.find(id(tensor))
-            if isinstance(layer, PASS_THROUGH):
+            if isinstance(layer, PASS_THROUGH) or _coupling(layer) == "same":
                 for tensor in inputs:
                     self._join(id(tensor), id(outputs[0]))
         self.fixed = {self.find(id(t)) for t in [*model.inputs, *model.outputs]}
         for layer, inputs, outputs in self.steps:
-            if isinstance(layer, BARRIERS) or not isinstance(layer, KNOWN):
+            if (isinstance(layer, BARRIERS) or not isinstance(layer, KNOWN)
+                    or _coupling(layer) == "fixed"):
                 self.fixed |= {self.find(id(t)) for t in [*inputs, *outputs]}
 
     def find(self, key: int) -> int:
@@ -69,6 +71,10 @@ class ChannelGroups:
     def narrowable(self, tensor) -> bool:
         """Whether channels of `tensor`'s group can be removed."""
         return self.find(id(tensor)) not in self.fixed
+
+
+def _coupling(layer) -> str:
+    return layer.channel_coupling() if isinstance(layer, MaskedLayer) else "independent"
 
 
 def _out_channel_broadcast(weight, keep: np.ndarray) -> np.ndarray:

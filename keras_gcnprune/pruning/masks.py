@@ -27,7 +27,8 @@ def prunable_weights(model: keras.Model, include_adjacency: bool = True) -> list
     if not weights:
         raise ValueError(
             f"Model {model.name!r} has no prunable weights: build it from keras_gcnprune.layers "
-            "(GraphConv, GraphAttention, TemporalConv, MaskedDense)."
+            "(GraphConv, GraphAttention, TemporalConv, MaskedDense, ...), or make a model of "
+            "stock layers prunable with keras_gcnprune.pruning.prune_low_magnitude(model)."
         )
     return weights
 

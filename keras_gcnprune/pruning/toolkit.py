@@ -4,21 +4,28 @@ that a toolkit pruning script runs after changing its imports.
 
 `prune_low_magnitude` clones a model (`keras.models.clone_model` with a `clone_function`, nested
 models included), replacing every stock layer that has a prunable form (`Dense`, `Conv1D`,
-`Conv2D`: `MaskedLayer.stock_class`) by that form with the same weights and name, and recording
-the schedule on it. The pruned model is an ordinary model of masked layers: magnitude, TCP and
-multi-rate pruning, reports and compaction all apply to it.
+`Conv2D`, `DepthwiseConv2D`: `MaskedLayer.stock_class`) by that form with the same weights and
+name, and recording the schedule on it. The pruned model is an ordinary model of masked
+layers: magnitude, TCP and multi-rate pruning, reports and compaction all apply to it.
 """
 
 from __future__ import annotations
 
 import keras
 
-from keras_gcnprune.layers import MaskedConv1D, MaskedConv2D, MaskedDense, MaskedLayer
+from keras_gcnprune.layers import (
+    MaskedConv1D,
+    MaskedConv2D,
+    MaskedDense,
+    MaskedDepthwiseConv2D,
+    MaskedLayer,
+)
 from keras_gcnprune.pruning.callbacks import MagnitudePruning
 from keras_gcnprune.pruning.masks import cloned_pairs, masked_layers
 from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
 
-PRUNABLE_FORMS = {form.stock_class: form for form in (MaskedDense, MaskedConv1D, MaskedConv2D)}
+PRUNABLE_FORMS = {form.stock_class: form for form in (MaskedDense, MaskedConv1D, MaskedConv2D,
+                                                      MaskedDepthwiseConv2D)}
 # Stock layers that keep their weights unpruned in a pruned model, as the toolkit keeps them.
 KEPT_AS_THEY_ARE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
                     keras.layers.PReLU)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_gcnprune.layers import MaskedConv1D, MaskedConv2D, MaskedDense
+from keras_gcnprune.layers import MaskedConv1D, MaskedConv2D, MaskedDense, MaskedDepthwiseConv2D
 from keras_gcnprune.pruning import (
     ConstantSparsity,
     MagnitudePruning,
@@ -23,6 +23,7 @@ from keras_gcnprune.pruning import (
     compact,
     disconnected_fraction,
     extract,
+    prunable_weights,
     prune_low_magnitude,
     reachability,
     strip_pruning,
@@ -45,21 +46,25 @@ def classifier(seed: int = 0) -> keras.Model:
     ])
 
 
-def residual_convnet(seed: int = 0) -> keras.Model:
-    """Conv1D and Conv2D chains with batch norm (shifted, so removed channels leave constants),
-    a residual add, average pooling, a strided convolution and global pooling."""
+def residual_convnet(seed: int = 0, pooling=keras.layers.AveragePooling1D) -> keras.Model:
+    """Conv1D, Conv2D and depthwise chains with batch norm (shifted, so removed channels leave
+    constants), a residual add, window pooling, a strided convolution and global pooling. (The
+    oracle needs average pooling: a max pooling's gradient reaches one element of a window,
+    though any of them can be its maximum.)"""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((12, 12, 2))
-    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="first")(inputs)
     x = keras.layers.BatchNormalization()(x)
     x = keras.layers.ReLU()(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
     y = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
     x = keras.layers.Add()([x, y])
     x = keras.layers.AveragePooling2D(2)(x)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="doubling")(x)
     x = keras.layers.Conv2D(12, 3, strides=2)(x)
     x = keras.layers.Reshape((4, 12))(x)
     x = keras.layers.Conv1D(10, 3, padding="same", activation="relu")(x)
-    x = keras.layers.MaxPooling1D(2)(x)
+    x = pooling(2)(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
     x = keras.layers.Dense(16, activation="relu")(x)
     model = keras.Model(inputs, keras.layers.Dense(3)(x))
@@ -96,11 +101,11 @@ def test_layers_and_lists_of_layers_are_made_prunable_unbuilt():
 
 
 @pytest.mark.parametrize("layer, match", [
-    (keras.layers.DepthwiseConv2D(3, name="depthwise"), r"'depthwise' \(DepthwiseConv2D\)"),
+    (keras.layers.SeparableConv2D(4, 3, name="separable"), r"'separable' \(SeparableConv2D\)"),
     (keras.layers.LSTM(4, name="lstm"), r"'lstm' \(LSTM\)"),
 ])
 def test_a_layer_without_a_prunable_form_is_named(layer, match):
-    inputs = keras.Input((6, 6, 2)) if "depthwise" in layer.name else keras.Input((6, 2))
+    inputs = keras.Input((6, 6, 2)) if "separable" in layer.name else keras.Input((6, 2))
     model = keras.Model(inputs, layer(inputs))
     with pytest.raises(ValueError, match=match):
         prune_low_magnitude(model)
@@ -134,6 +139,17 @@ def test_reachability_of_stock_layers_agrees_with_the_oracle(rate):
         np.testing.assert_array_equal(used[path] & (masks[path] > 0), on_path, err_msg=path)
 
 
+def test_max_pooling_passes_paths_as_average_pooling_does():
+    models = [prune_low_magnitude(residual_convnet(pooling=pooling))
+              for pooling in (keras.layers.AveragePooling1D, keras.layers.MaxPooling1D)]
+    weights = [[w.mask.path for w in prunable_weights(model)] for model in models]
+    masks = random_masks(models[0], 0.9, seed=3)
+    found = [reachability(models[0], masks).used, reachability(
+        models[1], {theirs: masks[mine] for mine, theirs in zip(*weights)}).used]
+    for mine, theirs in zip(*weights):
+        np.testing.assert_array_equal(found[0][mine], found[1][theirs], err_msg=mine)
+
+
 def test_nested_models_are_analysed_as_their_layers():
     def build(nested: bool):
         keras.utils.set_random_seed(0)
@@ -160,16 +176,50 @@ def test_nested_models_are_analysed_as_their_layers():
     assert model_costs(nested) == model_costs(flat)
 
 
-def test_tcp_keeps_only_connected_weights_and_compaction_narrows_the_conv_chain():
+def test_block_tcp_keeps_only_connected_weights_and_compaction_narrows_the_conv_chain():
     model = prune_low_magnitude(residual_convnet())
-    assign_masks(model, topologically_consistent_masks(model, 0.95))
+    assign_masks(model, topologically_consistent_masks(model, 0.95, block_density=0.5))
     assert disconnected_fraction(model) == 0.0
     small = compact(model)
     x = inputs_for(model)
     np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
     assert model_costs(small)["parameters"] < model_costs(model)["parameters"]
     assert model_costs(small)["macs"] < model_costs(model)["macs"]
+    # a depth multiplier of 2 keeps the channels on both of its sides
+    assert small.get_layer("doubling").kernel.shape[2:] == (8, 2)
+    assert small.get_layer("first").filters == small.get_layer("depthwise").kernel.shape[2] == 8
 
+
+def test_a_depthwise_convolution_narrows_with_the_convolution_before_it():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(8, 3, name="first")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="depthwise")(x)
+    x = keras.layers.Conv2D(6, 3, name="second")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = prune_low_magnitude(keras.Model(inputs, keras.layers.Dense(3)(x)))
+    assign_masks(model, topologically_consistent_masks(model, 0.9, block_density=0.5))
+    small = compact(model)
+    x = inputs_for(model)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+    kept = small.get_layer("first").filters
+    assert kept < 8
+    assert small.get_layer("depthwise").kernel.shape == (3, 3, kept, 1)
+    assert small.get_layer("second").kernel.shape[2] == kept
+
+
+def test_a_depthwise_kernel_connects_each_input_channel_to_its_own_outputs():
+    layer = MaskedDepthwiseConv2D(1, depth_multiplier=2)
+    layer.build((None, 4, 4, 3))
+    mask = np.ones((1, 1, 3, 2), "float32")
+    mask[0, 0, 1, 0] = 0.0
+    layer.kernel_mask.assign(mask)
+    (weight,) = layer.masked_weights()
+    np.testing.assert_array_equal(weight.connections(), [[1, 1, 0, 0, 0, 0],
+                                                         [0, 0, 0, 1, 0, 0],
+                                                         [0, 0, 0, 0, 1, 1]])
+    np.testing.assert_array_equal(weight.slice_channels(mask, np.array([0, 2]), None),
+                                  mask[:, :, [0, 2]])
 
 def test_multi_rate_pruning_trains_and_extracts_a_stock_model():
     network = prune_low_magnitude(classifier())
