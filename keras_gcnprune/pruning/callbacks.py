@@ -82,10 +82,12 @@ class PruningCallback(keras.callbacks.Callback):
             self._save_step()
             self.update_masks(turn)
 
-    def _latest_turn(self, first: int, last: int) -> float | None:
-        """The sparsity of the last schedule turn in steps `first..last`, None if none."""
+    def _latest_turn(self, first: int, last: int, schedule: Schedule | None = None
+                     ) -> float | None:
+        """The sparsity of the last turn of `schedule` (default: this callback's) in steps
+        `first..last`, None if none."""
         for step in range(last, first - 1, -1):
-            should_prune, sparsity = evaluate_schedule(self.schedule, step)
+            should_prune, sparsity = evaluate_schedule(schedule or self.schedule, step)
             if should_prune:
                 return sparsity
         return None

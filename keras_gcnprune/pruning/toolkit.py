@@ -20,8 +20,13 @@ from keras_gcnprune.layers import (
     MaskedDepthwiseConv2D,
     MaskedLayer,
 )
-from keras_gcnprune.pruning.callbacks import MagnitudePruning
-from keras_gcnprune.pruning.masks import cloned_pairs, masked_layers
+from keras_gcnprune.pruning.callbacks import PruningCallback
+from keras_gcnprune.pruning.masks import (
+    cloned_pairs,
+    effective_values,
+    magnitude_mask,
+    masked_layers,
+)
 from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
 
 PRUNABLE_FORMS = {form.stock_class: form for form in (MaskedDense, MaskedConv1D, MaskedConv2D,
@@ -137,14 +142,14 @@ def _pruned_model(model: keras.Model, schedule: Schedule) -> keras.Model:
     return pruned
 
 
-class UpdatePruningStep(MagnitudePruning):
+class UpdatePruningStep(PruningCallback):
     """The toolkit's `UpdatePruningStep` callback: magnitude pruning of every layer that
-    `prune_low_magnitude` made prunable, each kernel at its schedule's sparsity (the toolkit's
+    `prune_low_magnitude` made prunable, each kernel at its own layer's schedule (the toolkit's
     per-layer scope), giving the toolkit's masks step by step.
 
-    The schedule is the one given to `prune_low_magnitude`; a model it never saw (for example
-    reloaded from a `.keras` file, which keeps masks and the pruning step but not the schedule
-    object) is refused with what to do.
+    The schedules are those given to `prune_low_magnitude`, layer by layer; a model it never
+    saw (for example reloaded from a `.keras` file, which keeps masks and the pruning step but
+    not the schedule objects) is refused with what to do.
 
     Example:
         >>> callback = UpdatePruningStep()
@@ -152,16 +157,37 @@ class UpdatePruningStep(MagnitudePruning):
     """
 
     def __init__(self) -> None:
-        super().__init__(ConstantSparsity(0.0), scope="layer")
+        super().__init__(schedule=_no_turns)  # the layers hold the schedules
 
     def set_model(self, model) -> None:
         super().set_model(model)
-        schedules = {id(layer.pruning_schedule): layer.pruning_schedule
-                     for layer in masked_layers(model) if hasattr(layer, "pruning_schedule")}
-        if len(schedules) != 1:
+        groups: dict[int, tuple] = {}
+        for layer in masked_layers(model):
+            schedule = getattr(layer, "pruning_schedule", None)
+            if schedule is not None:
+                groups.setdefault(id(schedule), (schedule, []))[1].append(layer)
+        if not groups:
             raise ValueError(
-                f"UpdatePruningStep needs a model from prune_low_magnitude with one schedule; "
-                f"{model.name!r} has {len(schedules)}. For a reloaded model, call "
+                f"UpdatePruningStep needs a model from prune_low_magnitude; {model.name!r} has "
+                "no layer with a pruning schedule. For a reloaded model, call "
                 "prune_low_magnitude(model, pruning_schedule=...) again (masks and the pruning "
                 "step are kept), or use MagnitudePruning(schedule).")
-        (self.schedule,) = schedules.values()
+        self._groups = list(groups.values())
+
+    def _prune_to(self, step: int) -> None:
+        first, self._step = self._step + 1, step
+        turns = [(layers, self._latest_turn(first, step, schedule))
+                 for schedule, layers in self._groups]
+        if any(sparsity is not None for _, sparsity in turns):
+            self._save_step()
+        for layers, sparsity in turns:
+            if sparsity is not None:
+                for weight in (w for layer in layers for w in layer.masked_weights()):
+                    value = effective_values(weight)
+                    mask = magnitude_mask(value, sparsity)
+                    weight.mask.assign(mask)
+                    weight.kernel.assign(value * mask)
+
+
+def _no_turns(step: int) -> tuple[bool, float]:
+    return False, 0.0

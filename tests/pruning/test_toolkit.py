@@ -329,6 +329,22 @@ def test_a_toolkit_script_gives_the_same_masks_after_changing_its_imports():
     assert 0.8 < 1 - np.mean([np.mean(m) for m in ours[-1]]) < 0.9
 
 
+def test_layers_made_prunable_one_by_one_follow_their_own_schedules():
+    keras.utils.set_random_seed(0)
+    hidden = prune_low_magnitude(keras.layers.Dense(20, activation="relu", name="hidden"),
+                                 ConstantSparsity(0.5, 0, frequency=1))
+    logits = prune_low_magnitude(keras.layers.Dense(4, name="logits"),
+                                 PolynomialDecay(0.0, 0.8, 0, 3, frequency=1))
+    model = keras.Sequential([keras.Input((10,)), hidden, keras.layers.Dense(6), logits])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    x = np.random.default_rng(0).standard_normal((8, 10)).astype("float32")
+    model.fit(x, np.zeros((8, 4)), batch_size=2, epochs=1, verbose=0,
+              callbacks=[UpdatePruningStep()])
+    assert np.mean(hidden.kernel_mask.numpy()) == pytest.approx(0.5)
+    assert np.mean(logits.kernel_mask.numpy()) == pytest.approx(0.2, abs=0.02)
+    assert type(strip_pruning(model).layers[2]) is keras.layers.Dense
+
+
 def test_magnitude_pruning_of_a_stock_model_equals_update_pruning_step():
     schedule = PolynomialDecay(0.0, 0.7, 0, 4, frequency=1)
     models = [prune_low_magnitude(classifier(), schedule) for _ in range(2)]
