@@ -4,7 +4,7 @@ that a toolkit pruning script runs after changing its imports.
 
 `prune_low_magnitude` clones a model (`keras.models.clone_model` with a `clone_function`, nested
 models included), replacing every stock layer that has a prunable form (`Dense`, `Conv1D`,
-`Conv2D`, `DepthwiseConv2D`: `MaskedLayer.stock_class`) by that form with the same weights and
+`Conv2D`, `DepthwiseConv2D`: `prunable_forms()`) by that form with the same weights and
 name, and recording the schedule on it. The pruned model is an ordinary model of masked
 layers: magnitude, TCP and multi-rate pruning, reports and compaction all apply to it.
 """
@@ -13,13 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from keras_gcnprune.layers import (
-    MaskedConv1D,
-    MaskedConv2D,
-    MaskedDense,
-    MaskedDepthwiseConv2D,
-    MaskedLayer,
-)
+from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.pruning.callbacks import PruningCallback
 from keras_gcnprune.pruning.masks import (
     cloned_pairs,
@@ -29,8 +23,26 @@ from keras_gcnprune.pruning.masks import (
 )
 from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
 
-PRUNABLE_FORMS = {form.stock_class: form for form in (MaskedDense, MaskedConv1D, MaskedConv2D,
-                                                      MaskedDepthwiseConv2D)}
+
+def prunable_forms() -> dict[type, type]:
+    """Every stock layer class with a prunable form, and that form: the `MaskedLayer` types
+    that name a `stock_class` of their own (the first defined wins), so that a new form is one
+    class and nothing else.
+
+    Example:
+        >>> prunable_forms()[keras.layers.Dense].__name__
+        'MaskedDense'
+    """
+    forms: dict[type, type] = {}
+    pending = [MaskedLayer]
+    while pending:
+        form = pending.pop(0)
+        pending += form.__subclasses__()
+        stock = form.__dict__.get("stock_class")
+        if stock is not None:
+            forms.setdefault(stock, form)
+    return forms
+
 # Stock layers that keep their weights unpruned in a pruned model, as the toolkit keeps them.
 KEPT_AS_THEY_ARE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
                     keras.layers.PReLU)
@@ -91,7 +103,7 @@ def _as_plain(value):
 
 def _prunable_layer(layer: keras.layers.Layer, schedule: Schedule) -> keras.layers.Layer:
     """The prunable form of a stock layer (with its weights when built) and the schedule."""
-    form = PRUNABLE_FORMS.get(type(layer))
+    form = prunable_forms().get(type(layer))
     if form is None:
         raise _cannot_prune(layer)
     pruned = form.from_stock(layer)
@@ -105,7 +117,7 @@ def _prunable_layer(layer: keras.layers.Layer, schedule: Schedule) -> keras.laye
 def _cannot_prune(layer) -> ValueError:
     return ValueError(
         f"Layer {layer.name!r} ({type(layer).__name__}) cannot be pruned: prunable stock "
-        f"layers are {sorted(cls.__name__ for cls in PRUNABLE_FORMS)}; "
+        f"layers are {sorted(cls.__name__ for cls in prunable_forms())}; "
         f"{sorted(cls.__name__ for cls in KEPT_AS_THEY_ARE)}, the keras_gcnprune layers and "
         "layers without weights are kept as they are.")
 
@@ -129,9 +141,11 @@ def _copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> Non
 
 
 def _pruned_model(model: keras.Model, schedule: Schedule) -> keras.Model:
+    forms = prunable_forms()
+
     def clone_function(layer):
-        if type(layer) in PRUNABLE_FORMS:
-            return PRUNABLE_FORMS[type(layer)].from_stock(layer)
+        if type(layer) in forms:
+            return forms[type(layer)].from_stock(layer)
         return _clone(layer)
 
     pruned = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
