@@ -396,7 +396,7 @@ def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batch
 @click.option("--png", default=None, type=click.Path(dir_okay=False),
               help="Also draw per-layer density and dead channels to this PNG file.")
 def report(model_path, as_json, png) -> None:
-    """Per-layer sparsity and connectivity of a model (run directory or .keras file)."""
+    """Per-layer pruning rate and connectivity of a model (run directory or .keras file)."""
     from keras_gcnprune.reports import connectivity_report, format_table, plot_report
     from keras_gcnprune.training import MODEL_FILE, load_model_file
 

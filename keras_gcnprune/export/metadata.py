@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from keras_gcnprune.layers import SkeletonPreprocessing
-from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, sparsity_of
+from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, realized_rate
 
 
 def export_metadata(model: keras.Model, run_info: dict | None = None, quantization: str = "none",
@@ -78,5 +78,5 @@ def _pruning(model: keras.Model, configured: dict | None) -> dict | None:
     return {
         "method": (configured or {}).get("method"),
         "target_rate": (configured or {}).get("rate"),
-        "realized_rate": round(sparsity_of(prunable_weights(model)), 6),
+        "realized_rate": round(realized_rate(prunable_weights(model)), 6),
     }

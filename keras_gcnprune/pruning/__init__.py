@@ -17,7 +17,7 @@ from keras_gcnprune.pruning.masks import (
     assign_masks,
     magnitude_mask,
     prunable_weights,
-    sparsity_of,
+    realized_rate,
 )
 from keras_gcnprune.pruning.multirate import (
     MultiRateModel,
@@ -78,7 +78,7 @@ __all__ = [
     "prune_low_magnitude",
     "pruning_callback",
     "reachability",
-    "sparsity_of",
+    "realized_rate",
     "strip_pruning",
     "topologically_consistent_masks",
 ]

@@ -13,8 +13,8 @@ from keras_gcnprune.pruning.masks import (
     magnitude_mask,
     masked_layers,
     prunable_weights,
+    realized_rate,
     rms_normalised,
-    sparsity_of,
 )
 from keras_gcnprune.pruning.multirate import MultiRateModel, band_stop_masks
 from keras_gcnprune.pruning.schedules import Schedule, evaluate_schedule
@@ -84,12 +84,12 @@ class PruningCallback(keras.callbacks.Callback):
 
     def _latest_turn(self, first: int, last: int, schedule: Schedule | None = None
                      ) -> float | None:
-        """The sparsity of the last turn of `schedule` (default: this callback's) in steps
+        """The rate of the last turn of `schedule` (default: this callback's) in steps
         `first..last`, None if none."""
         for step in range(last, first - 1, -1):
-            should_prune, sparsity = evaluate_schedule(schedule or self.schedule, step)
+            should_prune, rate = evaluate_schedule(schedule or self.schedule, step)
             if should_prune:
-                return sparsity
+                return rate
         return None
 
     def on_train_end(self, logs=None) -> None:
@@ -113,9 +113,9 @@ class PruningCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         self._save_step()
         if logs is not None:
-            logs["sparsity"] = sparsity_of(self.pruned_weights())
+            logs["pruning_rate"] = realized_rate(self.pruned_weights())
 
-    def update_masks(self, sparsity: float) -> None:
+    def update_masks(self, rate: float) -> None:
         raise NotImplementedError
 
 
@@ -128,7 +128,7 @@ class MagnitudePruning(PruningCallback):
 
     Args:
         schedule: `schedule(step) -> (should_prune, sparsity)`.
-        scope: `"layer"` (each kernel at the target sparsity, the toolkit's choice) or
+        scope: `"layer"` (each kernel at the target rate, the toolkit's choice) or
             `"global"` (one threshold over all kernels, on magnitudes divided by each kernel's
             root mean square so that layers of different scales compete fairly).
         include_adjacency: Prune the learned adjacencies too (see `PruningCallback`); each
@@ -147,13 +147,13 @@ class MagnitudePruning(PruningCallback):
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}.")
         self.scope = scope
 
-    def update_masks(self, sparsity: float) -> None:
+    def update_masks(self, rate: float) -> None:
         weights = self.pruned_weights()
         values = [effective_values(w) for w in weights]
         if self.scope == "layer":
-            masks = [magnitude_mask(v, sparsity) for v in values]
+            masks = [magnitude_mask(v, rate) for v in values]
         else:
-            masks = global_magnitude_masks([rms_normalised(v) for v in values], sparsity)
+            masks = global_magnitude_masks([rms_normalised(v) for v in values], rate)
         for weight, value, mask in zip(weights, values, masks):
             weight.mask.assign(mask)
             weight.kernel.assign(value * mask)
@@ -211,21 +211,21 @@ class TopologicalPruning(PruningCallback):
         if self.supervision is not None:
             self.supervision.detach()
 
-    def update_masks(self, sparsity: float) -> None:
+    def update_masks(self, rate: float) -> None:
         assign_masks(self.model, topologically_consistent_masks(
-            self.model, sparsity, block_density=self.block_density,
+            self.model, rate, block_density=self.block_density,
             include_adjacency=self.include_adjacency))
 
 
 class MultiRatePruning(PruningCallback):
     """Ramps the rates of a `MultiRateModel` and anneals its band-stop steepness.
 
-    The schedule's sparsity `s` (ramping to the largest rate) sets every rate `r` of the model
+    The schedule's rate `s` (ramping to the largest rate) sets every rate `r` of the model
     to `r * s / max(rates)`, and the steepness moves geometrically from `steepness[0]` to
     `steepness[1]` as `s` reaches the largest rate, so the masks are crisp for the rest of
     training. The network's mask variables follow the crisp band-stop at the largest rate (at
     every schedule turn, epoch end and the end of training), so reports, TensorBoard scalars and
-    the logged `sparsity` see the current masks. Which weights are pruned is the model's
+    the logged `pruning_rate` see the current masks. Which weights are pruned is the model's
     `include_adjacency`.
 
     Args:
@@ -263,10 +263,10 @@ class MultiRatePruning(PruningCallback):
         if fresh:
             self.update_masks(evaluate_schedule(self.schedule, self._step)[1])
 
-    def update_masks(self, sparsity: float) -> None:
+    def update_masks(self, rate: float) -> None:
         model = self.model
-        progress = min(1.0, sparsity / model.rates[-1])
-        rates = [rate * progress for rate in model.rates]
+        progress = min(1.0, rate / model.rates[-1])
+        rates = [r * progress for r in model.rates]
         model.thresholds.assign(model.prior.thresholds(rates))
         start, end = self.steepness
         model.steepness.assign(start * (end / start) ** progress)

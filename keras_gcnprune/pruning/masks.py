@@ -70,17 +70,17 @@ def rms_normalised(values: np.ndarray) -> np.ndarray:
     return values / rms if rms > 0 else values
 
 
-def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
-    """Keeps the largest-magnitude entries so that a fraction `sparsity` is removed.
+def magnitude_mask(values: np.ndarray, rate: float) -> np.ndarray:
+    """Keeps the largest-magnitude entries so that a fraction `rate` is removed.
 
-    The Model Optimization Toolkit's rule: `k = max(round(size * (1 - sparsity)), 1)` entries,
+    The Model Optimization Toolkit's rule: `k = max(round(size * (1 - rate)), 1)` entries,
     threshold at the k-th largest magnitude, every entry at least as large kept (ties included).
 
     Returns:
         A float32 0/1 array shaped like `values`.
     """
     magnitudes = np.abs(np.asarray(values, dtype=np.float32)).ravel()
-    keep = max(int(np.round(np.float32(magnitudes.size) * np.float32(1.0 - sparsity))), 1)
+    keep = max(int(np.round(np.float32(magnitudes.size) * np.float32(1.0 - rate))), 1)
     order = np.argsort(-magnitudes, kind="stable")
     threshold = magnitudes[order[keep - 1]]
     mask = magnitudes >= threshold
@@ -88,9 +88,9 @@ def magnitude_mask(values: np.ndarray, sparsity: float) -> np.ndarray:
     return mask.reshape(np.shape(values)).astype(np.float32)
 
 
-def global_magnitude_masks(values: list[np.ndarray], sparsity: float) -> list[np.ndarray]:
+def global_magnitude_masks(values: list[np.ndarray], rate: float) -> list[np.ndarray]:
     """`magnitude_mask` with one threshold shared by all arrays (global ranking)."""
-    return split_like(magnitude_mask(np.concatenate([np.ravel(v) for v in values]), sparsity),
+    return split_like(magnitude_mask(np.concatenate([np.ravel(v) for v in values]), rate),
                       values)
 
 
@@ -106,9 +106,9 @@ def prunable_entries(model: keras.Model, include_adjacency: bool = True) -> int:
     return sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, include_adjacency))
 
 
-def kept_count(entries: int, sparsity: float) -> int:
-    """Entries kept when a fraction `sparsity` of `entries` is removed: rounded, at least one."""
-    return max(int(round(entries * (1.0 - sparsity))), 1)
+def kept_count(entries: int, rate: float) -> int:
+    """Entries kept when a fraction `rate` of `entries` is removed: rounded, at least one."""
+    return max(int(round(entries * (1.0 - rate))), 1)
 
 
 def effective_values(weight: MaskedWeight) -> np.ndarray:
@@ -116,7 +116,7 @@ def effective_values(weight: MaskedWeight) -> np.ndarray:
     return weight.kernel.numpy() * weight.mask.numpy()
 
 
-def sparsity_of(weights: list[MaskedWeight]) -> float:
+def realized_rate(weights: list[MaskedWeight]) -> float:
     """Fraction of masked-out entries over all `weights`."""
     total = sum(int(np.prod(w.mask.shape)) for w in weights)
     kept = sum(float(np.sum(w.mask.numpy())) for w in weights)

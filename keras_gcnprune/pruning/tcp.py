@@ -80,12 +80,12 @@ def _bisect(count_at, low: int, high: int, target: int):
 
 def topologically_consistent_masks(
     model: keras.Model,
-    sparsity: float,
+    rate: float,
     scores: dict[str, np.ndarray] | None = None,
     block_density: float | None = None,
     include_adjacency: bool = True,
 ) -> Masks:
-    """Returns masks of the best-scoring consistent subnetwork that keeps `1 - sparsity`.
+    """Returns masks of the best-scoring consistent subnetwork that keeps `1 - rate`.
 
     Lowering a score threshold keeps a superset of weights and reachability only grows, so
     the number of consistent weights is monotone in the threshold. A bisection finds the
@@ -102,7 +102,7 @@ def topologically_consistent_masks(
 
     Args:
         model: A functional model of supported layers.
-        sparsity: Fraction of prunable weights to remove, in [0, 1).
+        rate: Fraction of prunable weights to remove, in [0, 1).
         scores: Score of every prunable entry by mask path (default: `magnitude_scores`).
         block_density: None (default, the paper's unstructured selection), or the fraction
             in (0, 1] of a channel block's weights that the kept weights fill. Learned
@@ -122,12 +122,12 @@ def topologically_consistent_masks(
         >>> compact(model).count_params() < model.count_params() / 4
         True
     """
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}.")
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {rate}.")
     check_block_density(block_density)
     scores = scores or magnitude_scores(model, include_adjacency)
     total = sum(s.size for s in scores.values())
-    target = kept_count(total, sparsity)
+    target = kept_count(total, rate)
     if block_density is not None:
         block = channel_block(model, scores, target, block_density)
         scores = {path: np.where(block[path] > 0, s, -1.0) for path, s in scores.items()}

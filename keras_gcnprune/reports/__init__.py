@@ -1,4 +1,4 @@
-"""Reports on pruned models: sparsity and connectivity per layer, as tables, JSON, figures and
+"""Reports on pruned models: pruning rate and connectivity per layer, as tables, JSON, figures and
 TensorBoard scalars."""
 
 from keras_gcnprune.reports.connectivity import (

@@ -1,4 +1,4 @@
-"""Per-layer sparsity and connectivity of a masked model."""
+"""Per-layer pruning rate and connectivity of a masked model."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from keras_gcnprune.pruning import (
     PolynomialDecay,
     magnitude_mask,
     prunable_weights,
-    sparsity_of,
+    realized_rate,
 )
 from keras_gcnprune.pruning.schedules import evaluate_schedule
 
@@ -91,13 +91,13 @@ def test_callback_prunes_layerwise_on_schedule_and_zeroes_pruned_weights():
         mask = weight.mask.numpy()
         assert mask.mean() == pytest.approx(0.25, abs=0.02)
         assert np.all(weight.kernel.numpy()[mask == 0] == 0)
-    assert sparsity_of(prunable_weights(model)) == pytest.approx(0.75, abs=0.01)
+    assert realized_rate(prunable_weights(model)) == pytest.approx(0.75, abs=0.01)
 
 
 def test_global_scope_shares_one_normalised_threshold():
     model = small_model()
     fit_steps(model, MagnitudePruning(ConstantSparsity(0.8, frequency=1), scope="global"), 1)
-    assert sparsity_of(prunable_weights(model)) == pytest.approx(0.8, abs=0.01)
+    assert realized_rate(prunable_weights(model)) == pytest.approx(0.8, abs=0.01)
 
 
 def test_schedule_continues_after_save_and_load(tmp_path):
@@ -113,7 +113,7 @@ def test_schedule_continues_after_save_and_load(tmp_path):
     rng = np.random.default_rng(1)
     restored.fit(rng.standard_normal((32, 16)), rng.standard_normal((32, 5)), batch_size=8,
                  epochs=1, verbose=0, callbacks=[MagnitudePruning(schedule)])
-    assert sparsity_of(prunable_weights(restored)) == pytest.approx(schedule(6)[1], abs=0.02)
+    assert realized_rate(prunable_weights(restored)) == pytest.approx(schedule(6)[1], abs=0.02)
 
 
 TOOLKIT_SCRIPT = """
@@ -174,4 +174,4 @@ def test_steps_per_execution_counts_every_step_and_reaches_the_last_turn():
               epochs=1, verbose=0, callbacks=[MagnitudePruning(schedule)])
     assert int(model.get_layer("hidden").pruning_step.numpy()) == 12 == \
         int(model.optimizer.iterations.numpy())
-    assert sparsity_of(prunable_weights(model)) == pytest.approx(0.8, abs=0.01)
+    assert realized_rate(prunable_weights(model)) == pytest.approx(0.8, abs=0.01)

@@ -21,9 +21,9 @@ from keras_gcnprune.pruning import (
     extraction_masks,
     get_prior,
     prunable_weights,
+    realized_rate,
     recalibrate_batch_norm,
     requested_weights,
-    sparsity_of,
     strip_pruning,
 )
 from keras_gcnprune.pruning.multirate import (
@@ -121,7 +121,7 @@ def test_extraction_keeps_the_requested_count_near_the_closed_form_and_nests_the
             assert abs(mask.sum() - mask.size * (1 - rate)) <= 2.0, "in proportion to size"
         assert closed_form_rate(network, rate) == pytest.approx(rate, abs=0.02)
         pruned = extract(network, rate)
-        assert sparsity_of(prunable_weights(pruned)) == pytest.approx(rate, abs=1e-3)
+        assert realized_rate(prunable_weights(pruned)) == pytest.approx(rate, abs=1e-3)
         for weight in prunable_weights(pruned):
             kernel, mask = weight.kernel.numpy(), weight.mask.numpy()
             np.testing.assert_array_equal(kernel[mask == 0], 0)
@@ -277,10 +277,10 @@ def test_one_training_prunes_every_rate_and_extracts_unseen_rates():
                           verbose=0)
     assert float(trainer.steepness.numpy()) == pytest.approx(100.0)
     # Training's crisp band-stop is close to the requested rate; extraction is exact.
-    assert history.history["sparsity"][-1] == pytest.approx(0.95, abs=0.015)
+    assert history.history["pruning_rate"][-1] == pytest.approx(0.95, abs=0.015)
     for rate in (*rates, 0.85, 0.93):
         pruned = extract(trainer, rate, calibration_data=x_train)
-        assert sparsity_of(prunable_weights(pruned)) == pytest.approx(rate, abs=1e-3)
+        assert realized_rate(prunable_weights(pruned)) == pytest.approx(rate, abs=1e-3)
         accuracy = np.mean(np.argmax(pruned.predict(x_test, verbose=0), -1) == y_test)
         assert accuracy > 3 / dataset.num_classes, (rate, accuracy)
 

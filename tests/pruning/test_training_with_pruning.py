@@ -11,7 +11,7 @@ from keras_gcnprune.pruning import (
     compact,
     disconnected_fraction,
     prunable_weights,
-    sparsity_of,
+    realized_rate,
     strip_pruning,
 )
 from keras_gcnprune.training import (
@@ -41,7 +41,7 @@ def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tm
     report = json.loads((tmp_path / "connectivity.json").read_text())
     assert report["total"]["kept"] == metrics["kept_weights"]
     model = keras.models.load_model(tmp_path / "model.keras")
-    assert sparsity_of(prunable_weights(model)) == pytest.approx(0.9, abs=0.005)
+    assert realized_rate(prunable_weights(model)) == pytest.approx(0.9, abs=0.005)
     # Nonzero weights: every weight but the pruned kernel entries (adjacencies, biases and
     # batch norm stay whole and count).
     kernels = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model))
@@ -108,7 +108,7 @@ def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_p
     family = extract_run(tmp_path / "mrmp", [0.65, 0.8], tmp_path / "family")
     assert [row["trained"] for row in family] == [False, True]
     unseen = keras.models.load_model(tmp_path / "family" / "rate_0.65" / "model.keras")
-    assert sparsity_of(prunable_weights(unseen)) == family[0]["realized_rate"]
+    assert realized_rate(prunable_weights(unseen)) == family[0]["realized_rate"]
     assert evaluate(tmp_path / "family" / "rate_0.65")["test_accuracy"] == \
         family[0]["test_accuracy"]
 
