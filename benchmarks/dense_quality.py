@@ -30,8 +30,7 @@ import numpy as np
 from keras_gcnprune.bench.docs import machine_line
 from keras_gcnprune.bench.results import machine
 from keras_gcnprune.data import Augmentation, Preprocessing, load_dataset, protocol_names
-from keras_gcnprune.training import PruningConfig, TrainConfig, train
-from keras_gcnprune.training.directory import METRICS_FILE
+from keras_gcnprune.training import PruningConfig, RunDirectory, TrainConfig, train
 
 DEFAULT_AUGMENTATION = Augmentation()
 # Each recipe: what it changes in the package's default TrainConfig.
@@ -96,8 +95,8 @@ def run_recipe(dataset_name: str, name: str, recipe: dict, args, dataset) -> lis
                                pruning=args.pruning)
             config = recipe_config(recipe, base)
             run_dir = Path(args.out) / dataset_name / name / protocol / f"seed{seed}"
-            if (run_dir / METRICS_FILE).exists():
-                metrics = json.loads((run_dir / METRICS_FILE).read_text())
+            if RunDirectory(run_dir).finished():
+                metrics = RunDirectory(run_dir).read_metrics()
             else:
                 print(f"training {dataset_name} {name} {protocol} seed {seed}", file=sys.stderr,
                       flush=True)

@@ -296,12 +296,13 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
           rates_per_step, begin, end, frequency, scope, supervision, supervision_strength,
           block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
-    from keras_gcnprune.training import MODEL_FILE, PruningConfig, load_run
+    from keras_gcnprune.training import PruningConfig, RunDirectory
     from keras_gcnprune.training import train as run_training
 
     initial_model = None
     if from_run:
-        _, info = load_run(from_run)
+        run, model_file = RunDirectory.holding(from_run)
+        _, info = run.load(model_file)
         trained = info["config"]
         if click.get_current_context().get_parameter_source("dataset") is \
                 click.core.ParameterSource.DEFAULT:
@@ -309,8 +310,7 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
         options["protocol"] = options["protocol"] or trained["protocol"]
         options["frames"] = trained["preprocessing"]["frames"]
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
-        path = Path(from_run)
-        initial_model = str(path / MODEL_FILE if path.is_dir() else path)
+        initial_model = str(model_file)
     config, dataset = _config(**options, initial_model=initial_model), None
     if budgets:
         dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
@@ -398,10 +398,9 @@ def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batch
 def report(model_path, as_json, png) -> None:
     """Per-layer pruning rate and connectivity of a model (run directory or .keras file)."""
     from keras_gcnprune.reports import connectivity_report, format_table, plot_report
-    from keras_gcnprune.training import MODEL_FILE, load_model_file
+    from keras_gcnprune.training import RunDirectory, load_model_file
 
-    path = Path(model_path)
-    model = load_model_file(path / MODEL_FILE if path.is_dir() else path)
+    model = load_model_file(RunDirectory.holding(model_path)[1])
     result = connectivity_report(model, costs=True)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
     if png:
@@ -609,7 +608,7 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     from keras_gcnprune.data import Preprocessing, load_dataset
     from keras_gcnprune.export import export_run, litert_latency_ms
     from keras_gcnprune.pruning.channels import BLOCK_DENSITY
-    from keras_gcnprune.training import MODEL_FILE, PruningConfig, TrainConfig
+    from keras_gcnprune.training import PruningConfig, RunDirectory, TrainConfig
     from keras_gcnprune.training import train as run_training
 
     click.echo("Generating synthetic hand gestures (14 classes, MediaPipe hand layout)...")
@@ -617,13 +616,14 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     common = dict(dataset=f"synthetic:{seed}", protocol="cross_subject", model="attention_gcn",
                   preprocessing=Preprocessing(streams=("joint", "motion")), seed=seed)
     dense_dir, tcp_dir = Path(out_dir) / "dense", Path(out_dir) / "tcp"
+    dense_run, tcp_run = RunDirectory(dense_dir), RunDirectory(tcp_dir)
     dense = run_training(TrainConfig(epochs=epochs, **common), dense_dir, dataset=dataset)
     click.echo(f"\nPruning {rate:.0%} of the weights with topologically consistent pruning, "
                "in channel blocks that compaction removes...")
     pruning = PruningConfig(method="tcp", rate=rate, block_density=BLOCK_DENSITY, begin=0.0,
                             end=0.5)
     pruned = run_training(TrainConfig(epochs=prune_epochs, initial_model=str(
-        dense_dir / MODEL_FILE), pruning=pruning, **common), tcp_dir, dataset=dataset)
+        dense_run.model_file), pruning=pruning, **common), tcp_dir, dataset=dataset)
     click.echo("\nExporting both models to TFLite (the pruned one compacted) and checking them "
                "against Keras...")
     files = {name: Path(out_dir) / f"gesture_{name}.tflite" for name in ("dense", "tcp")}
@@ -650,7 +650,7 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
         f"findings\n"
         + (f"  {exported.gpu_engine}\n" if exported.gpu_engine else
            f"  GPU engine: not run: {exported.gpu_engine_skipped}\n")
-        + f"Models: {dense_dir / MODEL_FILE}, {tcp_dir / 'stripped.keras'}, "
+        + f"Models: {dense_run.model_file}, {tcp_run.stripped_file}, "
         f"{files['dense']}, {files['tcp']}"
     )
 

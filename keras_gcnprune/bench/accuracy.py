@@ -36,10 +36,9 @@ from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.pruning.multirate import MAX_RATES
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
-    MODEL_FILE,
-    RUN_FILE,
     DistillationConfig,
     PruningConfig,
+    RunDirectory,
     TrainConfig,
     budget_at_rate,
     build_model,
@@ -48,11 +47,7 @@ from keras_gcnprune.training import (
     train,
     width_matched_options,
 )
-from keras_gcnprune.training.directory import (
-    METRICS_FILE,
-    check_same_settings,
-    settings_difference,
-)
+from keras_gcnprune.training.directory import settings_difference
 from keras_gcnprune.training.run import rate_summary
 
 RECORDS_FILE = "records.json"
@@ -185,8 +180,8 @@ class AccuracyBench:
                              epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
                              seed=training.seed, on_error="skip", pruning=pruning,
                              distillation=teacher,
-                             initial_model=str(dense / MODEL_FILE) if self.from_dense and
-                             pruning else None)
+                             initial_model=str(RunDirectory(dense).model_file)
+                             if self.from_dense and pruning else None)
         if training.method != "small_dense":
             return config
         if self.from_dense and not self.distill:
@@ -276,7 +271,7 @@ def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
 
 def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[dict]:
     """The benchmark records of a finished training (mrmp: one per rate, unseen included)."""
-    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    metrics = RunDirectory(run_dir).read_metrics()
     if training.method in UNPRUNED_METHODS:
         records = [_dense_record(training, run_dir, metrics)]
     elif training.method == "mrmp":
@@ -290,12 +285,13 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
                      dataset: SkeletonDataset) -> list | None:
     """The records of a training already done (None: it still has to train)."""
     run_dir = training.run_dir(out_dir)
-    if (run_dir / RUN_FILE).exists():
-        check_same_settings(run_dir, bench.train_config(training, dataset, out_dir))
+    run = RunDirectory(run_dir)
+    if run.run_file.exists():
+        run.check_same_settings(bench.train_config(training, dataset, out_dir))
     records_file = run_dir / RECORDS_FILE
     if records_file.exists():
         return json.loads(records_file.read_text())["records"]
-    if not (run_dir / METRICS_FILE).exists():
+    if not run.finished():
         return None
     records = records_of(bench, training, run_dir)
     write_json(records_file, {"records": records})

@@ -11,7 +11,6 @@ latency of one model call on each runtime.
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ from keras_gcnprune.data import load_dataset, split
 from keras_gcnprune.data.preprocessing import resample
 from keras_gcnprune.deploy import LiteRtClassifier, StreamingClassifier, stream_decisions
 from keras_gcnprune.export import export_run, gpu_engine_missing
-from keras_gcnprune.training import RUN_FILE
-from keras_gcnprune.training.directory import METRICS_FILE, read_run_info
+from keras_gcnprune.training import RunDirectory
 
 
 @dataclass
@@ -80,10 +78,9 @@ def _stream_metrics(decisions, truth: np.ndarray) -> dict:
                                     4)}
 
 
-def _run_accuracy(run: Path) -> float | None:
+def _run_accuracy(run: RunDirectory) -> float | None:
     """The run's own test accuracy (Keras, the Python preprocessing), where it has one."""
-    metrics = run / METRICS_FILE
-    return json.loads(metrics.read_text()).get("test_accuracy") if metrics.is_file() else None
+    return run.read_metrics().get("test_accuracy") if run.finished() else None
 
 
 def run_stream(bench: StreamBench) -> dict:
@@ -96,7 +93,7 @@ def run_stream(bench: StreamBench) -> dict:
     Example:
         >>> run_stream(StreamBench("runs/sbu_fold1"))["runtimes"]["cpu"]  # doctest: +SKIP
     """
-    info = read_run_info(Path(bench.run) / RUN_FILE)
+    info = RunDirectory(bench.run).read_info()
     sequences, labels, window = _clips(bench, info)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "app.tflite"
@@ -116,7 +113,7 @@ def run_stream(bench: StreamBench) -> dict:
             decisions = stream_decisions(loop, stream)
             runtimes[name] = _stream_metrics(decisions, _truth(per_frame, decisions, window))
             indices[name] = np.array([d.index for d in decisions])
-    result = {"run_test_accuracy": _run_accuracy(Path(bench.run)),
+    result = {"run_test_accuracy": _run_accuracy(RunDirectory(bench.run)),
               "clip_accuracy": round(float(np.mean(np.array(clip_predictions) == labels)), 4),
               "clips": len(sequences), "stream_frames": len(stream), "window": window,
               "frames": frames, "runtimes": runtimes, "gpu_skipped": missing}

@@ -19,14 +19,7 @@ from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
 from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.reports import model_costs
-from keras_gcnprune.training import (
-    MODEL_FILE,
-    RUN_FILE,
-    check_data_fits,
-    load_model_file,
-    load_run,
-    run_data,
-)
+from keras_gcnprune.training import RunDirectory, check_data_fits, load_model_file, run_data
 
 REPRESENTATIVE_SAMPLES = 256
 COMPACTION_TOLERANCE = 1e-5
@@ -52,9 +45,9 @@ def compacted_with_check(model: keras.Model, check_inputs: np.ndarray) -> tuple[
 
 
 def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
-    model_file = model_path / MODEL_FILE if model_path.is_dir() else model_path
-    if (model_file.parent / RUN_FILE).exists():
-        return load_run(model_file)
+    run, model_file = RunDirectory.holding(model_path)
+    if run.run_file.exists():
+        return run.load(model_file)
     return load_model_file(model_file), None
 
 
@@ -79,7 +72,7 @@ def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration
     if dataset is None:
         return None, None, None, None
     if info is None:
-        raise ValueError(f"dataset={dataset!r} (--dataset) needs the run's {RUN_FILE} beside "
+        raise ValueError(f"dataset={dataset!r} (--dataset) needs the run's run.json beside "
                          "the model: it records the preprocessing the model expects.")
     if raw_input:
         trained = Preprocessing.from_dict(info["config"]["preprocessing"])
@@ -97,7 +90,7 @@ def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str 
     if not raw_input:
         return with_probabilities(model) if probabilities else model
     if info is None:
-        raise ValueError(f"raw_input=True (--raw-input) needs the run's {RUN_FILE} beside "
+        raise ValueError("raw_input=True (--raw-input) needs the run's run.json beside "
                          "the model: it records the preprocessing and the layout that the "
                          "graph must reproduce.")
     return with_raw_input(model, Preprocessing.from_dict(info["config"]["preprocessing"]),

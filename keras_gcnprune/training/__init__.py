@@ -2,9 +2,8 @@
 
 from keras_gcnprune.training.callbacks import EpochCounter, TrainingDivergedError
 from keras_gcnprune.training.directory import (
-    MODEL_FILE,
-    RUN_FILE,
     RunConflictError,
+    RunDirectory,
     load_model_file,
     load_run,
 )
@@ -33,8 +32,6 @@ from keras_gcnprune.training.sizing import (
 )
 
 __all__ = [
-    "MODEL_FILE",
-    "RUN_FILE",
     "DistillationConfig",
     "DistillationLoss",
     "LabelLoss",
@@ -42,6 +39,7 @@ __all__ = [
     "PruningConfig",
     "RunConflictError",
     "RunData",
+    "RunDirectory",
     "TrainConfig",
     "TrainingDivergedError",
     "budget_at_rate",

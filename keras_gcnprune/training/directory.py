@@ -1,8 +1,9 @@
-"""A run directory on disk: claiming it for one configuration, writing its files atomically,
-and reading them back with errors that name the file.
+"""A run directory on disk, owned by `RunDirectory`: claiming it for one configuration,
+writing its files atomically, and reading them back with errors that name the file.
 
 A run directory holds `model.keras`, `run.json` (what is needed to use the model again),
-`history.json` and `metrics.json`, written last so that its presence marks a complete set.
+`history.json`, for pruned runs `stripped.keras` and `connectivity.json`, while training a
+`backup/`, and `metrics.json`, written last so that its presence marks a complete set.
 """
 
 from __future__ import annotations
@@ -22,35 +23,151 @@ if TYPE_CHECKING:
 
 MODEL_FILE = "model.keras"
 RUN_FILE = "run.json"
-METRICS_FILE = "metrics.json"
 
 
 class RunConflictError(ValueError):
     """A run directory holds a run of other settings."""
 
 
-# Everything `train` writes in a run directory; `overwrite` removes exactly these.
-RUN_ARTIFACTS = (METRICS_FILE, MODEL_FILE, RUN_FILE, "history.json", "stripped.keras",
-                 "connectivity.json", "backup")
+class RunDirectory:
+    """The one owner of a run directory's files: their names, writing them atomically and
+    reading them back.
 
+    Args:
+        path: The run directory.
 
-def claim_run_directory(out_dir: Path, config: TrainConfig, overwrite: bool = False) -> None:
-    """Makes `out_dir` this configuration's run directory before training writes in it.
-
-    A directory whose `run.json` records other settings is refused (`RunConflictError`, naming
-    them) unless `overwrite`, which first removes every file of the old run. `metrics.json` is
-    removed, so that until the new set of files is complete no reader takes the directory for
-    a finished run; `train` records the settings (`write_run_info`) before fitting starts, so
-    that a later run of other settings is refused even if this one is interrupted.
+    Example:
+        >>> run = RunDirectory("runs/dense")
+        >>> run.model_file.name, run.finished()
+        ('model.keras', False)
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in RUN_ARTIFACTS:
-            path = out_dir / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    elif (out_dir / RUN_FILE).exists():
-        check_same_settings(out_dir, config)
-    (out_dir / METRICS_FILE).unlink(missing_ok=True)
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def holding(cls, model_path: str | Path) -> tuple[RunDirectory, Path]:
+        """The run directory of a run directory or of a model file in one, and the model file
+        (`model.keras`, or the file given)."""
+        path = Path(model_path)
+        if path.is_dir():
+            return cls(path), path / MODEL_FILE
+        return cls(path.parent), path
+
+    model_file = property(lambda self: self.path / MODEL_FILE)
+    run_file = property(lambda self: self.path / RUN_FILE)
+    metrics_file = property(lambda self: self.path / "metrics.json")
+    history_file = property(lambda self: self.path / "history.json")
+    stripped_file = property(lambda self: self.path / "stripped.keras")
+    connectivity_file = property(lambda self: self.path / "connectivity.json")
+    backup_dir = property(lambda self: self.path / "backup")
+
+    def artifacts(self) -> list[Path]:
+        """Everything `train` writes here; `claim(overwrite=True)` removes exactly these."""
+        return [self.metrics_file, self.model_file, self.run_file, self.history_file,
+                self.stripped_file, self.connectivity_file, self.backup_dir]
+
+    def finished(self) -> bool:
+        """Whether a complete set of files is here (its `metrics.json` is written last)."""
+        return self.metrics_file.exists()
+
+    def claim(self, config: TrainConfig, overwrite: bool = False) -> None:
+        """Makes this this configuration's run directory before training writes in it.
+
+        A directory whose `run.json` records other settings is refused (`RunConflictError`,
+        naming them) unless `overwrite`, which first removes every file of the old run.
+        `metrics.json` is removed, so that until the new set of files is complete no reader
+        takes the directory for a finished run; `train` records the settings (`write_info`)
+        before fitting starts, so that a later run of other settings is refused even if this
+        one is interrupted.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for path in self.artifacts():
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        elif self.run_file.exists():
+            self.check_same_settings(config)
+        self.metrics_file.unlink(missing_ok=True)
+
+    def check_same_settings(self, config: TrainConfig) -> None:
+        """Refuses a run directory whose `run.json` records other settings than `config` (a
+        setting added since it was written counts as its `SETTINGS_ADDED` value).
+
+        Raises:
+            RunConflictError: naming each differing setting, there and now.
+        """
+        saved = with_added_settings(self.read_info()["config"])
+        details = settings_difference(saved, config.to_dict())
+        if details:
+            raise RunConflictError(
+                f"{self.path} holds a run with other settings ({details}). Use another output "
+                "directory, the same settings to continue it, or overwrite it.")
+
+    def write_info(self, config: TrainConfig, dataset: SkeletonDataset) -> None:
+        """Writes `run.json`: the settings, layout and class names needed to use the model."""
+        self.write_json(self.run_file, {
+            "config": config.to_dict(),
+            "layout": dataset.skeleton.to_dict(),
+            "class_names": list(dataset.class_names),
+            "dataset_name": dataset.name,
+        })
+
+    def read_info(self) -> dict:
+        """Reads `run.json`, refusing one that is not valid JSON or lacks its sections."""
+        path = self.run_file
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path} is not a readable run record ({error}); rerun the "
+                             "training that wrote it.") from error
+        required = {"config", "layout", "class_names"}
+        if not isinstance(info, dict) or not required <= set(info) or \
+                not isinstance(info["config"], dict) or "preprocessing" not in info["config"]:
+            raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with "
+                             "the preprocessing in config, as `gcnprune train` writes them.")
+        return info
+
+    def write_metrics(self, metrics: dict) -> None:
+        """Writes `metrics.json`, whole: write it last, it marks a finished run."""
+        self.write_json(self.metrics_file, metrics)
+
+    def read_metrics(self) -> dict:
+        """Reads `metrics.json`, with an error naming it when it is missing or damaged."""
+        try:
+            return json.loads(self.metrics_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{self.metrics_file} is not a readable metrics file ({error}); "
+                             "rerun the training that wrote it.") from error
+
+    @staticmethod
+    def write_json(path: Path, value) -> None:
+        write_text_atomically(path, json.dumps(value, indent=2))
+
+    def load(self, model_file: Path | None = None) -> tuple[keras.Model, dict]:
+        """The trained model (`model.keras`, or `model_file`) and its `run.json`.
+
+        Raises:
+            FileNotFoundError: no model or no `run.json`.
+            ValueError: a damaged model or `run.json`, or one that does not describe the
+                other.
+        """
+        model_file = model_file or self.model_file
+        if not model_file.exists() and self.backup_dir.is_dir():
+            raise FileNotFoundError(f"{self.path} holds an unfinished run (no {MODEL_FILE} "
+                                    "yet, a backup of its last epoch): rerun the same training "
+                                    "command to finish it.")
+        if not model_file.exists():
+            raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a "
+                                    ".keras file.")
+        if not self.run_file.exists():
+            raise FileNotFoundError(
+                f"No {RUN_FILE} beside {model_file}: it records the preprocessing the model "
+                "expects. Evaluate models trained with `gcnprune train` or "
+                "keras_gcnprune.training.train.")
+        info = self.read_info()
+        model = load_model_file(model_file)
+        check_run_matches_model(model, info, self.run_file)
+        return model, info
 
 
 # Settings added after runs were first recorded, each with the value that trains as a run did
@@ -74,21 +191,6 @@ def with_added_settings(saved: dict) -> dict:
     return saved
 
 
-def check_same_settings(run_dir: Path, config: TrainConfig) -> None:
-    """Refuses a run directory whose `run.json` records other settings than `config` (a
-    setting added since it was written counts as its `SETTINGS_ADDED` value).
-
-    Raises:
-        RunConflictError: naming each differing setting, there and now.
-    """
-    saved = with_added_settings(read_run_info(run_dir / RUN_FILE)["config"])
-    details = settings_difference(saved, config.to_dict())
-    if details:
-        raise RunConflictError(
-            f"{run_dir} holds a run with other settings ({details}). Use another output "
-            "directory, the same settings to continue it, or overwrite it.")
-
-
 def settings_difference(saved: dict, wanted: dict) -> str:
     """Each setting that differs, as `key: saved there, wanted now` joined by `; ` (empty when
     none); `wanted` is compared in its JSON form, as `saved` was read."""
@@ -107,31 +209,6 @@ def save_model_atomically(model: keras.Model, path: Path) -> None:
     temporary = path.with_name("partial." + path.name)  # Keras needs the .keras suffix
     model.save(temporary)
     temporary.replace(path)
-
-
-def write_run_info(out_dir: Path, config: TrainConfig, dataset: SkeletonDataset) -> None:
-    info = {
-        "config": config.to_dict(),
-        "layout": dataset.skeleton.to_dict(),
-        "class_names": list(dataset.class_names),
-        "dataset_name": dataset.name,
-    }
-    write_text_atomically(out_dir / RUN_FILE, json.dumps(info, indent=2))
-
-
-def read_run_info(path: Path) -> dict:
-    """Reads a `run.json`, refusing one that is not valid JSON or lacks its sections."""
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not a readable run record ({error}); rerun the training "
-                         "that wrote it.") from error
-    required = {"config", "layout", "class_names"}
-    if not isinstance(info, dict) or not required <= set(info) or \
-            not isinstance(info["config"], dict) or "preprocessing" not in info["config"]:
-        raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with the "
-                         "preprocessing in config, as `gcnprune train` writes them.")
-    return info
 
 
 def load_model_file(path: Path) -> keras.Model:
@@ -176,21 +253,5 @@ def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
         FileNotFoundError: no model or no `run.json`.
         ValueError: a damaged model or `run.json`, or one that does not describe the other.
     """
-    path = Path(model_path)
-    model_file = path / MODEL_FILE if path.is_dir() else path
-    run_file = model_file.parent / RUN_FILE
-    if not model_file.exists() and (model_file.parent / "backup").is_dir():
-        raise FileNotFoundError(f"{model_file.parent} holds an unfinished run (no {MODEL_FILE} "
-                                "yet, a backup of its last epoch): rerun the same training "
-                                "command to finish it.")
-    if not model_file.exists():
-        raise FileNotFoundError(f"No model at {model_file}; pass a run directory or a .keras file.")
-    if not run_file.exists():
-        raise FileNotFoundError(
-            f"No {RUN_FILE} beside {model_file}: it records the preprocessing the model expects. "
-            "Evaluate models trained with `gcnprune train` or keras_gcnprune.training.train."
-        )
-    info = read_run_info(run_file)
-    model = load_model_file(model_file)
-    check_run_matches_model(model, info, run_file)
-    return model, info
+    run, model_file = RunDirectory.holding(model_path)
+    return run.load(model_file)

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from keras_gcnprune.pruning import MULTI_RATE_METHODS, closed_form_rate, extract
-from keras_gcnprune.training.directory import (
-    METRICS_FILE,
-    MODEL_FILE,
-    RUN_FILE,
-    load_run,
-    save_model_atomically,
-    write_text_atomically,
-)
+from keras_gcnprune.training.directory import RunDirectory, load_run, save_model_atomically
 from keras_gcnprune.training.run import check_data_fits, extracted_metrics, run_data
 
 
@@ -70,9 +62,9 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
     for rate in rates:
         extracted = extract(model, rate, consistent, calibration_data=x_train,
                             calibration_batches=batches, include_adjacency=include_adjacency)
-        target = out_dir / f"rate_{rate:g}"
-        target.mkdir(parents=True, exist_ok=True)
-        save_model_atomically(extracted, target / MODEL_FILE)
+        target = RunDirectory(out_dir / f"rate_{rate:g}")
+        target.path.mkdir(parents=True, exist_ok=True)
+        save_model_atomically(extracted, target.model_file)
         metrics = {
             "rate": rate,
             "trained": rate in trained,
@@ -80,10 +72,10 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
             **extracted_metrics(extracted, data, closed_form_rate(
                 model, rate, pruning.get("prior", "gaussian"), include_adjacency)),
             "extracted_from": str(model_path),
-            "path": str(target),
+            "path": str(target.path),
         }
-        write_text_atomically(target / RUN_FILE, json.dumps(_extracted_info(info, rate), indent=2))
-        write_text_atomically(target / METRICS_FILE, json.dumps(metrics, indent=2))
+        target.write_json(target.run_file, _extracted_info(info, rate))
+        target.write_metrics(metrics)
         results.append(metrics)
     return results
 

@@ -55,14 +55,10 @@ from keras_gcnprune.training.callbacks import (
     StopOnNonFiniteLoss,
 )
 from keras_gcnprune.training.directory import (
-    METRICS_FILE,
-    MODEL_FILE,
-    claim_run_directory,
+    RunDirectory,
     load_model_file,
     load_run,
     save_model_atomically,
-    write_run_info,
-    write_text_atomically,
 )
 from keras_gcnprune.training.distillation import (
     DistillationConfig,
@@ -376,8 +372,8 @@ def train(
     Example:
         >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
     """
-    out_dir = Path(out_dir)
-    claim_run_directory(out_dir, config, overwrite)
+    run = RunDirectory(out_dir)
+    run.claim(config, overwrite)
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     data = prepare_data(config, dataset)
@@ -408,12 +404,12 @@ def train(
     trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
         else model
     compile_for_classification(trainer, config, steps=len(train_data))
-    write_run_info(out_dir, config, dataset)
-    history_file = out_dir / "history.json"
-    backup = ResumableBackup(out_dir / "backup", json.dumps(config.to_dict(), sort_keys=True))
+    run.write_info(config, dataset)
+    backup = ResumableBackup(run.backup_dir, json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
-        history_file.unlink(missing_ok=True)
-    callbacks = [StopOnNonFiniteLoss(), backup, EpochCounter(epoch), HistoryFile(history_file),
+        run.history_file.unlink(missing_ok=True)
+    callbacks = [StopOnNonFiniteLoss(), backup, EpochCounter(epoch),
+                 HistoryFile(run.history_file),
                  *(callbacks or [])]
     if pruning is not None:
         schedule = pruning.schedule(len(train_data) * config.epochs)
@@ -437,11 +433,11 @@ def train(
     if pruning is not None and pruning.multi_rate:
         settle_at_largest_rate(model, pruning, x_train)
         pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, data)
-    save_model_atomically(model, out_dir / MODEL_FILE)
+    save_model_atomically(model, run.model_file)
     if pruning is not None:
         report = connectivity_report(model)
-        write_text_atomically(out_dir / "connectivity.json", json.dumps(report, indent=2))
-        save_model_atomically(strip_pruning(model), out_dir / "stripped.keras")
+        run.write_json(run.connectivity_file, report)
+        save_model_atomically(strip_pruning(model), run.stripped_file)
         pruning_metrics = {
             "pruning_method": pruning.method,
             "target_rate": pruning.rate,
@@ -464,8 +460,8 @@ def train(
         **environment(),
     }
     # Written last and whole: its presence marks a finished, consistent set of files
-    # (`claim_run_directory` removes it before anything else is replaced).
-    write_text_atomically(out_dir / METRICS_FILE, json.dumps(metrics, indent=2))
+    # (`RunDirectory.claim` removes it before anything else is replaced).
+    run.write_metrics(metrics)
     return metrics
 
 
