@@ -7,6 +7,7 @@ from keras_gcnprune.layers.conv import (
     MaskedConv1D,
     MaskedConv2D,
     MaskedDepthwiseConv2D,
+    MaskedSeparableConv2D,
 )
 from keras_gcnprune.layers.dense import MaskedDense
 from keras_gcnprune.layers.graph_attention import GraphAttention
@@ -27,6 +28,7 @@ __all__ = [
     "MaskedDense",
     "MaskedDepthwiseConv2D",
     "MaskedLayer",
+    "MaskedSeparableConv2D",
     "MaskedWeight",
     "SkeletonPreprocessing",
     "TemporalConv",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -262,18 +263,13 @@ class MaskedDepthwiseConv2D(MaskedConv):
         return "same" if self.depth_multiplier == 1 else "fixed"
 
     # The shadow rules are those of a full convolution whose kernel is the depthwise one set on
-    # the diagonal of the channel pairs: (kh, kw, C, C * m), zero between different channels.
+    # the diagonal of the channel pairs (`diagonal_kernel`).
     def _mask(self, shadow):
-        xp, mask = shadow.xp, shadow.mask(self.masked_weights()[0])
-        channels = mask.shape[2]
-        diagonal = xp.einsum("hwck,cd->hwcdk", mask, xp.eye(channels, dtype="float32"))
-        return xp.reshape(diagonal, (*self.kernel_size, channels, channels * self.depth_multiplier))
+        return diagonal_kernel(shadow.mask(self.masked_weights()[0]), shadow.xp)
 
     def shadow_used(self, acc_in, co_out, shadow):
         full = super().shadow_used(acc_in, co_out, shadow)[self.kernel_mask.path]
-        xp, channels = shadow.xp, self.kernel_mask.shape[2]
-        blocks = xp.reshape(full, (*self.kernel_size, channels, channels, self.depth_multiplier))
-        return {self.kernel_mask.path: xp.einsum("hwcck->hwck", blocks)}
+        return {self.kernel_mask.path: diagonal_blocks(full, self.depth_multiplier, shadow.xp)}
 
     def narrowed_config(self, keep_out):
         return self.get_config()  # its width follows its input's
@@ -296,3 +292,174 @@ class MaskedDepthwiseConv2D(MaskedConv):
 
     def _width_config(self) -> dict:
         return {"depth_multiplier": self.depth_multiplier}
+
+
+def diagonal_kernel(depthwise, xp):
+    """A depthwise kernel `(kh, kw, C, m)` as the full convolution kernel `(kh, kw, C, C * m)`
+    that computes the same: zero between different channels."""
+    kh, kw, channels, multiplier = depthwise.shape
+    diagonal = xp.einsum("hwck,cd->hwcdk", depthwise, xp.eye(channels, dtype="float32"))
+    return xp.reshape(diagonal, (kh, kw, channels, channels * multiplier))
+
+
+def diagonal_blocks(full, multiplier: int, xp):
+    """The depthwise entries `(kh, kw, C, m)` of a full kernel-shaped array
+    `(kh, kw, C, C * m)`."""
+    kh, kw, channels = full.shape[:3]
+    return xp.einsum("hwcck->hwck", xp.reshape(full, (kh, kw, channels, channels, multiplier)))
+
+
+@keras.saving.register_keras_serializable(package="keras_gcnprune")
+class MaskedSeparableConv2D(MaskedConv):
+    """`keras.layers.SeparableConv2D` with both kernels masked: a depthwise kernel
+    `(kh, kw, C_in, depth_multiplier)` (strided, padded), then a pointwise kernel
+    `(1, 1, C_in * depth_multiplier, filters)`.
+
+    Args:
+        filters: Number of output channels.
+        kernel_size: Depthwise kernel extent, an int or two.
+        strides: Stride of the depthwise step, an int or two.
+        padding: `"valid"` or `"same"`.
+        depth_multiplier: Depthwise output channels per input channel.
+        pointwise_initializer: Initializer of the pointwise kernel (`kernel_initializer` is
+            the depthwise kernel's).
+        pointwise_regularizer: Regularizer of the pointwise kernel.
+        **kwargs: Passed to `MaskedConv`.
+
+    Example:
+        >>> MaskedSeparableConv2D(5, 3)(np.zeros((1, 6, 6, 4), "float32")).shape
+        (1, 4, 4, 5)
+    """
+
+    rank = 2
+    stock_class = keras.layers.SeparableConv2D
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
+                 depth_multiplier: int = 1, pointwise_initializer="glorot_uniform",
+                 pointwise_regularizer=None, **kwargs) -> None:
+        super().__init__(filters, kernel_size, strides, padding, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+        if self.depth_multiplier < 1:
+            raise ValueError(f"depth_multiplier must be a positive integer, got "
+                             f"{depth_multiplier}.")
+        self.pointwise_initializer = keras.initializers.get(pointwise_initializer)
+        self.pointwise_regularizer = keras.regularizers.get(pointwise_regularizer)
+
+    def build(self, input_shape) -> None:
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name} expects inputs (N, H, W, C), got "
+                             f"{tuple(input_shape)}.")
+        middle = input_shape[-1] * self.depth_multiplier
+        self.depthwise_kernel, self.depthwise_kernel_mask = self.add_masked_weight(
+            "depthwise_kernel", (*self.kernel_size, input_shape[-1], self.depth_multiplier),
+            in_axis=2, out_axes=(2, 3))
+        self.pointwise_kernel, self.pointwise_kernel_mask = self.add_masked_weight(
+            "pointwise_kernel", (1, 1, middle, self.filters),
+            initializer=self.pointwise_initializer, regularize=False, in_axis=2, out_axes=(3,))
+        self.pointwise_kernel.regularizer = self.pointwise_regularizer  # in layer.losses
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+            if self.use_bias else None
+        )
+
+    def call(self, inputs, training=None):
+        depthwise = self.masked(self.depthwise_kernel, self.depthwise_kernel_mask, training)
+        pointwise = self.masked(self.pointwise_kernel, self.pointwise_kernel_mask, training)
+        outputs = ops.separable_conv(inputs, depthwise, pointwise, strides=self.strides,
+                                     padding=self.padding)
+        if self.bias is not None:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def output_kernels(self) -> list:
+        return [self.masked_weights()[1]]
+
+    # The depthwise step runs as a full convolution with its kernel on the channel diagonal,
+    # the pointwise step as a 1x1 convolution; the shadow between them is stepped, as after a
+    # layer.
+    def _depthwise(self, shadow):
+        return diagonal_kernel(shadow.mask(self.masked_weights()[0]), shadow.xp)
+
+    def _pointwise(self, shadow):
+        return shadow.mask(self.masked_weights()[1])
+
+    def _pointwise_options(self) -> dict:
+        return {"strides": [1, 1, 1, 1], "padding": "VALID"}
+
+    def _middle(self, acc_in, shadow):
+        middle = tf.nn.conv2d(acc_in[None], self._depthwise(shadow), **self._conv_options())
+        return shadow.algebra.step(middle)
+
+    def _middle_co(self, co_out, shadow):
+        back = tf.nn.conv2d_transpose(co_out[None], self._pointwise(shadow),
+                                      (1, *co_out.shape[:2], self._pointwise(shadow).shape[2]),
+                                      **self._pointwise_options())
+        return shadow.algebra.step(back)
+
+    def shadow_forward(self, inputs, shadow):
+        out = tf.nn.conv2d(self._middle(inputs[0], shadow), self._pointwise(shadow),
+                           **self._pointwise_options())
+        return self._sample(out, shadow)
+
+    def shadow_backward(self, out_co, in_shapes, shadow):
+        back = tf.nn.conv2d_transpose(self._middle_co(out_co, shadow), self._depthwise(shadow),
+                                      (1, *in_shapes[0]), **self._conv_options())
+        return [self._sample(back, shadow)]
+
+    def shadow_used(self, acc_in, co_out, shadow):
+        depthwise, pointwise = self.masked_weights()
+        full = tf.compat.v1.nn.conv2d_backprop_filter(
+            acc_in[None], tuple(self._depthwise(shadow).shape), self._middle_co(co_out, shadow),
+            **self._conv_options())
+        used_pointwise = tf.compat.v1.nn.conv2d_backprop_filter(
+            self._middle(acc_in, shadow), tuple(pointwise.mask.shape), co_out[None],
+            **self._pointwise_options())
+        used = {depthwise.mask.path: diagonal_blocks(full, self.depth_multiplier, tf),
+                pointwise.mask.path: used_pointwise}
+        return {path: value.numpy() if shadow.exact else value for path, value in used.items()}
+
+    def sliced_weights(self, keep_in, keep_out):
+        """Kept input channels of the depthwise kernel, their depthwise outputs' rows and the
+        kept output columns of the pointwise kernel, the bias of the kept outputs."""
+        middle = (keep_in[:, None] * self.depth_multiplier
+                  + np.arange(self.depth_multiplier)).ravel()
+        parts = {id(self.depthwise_kernel): lambda v: v[:, :, keep_in],
+                 id(self.depthwise_kernel_mask): lambda v: v[:, :, keep_in],
+                 id(self.pointwise_kernel): lambda v: v[:, :, middle][..., keep_out],
+                 id(self.pointwise_kernel_mask): lambda v: v[:, :, middle][..., keep_out]}
+        if self.bias is not None:
+            parts[id(self.bias)] = lambda v: v[keep_out]
+        return [parts.get(id(variable), lambda v: v)(ops.convert_to_numpy(variable))
+                for variable in self.weights]
+
+    def stock_kernels(self) -> dict:
+        depthwise, pointwise = self.masked_weights()
+        return {"depthwise_kernel": depthwise, "pointwise_kernel": pointwise}
+
+    @classmethod
+    def stock_options(cls, config: dict) -> dict:
+        cls._check_stock_config(config)
+        return {key: config[key] for key in (
+            "filters", "kernel_size", "strides", "padding", "depth_multiplier", "activation",
+            "use_bias", "bias_initializer", "pointwise_initializer",
+            "pointwise_regularizer")} | {
+            "kernel_initializer": config["depthwise_initializer"],
+            "kernel_regularizer": config["depthwise_regularizer"]}
+
+    def stock_config(self) -> dict:
+        config = self.get_config()
+        return {key: config[key] for key in (
+            "name", "dtype", "trainable", "filters", "kernel_size", "strides", "padding",
+            "depth_multiplier", "activation", "use_bias", "bias_initializer",
+            "pointwise_initializer", "pointwise_regularizer")} | {
+            "depthwise_initializer": config["kernel_initializer"],
+            "depthwise_regularizer": config["kernel_regularizer"]}
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            depth_multiplier=self.depth_multiplier,
+            pointwise_initializer=keras.initializers.serialize(self.pointwise_initializer),
+            pointwise_regularizer=keras.regularizers.serialize(self.pointwise_regularizer),
+        )
+        return config

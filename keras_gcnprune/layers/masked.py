@@ -109,7 +109,9 @@ class MaskedLayer(keras.layers.Layer):
     A prunable layer type holds everything the package knows about it, its pruning protocol:
     `masked_weights()` (its kernels, their masks and channel axes); the reachability rules
     `shadow_forward`, `shadow_backward` and `shadow_used`, written once for both algebras of
-    `keras_gcnprune.layers.shadow`; `head_of_channels()` (output channels that compaction keeps
+    `keras_gcnprune.layers.shadow`; `output_kernels()` and `channel_coupling()` (which kernels
+    write the output channels, and how input and output channels narrow together);
+    `head_of_channels()` (output channels that compaction keeps
     or removes together); `sliced_weights` and `narrowed_config` (the layer restricted to kept
     channels); `aggregation_macs()` (its cost besides the kernels); and, for the prunable form
     of a stock Keras layer, `stock_class`, `stock_options` and `stock_config` (how
@@ -238,6 +240,11 @@ class MaskedLayer(keras.layers.Layer):
         """
         raise self._not_implemented("shadow_used")
 
+    def output_kernels(self) -> list[MaskedWeight]:
+        """The channel kernels whose output axes are the layer's output channels (all of them
+        but an inner step's, such as a separable convolution's depthwise kernel)."""
+        return [weight for weight in self.masked_weights() if weight.role == "channels"]
+
     def channel_coupling(self) -> str:
         """How the layer's input channels relate to its output channels for narrowing:
         `"independent"` (any output channel may read any input channel), `"same"` (output
@@ -309,17 +316,29 @@ class MaskedLayer(keras.layers.Layer):
         return cls(**cls.stock_options(config), name=config["name"], dtype=config["dtype"],
                    trainable=config["trainable"], strip_to_stock=True)
 
-    def to_stock(self, mask: np.ndarray | None = None) -> keras.layers.Layer:
-        """The `stock_class` layer, built, with `kernel * mask` as its kernel and the bias.
+    def stock_kernels(self) -> dict[str, MaskedWeight]:
+        """The `stock_class` layer's kernel attributes and the masked weights they hold."""
+        (weight,) = self.masked_weights()
+        return {"kernel": weight}
+
+    def load_stock_weights(self, stock: keras.layers.Layer) -> None:
+        """Sets this built layer's kernels and bias from a built `stock_class` layer."""
+        for name, weight in self.stock_kernels().items():
+            weight.kernel.assign(getattr(stock, name))
+        if getattr(self, "bias", None) is not None:
+            self.bias.assign(stock.bias)
+
+    def to_stock(self, masks: dict | None = None) -> keras.layers.Layer:
+        """The `stock_class` layer, built, with `kernel * mask` as its kernels and the bias.
 
         Args:
-            mask: A mask to bake instead of the layer's own.
+            masks: Masks to bake instead of the layer's own, by mask path.
         """
+        masks = masks or {}
         stock = self.stock_class.from_config(self.stock_config())
-        (weight,) = self.masked_weights()
-        rank = len(weight.kernel.shape)  # a Dense or convolution kernel's rank is its input's
-        stock.build((None,) * (rank - 1) + (weight.kernel.shape[weight.in_axis],))
-        stock.kernel.assign(weight.kernel * (weight.mask if mask is None else mask))
+        stock.build(stock_input_shape(self.masked_weights()[0].kernel))
+        for name, weight in self.stock_kernels().items():
+            getattr(stock, name).assign(weight.kernel * masks.get(weight.mask.path, weight.mask))
         if getattr(self, "bias", None) is not None:
             stock.bias.assign(self.bias)
         return stock
@@ -339,6 +358,12 @@ class MaskedLayer(keras.layers.Layer):
             kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
         )
         return config
+
+
+def stock_input_shape(kernel) -> tuple:
+    """The input shape that builds a Dense or convolution layer with this first kernel: its
+    rank is the kernel's, its channels the kernel's second-to-last axis."""
+    return (None,) * (len(kernel.shape) - 1) + (kernel.shape[-2],)
 
 
 def matmul_last_axis(inputs, matrix):

@@ -88,12 +88,12 @@ def _out_channel_broadcast(weight, keep: np.ndarray) -> np.ndarray:
 
 
 def _channel_kernels(groups: ChannelGroups):
-    """Yields every prunable channel kernel with its layer and the tensor the layer writes."""
+    """Yields every kernel that writes its layer's output channels (`output_kernels`), with the
+    layer and the tensor it writes."""
     for layer, _, outputs in groups.steps:
         if isinstance(layer, MaskedLayer):
-            for weight in layer.masked_weights():
-                if weight.role == "channels":
-                    yield layer, weight, outputs[0]
+            for weight in layer.output_kernels():
+                yield layer, weight, outputs[0]
 
 
 def _head_first(scores: np.ndarray, heads: np.ndarray) -> np.ndarray:

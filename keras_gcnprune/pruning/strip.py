@@ -34,7 +34,7 @@ def strip_pruning(model: keras.Model, masks: dict | None = None) -> keras.Model:
 
     def clone_function(layer):
         if isinstance(layer, MaskedLayer) and layer.strip_to_stock:
-            return layer.to_stock(masks.get(layer.masked_weights()[0].mask.path))
+            return layer.to_stock(masks)
         return layer.__class__.from_config(layer.get_config())
 
     stripped = keras.models.clone_model(model, clone_function=clone_function, recursive=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 
 from keras_gcnprune.layers import MaskedLayer
+from keras_gcnprune.layers.masked import stock_input_shape
 from keras_gcnprune.pruning.callbacks import PruningCallback
 from keras_gcnprune.pruning.masks import (
     cloned_pairs,
@@ -108,8 +109,8 @@ def _prunable_layer(layer: keras.layers.Layer, schedule: Schedule) -> keras.laye
         raise _cannot_prune(layer)
     pruned = form.from_stock(layer)
     if layer.built:
-        pruned.build((None,) * (len(layer.kernel.shape) - 1) + (layer.kernel.shape[-2],))
-        _copy_weights(layer, pruned)
+        pruned.build(stock_input_shape(layer.weights[0]))
+        pruned.load_stock_weights(layer)
     pruned.pruning_schedule = schedule
     return pruned
 
@@ -133,9 +134,7 @@ def _copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> Non
     """Copies a layer's weights to its clone; a stock layer's kernel and bias to its
     prunable form."""
     if isinstance(target, MaskedLayer) and target.strip_to_stock:
-        target.kernel.assign(source.kernel)
-        if target.bias is not None:
-            target.bias.assign(source.bias)
+        target.load_stock_weights(source)
     else:
         target.set_weights(source.get_weights())
 

@@ -47,10 +47,10 @@ def classifier(seed: int = 0) -> keras.Model:
 
 
 def residual_convnet(seed: int = 0, pooling=keras.layers.AveragePooling1D) -> keras.Model:
-    """Conv1D, Conv2D and depthwise chains with batch norm (shifted, so removed channels leave
-    constants), a residual add, window pooling, a strided convolution and global pooling. (The
-    oracle needs average pooling: a max pooling's gradient reaches one element of a window,
-    though any of them can be its maximum.)"""
+    """Conv1D, Conv2D, depthwise and separable chains with batch norm (shifted, so removed
+    channels leave constants), a residual add, window pooling, a strided convolution and global
+    pooling. (The oracle needs average pooling: a max pooling's gradient reaches one element of
+    a window, though any of them can be its maximum.)"""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((12, 12, 2))
     x = keras.layers.Conv2D(8, 3, padding="same", name="first")(inputs)
@@ -62,6 +62,8 @@ def residual_convnet(seed: int = 0, pooling=keras.layers.AveragePooling1D) -> ke
     x = keras.layers.AveragePooling2D(2)(x)
     x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", name="doubling")(x)
     x = keras.layers.Conv2D(12, 3, strides=2)(x)
+    x = keras.layers.SeparableConv2D(12, 3, padding="same", depth_multiplier=2,
+                                     name="separable")(x)
     x = keras.layers.Reshape((4, 12))(x)
     x = keras.layers.Conv1D(10, 3, padding="same", activation="relu")(x)
     x = pooling(2)(x)
@@ -101,11 +103,11 @@ def test_layers_and_lists_of_layers_are_made_prunable_unbuilt():
 
 
 @pytest.mark.parametrize("layer, match", [
-    (keras.layers.SeparableConv2D(4, 3, name="separable"), r"'separable' \(SeparableConv2D\)"),
+    (keras.layers.Conv3D(4, 3, name="volume"), r"'volume' \(Conv3D\)"),
     (keras.layers.LSTM(4, name="lstm"), r"'lstm' \(LSTM\)"),
 ])
 def test_a_layer_without_a_prunable_form_is_named(layer, match):
-    inputs = keras.Input((6, 6, 2)) if "separable" in layer.name else keras.Input((6, 2))
+    inputs = keras.Input((6, 6, 6, 2)) if layer.name == "volume" else keras.Input((6, 2))
     model = keras.Model(inputs, layer(inputs))
     with pytest.raises(ValueError, match=match):
         prune_low_magnitude(model)
@@ -354,3 +356,28 @@ def test_magnitude_pruning_of_a_stock_model_equals_update_pruning_step():
         model.fit(x, np.zeros((8, 4)), batch_size=2, epochs=1, verbose=0, callbacks=[callback])
     for a, b in zip(*(model.get_weights() for model in models)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_separable_convolution_keeps_its_outputs_strips_back_and_narrows_its_kernels():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.Conv2D(6, 1, name="first")(inputs)
+    x = keras.layers.SeparableConv2D(8, 3, strides=2, padding="same", depth_multiplier=2,
+                                     activation="relu", name="separable")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    stock = keras.Model(inputs, keras.layers.Dense(3, name="out")(x))
+    model = prune_low_magnitude(stock)
+    x = inputs_for(model)
+    np.testing.assert_allclose(model(x).numpy(), stock(x).numpy(), atol=1e-6, rtol=0)
+    assign_masks(model, topologically_consistent_masks(model, 0.9, block_density=0.5))
+    assert disconnected_fraction(model) == 0.0
+    small = compact(model)
+    np.testing.assert_allclose(small(x).numpy(), model(x).numpy(), atol=1e-5, rtol=0)
+    kept_in, kept_out = small.get_layer("first").filters, small.get_layer("separable").filters
+    assert kept_in < 6 and kept_out < 8
+    separable = small.get_layer("separable")
+    assert separable.depthwise_kernel.shape == (3, 3, kept_in, 2)
+    assert separable.pointwise_kernel.shape == (1, 1, 2 * kept_in, kept_out)
+    stripped = strip_pruning(model)
+    assert type(stripped.get_layer("separable")) is keras.layers.SeparableConv2D
+    np.testing.assert_allclose(stripped(x).numpy(), model(x).numpy(), atol=1e-6, rtol=0)
