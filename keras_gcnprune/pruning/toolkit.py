@@ -24,6 +24,13 @@ from keras_gcnprune.pruning.masks import (
 )
 from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
 
+# Stock layers that keep their weights unpruned in a pruned model, as the toolkit keeps them.
+KEPT_AS_THEY_ARE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
+                    keras.layers.PReLU)
+# The toolkit's options that would change which weights are pruned: refused unless default.
+TOOLKIT_DEFAULTS = {"block_size": (1, 1), "block_pooling_type": "AVG", "pruning_policy": None,
+                    "sparsity_m_by_n": None}
+
 
 def prunable_forms() -> dict[type, type]:
     """Every stock layer class with a prunable form, and that form: the `MaskedLayer` types
@@ -43,13 +50,6 @@ def prunable_forms() -> dict[type, type]:
         if stock is not None:
             forms.setdefault(stock, form)
     return forms
-
-# Stock layers that keep their weights unpruned in a pruned model, as the toolkit keeps them.
-KEPT_AS_THEY_ARE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
-                    keras.layers.PReLU)
-# The toolkit's options that would change which weights are pruned: refused unless default.
-TOOLKIT_DEFAULTS = {"block_size": (1, 1), "block_pooling_type": "AVG", "pruning_policy": None,
-                    "sparsity_m_by_n": None}
 
 
 def prune_low_magnitude(to_prune, pruning_schedule: Schedule | None = None, **kwargs):
