@@ -8,8 +8,14 @@ import tensorflow as tf
 from keras import ops
 
 from keras_gcnprune.layers.masked import MaskedLayer
+from keras_gcnprune.layers.shadow import batch_of_one, batch_shape, conv2d_strides, sample_of
 
 PADDINGS = ("valid", "same")
+
+
+def per_axis(value, rank: int) -> tuple[int, ...]:
+    """An int, or one per axis, as one int per each of `rank` axes."""
+    return (int(value),) * rank if isinstance(value, int) else tuple(map(int, value))
 
 
 class MaskedConv(MaskedLayer):
@@ -47,7 +53,7 @@ class MaskedConv(MaskedLayer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
     def _per_axis(self, value, name: str) -> tuple[int, ...]:
-        values = (int(value),) * self.rank if isinstance(value, int) else tuple(map(int, value))
+        values = per_axis(value, self.rank)
         if len(values) != self.rank or min(values) < 1:
             raise ValueError(f"{name} must be a positive int or {self.rank} positive ints, got "
                              f"{value!r}.")
@@ -80,43 +86,33 @@ class MaskedConv(MaskedLayer):
         ]
         return (input_shape[0], *spatial, self.filters)
 
-    # The shadow rules run as 2-D convolutions of a batch of one (a 1-D convolution with a
-    # height of 1): the forward is the layer's convolution with the mask as kernel, the
-    # backward and the used entries that convolution's input and kernel gradients. In the
-    # EXACT algebra the results come back as numpy arrays.
+    # The shadow rules run as 2-D convolutions of a batch of one (`batch_of_one`): the forward
+    # is the layer's convolution with the mask as kernel, the backward and the used entries
+    # that convolution's input and kernel gradients.
     def _conv_options(self) -> dict:
-        strides = self.strides if self.rank == 2 else (1, *self.strides)
-        return {"strides": [1, *strides, 1], "padding": self.padding.upper()}
-
-    def _batch_of_one(self, x):
-        return x[None] if self.rank == 2 else x[None, None]
-
-    def _sample(self, y, shadow):
-        y = y[0] if self.rank == 2 else y[0, 0]
-        return y.numpy() if shadow.exact else y
+        return {"strides": conv2d_strides(self.strides), "padding": self.padding.upper()}
 
     def _mask(self, shadow):
         mask = shadow.mask(self.masked_weights()[0])
         return mask if self.rank == 2 else mask[None]
 
     def shadow_forward(self, inputs, shadow):
-        return self._sample(tf.nn.conv2d(self._batch_of_one(inputs[0]), self._mask(shadow),
-                                         **self._conv_options()), shadow)
+        forward = tf.nn.conv2d(batch_of_one(inputs[0], self.rank), self._mask(shadow),
+                               **self._conv_options())
+        return sample_of(forward, self.rank, shadow)
 
     def shadow_backward(self, out_co, in_shapes, shadow):
-        mask = self._mask(shadow)
-        batch_shape = (1, *in_shapes[0]) if self.rank == 2 else (1, 1, *in_shapes[0])
-        return [self._sample(tf.nn.conv2d_transpose(self._batch_of_one(out_co), mask,
-                                                    batch_shape, **self._conv_options()),
-                             shadow)]
+        back = tf.nn.conv2d_transpose(batch_of_one(out_co, self.rank), self._mask(shadow),
+                                      batch_shape(in_shapes[0], self.rank),
+                                      **self._conv_options())
+        return [sample_of(back, self.rank, shadow)]
 
     def shadow_used(self, acc_in, co_out, shadow):
         mask = self._mask(shadow)
         used = tf.compat.v1.nn.conv2d_backprop_filter(
-            self._batch_of_one(acc_in), tuple(mask.shape), self._batch_of_one(co_out),
+            batch_of_one(acc_in, self.rank), tuple(mask.shape), batch_of_one(co_out, self.rank),
             **self._conv_options())
-        used = used if self.rank == 2 else used[0]
-        return {self.kernel_mask.path: used.numpy() if shadow.exact else used}
+        return {self.kernel_mask.path: shadow.array(used if self.rank == 2 else used[0])}
 
     def narrowed_config(self, keep_out):
         return {**self.get_config(), "filters": len(keep_out)}
@@ -132,7 +128,7 @@ class MaskedConv(MaskedLayer):
     def _check_stock_config(cls, config: dict) -> None:
         unsupported = {
             "data_format": (config.get("data_format"), "channels_last"),
-            "dilation_rate": (tuple(cls._as_tuple(config.get("dilation_rate", 1), cls.rank)),
+            "dilation_rate": (per_axis(config.get("dilation_rate", 1), cls.rank),
                               (1,) * cls.rank),
             "groups": (config.get("groups", 1), 1),
         }
@@ -150,10 +146,6 @@ class MaskedConv(MaskedLayer):
             "name", "dtype", "trainable", "filters", "kernel_size", "strides", "padding",
             "activation", "use_bias", "kernel_initializer", "bias_initializer",
             "kernel_regularizer")}
-
-    @staticmethod
-    def _as_tuple(value, rank: int) -> tuple:
-        return (value,) * rank if isinstance(value, int) else tuple(value)
 
     def _width_config(self) -> dict:
         return {"filters": self.filters}
@@ -265,7 +257,8 @@ class MaskedDepthwiseConv2D(MaskedConv):
     # The shadow rules are those of a full convolution whose kernel is the depthwise one set on
     # the diagonal of the channel pairs (`diagonal_kernel`).
     def _mask(self, shadow):
-        return diagonal_kernel(shadow.mask(self.masked_weights()[0]), shadow.xp)
+        return shadow.once(self.name, lambda: diagonal_kernel(
+            shadow.mask(self.masked_weights()[0]), shadow.xp))
 
     def shadow_used(self, acc_in, co_out, shadow):
         full = super().shadow_used(acc_in, co_out, shadow)[self.kernel_mask.path]
@@ -376,9 +369,12 @@ class MaskedSeparableConv2D(MaskedConv):
 
     # The depthwise step runs as a full convolution with its kernel on the channel diagonal,
     # the pointwise step as a 1x1 convolution; the shadow between them is stepped, as after a
-    # layer.
+    # layer. The diagonal kernel and the two middle shadows are computed once per propagation:
+    # the used entries take the middles that the forward and backward rules made (a layer's
+    # forward input is its used rule's `acc_in`, its backward input the used rule's `co_out`).
     def _depthwise(self, shadow):
-        return diagonal_kernel(shadow.mask(self.masked_weights()[0]), shadow.xp)
+        return shadow.once(f"{self.name}/depthwise", lambda: diagonal_kernel(
+            shadow.mask(self.masked_weights()[0]), shadow.xp))
 
     def _pointwise(self, shadow):
         return shadow.mask(self.masked_weights()[1])
@@ -387,24 +383,25 @@ class MaskedSeparableConv2D(MaskedConv):
         return {"strides": [1, 1, 1, 1], "padding": "VALID"}
 
     def _middle(self, acc_in, shadow):
-        middle = tf.nn.conv2d(acc_in[None], self._depthwise(shadow), **self._conv_options())
-        return shadow.algebra.step(middle)
+        return shadow.once(f"{self.name}/middle", lambda: shadow.algebra.step(tf.nn.conv2d(
+            acc_in[None], self._depthwise(shadow), **self._conv_options())))
 
     def _middle_co(self, co_out, shadow):
-        back = tf.nn.conv2d_transpose(co_out[None], self._pointwise(shadow),
-                                      (1, *co_out.shape[:2], self._pointwise(shadow).shape[2]),
-                                      **self._pointwise_options())
-        return shadow.algebra.step(back)
+        pointwise = self._pointwise(shadow)
+        return shadow.once(f"{self.name}/middle_co", lambda: shadow.algebra.step(
+            tf.nn.conv2d_transpose(co_out[None], pointwise,
+                                   (1, *co_out.shape[:2], pointwise.shape[2]),
+                                   **self._pointwise_options())))
 
     def shadow_forward(self, inputs, shadow):
         out = tf.nn.conv2d(self._middle(inputs[0], shadow), self._pointwise(shadow),
                            **self._pointwise_options())
-        return self._sample(out, shadow)
+        return sample_of(out, self.rank, shadow)
 
     def shadow_backward(self, out_co, in_shapes, shadow):
         back = tf.nn.conv2d_transpose(self._middle_co(out_co, shadow), self._depthwise(shadow),
                                       (1, *in_shapes[0]), **self._conv_options())
-        return [self._sample(back, shadow)]
+        return [sample_of(back, self.rank, shadow)]
 
     def shadow_used(self, acc_in, co_out, shadow):
         depthwise, pointwise = self.masked_weights()
@@ -416,7 +413,7 @@ class MaskedSeparableConv2D(MaskedConv):
             **self._pointwise_options())
         used = {depthwise.mask.path: diagonal_blocks(full, self.depth_multiplier, tf),
                 pointwise.mask.path: used_pointwise}
-        return {path: value.numpy() if shadow.exact else value for path, value in used.items()}
+        return {path: shadow.array(value) for path, value in used.items()}
 
     def sliced_weights(self, keep_in, keep_out):
         """Kept input channels of the depthwise kernel, their depthwise outputs' rows and the

@@ -71,8 +71,34 @@ class Shadow:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def array(self, tensor):
+        """A backend result as this algebra's array (numpy in `EXACT`)."""
+        return tensor.numpy() if self.exact else tensor
+
     def mask(self, weight):
         """The candidate mask of a `MaskedWeight`, else its current mask."""
         if weight.mask.path in self.masks:
             return self.masks[weight.mask.path]
         return self.algebra.value(weight.mask)
+
+
+# Rules that run a convolution of the shadow run it as a 2-D convolution of a batch of one; a
+# sample with one spatial axis gets a height of 1.
+def batch_of_one(sample, rank: int):
+    """One sample with `rank` (1 or 2) spatial axes as a 2-D convolution's batch of one."""
+    return sample[None] if rank == 2 else sample[None, None]
+
+
+def batch_shape(sample_shape: tuple, rank: int) -> tuple:
+    """The shape `batch_of_one` gives a sample of `sample_shape`."""
+    return (1, *sample_shape) if rank == 2 else (1, 1, *sample_shape)
+
+
+def sample_of(batch, rank: int, shadow: Shadow):
+    """The sample of a batch of one made by `batch_of_one`, as the shadow's array."""
+    return shadow.array(batch[0] if rank == 2 else batch[0, 0])
+
+
+def conv2d_strides(strides: tuple[int, ...]) -> list[int]:
+    """A 2-D convolution's strides for `rank` (1 or 2) spatial strides."""
+    return [1, *strides, 1] if len(strides) == 2 else [1, 1, *strides, 1]

@@ -30,7 +30,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_gcnprune.layers import ConstantOffset, MaskedLayer
-from keras_gcnprune.layers.shadow import EXACT, Shadow
+from keras_gcnprune.layers.shadow import (
+    EXACT,
+    Shadow,
+    batch_of_one,
+    batch_shape,
+    conv2d_strides,
+    sample_of,
+)
 from keras_gcnprune.pruning.masks import prunable_weights
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
@@ -118,26 +125,22 @@ def _window_pool_parts(layer, channels: int):
                          f"{layer.data_format}; the accessibility analysis needs channels_last.")
     rank = len(layer.pool_size)
     window = (1, *layer.pool_size) if rank == 1 else tuple(layer.pool_size)
-    strides = (1, *layer.strides) if rank == 1 else tuple(layer.strides)
     kernel = np.ones((*window, 1, 1), np.float32) * np.eye(channels, dtype=np.float32)
-    return rank, kernel, {"strides": [1, *strides, 1], "padding": layer.padding.upper()}
+    return rank, kernel, {"strides": conv2d_strides(tuple(layer.strides)),
+                          "padding": layer.padding.upper()}
 
 
 def _window_pool_forward(layer, inputs, shadow):
-    x = inputs[0]
-    rank, kernel, options = _window_pool_parts(layer, x.shape[-1])
-    pooled = tf.nn.conv2d(x[None] if rank == 2 else x[None, None], kernel, **options)
-    pooled = pooled[0] if rank == 2 else pooled[0, 0]
-    return pooled.numpy() if shadow.exact else pooled
+    rank, kernel, options = _window_pool_parts(layer, inputs[0].shape[-1])
+    pooled = tf.nn.conv2d(batch_of_one(inputs[0], rank), kernel, **options)
+    return sample_of(pooled, rank, shadow)
 
 
 def _window_pool_backward(layer, out_co, in_shapes, shadow):
     rank, kernel, options = _window_pool_parts(layer, out_co.shape[-1])
-    shape = (1, *in_shapes[0]) if rank == 2 else (1, 1, *in_shapes[0])
-    back = tf.nn.conv2d_transpose(out_co[None] if rank == 2 else out_co[None, None], kernel,
-                                  shape, **options)
-    back = back[0] if rank == 2 else back[0, 0]
-    return [back.numpy() if shadow.exact else back]
+    back = tf.nn.conv2d_transpose(batch_of_one(out_co, rank), kernel,
+                                  batch_shape(in_shapes[0], rank), **options)
+    return [sample_of(back, rank, shadow)]
 
 
 def _concat_axis(layer, rank: int) -> int:
