@@ -165,8 +165,9 @@ def _quantizations(value: str) -> tuple[str, ...]:
                    "(first protocol, seed 0) instead; --rates must be among its rates.")
 @click.option("--methods", default=None,
               help="Comma-separated pruning methods: tcp (unstructured) and tcp_block (in "
-                   "channel blocks) for untrained models; with --runs, any it trained. "
-                   "Default: tcp,tcp_block, or with --runs those of the two it trained.")
+                   "channel blocks) for untrained models; with --runs, any it trained, "
+                   "small_dense included (the shape chosen on validation). Default: "
+                   "tcp,tcp_block, or with --runs those of the two it trained.")
 @click.option("--quantizations", default="none", show_default=True,
               help="Comma-separated TFLite quantizations: none, fp16, dynamic, int8 (int8 "
                    "calibrated on seeded random inputs).")

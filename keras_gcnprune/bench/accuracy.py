@@ -48,13 +48,15 @@ from keras_gcnprune.training import (
     width_matched_options,
 )
 from keras_gcnprune.training.directory import settings_difference
-from keras_gcnprune.training.run import rate_summary
+from keras_gcnprune.training.run import compacted_metrics, rate_summary
 
 RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp")
 TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
 METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
 UNPRUNED_METHODS = ("dense", "small_dense")
+# A record's compacted sizes, and what they are for a model that is not pruned.
+COMPACTED_SIZES = {"compacted_parameters": "parameters", "compacted_macs": "macs"}
 
 
 @dataclass
@@ -243,6 +245,10 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
         # normalization included); what methods are compared at.
         "parameters": metrics["parameters"],
         "nonzero_parameters": metrics["nonzero_parameters"],
+        # Narrowed to its live channels, as its TFLite file is (None: a model compaction
+        # does not support, or MRMP rates trained before compacted sizes were measured).
+        **{key: metrics.get(key, metrics[fallback] if training.method in UNPRUNED_METHODS
+                            else None) for key, fallback in COMPACTED_SIZES.items()},
         # What choices are made on (see `TrainConfig.validation`); None without it.
         "validation_accuracy": metrics.get("validation_accuracy"),
         "train_time_s": run_metrics["train_time_s"],
@@ -277,6 +283,8 @@ def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[
     elif training.method == "mrmp":
         records = _mrmp_records(training, run_dir, metrics, bench.unseen)
     else:
+        if "compacted_parameters" not in metrics:  # a run from before they were measured
+            metrics = {**compacted_metrics(load_run(run_dir)[0]), **metrics}
         records = [_record(training, training.rate, metrics, metrics)]
     return [{**r, "run": str(run_dir)} for r in records]
 
@@ -290,7 +298,9 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
         run.check_same_settings(bench.train_config(training, dataset, out_dir))
     records_file = run_dir / RECORDS_FILE
     if records_file.exists():
-        return json.loads(records_file.read_text())["records"]
+        records = json.loads(records_file.read_text())["records"]
+        if all(key in r for r in records for key in COMPACTED_SIZES):
+            return records
     if not run.finished():
         return None
     records = records_of(bench, training, run_dir)

@@ -11,7 +11,12 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.bench.plots import ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT
+from keras_gcnprune.bench.plots import (
+    ACCURACY_PLOT,
+    COMPACTED_PLOT,
+    DISCONNECTED_PLOT,
+    WEIGHTS_PLOT,
+)
 from keras_gcnprune.bench.results import (
     RESULTS_FILE,
     accuracy_tables,
@@ -73,6 +78,8 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         realized_rates_table(results.get("mrmp_realized_rates", [])),
         *([f"![accuracy against nonzero weights]({folder}/{WEIGHTS_PLOT})"]
           if WEIGHTS_PLOT in copied else []),  # older results have no such plot
+        *([f"![accuracy against compacted weights]({folder}/{COMPACTED_PLOT})"]
+          if COMPACTED_PLOT in copied else []),
         f"![accuracy against rate]({folder}/{ACCURACY_PLOT})",
         f"![disconnected fraction against rate]({folder}/{DISCONNECTED_PLOT})", "",
         f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", "",
@@ -114,7 +121,8 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
         target = to.parent / folder
         target.mkdir(parents=True, exist_ok=True)
         copied = set()
-        for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT):
+        for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT,
+                     COMPACTED_PLOT):
             if (out_dir / name).exists():
                 shutil.copyfile(out_dir / name, target / name)
                 copied.add(name)

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from keras_gcnprune import models
+from keras_gcnprune.bench.accuracy import chosen_on_validation
 from keras_gcnprune.bench.results import load_results
 from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
@@ -32,6 +33,7 @@ from keras_gcnprune.reports import model_costs
 
 UNTRAINED_RATES = (0.9, 0.95, 0.98, 0.99)
 SELECTIONS = {"tcp": None, "tcp_block": BLOCK_DENSITY}  # method -> block density
+UNPRUNED = ("dense", "small_dense")  # exported as they are: nothing to compact
 
 
 @dataclass
@@ -48,7 +50,9 @@ class ExportBench:
         invocations: Model invocations per timing.
         runs: Folder of a `gcnprune bench accuracy` output whose trained models to export.
         methods: Pruning methods (None: `tcp` and `tcp_block`, or with `runs` those of the
-            two that the benchmark trained, or else its first pruning method).
+            two that the benchmark trained, or else its first pruning method); with `runs`,
+            also `small_dense` (the shape chosen on validation), the baseline to time a
+            compacted `tcp_block` model against.
         quantizations: TFLite quantizations to export each model in.
     """
 
@@ -74,6 +78,20 @@ def _trained_run(runs: Path, name: str) -> Path:
     return candidates[0]
 
 
+def _small_dense_run(runs: Path, rate: float, protocol: str) -> Path:
+    """The small dense run the accuracy benchmark compares at `rate`: of its shapes, the one
+    chosen on validation (`chosen_on_validation`), seed 0."""
+    chosen = [r for r in chosen_on_validation(load_results(runs)["records"])
+              if r["method"] == "small_dense" and r["rate"] == rate
+              and r["protocol"] == protocol and r["seed"] == 0]
+    if not chosen:
+        raise FileNotFoundError(
+            f"{runs} has no small_dense run at rate {rate:g} on {protocol}, seed 0; run the "
+            "accuracy benchmark into it with small_dense at that rate first.")
+    # by the run's own folders: the benchmark's folder may have moved since
+    return runs.joinpath("runs", *Path(chosen[0]["run"]).parts[-3:], "model.keras")
+
+
 def _untrained(method: str, rate: float, dense: keras.Model) -> keras.Model:
     if method not in SELECTIONS:
         raise ValueError(f"Untrained models are pruned with {sorted(SELECTIONS)}, not "
@@ -90,9 +108,15 @@ def _models_at_rates(bench: ExportBench, name: str) -> dict[tuple[str, float], k
     """The dense model and every (method, rate)'s pruned model."""
     if bench.runs:
         runs = Path(bench.runs)
-        return {("dense", 0.0): keras.models.load_model(_trained_run(runs, "dense")),
-                **{(method, rate): keras.models.load_model(
-                    _trained_run(runs, f"{method}_{rate:g}"))
+        dense = _trained_run(runs, "dense")
+        protocol = dense.parts[-3]
+
+        def run_of(method: str, rate: float) -> Path:
+            if method == "small_dense":
+                return _small_dense_run(runs, rate, protocol)
+            return _trained_run(runs, f"{method}_{rate:g}")
+        return {("dense", 0.0): keras.models.load_model(dense),
+                **{(method, rate): keras.models.load_model(run_of(method, rate))
                    for method in bench.methods for rate in bench.rates}}
     keras.utils.set_random_seed(0)
     dense = models.build(name, bench.layout, num_classes=bench.classes, frames=bench.frames)
@@ -141,8 +165,8 @@ def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, fol
     """
     files = {}
     for (method, rate), model in pruned.items():
-        variants = {"dense": model} if method == "dense" else {"pruned": model,
-                                                               "compacted": compact(model)}
+        variants = {"dense": model} if method in UNPRUNED else {"pruned": model,
+                                                                "compacted": compact(model)}
         for variant, exported in variants.items():
             costs = model_costs(exported)
             for quantization in quantizations:

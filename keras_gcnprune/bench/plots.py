@@ -10,6 +10,13 @@ import numpy as np
 ACCURACY_PLOT = "accuracy_vs_rate.png"
 DISCONNECTED_PLOT = "disconnected_vs_rate.png"
 WEIGHTS_PLOT = "accuracy_vs_weights.png"
+COMPACTED_PLOT = "accuracy_vs_compacted_weights.png"
+# x axis of each plot against size: what it counts
+SIZE_AXES = {
+    "nonzero_parameters": "nonzero weights (biases and normalization included, log scale)",
+    "compacted_parameters": "weights once compacted (the narrowed model's every weight, "
+                            "log scale)",
+}
 
 
 def _pyplot():
@@ -52,7 +59,8 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
         label: What was measured (e.g. the dataset), put before both titles.
 
     Returns:
-        `{"accuracy_plot": path, "disconnected_plot": path, "weights_plot": path}`.
+        `{"accuracy_plot": path, "disconnected_plot": path, "weights_plot": path}`, and
+        `"compacted_plot"` when some pruned models were measured compacted.
     """
     plt = _pyplot()
     out_dir = Path(out_dir)
@@ -96,21 +104,29 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
     figure.tight_layout()
     figure.savefig(paths["disconnected_plot"], dpi=110)
     plt.close(figure)
-    _plot_against_weights(plt, methods, dense, paths["weights_plot"], prefix)
+    _plot_against_size(plt, methods, dense, paths["weights_plot"], prefix)
+    compacted = {m: [r for r in rows if r.get("compacted_parameters") is not None]
+                 for m, rows in methods.items()}
+    compacted = {m: rows for m, rows in compacted.items() if rows}
+    if set(compacted) - {"small_dense"}:
+        paths["compacted_plot"] = out_dir / COMPACTED_PLOT
+        _plot_against_size(plt, compacted, dense, paths["compacted_plot"], prefix,
+                           "compacted_parameters")
     return paths
 
 
-def _plot_against_weights(plt, methods: dict, dense: list[dict] | None, path: Path,
-                          prefix: str) -> None:
-    """Top-1 against nonzero weights (log scale): the picture to choose a model by."""
+def _plot_against_size(plt, methods: dict, dense: list[dict] | None, path: Path,
+                       prefix: str, size: str = "nonzero_parameters") -> None:
+    """Top-1 against the models' size (log scale, `size` a key of `SIZE_AXES`): the picture
+    to choose a model by."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     if dense:
         row = dense[0]
-        axis.errorbar([row["nonzero_parameters"]], [row["top1_mean"]], yerr=[row["top1_std"]],
+        axis.errorbar([row[size]], [row["top1_mean"]], yerr=[row["top1_std"]],
                       marker="s", color="black", label=f"dense ({row['top1_mean']:.1f})")
     for method, rows in methods.items():
-        rows = sorted(rows, key=lambda r: r["nonzero_parameters"])
-        weights = [r["nonzero_parameters"] for r in rows]
+        rows = sorted(rows, key=lambda r: r[size])
+        weights = [r[size] for r in rows]
         mean = np.array([r["top1_mean"] for r in rows])
         std = np.array([r["top1_std"] for r in rows])
         style = {"color": "black", "linestyle": ":"} if method == "small_dense" else {}
@@ -118,7 +134,7 @@ def _plot_against_weights(plt, methods: dict, dense: list[dict] | None, path: Pa
         axis.fill_between(weights, mean - std, mean + std, alpha=0.12, **(
             {"color": "black"} if method == "small_dense" else {}))
     axis.set_xscale("log")
-    axis.set_xlabel("nonzero weights (biases and normalization included, log scale)")
+    axis.set_xlabel(SIZE_AXES[size])
     axis.set_ylabel("top-1 accuracy (%)")
     axis.set_title(prefix + "accuracy against size (mean ± std over folds and seeds)")
     axis.grid(alpha=0.3)

@@ -141,8 +141,17 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
             **{key: round(_mean([r[key] for r in runs]), 4)
                for key in ("realized_rate", "disconnected_fraction", "dead_channels",
                            "kept_weights", "nonzero_parameters", "train_time_s")},
+            **{key: _mean_if_all([r.get(key) for r in runs]) for key in COMPACTED_KEYS},
         })
     return rows
+
+
+COMPACTED_KEYS = ("compacted_parameters", "compacted_macs")
+
+
+def _mean_if_all(values: list[float | None]) -> float | None:
+    """The mean, or None when any run did not measure it."""
+    return None if None in values else round(_mean(values), 1)
 
 
 def _cell(rows: dict, method: str, rate: float, fmt) -> str:
@@ -189,8 +198,9 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float])
                                      f"({r['realized_rate']:.2%})") for m in pruned) + " |")
     best = winners(summary, pruned, rates)
     lines += ["", best] if best else []
-    frontier = budget_table(summary, methods)
-    lines += ["", frontier] if frontier else []
+    for size in BUDGET_SIZES:
+        frontier = budget_table(summary, methods, size)
+        lines += ["", frontier] if frontier else []
     lines += ["", training_time_table(summary, methods)]
     return "\n".join(lines) + "\n"
 
@@ -199,10 +209,26 @@ BUDGETS = (0.01, 0.02, 0.05, 0.10)  # of the dense model's weights
 BUDGET_SLACK = 1.1  # a model counts within a budget up to 10% over it
 
 
-def budget_table(summary: list[dict], methods: list[str]) -> str:
+# What a budget counts: the weights a pruned model keeps, or every weight of it narrowed to
+# its live channels (`compact`), which is what its TFLite file holds.
+BUDGET_SIZES = {
+    "nonzero_parameters": "nonzero weights",
+    "compacted_parameters": "weights once compacted (every weight of the narrowed model, its "
+                            "MACs per sequence after the slash)",
+}
+
+
+def budget_table(summary: list[dict], methods: list[str],
+                 size: str = "nonzero_parameters") -> str:
     """Markdown: the best top-1 of each method among its models of at most about 1%, 2%, 5%
     and 10% of the dense model's weights (`BUDGET_SLACK` over the budget allowed), with the
-    nonzero weights of that model; empty without a dense run.
+    size of that model; empty without a dense run or without two methods measured in `size`.
+
+    Args:
+        summary: Rows of `summarise_accuracy`.
+        methods: Methods to show (dense gives the budgets and is not shown).
+        size: A key of `BUDGET_SIZES`: what a budget counts. Methods whose models were not
+            measured in it (None) are left out.
 
     Example:
         >>> rows = [{"method": "dense", "rate": 0.0, "top1_mean": 90.0, "top1_std": 1.0,
@@ -220,23 +246,31 @@ def budget_table(summary: list[dict], methods: list[str]) -> str:
         | 10% (1,000) | 80.00 ± 2.00 (520) |
     """
     dense = next((r for r in summary if r["method"] == "dense"), None)
-    shown = [m for m in methods if m != "dense"]
-    if dense is None or not shown:
+    measured = [m for m in methods if m != "dense" and any(
+        r["method"] == m and r.get(size) is not None for r in summary)]
+    if dense is None or dense.get(size) is None or not measured or (
+            size != "nonzero_parameters" and len(measured) < 2):
         return ""
-    lines = [f"Best top-1 % within a budget of nonzero weights (share of dense's "
-             f"{dense['nonzero_parameters']:,.0f}):", "",
-             "| budget | " + " | ".join(shown) + " |", "|---|" + "---|" * len(shown)]
+    lines = [f"Best top-1 % within a budget of {BUDGET_SIZES[size]} (share of dense's "
+             f"{dense[size]:,.0f}):", "",
+             "| budget | " + " | ".join(measured) + " |", "|---|" + "---|" * len(measured)]
     for share in BUDGETS:
-        budget = share * dense["nonzero_parameters"]
+        budget = share * dense[size]
         cells = []
-        for method in shown:
-            fits = [r for r in summary if r["method"] == method
-                    and r["nonzero_parameters"] <= BUDGET_SLACK * budget]
+        for method in measured:
+            fits = [r for r in summary if r["method"] == method and r.get(size) is not None
+                    and r[size] <= BUDGET_SLACK * budget]
             best = max(fits, key=lambda r: r["top1_mean"], default=None)
             cells.append("" if best is None else f"{best['top1_mean']:.2f} ± "
-                         f"{best['top1_std']:.2f} ({best['nonzero_parameters']:,.0f})")
+                         f"{best['top1_std']:.2f} ({_size_cell(best, size)})")
         lines.append(f"| {share:.0%} ({budget:,.0f}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _size_cell(row: dict, size: str) -> str:
+    if size == "compacted_parameters" and row.get("compacted_macs") is not None:
+        return f"{row[size]:,.0f} / {row['compacted_macs']:,.0f}"
+    return f"{row[size]:,.0f}"
 
 
 def winners(summary: list[dict], methods: list[str], rates: list[float]) -> str:

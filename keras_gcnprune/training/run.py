@@ -38,6 +38,7 @@ from keras_gcnprune.pruning import (
     align_with_prior,
     assign_masks,
     closed_form_rate,
+    compact,
     extract,
     extraction_masks,
     pruning_callback,
@@ -442,6 +443,7 @@ def train(
             "pruning_method": pruning.method,
             "target_rate": pruning.rate,
             **rate_summary(report),
+            **compacted_metrics(model),
             **pruning_metrics,
         }
     metrics = {
@@ -472,6 +474,18 @@ def size_metrics(model: keras.Model) -> dict:
     costs = model_costs(model)
     return {"parameters": costs["parameters"], "nonzero_parameters": costs["kept_parameters"],
             "macs": costs["macs"], "kept_macs": costs["kept_macs"]}
+
+
+def compacted_metrics(model: keras.Model) -> dict:
+    """What a pruned model weighs once its dead channels are removed (`compact`): the weights
+    and multiply-accumulates per sequence of the narrowed model, every entry counted, as its
+    TFLite file stores and runs them. Empty for a model that compaction does not support (its
+    error names the layer), so that a finished training is never lost to it."""
+    try:
+        costs = model_costs(compact(model))
+    except ValueError:
+        return {}
+    return {"compacted_parameters": costs["parameters"], "compacted_macs": costs["macs"]}
 
 
 def rate_summary(report: dict) -> dict:
@@ -518,6 +532,7 @@ def extracted_metrics(extracted: keras.Model, data: RunData, closed_form: float)
         **validation_metrics(extracted, data),
         **rate_summary(connectivity_report(extracted)),
         **size_metrics(extracted),
+        **compacted_metrics(extracted),
         "closed_form_rate": closed_form,
     }
 

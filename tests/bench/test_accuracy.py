@@ -126,6 +126,8 @@ def test_records_summary_and_files(finished):
         assert abs(r["realized_rate"] - r["rate"]) < (1e-3 if r["method"] == "mrmp" else 0.02)
         assert {"disconnected_fraction", "dead_channels", "train_time_s", "device"} <= set(r)
         assert 0 < r["nonzero_parameters"] <= r["parameters"]
+        assert r["nonzero_parameters"] <= r["compacted_parameters"] <= r["parameters"]
+        assert 0 < r["compacted_macs"]
         assert 0.0 <= r["validation_accuracy"] <= 1.0  # held out of the training split
     mrmp_times = {r["train_time_s"] for r in records if r["method"] == "mrmp"}
     assert len(mrmp_times) == 1  # one training for all its rates
@@ -197,6 +199,44 @@ def test_export_bench_uses_the_trained_runs(finished):
     assert all(r["gpu_findings"] == 0 and r["max_abs_diff"] < 1e-4 for r in rows.values())
 
 
+@pytest.fixture(scope="module")
+def block_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("block_bench")
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "small_dense", "tcp_block"),
+                          rates=(0.95,), seeds=1, epochs=1)
+    return out, run_accuracy(bench, out, command="test", progress=quiet(6))
+
+
+def test_tcp_block_is_compared_with_small_dense_at_compacted_weights(block_bench):
+    out, results = block_bench
+    records = {r["method"]: r for r in results.records if r["method"] != "small_dense"}
+    dense, block = records["dense"], records["tcp_block"]
+    assert (dense["compacted_parameters"], dense["compacted_macs"]) == (
+        dense["parameters"], json.loads((out / "runs/dense/cross_subject/seed0/metrics.json")
+                                        .read_text())["macs"])
+    # blocks narrow the model: far below dense, above the nonzero weights it keeps
+    assert block["nonzero_parameters"] < block["compacted_parameters"] < dense["parameters"] / 4
+    assert block["compacted_macs"] < dense["compacted_macs"] / 4
+    assert "weights once compacted" in results.table
+    assert (out / "accuracy_vs_compacted_weights.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_bench_times_compacted_tcp_block_against_the_chosen_small_dense(block_bench):
+    out, results = block_bench
+    exported = run_export(ExportBench(runs=str(out), methods=("small_dense", "tcp_block"),
+                                      rounds=1, invocations=2))
+    rows = {(r["method"], r["variant"]): r for r in exported["rows"]}
+    assert set(rows) == {("dense", "dense"), ("small_dense", "dense"),
+                         ("tcp_block", "pruned"), ("tcp_block", "compacted")}
+    chosen = next(r for r in results.records if r["method"] == "small_dense"
+                  and r["nonzero_parameters"] == next(
+                      s for s in results.summary if s["method"] == "small_dense")[
+                          "nonzero_parameters"])
+    assert rows[("small_dense", "dense")]["parameters"] == chosen["parameters"]
+    assert rows[("tcp_block", "compacted")]["parameters"] == next(
+        r for r in results.records if r["method"] == "tcp_block")["compacted_parameters"]
+
+
 def test_export_bench_names_the_missing_run(finished):
     out, _ = finished
     with pytest.raises(FileNotFoundError, match="tcp_0.9"):
@@ -210,6 +250,8 @@ def test_docs_page_is_generated_from_the_results(finished, tmp_path):
     assert "## Synthetic hand gestures: accuracy against pruning rate" in text
     assert "Command: `test`" in text and "gcnprune bench docs x" in text
     assert f"![accuracy against rate](results/{out.name}/accuracy_vs_rate.png)" in text
+    assert (f"![accuracy against compacted weights](results/{out.name}/"
+            "accuracy_vs_compacted_weights.png)") in text
     assert "Partial" not in text
     copied = tmp_path / "docs" / "results" / out.name
     assert json.loads((copied / "results.json").read_text())["benchmark"] == "accuracy"

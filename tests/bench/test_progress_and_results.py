@@ -74,6 +74,37 @@ def test_tables_show_leads_over_the_small_dense_model_and_magnitude_and_time_rat
     assert "| tcp | 15.0 | 1.50x |" in times
 
 
+def test_the_compacted_budget_table_compares_the_narrowed_models_with_their_macs():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.9, nonzero_parameters=10000, compacted_parameters=10000,
+               compacted_macs=90000),
+        record("small_dense", 0.95, 0.6, compacted_parameters=480, compacted_macs=4000),
+        record("tcp_block", 0.95, 0.7, compacted_parameters=500, compacted_macs=3000),
+        record("tcp_block", 0.95, 0.8, compacted_parameters=520, compacted_macs=3200),
+        # a run from before compacted sizes were measured: not in the compacted table
+        record("magnitude", 0.95, 0.9, compacted_parameters=None, compacted_macs=None)])
+    rows = {r["method"]: r for r in summary}
+    assert (rows["tcp_block"]["compacted_parameters"], rows["tcp_block"]["compacted_macs"]) \
+        == (510.0, 3100.0)
+    assert rows["magnitude"]["compacted_parameters"] is None
+    table = accuracy_tables(summary, ["dense", "small_dense", "magnitude", "tcp_block"], [0.95])
+    compacted = table[table.index("weights once compacted"):]
+    assert "| budget | small_dense | tcp_block |" in compacted
+    assert ("| 5% (500) | 60.00 ± 0.00 (480 / 4,000) | 75.00 ± 5.00 (510 / 3,100) |"
+            in compacted)
+    # the nonzero-weight table still has every method
+    assert "| budget | small_dense | magnitude | tcp_block |" in table
+
+
+def test_no_compacted_table_with_a_single_method_measured_compacted():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.9, nonzero_parameters=10000, compacted_parameters=10000,
+               compacted_macs=90000),
+        record("small_dense", 0.95, 0.6, compacted_parameters=480, compacted_macs=4000)])
+    assert "weights once compacted" not in accuracy_tables(summary, ["dense", "small_dense"],
+                                                            [0.95])
+
+
 def test_realized_rates_worst_offset_over_folds():
     rows = mrmp_realized_rates([
         record("mrmp", 0.9, 0.8, realized=0.905), record("mrmp", 0.9, 0.8, realized=0.897),
