@@ -8,7 +8,13 @@ from dataclasses import replace
 
 import click
 
-from keras_gcnprune.cli.options import DATASET_HELP, ON_ERROR_HELP, PROTOCOL_HELP, parse_rates
+from keras_gcnprune.cli.options import (
+    DATASET_HELP,
+    ON_ERROR_HELP,
+    PROTOCOL_HELP,
+    parse_options,
+    parse_rates,
+)
 
 
 def _command_line() -> str:
@@ -35,6 +41,10 @@ def bench() -> None:
               help=PROTOCOL_HELP.replace("Default: the dataset's first protocol.",
                                          "Repeatable. Default: every one of the dataset's."))
 @click.option("--model", "model_name", default=None, help="Model name. Default: attention_gcn.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Model option, repeatable; VALUE is JSON (e.g. heads=16, to prune a wider "
+                   "model down to the same budgets; give rates that reach them). small_dense "
+                   "scales these widths.")
 @click.option("--methods", default=None,
               help="Comma-separated: dense, small_dense (dense models as small as each "
                    "rate's pruned ones: the baseline), magnitude, tcp, srmp, mrmp, a TCP "
@@ -76,7 +86,7 @@ def bench() -> None:
               type=click.Path(file_okay=False),
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
-def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epochs, frames,
+def accuracy(quick, dataset, protocols, model_name, options, methods, rates, seeds, epochs, frames,
              unseen, rates_per_step, distill, from_dense, jobs, executor, address, task_cpus,
              task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
@@ -90,6 +100,7 @@ def accuracy(quick, dataset, protocols, model_name, methods, rates, seeds, epoch
 
     protocols = tuple(p for value in protocols for p in value.split(",") if p)
     overrides = {"dataset": dataset, "protocols": protocols or None, "model": model_name,
+                 "model_options": parse_options(options) or None,
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
                  "rates_per_step": rates_per_step, "distill": distill,

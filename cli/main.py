@@ -17,23 +17,11 @@ from keras_gcnprune.cli.options import (
     ON_ERROR_HELP,
     PROTOCOL_HELP,
     parse_budgets,
+    parse_options,
     parse_rates,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-def _parse_options(pairs: tuple[str, ...]) -> dict:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint="--option")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
-
 
 def _streams(value: str) -> tuple[str, ...]:
     from keras_gcnprune.data import STREAMS
@@ -167,7 +155,7 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
         if teacher else None
     return TrainConfig(
         dataset=dataset, protocol=protocol, model=model_name,
-        model_options=_parse_options(options), epochs=epochs, batch_size=batch_size,
+        model_options=parse_options(options), epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
         label_smoothing=label_smoothing,
         preprocessing=Preprocessing(frames=frames, streams=_streams(streams)),

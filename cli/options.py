@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 DATASET_HELP = (
@@ -16,6 +18,21 @@ PROTOCOL_HELP = (
 )
 ON_ERROR_HELP = "What to do with a bad file: 'raise' stops with its path and reason, 'skip' " \
                 "leaves it out and warns with the count."
+
+
+def parse_options(pairs: tuple[str, ...]) -> dict:
+    """`("heads=4", "widths=[32,64]")` -> `{"heads": 4, "widths": [32, 64]}`: each VALUE read
+    as JSON, or kept as a string when it is not; a usage error for a pair without `=`."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE.", param_hint="--option")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
 
 
 def parse_rates(value: str | None) -> tuple[float, ...] | None:

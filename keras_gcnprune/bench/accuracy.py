@@ -67,6 +67,8 @@ class AccuracyBench:
         dataset: Dataset spec (see `keras_gcnprune.data.load_dataset`).
         protocols: Folds or splits to run (empty: every one of the dataset's protocols).
         model: Model name for `keras_gcnprune.models.build`.
+        model_options: Options of that model (for example wider widths, to prune a large
+            model down to the budgets of a small one); small_dense scales them.
         methods: Any of `dense`, `small_dense` (the baseline every pruning result is
             measured against: the same family, widths scaled so that its weights match what
             a model pruned at each rate keeps, `keras_gcnprune.training.budget_at_rate`,
@@ -105,6 +107,7 @@ class AccuracyBench:
     dataset: str = "sbu"
     protocols: tuple[str, ...] = ()
     model: str = "attention_gcn"
+    model_options: dict = field(default_factory=dict)
     methods: tuple[str, ...] = BASE_METHODS
     rates: tuple[float, ...] = (0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.995)
     seeds: int = 3
@@ -179,8 +182,9 @@ class AccuracyBench:
             training.method != "dense" else None
         pruning = self.pruning(training)
         config = TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
-                             epochs=self.epochs, preprocessing=Preprocessing(frames=self.frames),
-                             seed=training.seed, on_error="skip", pruning=pruning,
+                             model_options=dict(self.model_options), epochs=self.epochs,
+                             preprocessing=Preprocessing(frames=self.frames), seed=training.seed,
+                             on_error="skip", pruning=pruning,
                              distillation=teacher,
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
@@ -193,7 +197,8 @@ class AccuracyBench:
             budget = budget_at_rate(build_model(config, dataset), training.rate)
             shape = models.width_variants(self.model).get(training.variant, {})
             self._small_dense[key] = width_matched_options(
-                replace(config, model_options=shape), dataset, budget, fixed=tuple(shape))
+                replace(config, model_options={**self.model_options, **shape}), dataset, budget,
+                fixed=tuple(shape))
         return replace(config, model_options=self._small_dense[key])
 
 

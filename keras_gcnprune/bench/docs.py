@@ -65,7 +65,8 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
     lines = [
         f"## {DATASET_TITLES.get(name, name)}: accuracy against pruning rate, "
         f"{settings['model']}, {', '.join(settings['methods'])}", "",
-        f"`{settings['model']}`, protocols {', '.join(settings['protocols'])}, "
+        f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
+        f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
         f"mean ± standard deviation of top-1 over protocols and seeds, leads over the small "
         f"dense model of the same weights (small) and over magnitude pruning (mag.) in "
@@ -85,6 +86,12 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", "",
     ]
     return lines
+
+
+def _options_text(options: dict | None) -> str:
+    if not options:
+        return ""
+    return " with " + ", ".join(f"`{key}={value}`" for key, value in options.items())
 
 
 def _table_section(results: dict, folder: str, title: str, table: str) -> list[str]:
