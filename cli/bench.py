@@ -91,7 +91,8 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, see
              task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
-    Writes OUT/results.json, OUT/results.md and OUT/accuracy_vs_rate.png,
+    Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
+    OUT/accuracy_vs_weights.png, OUT/accuracy_vs_compacted_weights.png and
     OUT/disconnected_vs_rate.png after every training; rerun the same command to continue an
     interrupted benchmark.
     """

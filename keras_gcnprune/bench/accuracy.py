@@ -353,7 +353,7 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
             benchmark's settings, command, machine and versions), `results.md` and PNG plots.
         command: The command line to record in the results.
         progress: Progress line (default: one on standard error).
-        plots: Draw `accuracy_vs_rate.png` and `disconnected_vs_rate.png`.
+        plots: Draw the PNG plots (`keras_gcnprune.bench.plots.plot_accuracy`).
         on_training: Called before each training is handed to a worker (tests use it to
             interrupt).
         executor: Where the trainings run (`keras_gcnprune.bench.executors.make_executor`:
