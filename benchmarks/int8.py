@@ -1,5 +1,7 @@
 """int8 against float on real data: top-1 agreement with Keras and accuracy, per calibration.
 
+int16x8 (int8 weights, int16 activations) is measured beside it, once.
+
 For each trained run (and, for a pruned run, its compacted model), the float TFLite file and
 int8 files calibrated with each setting (number of training samples, random or stratified by
 class) are evaluated side by side on the run's validation part and on its test split: top-1
@@ -93,13 +95,15 @@ def measure(name: str, run: Path, on_error: str, folder: Path) -> list[dict]:
         row = {"run": name, "variant": variant,
                "keras": {part: round(float(np.mean(keras_classes[part] == y)), 4)
                          for part, (_, y) in parts.items()}}
-        settings = [("float32", None)] + [(f"int8 {n} {s}", (n, s)) for n, s in CALIBRATIONS]
-        for label, calibration in settings:
+        settings = [("float32", "none", None),
+                    *((f"int8 {n} {s}", "int8", (n, s)) for n, s in CALIBRATIONS),
+                    ("int16x8 256 random", "int16x8", (256, "random"))]
+        for label, quantization, calibration in settings:
             path = folder / f"{name}_{variant}_{label.replace(' ', '_')}.tflite"
             representative = None if calibration is None else \
                 x_train[calibration_indices(np.asarray(y_train), *calibration)]
-            export_tflite(exported, path, "none" if calibration is None else "int8",
-                          representative=representative, write_anyway=True, gpu_engine="off")
+            export_tflite(exported, path, quantization, representative=representative,
+                          write_anyway=True, gpu_engine="off")
             row[label] = {part: _scores(_tflite_classes(path, x), keras_classes[part], y)
                           for part, (x, y) in parts.items()}
         float_file = folder / f"{name}_{variant}_float32.tflite"
@@ -112,7 +116,7 @@ def measure(name: str, run: Path, on_error: str, folder: Path) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    labels = [k for k in rows[0] if k.startswith(("float32", "int8", "aeq"))]
+    labels = [k for k in rows[0] if k.startswith(("float32", "int8", "int16x8", "aeq"))]
     lines = ["| run | variant | Keras top-1 val / test | "
              + " | ".join(f"{label}: agreement val / test, top-1 test" for label in labels)
              + " |", "|---" * (3 + len(labels)) + "|"]
@@ -140,7 +144,7 @@ def main() -> None:
             rows += measure(name, Path(run), args.on_error, Path(folder))
     best = {}
     for row in rows:
-        int8 = {k: v for k, v in row.items() if k.startswith(("int8", "aeq"))}
+        int8 = {k: v for k, v in row.items() if k.startswith(("int8", "aeq"))}  # full int8
         best[f"{row['run']} {row['variant']}"] = max(
             int8, key=lambda k: int8[k]["validation"]["agreement"])
     (out / "results.json").write_text(json.dumps(
@@ -154,7 +158,10 @@ def main() -> None:
         "Each cell: top-1 agreement with the Keras model on the validation part / on the test "
         "split, then the file's own top-1 accuracy on the test split. `int8 N sampling`: the "
         "TFLite converter's full-integer int8 (float input and output), calibrated on N "
-        "training samples; `aeq`: ai-edge-quantizer's static recipes (int8 input).", "",
+        "training samples; `int16x8`: the converter's int8 weights with int16 activations "
+        "(float input and output; not for the GPU engine, which refuses int16 tensors, and "
+        "slow on the CPU, whose int16 kernels are reference ones); `aeq`: ai-edge-quantizer's "
+        "static recipes (int8 input).", "",
         table(rows), "", "Best calibration by validation agreement (test never used to choose):",
         "", *[f"- {key}: {value}" for key, value in best.items()], ""])
     (out / "results.md").write_text(page)

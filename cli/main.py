@@ -427,6 +427,10 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
               help="TFLite: int8 weights, float activations.")
 @click.option("--int8", "quantization", flag_value="int8",
               help="TFLite: full integer, calibrated on --dataset's training split.")
+@click.option("--int16x8", "quantization", flag_value="int16x8",
+              help="TFLite: int8 weights and int16 activations (the converter's 16x8 mode), "
+                   "calibrated on --dataset's training split: for models whose int8 "
+                   "activations lose too much; NPUs and DSPs must support 16-bit activations.")
 @click.option("--batch-size", default=1, type=click.IntRange(1),
               help="Static batch of the exported signature (1 for phones).")
 @click.option("--sparse", is_flag=True,
@@ -454,10 +458,12 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
 @click.option("--probabilities", is_flag=True,
               help="End the model in a softmax; the output is named probabilities.")
 @click.option("--calibration-samples", default=256, show_default=True, type=click.IntRange(1),
-              help="--int8: training samples that calibrate the activation ranges.")
+              help="--int8, --int16x8: training samples that calibrate the activation "
+                   "ranges.")
 @click.option("--calibration", default="random", show_default=True,
               type=click.Choice(["random", "stratified"]),
-              help="--int8: calibration samples at random, or as many of each class.")
+              help="--int8, --int16x8: calibration samples at random, or as many of each "
+                   "class.")
 @click.option("--write-anyway", is_flag=True,
               help="TFLite: write the file even when its check fails (for example int8 "
                    "agreement below 98%), with the check's numbers in its metadata.")

@@ -27,6 +27,7 @@ from keras_gcnprune import models
 from keras_gcnprune.bench.accuracy import chosen_on_validation
 from keras_gcnprune.bench.results import load_results
 from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
+from keras_gcnprune.export.convert import CALIBRATED
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.reports import model_costs
@@ -172,7 +173,7 @@ def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, fol
             for quantization in quantizations:
                 path = folder / f"{name}_{method}_{rate:g}_{variant}_{quantization}.tflite"
                 report = export_tflite(exported, path, quantization, representative=(
-                    _calibration(exported) if quantization == "int8" else None))
+                    _calibration(exported) if quantization in CALIBRATED else None))
                 files[(method, rate, variant, quantization)] = (path, {
                     "parameters": costs["parameters"],
                     "kept_parameters": costs["kept_parameters"], "bytes": report.size_bytes,

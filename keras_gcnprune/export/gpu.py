@@ -143,11 +143,15 @@ OPERATOR_CHECKS = {
 def _tensor_findings(subgraph, tensor_index: int) -> list[tuple[str, str]]:
     tensor = subgraph.tensors[tensor_index]
     found = []
-    if len(tensor.shape) > MAX_RANK:
-        found.append((f"tensor {tensor.name.decode()!r} has rank {len(tensor.shape)} > "
-                      f"{MAX_RANK}", "refused"))
+    rank = 0 if tensor.shape is None else len(tensor.shape)  # None: a scalar
+    if rank > MAX_RANK:
+        found.append((f"tensor {tensor.name.decode()!r} has rank {rank} > {MAX_RANK}",
+                      "refused"))
     if tensor.type == schema.TensorType.INT64:
         found.append((f"tensor {tensor.name.decode()!r} is int64 (int32 runs)", "refused"))
+    if tensor.type == schema.TensorType.INT16:
+        found.append((f"tensor {tensor.name.decode()!r} is int16 (16-bit activations; float "
+                      "and int8 run)", "refused"))
     return found
 
 

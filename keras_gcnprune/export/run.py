@@ -9,6 +9,7 @@ import numpy as np
 
 from keras_gcnprune.data import Preprocessing
 from keras_gcnprune.export.convert import (
+    CALIBRATED,
     ExportError,
     ExportReport,
     default_check_inputs,
@@ -55,7 +56,8 @@ CALIBRATIONS = ("random", "stratified")
 
 
 def calibration_indices(labels: np.ndarray, samples: int, sampling: str) -> np.ndarray:
-    """Seeded training indices for int8 calibration: at random, or as many of each class."""
+    """Seeded training indices for int8 and int16x8 calibration: at random, or as many of
+    each class."""
     rng = np.random.default_rng(0)
     if sampling == "random":
         return rng.permutation(len(labels))[:samples]
@@ -66,7 +68,7 @@ def calibration_indices(labels: np.ndarray, samples: int, sampling: str) -> np.n
 
 
 def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration: tuple):
-    """(int8 calibration samples, labelled test inputs and their classes, check inputs), each
+    """(calibration samples, labelled test inputs and their classes, check inputs), each
     None without a dataset; with `raw_input`, windows of raw coordinates resampled to the
     model's frames."""
     if dataset is None:
@@ -133,7 +135,8 @@ def export_run(
         model_path: Run directory (model.keras + run.json) or a `.keras` file.
         tflite: The `.tflite` file to write, if any.
         saved_model: The SavedModel folder to write, if any.
-        quantization: TFLite quantization: `"none"`, `"fp16"`, `"dynamic"` or `"int8"`.
+        quantization: TFLite quantization: `"none"`, `"fp16"`, `"dynamic"`, `"int8"` or
+            `"int16x8"` (see `export_tflite`).
         batch_size: Static batch of the exported signature.
         sparse: Sparse weight encoding in the TFLite file.
         compaction: Export `compact(model)`: dead channels removed, checked against the model
@@ -148,8 +151,10 @@ def export_run(
         axes: With `raw_input`: for each training axis, the sensor's axis and sign (None:
             every axis as it is).
         probabilities: End the exported model in a softmax; its output is `probabilities`.
-        calibration_samples: int8: training samples that calibrate the activation ranges.
-        calibration: int8: `"random"` samples, or `"stratified"` (as many of each class).
+        calibration_samples: int8 and int16x8: training samples that calibrate the
+            activation ranges.
+        calibration: int8 and int16x8: `"random"` samples, or `"stratified"` (as many of
+            each class).
         write_anyway: TFLite: write a file whose check failed, with the numbers in its
             metadata (see `export_tflite`).
 
@@ -162,9 +167,9 @@ def export_run(
     if tflite is None and saved_model is None:
         raise ValueError("Nothing to export: give a TFLite file, a SavedModel folder or both.")
     model, info = _load(Path(model_path))
-    if quantization == "int8" and dataset is None:
-        raise ValueError("int8 quantization is calibrated on real samples: give dataset= "
-                         "(--dataset), whose training split calibrates it.")
+    if quantization in CALIBRATED and dataset is None:
+        raise ValueError(f"{quantization} quantization is calibrated on real samples: give "
+                         "dataset= (--dataset), whose training split calibrates it.")
     if calibration not in CALIBRATIONS or calibration_samples < 1:
         raise ValueError(f"calibration must be one of {CALIBRATIONS} with at least one sample, "
                          f"got {calibration!r} and {calibration_samples}.")

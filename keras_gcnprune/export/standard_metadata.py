@@ -32,7 +32,8 @@ REQUIRED_KEYS = ("model", "package_version", "signature", "input", "output", "la
                  "joints", "channels", "quantization")
 NUMBER_FORMATS = {"none": "float32", "fp16": "float16 weights",
                   "dynamic": "int8 weights, float activations", "int8": "int8 weights and "
-                  "activations, float input and output"}
+                  "activations, float input and output",
+                  "int16x8": "int8 weights, int16 activations, float input and output"}
 # Slots (field order) of the schema's tables.
 MODEL = {"name": 0, "description": 1, "version": 2, "subgraph_metadata": 3, "author": 4,
          "license": 5, "associated_files": 6, "min_parser_version": 7}

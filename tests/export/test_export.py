@@ -110,9 +110,25 @@ def test_quantized_exports_agree_with_keras_on_real_samples(tmp_path, trained_ru
     assert report.size_bytes < 0.6 * dense_size
 
 
-def test_int8_needs_a_dataset(trained_run, tmp_path):
-    with pytest.raises(ValueError, match="calibrated on real samples"):
-        export_run(trained_run, tflite=tmp_path / "q.tflite", quantization="int8")
+def test_int16x8_is_closer_to_keras_than_int8_and_is_flagged_off_the_gpu(tmp_path, trained_run):
+    (report,) = export_run(trained_run, tflite=tmp_path / "q.tflite", quantization="int16x8",
+                           dataset="synthetic")
+    (int8,) = export_run(trained_run, tflite=tmp_path / "i.tflite", quantization="int8",
+                         dataset="synthetic")
+    assert report.top1_agreement >= 0.98 and report.max_abs_diff < int8.max_abs_diff
+    assert report.size_bytes < 1.2 * int8.size_bytes  # int8 weights in both
+    assert read_metadata(tmp_path / "q.tflite")["quantization"] == "int16x8"
+    # its activations are int16 (and some biases int64), which the engine was seen to refuse
+    assert any("is int16" in f for f in report.gpu_findings)
+    assert all(f.endswith("(the GPU engine refuses this)") for f in report.gpu_findings)
+    if report.gpu_engine is not None:  # where the engine is installed: seen refused
+        assert report.gpu_engine.status == "refused"
+
+
+@pytest.mark.parametrize("quantization", ["int8", "int16x8"])
+def test_calibrated_quantizations_need_a_dataset(trained_run, tmp_path, quantization):
+    with pytest.raises(ValueError, match=f"{quantization} quantization is calibrated on real"):
+        export_run(trained_run, tflite=tmp_path / "q.tflite", quantization=quantization)
 
 
 def test_a_failed_check_leaves_nothing_behind(tmp_path):

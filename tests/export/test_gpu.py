@@ -24,10 +24,25 @@ KERNEL = RNG.standard_normal((24, 8)).astype("float32")
 RIGHT_4D = RNG.standard_normal((1, 1, 4, 5)).astype("float32")
 
 
+class Int16x8:
+    """A function to convert with int16 activations and int8 weights (the 16x8 mode)."""
+
+    def __init__(self, function):
+        self.function = function
+
+
 def convert(function, shape):
     """TFLite bytes of a tf.function on one float input of `shape`."""
+    quantized = isinstance(function, Int16x8)
+    function = function.function if quantized else function
     concrete = tf.function(function).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    if quantized:
+        samples = RNG.standard_normal((8, *shape)).astype("float32")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([sample] for sample in samples)
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     return converter.convert()
 
 
@@ -65,6 +80,8 @@ OBSERVED = {
                            (1, 3, 4), "refused", "indices of rank 2"),
     "STRIDED_SLICE shrinking an axis": (lambda x: tf.reshape(x, (1, 2, 3, 4))[:, 0, :, 1:3],
                                         (1, 24), "refused", "shrinkAxisMask"),
+    "int16 activations": (Int16x8(lambda x: tf.nn.relu(tf.matmul(x, KERNEL) + 1.0)), (1, 24),
+                          "refused", "is int16"),
     "CUMSUM": (lambda x: tf.cumsum(x, axis=-1), (1, 24), "wrong", "CUMSUM"),
     "4-D BATCH_MATMUL broadcast, constant": (
         lambda x: tf.matmul(tf.reshape(x, (1, 2, 3, 4)), RIGHT_4D), (1, 24), "wrong",
