@@ -125,6 +125,15 @@ def test_int16x8_is_closer_to_keras_than_int8_and_is_flagged_off_the_gpu(tmp_pat
         assert report.gpu_engine.status == "refused"
 
 
+def test_an_int8_refusal_points_to_int16x8(trained_run, tmp_path, monkeypatch):
+    from keras_gcnprune.export import convert
+
+    monkeypatch.setitem(convert.MIN_AGREEMENT, "int8", 1.01)  # no file can agree that often
+    with pytest.raises(ExportError, match=r"top-1 agreement .*Nothing was written\. int16x8 "):
+        export_run(trained_run, tflite=tmp_path / "q.tflite", quantization="int8",
+                   dataset="synthetic")
+
+
 @pytest.mark.parametrize("quantization", ["int8", "int16x8"])
 def test_calibrated_quantizations_need_a_dataset(trained_run, tmp_path, quantization):
     with pytest.raises(ValueError, match=f"{quantization} quantization is calibrated on real"):
