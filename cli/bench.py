@@ -181,8 +181,8 @@ def _quantizations(value: str) -> tuple[str, ...]:
                    "small_dense included (the shape chosen on validation). Default: "
                    "tcp,tcp_block, or with --runs those of the two it trained.")
 @click.option("--quantizations", default="none", show_default=True,
-              help="Comma-separated TFLite quantizations: none, fp16, dynamic, int8 (int8 "
-                   "calibrated on seeded random inputs).")
+              help="Comma-separated TFLite quantizations: none, fp16, dynamic, int8, int16x8 "
+                   "(int8 and int16x8 calibrated on seeded random inputs).")
 @click.option("--rounds", default=5, type=click.IntRange(1))
 @click.option("--invocations", default=50, type=click.IntRange(1),
               help="Model invocations per timing.")

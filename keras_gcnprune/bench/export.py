@@ -156,7 +156,8 @@ def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, fol
         folder: Where the TFLite files are written.
         rounds: Interleaved timing rounds.
         invocations: Model invocations per timing.
-        quantizations: TFLite quantizations (int8 is calibrated on seeded random inputs).
+        quantizations: TFLite quantizations (int8 and int16x8 are calibrated on seeded random
+            inputs).
 
     Returns:
         One row per model, variant (`dense`, `pruned`, `compacted`) and quantization:
