@@ -64,7 +64,8 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
               "finished; rerun the command to complete it.**")
     lines = [
         f"## {DATASET_TITLES.get(name, name)}: accuracy against pruning rate, "
-        f"{settings['model']}, {', '.join(settings['methods'])}", "",
+        f"{settings['model']}{_options_text(settings.get('model_options'))}, "
+        f"{', '.join(settings['methods'])}", "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
