@@ -222,7 +222,8 @@ def budget_table(summary: list[dict], methods: list[str],
                  size: str = "nonzero_parameters") -> str:
     """Markdown: the best top-1 of each method among its models of at most about 1%, 2%, 5%
     and 10% of the dense model's weights (`BUDGET_SLACK` over the budget allowed), with the
-    size of that model; empty without a dense run or without two methods measured in `size`.
+    size of that model; empty without a dense run, and for compacted weights without two
+    methods measured in them (small_dense alone compares nothing).
 
     Args:
         summary: Rows of `summarise_accuracy`.
