@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from keras_gcnprune import models
-from keras_gcnprune.bench.accuracy import chosen_on_validation
+from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, chosen_on_validation
 from keras_gcnprune.bench.results import load_results
 from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
 from keras_gcnprune.export.convert import CALIBRATED
@@ -34,7 +34,6 @@ from keras_gcnprune.reports import model_costs
 
 UNTRAINED_RATES = (0.9, 0.95, 0.98, 0.99)
 SELECTIONS = {"tcp": None, "tcp_block": BLOCK_DENSITY}  # method -> block density
-UNPRUNED = ("dense", "small_dense")  # exported as they are: nothing to compact
 
 
 @dataclass
@@ -167,8 +166,9 @@ def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, fol
     """
     files = {}
     for (method, rate), model in pruned.items():
-        variants = {"dense": model} if method in UNPRUNED else {"pruned": model,
-                                                                "compacted": compact(model)}
+        # unpruned models are exported as they are: nothing to compact
+        variants = {"dense": model} if method in UNPRUNED_METHODS else {
+            "pruned": model, "compacted": compact(model)}
         for variant, exported in variants.items():
             costs = model_costs(exported)
             for quantization in quantizations:
