@@ -11,6 +11,11 @@ and the model's (nonzero) weights and MACs.
     python benchmarks/dense_quality.py --out runs/dense_quality --datasets sbu,jhmdb,msr
     python benchmarks/dense_quality.py --out runs/tcp_strength --prune tcp:0.99 \
         --recipes strength0.03,strength0.3,strength1
+    python benchmarks/dense_quality.py --out runs/streams --model stgcn \
+        --recipes default,bone_only,motion_only --ensembles default/bone_only/motion_only
+
+`--ensembles` adds rows for models that average the logits of several recipes' runs (one
+per stream, say): their weights, MACs, epochs and training time are the members' summed.
 
 Each training is a run directory under OUT/<dataset>/<recipe>/<protocol>/seed<k>; a rerun skips
 finished ones and resumes an interrupted one. Prints the results as JSON and as a Markdown
@@ -30,13 +35,21 @@ import numpy as np
 from keras_gcnprune.bench.docs import machine_line
 from keras_gcnprune.bench.results import machine
 from keras_gcnprune.data import Augmentation, Preprocessing, load_dataset, protocol_names
-from keras_gcnprune.training import PruningConfig, RunDirectory, TrainConfig, train
+from keras_gcnprune.training import (
+    PruningConfig,
+    RunDirectory,
+    TrainConfig,
+    ensemble_runs,
+    train,
+)
 
 DEFAULT_AUGMENTATION = Augmentation()
 # Each recipe: what it changes in the package's default TrainConfig.
 RECIPES = {
     "default": {},
     "bone_motion": {"preprocessing": {"streams": ("joint", "bone", "motion")}},
+    "bone_only": {"preprocessing": {"streams": ("bone",)}},
+    "motion_only": {"preprocessing": {"streams": ("motion",)}},
     "rotation45": {"augmentation": {"rotation": 45.0}},
     "shear": {"augmentation": {"shear": 0.3}},
     "crop": {"augmentation": {"crop": 0.8}},
@@ -110,6 +123,37 @@ def run_recipe(dataset_name: str, name: str, recipe: dict, args, dataset) -> lis
     return records
 
 
+def run_ensemble(dataset_name: str, members: list[str], args, dataset) -> list[dict]:
+    """The ensemble of the recipes `members` (their runs' logits averaged) on every protocol
+    and seed, as records like a recipe's; its epochs and time are its members' summed."""
+    records = []
+    name = "/".join(members)
+    for protocol in protocol_names(dataset.name):
+        for seed in range(args.seeds):
+            runs = [Path(args.out) / dataset_name / m / protocol / f"seed{seed}" for m in members]
+            run_dir = Path(args.out) / dataset_name / name.replace("/", "_and_") / protocol / \
+                f"seed{seed}"
+            metrics = ensemble_runs(runs, run_dir, dataset=dataset)
+            records.append({"dataset": dataset_name, "recipe": name, "protocol": protocol,
+                            "seed": seed, "validation": metrics["validation_accuracy"],
+                            "test": metrics["test_accuracy"],
+                            "weights": metrics["nonzero_parameters"],
+                            "macs": metrics["macs"], "epochs": metrics["epochs"],
+                            "train_time_s": metrics["train_time_s"]})
+    return records
+
+
+def parse_ensembles(text: str | None, recipes: dict) -> list[list[str]]:
+    """`a/b/c,d/e` -> [[a, b, c], [d, e]]: ensembles of recipes that also run."""
+    ensembles = [name.split("/") for name in (text.split(",") if text else [])]
+    for members in ensembles:
+        missing = [m for m in members if m not in recipes]
+        if len(members) < 2 or missing:
+            raise SystemExit(f"Ensemble {'/'.join(members)!r} needs two or more recipes of "
+                             f"--recipes; {missing or 'only one'} is not one.")
+    return ensembles
+
+
 def summarise(records: list[dict]) -> list[dict]:
     rows = []
     for dataset in dict.fromkeys(r["dataset"] for r in records):
@@ -176,6 +220,14 @@ def page(rows: list[dict], args, command: str) -> str:
     return "\n".join(lines)
 
 
+def write_results(out: Path, command: str, records: list[dict]) -> list[dict]:
+    rows = summarise(records)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(
+        {"command": command, "records": records, "summary": rows}, indent=2))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="sbu,jhmdb,msr")
@@ -183,6 +235,9 @@ def main(argv: list[str] | None = None) -> None:
                                                       if "pruning" not in RECIPES[r]),
                         help="Comma-separated recipe names; 'a+b' combines two (default: "
                              "every recipe that does not change the pruning).")
+    parser.add_argument("--ensembles", default=None, metavar="A/B[/C],...",
+                        help="Also ensemble the runs of these recipes (averaged logits, one "
+                             "model; e.g. default/bone_only/motion_only), each a row.")
     parser.add_argument("--model", default="attention_gcn")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--frames", type=int, default=32)
@@ -200,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     recipes = parse_recipes(args.recipes)
     if "default" not in recipes:
         recipes = {"default": {}, **recipes}
+    ensembles = parse_ensembles(args.ensembles, recipes)
     command = "python benchmarks/dense_quality.py " + " ".join(argv or sys.argv[1:])
     records = []
     out = Path(args.out)
@@ -207,10 +263,10 @@ def main(argv: list[str] | None = None) -> None:
         dataset = load_dataset(dataset_name, on_error="skip")
         for name, recipe in recipes.items():
             records += run_recipe(dataset_name, name, recipe, args, dataset)
-            rows = summarise(records)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "results.json").write_text(json.dumps(
-                {"command": command, "records": records, "summary": rows}, indent=2))
+            rows = write_results(out, command, records)
+        for members in ensembles:
+            records += run_ensemble(dataset_name, members, args, dataset)
+            rows = write_results(out, command, records)
     text = page(rows, args, command)
     (out / "results.md").write_text(text)
     if args.page:

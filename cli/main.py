@@ -379,6 +379,24 @@ def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batch
 
 
 @main.command()
+@click.argument("run_paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--out", "out_dir", default="runs/ensemble", type=click.Path(file_okay=False),
+              help="Run directory of the ensemble: model.keras, run.json, metrics.json.")
+@click.option("--overwrite", is_flag=True, help="Replace a directory that holds another run.")
+def ensemble(run_paths, out_dir, overwrite) -> None:
+    """Average the logits of trained runs (for example one per stream) as one model."""
+    from keras_gcnprune.training import ensemble_runs
+
+    if len(run_paths) < 2:
+        raise click.UsageError(f"Give at least two trained runs to ensemble, got {len(run_paths)}.")
+    metrics = ensemble_runs(run_paths, out_dir, overwrite)
+    for member in metrics["members"]:
+        click.echo(f"member {member['run']} ({'+'.join(member['streams'])}): test accuracy "
+                   f"{member['test_accuracy']:.2%}")
+    _report_run(metrics, out_dir)
+
+
+@main.command()
 @click.argument("model_path", type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--png", default=None, type=click.Path(dir_okay=False),

@@ -15,6 +15,7 @@ from keras_gcnprune.layers.graph_conv import GraphConv
 from keras_gcnprune.layers.masked import MaskConstraint, MaskedLayer, MaskedWeight
 from keras_gcnprune.layers.offset import ConstantOffset
 from keras_gcnprune.layers.skeleton_preprocessing import SkeletonPreprocessing
+from keras_gcnprune.layers.streams import SelectStreams
 from keras_gcnprune.layers.temporal_conv import TemporalConv
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MaskedLayer",
     "MaskedSeparableConv2D",
     "MaskedWeight",
+    "SelectStreams",
     "SkeletonPreprocessing",
     "TemporalConv",
 ]

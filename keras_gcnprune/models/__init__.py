@@ -10,6 +10,7 @@ import keras
 from keras_gcnprune.models import attention_gcn as _attention_gcn
 from keras_gcnprune.models import stgcn as _stgcn
 from keras_gcnprune.models.attention_gcn import attention_gcn
+from keras_gcnprune.models.ensemble import ensemble, union_of_streams
 from keras_gcnprune.models.stgcn import stgcn
 
 MODELS: dict[str, Callable[..., keras.Model]] = {
@@ -94,5 +95,5 @@ def width_variants(name: str) -> dict[str, dict]:
     return dict(WIDTH_VARIANTS[_key(name)])
 
 
-__all__ = ["MODELS", "WIDTH_SCALERS", "WIDTH_VARIANTS", "attention_gcn", "build",
-           "scaled_options", "stgcn", "width_variants"]
+__all__ = ["MODELS", "WIDTH_SCALERS", "WIDTH_VARIANTS", "attention_gcn", "build", "ensemble",
+           "scaled_options", "stgcn", "union_of_streams", "width_variants"]

@@ -12,6 +12,7 @@ from keras_gcnprune.training.distillation import (
     DistillationLoss,
     LabelLoss,
 )
+from keras_gcnprune.training.ensemble import ensemble_runs
 from keras_gcnprune.training.extraction import extract_run
 from keras_gcnprune.training.run import (
     PruningConfig,
@@ -46,6 +47,7 @@ __all__ = [
     "rate_for_budget",
     "build_model",
     "check_data_fits",
+    "ensemble_runs",
     "evaluate",
     "evaluate_arrays",
     "extract_run",

@@ -555,7 +555,8 @@ def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size
 
 
 def run_data(info: dict, dataset: str | None = None, protocol: str | None = None,
-             on_error: str = "raise") -> tuple[TrainConfig, RunData]:
+             on_error: str = "raise", loaded: SkeletonDataset | None = None
+             ) -> tuple[TrainConfig, RunData]:
     """Loads and splits a dataset with the preprocessing a trained run's model expects, and
     the run's own validation part (same fraction and seed).
 
@@ -564,6 +565,7 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
         dataset: Dataset spec (default: the one it was trained on).
         protocol: Protocol (default: the one it was trained with).
         on_error: `"raise"` or `"skip"` for bad dataset files.
+        loaded: The dataset already loaded, used instead of loading the spec.
 
     Returns:
         `(config, data)`.
@@ -577,7 +579,7 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
         seed=trained.get("seed", 0),
         validation=trained.get("validation", 0.0),  # runs from before the validation split
     )
-    return config, prepare_data(config)
+    return config, prepare_data(config, loaded)
 
 
 def check_data_fits(model: keras.Model, info: dict, loaded: SkeletonDataset, spec: str) -> None:

@@ -68,3 +68,27 @@ def test_it_serializes():
     config = restored.layers[-1].get_config()
     assert config["axes"] == "x,-y,z" and config["streams"] == ["joint", "bone"]
     assert config["layout"]["name"] == "sbu"
+
+
+def test_select_streams_takes_channel_groups_in_the_order_asked():
+    from keras_gcnprune.layers import SelectStreams
+
+    x = np.arange(2 * 4 * 3 * 9, dtype="float32").reshape(2, 4, 3, 9)
+    layer = SelectStreams(("joint", "bone", "motion"), take=("motion", "joint"))
+    np.testing.assert_array_equal(layer(x).numpy(), np.concatenate([x[..., 6:], x[..., :3]], -1))
+    again = SelectStreams.from_config(layer.get_config())
+    assert again.streams == layer.streams and again.take == layer.take
+    np.testing.assert_array_equal(SelectStreams(("joint", "motion"), ("motion",))(x[..., :6]),
+                                  x[..., 3:6])
+
+
+@pytest.mark.parametrize("streams, take, match", [
+    (("joint", "bone"), ("motion",), "lack"),
+    (("joint", "joint"), ("joint",), "distinct"),
+    (("joint",), ("speed",), "one of"),
+])
+def test_select_streams_refuses_streams_it_cannot_take(streams, take, match):
+    from keras_gcnprune.layers import SelectStreams
+
+    with pytest.raises(ValueError, match=match):
+        SelectStreams(streams, take)

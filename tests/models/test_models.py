@@ -72,3 +72,18 @@ def test_attention_gcn_segments_must_divide_frames():
 def test_frames_must_be_a_fixed_positive_count(frames):
     with pytest.raises(ValueError, match="frames must be a positive integer.*static shapes"):
         models.build("attention_gcn", "sbu", num_classes=3, frames=frames)
+
+
+def test_ensemble_refuses_members_that_do_not_fit_together():
+    joint = models.build("attention_gcn", "sbu", num_classes=8, frames=16)
+    other_frames = models.build("attention_gcn", "sbu", num_classes=8, frames=8)
+    other_classes = models.build("attention_gcn", "sbu", num_classes=4, frames=16)
+    with pytest.raises(ValueError, match="frames 8 against 16"):
+        models.ensemble([joint, other_frames], [("joint",), ("motion",)])
+    with pytest.raises(ValueError, match="classes 4 against 8"):
+        models.ensemble([joint, other_classes], [("joint",), ("motion",)])
+    with pytest.raises(ValueError, match="3 input channels for streams"):
+        models.ensemble([joint, models.build("attention_gcn", "sbu", num_classes=8, frames=16)],
+                        [("joint",), ("bone", "motion")])
+    with pytest.raises(ValueError, match="at least 2 members"):
+        models.ensemble([joint], [("joint",)])

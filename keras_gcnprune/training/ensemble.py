@@ -1,0 +1,137 @@
+"""Trained runs of one dataset and protocol combined into one ensemble run directory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from keras_gcnprune.data import Preprocessing, SkeletonDataset
+from keras_gcnprune.models.ensemble import ensemble, union_of_streams
+from keras_gcnprune.training.directory import (
+    RunConflictError,
+    RunDirectory,
+    load_run,
+    save_model_atomically,
+)
+from keras_gcnprune.training.run import (
+    environment,
+    evaluate_arrays,
+    run_data,
+    size_metrics,
+    validation_metrics,
+)
+
+# What members must share: the data they were trained and are evaluated on.
+SHARED_SETTINGS = ("dataset", "protocol", "seed", "validation")
+SHARED_PREPROCESSING = ("frames", "centre", "scale")
+
+
+def _check_same_data(infos: list[dict], paths: list[str]) -> None:
+    first = infos[0]
+    for info, path in zip(infos[1:], paths[1:]):
+        differing = [f"{key}: {first['config'].get(key)!r} in {paths[0]}, "
+                     f"{info['config'].get(key)!r} in {path}"
+                     for key in SHARED_SETTINGS
+                     if info["config"].get(key) != first["config"].get(key)]
+        differing += [f"preprocessing {key}: {first['config']['preprocessing'][key]!r} in "
+                      f"{paths[0]}, {info['config']['preprocessing'][key]!r} in {path}"
+                      for key in SHARED_PREPROCESSING
+                      if info["config"]["preprocessing"][key]
+                      != first["config"]["preprocessing"][key]]
+        if info["class_names"] != first["class_names"]:
+            differing.append(f"class names differ between {paths[0]} and {path}")
+        if differing:
+            raise ValueError("Ensemble members must be trained on the same data and split: "
+                             + "; ".join(differing) + ".")
+
+
+def _claim(run: RunDirectory, members: list[str], overwrite: bool) -> None:
+    """Refuses a directory holding another run (a training, or an ensemble of other members)
+    unless `overwrite`; the same ensemble is simply written again."""
+    if not run.run_file.exists() or overwrite:
+        return
+    recorded = [m["run"] for m in run.read_info().get("members", [])]
+    if recorded != members:
+        raise RunConflictError(
+            f"{run.path} holds another run (members {recorded or 'none: a training'}). Use "
+            "another output directory, or overwrite it.")
+
+
+def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
+                  overwrite: bool = False, dataset: SkeletonDataset | None = None) -> dict:
+    """Combines trained runs into one model that averages their logits (see
+    `keras_gcnprune.models.ensemble`), evaluates it on the runs' validation and test parts,
+    and writes it as a run directory (`model.keras`, `run.json`, `metrics.json`) that
+    `gcnprune evaluate` and `gcnprune export` take like any other.
+
+    Members are typically the same model trained on different streams (joint, bone, motion);
+    they must share the dataset, protocol, seed, validation fraction, frames, centring and
+    scaling. The ensemble's input holds every stream some member takes.
+
+    Args:
+        run_paths: Two or more trained run directories (or their `model.keras` files).
+        out_dir: The ensemble's run directory (created).
+        overwrite: Replace a directory that holds another run.
+        dataset: The members' dataset already loaded (default: loaded from their spec).
+
+    Returns:
+        The metrics written to `metrics.json`: test and validation accuracy, the ensemble's
+        weights and MACs (the sum of its members'), `epochs` and `train_time_s` summed over
+        the members (the training it took), and each member's own accuracy.
+
+    Raises:
+        ValueError: fewer than two runs, or runs trained on different data or shapes.
+        RunConflictError: `out_dir` holds another run and `overwrite` is False.
+
+    Example:
+        >>> metrics = ensemble_runs(["runs/joint", "runs/bone"], "runs/ensemble")  # doctest: +SKIP
+    """
+    started = time.perf_counter()
+    paths = [str(p) for p in run_paths]
+    if len(paths) < 2:
+        raise ValueError(f"An ensemble needs at least 2 trained runs, got {paths}.")
+    loaded = [load_run(path) for path in paths]
+    members, infos = [m for m, _ in loaded], [i for _, i in loaded]
+    _check_same_data(infos, paths)
+    member_metrics = [RunDirectory.holding(path)[0].read_metrics() for path in paths]
+    member_streams = [tuple(i["config"]["preprocessing"]["streams"]) for i in infos]
+    run = RunDirectory(out_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    _claim(run, paths, overwrite)
+    model = ensemble(members, member_streams)
+    preprocessing = Preprocessing.from_dict({**infos[0]["config"]["preprocessing"],
+                                             "streams": union_of_streams(member_streams)})
+    config = {**infos[0]["config"], "model": "ensemble", "model_options": {},
+              "preprocessing": preprocessing.to_dict(), "pruning": None}
+    info = {**infos[0], "config": config,
+            "members": [{"run": path, "model": i["config"]["model"],
+                         "streams": list(streams)}
+                        for path, i, streams in zip(paths, infos, member_streams)]}
+    _, data = run_data(info, on_error=config.get("on_error", "raise"), loaded=dataset)
+    x_test, y_test = data.test
+    for stale in run.artifacts():
+        if stale.is_file():
+            stale.unlink()
+    save_model_atomically(model, run.model_file)
+    run.write_json(run.run_file, info)
+    metrics = {
+        "dataset": config["dataset"],
+        "protocol": config["protocol"],
+        "model": "ensemble",
+        "test_accuracy": evaluate_arrays(model, x_test, y_test),
+        **validation_metrics(model, data),
+        "train_samples": len(data.train[0]),
+        "test_samples": len(x_test),
+        **size_metrics(model),
+        "epochs": sum(m["epochs"] for m in member_metrics),
+        "train_time_s": round(sum(m["train_time_s"] for m in member_metrics), 2),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "members": [{"run": path, "streams": list(streams),
+                     "test_accuracy": m["test_accuracy"],
+                     "validation_accuracy": m.get("validation_accuracy")}
+                    for path, streams, m in zip(paths, member_streams, member_metrics)],
+        **environment(),
+    }
+    run.write_metrics(metrics)
+    return metrics
