@@ -98,6 +98,14 @@ def parse_recipes(text: str) -> dict[str, dict]:
     return recipes
 
 
+def record(dataset_name: str, recipe: str, protocol: str, seed: int, metrics: dict) -> dict:
+    """One row of results.json from a run's metrics."""
+    return {"dataset": dataset_name, "recipe": recipe, "protocol": protocol, "seed": seed,
+            "validation": metrics["validation_accuracy"], "test": metrics["test_accuracy"],
+            "weights": metrics["nonzero_parameters"], "macs": metrics["macs"],
+            "epochs": metrics["epochs"], "train_time_s": metrics["train_time_s"]}
+
+
 def run_recipe(dataset_name: str, name: str, recipe: dict, args, dataset) -> list[dict]:
     records = []
     for protocol in protocol_names(dataset.name):
@@ -114,12 +122,7 @@ def run_recipe(dataset_name: str, name: str, recipe: dict, args, dataset) -> lis
                 print(f"training {dataset_name} {name} {protocol} seed {seed}", file=sys.stderr,
                       flush=True)
                 metrics = train(config, run_dir, dataset=dataset, verbose=0)
-            records.append({"dataset": dataset_name, "recipe": name, "protocol": protocol,
-                            "seed": seed, "validation": metrics["validation_accuracy"],
-                            "test": metrics["test_accuracy"],
-                            "weights": metrics["nonzero_parameters"],
-                            "macs": metrics["macs"], "epochs": config.epochs,
-                            "train_time_s": metrics["train_time_s"]})
+            records.append(record(dataset_name, name, protocol, seed, metrics))
     return records
 
 
@@ -134,12 +137,7 @@ def run_ensemble(dataset_name: str, members: list[str], args, dataset) -> list[d
             run_dir = Path(args.out) / dataset_name / name.replace("/", "_and_") / protocol / \
                 f"seed{seed}"
             metrics = ensemble_runs(runs, run_dir, dataset=dataset)
-            records.append({"dataset": dataset_name, "recipe": name, "protocol": protocol,
-                            "seed": seed, "validation": metrics["validation_accuracy"],
-                            "test": metrics["test_accuracy"],
-                            "weights": metrics["nonzero_parameters"],
-                            "macs": metrics["macs"], "epochs": metrics["epochs"],
-                            "train_time_s": metrics["train_time_s"]})
+            records.append(record(dataset_name, name, protocol, seed, metrics))
     return records
 
 
