@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -198,6 +199,7 @@ def page(rows: list[dict], args, command: str) -> str:
              "protocols and seeds; in brackets the lead over `default` (the package's defaults) "
              "in the same run. Only the validation columns choose; test is reported.", "",
              machine_line({"machine": machine()}), "",
+             *([args.note, ""] if args.note else []),
              f"**Chosen on validation: `{chosen}`** (validation averaged over the datasets: "
              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(averages.items(),
                                                            key=lambda kv: -kv[1])) + ").", ""]
@@ -243,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prune", default=None, metavar="METHOD:RATE",
                         help="Prune every recipe's model, e.g. tcp:0.99 (default: dense).")
     parser.add_argument("--out", default="runs/dense_quality")
+    parser.add_argument("--note", default=None,
+                        help="A paragraph for the page, after the machine line (for example "
+                             "what `default` was when the runs trained).")
     parser.add_argument("--page", default=None, help="Also write the page here (e.g. "
                         "docs/dense_quality.md).")
     args = parser.parse_args(argv)
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     if "default" not in recipes:
         recipes = {"default": {}, **recipes}
     ensembles = parse_ensembles(args.ensembles, recipes)
-    command = "python benchmarks/dense_quality.py " + " ".join(argv or sys.argv[1:])
+    command = shlex.join(["python", "benchmarks/dense_quality.py", *(argv or sys.argv[1:])])
     records = []
     out = Path(args.out)
     for dataset_name in args.datasets.split(","):

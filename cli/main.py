@@ -261,7 +261,7 @@ def train(out_dir, overwrite, **options) -> None:
               help="tcp: propagations that supervise the latent weights during training "
                    "(ablations: one direction, straight-through feedback instead, or the "
                    "selection only).")
-@click.option("--supervision-strength", default=0.1, type=click.FloatRange(0),
+@click.option("--supervision-strength", default=0.03, type=click.FloatRange(0),
               help="tcp: scale of the gradient the supervision gives the latent weights.")
 @click.option("--block-density", default=None,
               type=click.FloatRange(0, 1, min_open=True),

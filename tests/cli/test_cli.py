@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.data import load_archive
 
-COMMANDS = ["train", "prune", "extract", "report", "evaluate", "layouts", "convert", "quickstart",
-            "export", "check-gpu"]
+COMMANDS = ["train", "prune", "extract", "ensemble", "report", "evaluate", "layouts", "convert",
+            "quickstart", "export", "check-gpu"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -28,6 +28,15 @@ def test_prune_help_states_the_ramp_updates_the_training_uses():
 
     result = CliRunner().invoke(main, ["prune", "--help"], terminal_width=200)
     assert f"takes {RAMP_UPDATES} updates" in " ".join(result.output.split())
+
+
+def test_prune_defaults_are_the_librarys():
+    from keras_gcnprune.training import PruningConfig
+
+    defaults = {p.name: p.default for p in main.commands["prune"].params}
+    library = PruningConfig(method="tcp", rate=0.9)
+    assert defaults["supervision_strength"] == library.supervision_strength == 0.03
+    assert (defaults["begin"], defaults["end"]) == (library.begin, library.end)
 
 
 def test_layouts_lists_and_shows():
