@@ -137,7 +137,9 @@ def run_ensemble(dataset_name: str, members: list[str], args, dataset) -> list[d
             runs = [Path(args.out) / dataset_name / m / protocol / f"seed{seed}" for m in members]
             run_dir = Path(args.out) / dataset_name / name.replace("/", "_and_") / protocol / \
                 f"seed{seed}"
-            metrics = ensemble_runs(runs, run_dir, dataset=dataset)
+            finished = RunDirectory(run_dir)
+            metrics = finished.read_metrics() if finished.finished() else \
+                ensemble_runs(runs, run_dir, dataset=dataset)
             records.append(record(dataset_name, name, protocol, seed, metrics))
     return records
 
