@@ -28,6 +28,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ import numpy as np
 from keras_gcnprune.bench.docs import machine_line
 from keras_gcnprune.bench.results import machine
 from keras_gcnprune.data import Augmentation, Preprocessing, load_dataset, protocol_names
+from keras_gcnprune.export import export_run, litert_latency_ms
 from keras_gcnprune.training import (
     PruningConfig,
     RunDirectory,
@@ -206,9 +208,11 @@ def page(rows: list[dict], args, command: str) -> str:
              + ", ".join(f"{k} {v:.2f}" for k, v in sorted(averages.items(),
                                                            key=lambda kv: -kv[1])) + ").", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        timed = all("latency_ms" in r for r in rows)
         lines += [f"## {dataset}", "",
                   "| recipe | weights | MACs | epochs | validation top-1 % | test top-1 % | "
-                  "one training (s) |", "|---|---|---|---|---|---|---|"]
+                  "one training (s) |" + (" LiteRT CPU ms | / default |" if timed else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|---|" if timed else "")]
         for r in (r for r in rows if r["dataset"] == dataset):
             cells = []
             for part in ("validation", "test"):
@@ -217,13 +221,39 @@ def page(rows: list[dict], args, command: str) -> str:
                 cells.append(text if r["recipe"] == "default" or lead is None
                              else f"{text} ({lead:+.2f})")
             lines.append(f"| {r['recipe']} | {r['weights']:,} | {r['macs']:,} | {r['epochs']} | "
-                         f"{cells[0]} | {cells[1]} | {r['train_time_s']:.0f} |")
+                         f"{cells[0]} | {cells[1]} | {r['train_time_s']:.0f} |"
+                         + (f" {r['latency_ms']:.3f} | {r['latency_ratio']:.2f}x |" if timed
+                            else ""))
         lines.append("")
     return "\n".join(lines)
 
 
-def write_results(out: Path, command: str, records: list[dict]) -> list[dict]:
-    rows = summarise(records)
+def add_latencies(rows: list[dict], records: list[dict], out: Path, rounds: int = 5) -> None:
+    """Each row's LiteRT CPU latency (ms, batch 1, one thread, the median of `rounds`
+    interleaved timings) of its first protocol's seed-0 model exported to a verified float
+    TFLite file, and its ratio to `default`'s on the same dataset."""
+    with tempfile.TemporaryDirectory() as folder:
+        files = {}
+        for row in rows:
+            protocol = next(r["protocol"] for r in records
+                            if (r["dataset"], r["recipe"]) == (row["dataset"], row["recipe"]))
+            run = out / row["dataset"] / row["recipe"].replace("/", "_and_") / protocol / "seed0"
+            files[row["dataset"], row["recipe"]] = path = \
+                Path(folder) / f"{row['dataset']}_{len(files)}.tflite"
+            export_run(run, tflite=path, gpu_engine="off")
+        times = {key: [] for key in files}
+        for _ in range(rounds):
+            for key, path in files.items():
+                times[key].append(litert_latency_ms(path))
+    for row in rows:
+        row["latency_ms"] = float(np.median(times[row["dataset"], row["recipe"]]))
+        row["latency_ratio"] = row["latency_ms"] / float(np.median(times[row["dataset"],
+                                                                         "default"]))
+
+
+def write_results(out: Path, command: str, records: list[dict],
+                  rows: list[dict] | None = None) -> list[dict]:
+    rows = rows or summarise(records)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(
         {"command": command, "records": records, "summary": rows}, indent=2))
@@ -247,6 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prune", default=None, metavar="METHOD:RATE",
                         help="Prune every recipe's model, e.g. tcp:0.99 (default: dense).")
     parser.add_argument("--out", default="runs/dense_quality")
+    parser.add_argument("--latency", action="store_true",
+                        help="Also time each recipe's first model in LiteRT on the CPU.")
     parser.add_argument("--note", default=None,
                         help="A paragraph for the page, after the machine line (for example "
                              "what `default` was when the runs trained).")
@@ -272,6 +304,9 @@ def main(argv: list[str] | None = None) -> None:
         for members in ensembles:
             records += run_ensemble(dataset_name, members, args, dataset)
             rows = write_results(out, command, records)
+    if args.latency:
+        add_latencies(rows, records, out)
+        write_results(out, command, records, rows)
     text = page(rows, args, command)
     (out / "results.md").write_text(text)
     if args.page:
