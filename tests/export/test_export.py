@@ -186,7 +186,10 @@ def test_int8_reports_its_own_accuracy_next_to_keras_with_stratified_calibration
                            dataset="synthetic", calibration="stratified",
                            calibration_samples=56)
     assert report.top1_accuracy is not None and report.keras_top1_accuracy is not None
-    assert abs(report.top1_accuracy - report.keras_top1_accuracy) <= 1 - report.top1_agreement
+    # Accuracies can differ only on the samples where the two models disagree (the fractions
+    # are compared with a rounding margin: 1/84 once came out 1e-16 above 1 - 83/84).
+    disagreement = 1 - report.top1_agreement
+    assert abs(report.top1_accuracy - report.keras_top1_accuracy) <= disagreement + 1e-9
 
 
 def test_calibration_samples_are_seeded_and_stratified_takes_each_class_alike():
