@@ -101,6 +101,12 @@ def parse_recipes(text: str) -> dict[str, dict]:
     return recipes
 
 
+def run_path(out: str | Path, dataset_name: str, recipe: str, protocol: str, seed: int
+             ) -> Path:
+    """Where one training (or ensemble: `a/b` is the folder `a_and_b`) of the run is."""
+    return Path(out) / dataset_name / recipe.replace("/", "_and_") / protocol / f"seed{seed}"
+
+
 def record(dataset_name: str, recipe: str, protocol: str, seed: int, metrics: dict) -> dict:
     """One row of results.json from a run's metrics."""
     return {"dataset": dataset_name, "recipe": recipe, "protocol": protocol, "seed": seed,
@@ -118,7 +124,7 @@ def run_recipe(dataset_name: str, name: str, recipe: dict, args, dataset) -> lis
                                preprocessing=Preprocessing(frames=args.frames),
                                pruning=args.pruning)
             config = recipe_config(recipe, base)
-            run_dir = Path(args.out) / dataset_name / name / protocol / f"seed{seed}"
+            run_dir = run_path(args.out, dataset_name, name, protocol, seed)
             if RunDirectory(run_dir).finished():
                 metrics = RunDirectory(run_dir).read_metrics()
             else:
@@ -136,9 +142,8 @@ def run_ensemble(dataset_name: str, members: list[str], args, dataset) -> list[d
     name = "/".join(members)
     for protocol in protocol_names(dataset.name):
         for seed in range(args.seeds):
-            runs = [Path(args.out) / dataset_name / m / protocol / f"seed{seed}" for m in members]
-            run_dir = Path(args.out) / dataset_name / name.replace("/", "_and_") / protocol / \
-                f"seed{seed}"
+            runs = [run_path(args.out, dataset_name, m, protocol, seed) for m in members]
+            run_dir = run_path(args.out, dataset_name, name, protocol, seed)
             finished = RunDirectory(run_dir)
             metrics = finished.read_metrics() if finished.finished() else \
                 ensemble_runs(runs, run_dir, dataset=dataset)
@@ -237,7 +242,7 @@ def add_latencies(rows: list[dict], records: list[dict], out: Path, rounds: int 
         for row in rows:
             protocol = next(r["protocol"] for r in records
                             if (r["dataset"], r["recipe"]) == (row["dataset"], row["recipe"]))
-            run = out / row["dataset"] / row["recipe"].replace("/", "_and_") / protocol / "seed0"
+            run = run_path(out, row["dataset"], row["recipe"], protocol, 0)
             files[row["dataset"], row["recipe"]] = path = \
                 Path(folder) / f"{row['dataset']}_{len(files)}.tflite"
             export_run(run, tflite=path, gpu_engine="off")

@@ -67,6 +67,11 @@ class RunDirectory:
         return [self.metrics_file, self.model_file, self.run_file, self.history_file,
                 self.stripped_file, self.connectivity_file, self.backup_dir]
 
+    def remove_artifacts(self) -> None:
+        """Removes every file and folder of `artifacts()` that is here."""
+        for path in self.artifacts():
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
     def finished(self) -> bool:
         """Whether a complete set of files is here (its `metrics.json` is written last)."""
         return self.metrics_file.exists()
@@ -83,8 +88,7 @@ class RunDirectory:
         """
         self.path.mkdir(parents=True, exist_ok=True)
         if overwrite:
-            for path in self.artifacts():
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            self.remove_artifacts()
         elif self.run_file.exists():
             self.check_same_settings(config)
         self.metrics_file.unlink(missing_ok=True)

@@ -110,9 +110,7 @@ def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
                         for path, i, streams in zip(paths, infos, member_streams)]}
     _, data = run_data(info, on_error=config.get("on_error", "raise"), loaded=dataset)
     x_test, y_test = data.test
-    for stale in run.artifacts():
-        if stale.is_file():
-            stale.unlink()
+    run.remove_artifacts()
     save_model_atomically(model, run.model_file)
     run.write_json(run.run_file, info)
     metrics = {
