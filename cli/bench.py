@@ -12,6 +12,7 @@ from keras_gcnprune.cli.options import (
     DATASET_HELP,
     ON_ERROR_HELP,
     PROTOCOL_HELP,
+    parse_budgets,
     parse_options,
     parse_rates,
 )
@@ -53,6 +54,10 @@ def bench() -> None:
                    "Default: dense,small_dense,magnitude,tcp,srmp,mrmp.")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="Comma-separated pruning rates. Default: 0.5,0.7,0.9,0.95,0.98,0.99,0.995.")
+@click.option("--budgets", default=None, callback=lambda _, __, value: parse_budgets(value),
+              help="Comma-separated nonzero weight counts (biases and normalization included) "
+                   "instead of --rates: the rates at which the model (with its --option "
+                   "widths) keeps them, so that models of other widths meet at the same sizes.")
 @click.option("--seeds", default=None, type=click.IntRange(1), help="Seeds per run. Default: 3.")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="Default: 80.")
 @click.option("--frames", default=None, type=click.IntRange(1), help="Default: 32.")
@@ -86,8 +91,8 @@ def bench() -> None:
               type=click.Path(file_okay=False),
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
-def accuracy(quick, dataset, protocols, model_name, options, methods, rates, seeds, epochs, frames,
-             unseen, rates_per_step, distill, from_dense, jobs, executor, address, task_cpus,
+def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
+             epochs, frames, unseen, rates_per_step, distill, from_dense, jobs, executor, address, task_cpus,
              task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
@@ -97,7 +102,12 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, see
     interrupted benchmark.
     """
     from keras_gcnprune.bench import PRESETS, run_accuracy
+    from keras_gcnprune.bench.accuracy import rates_for_budgets
     from keras_gcnprune.bench.executors import make_executor
+    from keras_gcnprune.data import load_dataset
+
+    if budgets and rates:
+        raise click.UsageError("Give --budgets or --rates, not both.")
 
     protocols = tuple(p for value in protocols for p in value.split(",") if p)
     overrides = {"dataset": dataset, "protocols": protocols or None, "model": model_name,
@@ -109,6 +119,10 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, see
     preset = PRESETS["quick" if quick else "full"]
     try:
         spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})
+        if budgets:
+            derived = rates_for_budgets(spec, budgets, load_dataset(spec.dataset, on_error="skip"))
+            click.echo(", ".join(f"budget {b:,}: rate {r:g}" for b, r in zip(budgets, derived)))
+            spec = replace(spec, rates=derived)
         runner = make_executor(jobs, executor, address, task_cpus, task_gpus)
         results = run_accuracy(spec, out_dir, command=_command_line(), executor=runner)
     except (ValueError, FileNotFoundError) as error:

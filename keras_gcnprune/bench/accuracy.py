@@ -44,6 +44,7 @@ from keras_gcnprune.training import (
     build_model,
     extract_run,
     load_run,
+    rate_for_budget,
     train,
     width_matched_options,
 )
@@ -200,6 +201,37 @@ class AccuracyBench:
                 replace(config, model_options={**self.model_options, **shape}), dataset, budget,
                 fixed=tuple(shape))
         return replace(config, model_options=self._small_dense[key])
+
+
+def rates_for_budgets(bench: AccuracyBench, budgets: Sequence[int], dataset: SkeletonDataset
+                      ) -> tuple[float, ...]:
+    """The pruning rates at which the benchmark's model (its family and `model_options`) keeps
+    each of `budgets` nonzero weights, biases and normalization included, so that models of
+    other widths are pruned to the same sizes (`keras_gcnprune.training.rate_for_budget`).
+
+    Args:
+        bench: The benchmark (its model, options and frames are used).
+        budgets: Nonzero weight counts.
+        dataset: The loaded dataset (layout, classes, channels).
+
+    Returns:
+        One rate per budget, rounded to 6 decimals (a rounding that keeps every budget exact
+        below a million prunable weights).
+
+    Raises:
+        ValueError: a budget the model cannot reach, with the reachable range.
+
+    Example:
+        >>> from keras_gcnprune.data import load_dataset
+        >>> bench = AccuracyBench(dataset="synthetic", model_options={"heads": 4})
+        >>> rates_for_budgets(bench, [1500], load_dataset("synthetic"))
+        (0.932663,)
+    """
+    config = TrainConfig(dataset=bench.dataset, model=bench.model,
+                         model_options=dict(bench.model_options),
+                         preprocessing=Preprocessing(frames=bench.frames))
+    model = build_model(config, dataset)
+    return tuple(round(rate_for_budget(model, budget), 6) for budget in budgets)
 
 
 @dataclass(frozen=True)

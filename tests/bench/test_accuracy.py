@@ -363,3 +363,38 @@ def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
     assert not (tmp_path / "runs").exists()  # nothing trained by the refused process
     with __import__("keras_gcnprune.bench.results", fromlist=["x"]).exclusive_use(tmp_path):
         pass  # released when its holder was killed
+
+
+def test_budgets_become_the_rates_at_which_the_benchmarks_model_keeps_them(tmp_path):
+    from keras_gcnprune.bench.accuracy import rates_for_budgets
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.training import budget_at_rate, build_model
+
+    dataset = load_dataset("synthetic")
+    narrow = AccuracyBench(dataset="synthetic", model_options={"heads": 2}, methods=("dense",
+                           "tcp"), seeds=1)
+    budgets = (3000, 1200)
+    rates = rates_for_budgets(narrow, budgets, dataset)
+    dense = narrow.train_config(narrow.trainings(("cross_subject",))[0], dataset, tmp_path)
+    assert dense.model_options == {"heads": 2}
+    assert [budget_at_rate(build_model(dense, dataset), r) for r in rates] == list(budgets)
+    default = rates_for_budgets(replace(narrow, model_options={}), budgets, dataset)
+    assert all(d > r for d, r in zip(default, rates))  # the wider model prunes more
+    with pytest.raises(ValueError, match="A budget of 10 nonzero weights is out of reach"):
+        rates_for_budgets(narrow, (10,), dataset)
+
+
+def test_cli_accuracy_with_budgets_prunes_to_them(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "bench"
+    args = ["bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,magnitude",
+            "--seeds", "1", "--epochs", "1", "--option", "heads=2", "--out", str(out)]
+    result = runner.invoke(main, [*args, "--budgets", "3000"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    pruned = [r for r in saved["records"] if r["method"] == "magnitude"]
+    assert [r["nonzero_parameters"] for r in pruned] == [3000]
+    result = runner.invoke(main, [*args, "--budgets", "3000", "--rates", "0.9"])
+    assert result.exit_code == 2 and "Give --budgets or --rates, not both." in result.output
+    result = runner.invoke(main, [*args, "--budgets", "5"])
+    assert result.exit_code == 2 and "out of reach" in result.output
