@@ -92,8 +92,8 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, distill, from_dense, jobs, executor, address, task_cpus,
-             task_gpus, out_dir) -> None:
+             epochs, frames, unseen, rates_per_step, distill, from_dense, jobs, executor, address,
+             task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
