@@ -57,7 +57,8 @@ TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
 METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
 UNPRUNED_METHODS = ("dense", "small_dense")
 # A record's compacted sizes, and what they are for a model that is not pruned.
-COMPACTED_SIZES = {"compacted_parameters": "parameters", "compacted_macs": "macs"}
+COMPACTED_SIZES = {"compacted_parameters": "parameters", "compacted_macs": "macs",
+                   "compacted_nonzero_parameters": "nonzero_parameters"}
 
 
 @dataclass
@@ -320,7 +321,7 @@ def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[
     elif training.method == "mrmp":
         records = _mrmp_records(training, run_dir, metrics, bench.unseen)
     else:
-        if "compacted_parameters" not in metrics:  # a run from before they were measured
+        if not set(COMPACTED_SIZES) <= set(metrics):  # a run from before they were measured
             metrics = {**compacted_metrics(load_run(run_dir)[0]), **metrics}
         records = [_record(training, training.rate, metrics, metrics)]
     return [{**r, "run": str(run_dir)} for r in records]

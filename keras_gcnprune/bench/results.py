@@ -146,7 +146,7 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
     return rows
 
 
-COMPACTED_KEYS = ("compacted_parameters", "compacted_macs")
+COMPACTED_KEYS = ("compacted_parameters", "compacted_macs", "compacted_nonzero_parameters")
 
 
 def _mean_if_all(values: list[float | None]) -> float | None:
@@ -209,10 +209,15 @@ BUDGETS = (0.01, 0.02, 0.05, 0.10)  # of the dense model's weights
 BUDGET_SLACK = 1.1  # a model counts within a budget up to 10% over it
 
 
-# What a budget counts: the weights a pruned model keeps, or every weight of it narrowed to
-# its live channels (`compact`), which is what its TFLite file holds.
+# What a budget counts: the weights a pruned model keeps; those it needs (kept weights and
+# the biases and normalization of live channels: the nonzero weights of its compacted form);
+# or every weight of it narrowed to its live channels (`compact`), which is what its TFLite
+# file holds.
 BUDGET_SIZES = {
     "nonzero_parameters": "nonzero weights",
+    "compacted_nonzero_parameters": "live weights (nonzero weights once compacted: dead "
+                                    "channels' biases and normalization, and kept weights "
+                                    "that reach no output, left out)",
     "compacted_parameters": "weights once compacted (every weight of the narrowed model, its "
                             "MACs per sequence after the slash)",
 }

@@ -479,13 +479,17 @@ def size_metrics(model: keras.Model) -> dict:
 def compacted_metrics(model: keras.Model) -> dict:
     """What a pruned model weighs once its dead channels are removed (`compact`): the weights
     and multiply-accumulates per sequence of the narrowed model, every entry counted, as its
-    TFLite file stores and runs them. Empty for a model that compaction does not support (its
-    error names the layer), so that a finished training is never lost to it."""
+    TFLite file stores and runs them (`compacted_parameters`, `compacted_macs`), and its
+    nonzero weights (`compacted_nonzero_parameters`): the weights the pruned model needs, the
+    biases and normalization of dead channels and the kept weights that feed only them left
+    out. Empty for a model that compaction does not support (its error names the layer), so
+    that a finished training is never lost to it."""
     try:
         costs = model_costs(compact(model))
     except ValueError:
         return {}
-    return {"compacted_parameters": costs["parameters"], "compacted_macs": costs["macs"]}
+    return {"compacted_parameters": costs["parameters"], "compacted_macs": costs["macs"],
+            "compacted_nonzero_parameters": costs["kept_parameters"]}
 
 
 def rate_summary(report: dict) -> dict:

@@ -146,6 +146,9 @@ def test_records_summary_and_files(finished):
         assert {"disconnected_fraction", "dead_channels", "train_time_s", "device"} <= set(r)
         assert 0 < r["nonzero_parameters"] <= r["parameters"]
         assert r["nonzero_parameters"] <= r["compacted_parameters"] <= r["parameters"]
+        assert 0 < r["compacted_nonzero_parameters"] <= r["nonzero_parameters"]
+        if r["method"] == "dense":
+            assert r["compacted_nonzero_parameters"] == r["nonzero_parameters"]
         assert r["compacted_macs"] > 0
         assert 0.0 <= r["validation_accuracy"] <= 1.0  # held out of the training split
     mrmp_times = {r["train_time_s"] for r in records if r["method"] == "mrmp"}

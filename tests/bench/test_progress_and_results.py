@@ -148,3 +148,21 @@ def test_source_commit_names_the_checkout_and_says_when_it_was_changed(tmp_path)
     assert source_commit(tmp_path) == head
     (tmp_path / "a.txt").write_text("2")
     assert source_commit(tmp_path) == head + "+dirty"
+
+
+def test_the_live_weight_budget_table_counts_what_a_pruned_model_needs():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.9, nonzero_parameters=10000,
+               compacted_nonzero_parameters=10000),
+        record("small_dense", 0.99, 0.5, nonzero_parameters=120,
+               compacted_nonzero_parameters=120),
+        # the same nonzero weights, but half of them bias of dead channels or dangling
+        record("magnitude", 0.99, 0.4, nonzero_parameters=120, compacted_nonzero_parameters=60),
+        record("tcp", 0.99, 0.45, nonzero_parameters=120, compacted_nonzero_parameters=100)])
+    table = accuracy_tables(summary, ["dense", "small_dense", "magnitude", "tcp"], [0.99])
+    live = table[table.index("Best top-1 % within a budget of live weights"):]
+    assert "| budget | small_dense | magnitude | tcp |" in live
+    assert "| 1% (100) |  | 40.00 ± 0.00 (60) | 45.00 ± 0.00 (100) |" in live
+    # in nonzero weights, no method fits 1% of dense
+    nonzero = table[table.index("within a budget of nonzero weights"):]
+    assert "| 1% (100) |  |  |  |" in nonzero

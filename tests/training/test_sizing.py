@@ -77,3 +77,21 @@ def test_matched_widths_give_the_nearest_weight_count_the_family_allows(gestures
 def test_a_budget_below_the_smallest_model_gives_the_smallest(gestures):
     options = width_matched_options(TrainConfig(), gestures, 10)
     assert options == {"heads": 1, "head_channels": 1, "graph_channels": 1}
+
+
+def test_a_pruned_models_live_weights_leave_out_its_dead_channels():
+    import keras
+
+    from keras_gcnprune.layers import MaskedDense
+    from keras_gcnprune.training.run import compacted_metrics
+
+    inputs = keras.Input((4,))
+    hidden = MaskedDense(3, activation="relu", bias_initializer="ones", name="hidden")(inputs)
+    model = keras.Model(inputs, MaskedDense(2, name="out")(hidden))
+    mask = np.ones((4, 3), "float32")
+    mask[:, 0] = 0.0  # hidden unit 0 loses every input: a constant, folded into out's bias
+    model.get_layer("hidden").masked_weights()[0].mask.assign(mask)
+    assert model_costs(model)["kept_parameters"] == 23 - 4
+    # unit 0's bias and its two outgoing weights are gone: 4 * 2 + 2 + 2 * 2 + 2
+    assert compacted_metrics(model) == {"compacted_parameters": 16, "compacted_macs": 12,
+                                        "compacted_nonzero_parameters": 16}
