@@ -72,6 +72,11 @@ def bench() -> None:
 @click.option("--from-dense", is_flag=True, default=None,
               help="Every pruning method starts from the trained dense run of its fold and "
                    "seed (small_dense then trains twice the epochs, unless --distill).")
+@click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
+              help="Every pruning method but mrmp starts from the model of the family (widths "
+                   "scaled as small_dense's) whose weights are about this many times each "
+                   "rate's budget, and prunes it to that budget. Default: from the "
+                   "benchmark's model.")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
@@ -92,8 +97,8 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, distill, from_dense, jobs, executor, address,
-             task_cpus, task_gpus, out_dir) -> None:
+             epochs, frames, unseen, rates_per_step, distill, from_dense, start_ratio, jobs,
+             executor, address, task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -115,7 +120,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
                  "rates_per_step": rates_per_step, "distill": distill,
-                 "from_dense": from_dense}
+                 "from_dense": from_dense, "start_ratio": start_ratio}
     preset = PRESETS["quick" if quick else "full"]
     try:
         spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})

@@ -98,6 +98,14 @@ class AccuracyBench:
             and seed instead of a new model. Training stays equal: small_dense then trains
             twice the epochs (the dense run's and the pruning's), unless it distils from that
             dense run too (`distill`).
+        start_ratio: Every pruning method but mrmp starts from the model of the family whose
+            weights are about `start_ratio` times each rate's budget (the nonzero weights of
+            the benchmark's model pruned at that rate, `budget_at_rate`), widths scaled as for
+            small_dense, and is pruned to that same budget; None: from the benchmark's model.
+            A budget far below the starting model's weights leaves a few weights scattered over
+            many channels, whose biases and normalization then take most of it: a start a few
+            times the budget keeps a model that can learn (small_dense is a start of 1, not
+            pruned).
 
     Example:
         >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp"),
@@ -119,6 +127,7 @@ class AccuracyBench:
     rates_per_step: int | None = None
     distill: bool = False
     from_dense: bool = False
+    start_ratio: float | None = None
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -136,12 +145,26 @@ class AccuracyBench:
         for option in ("distill", "from_dense"):
             if getattr(self, option) and "dense" not in self.methods:
                 raise ValueError(f"{option}=True uses the dense runs: add dense to methods.")
+        if self.start_ratio is not None:
+            self._check_start_ratio()
         self.rates = tuple(sorted(set(self.rates)))
-        # model options by (rate, variant), found once
+        # model options by (rate, variant), found once; pruning starts by rate
         self._small_dense: dict[tuple[float, str], dict] = {}
+        self._starts: dict[float, tuple[dict, float]] = {}
         if self.seeds < 1 or self.epochs < 1:
             raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
                              f"epochs={self.epochs}.")
+
+    def _check_start_ratio(self) -> None:
+        if not self.start_ratio > 1.0:
+            raise ValueError(f"start_ratio must be above 1 (the starting model's weights over "
+                             f"the budget it is pruned to), got {self.start_ratio}.")
+        if "mrmp" in self.methods:
+            raise ValueError("start_ratio gives every rate its own starting model, and mrmp "
+                             "trains all rates on one: run mrmp in a benchmark without it.")
+        if self.from_dense:
+            raise ValueError("start_ratio and from_dense exclude each other: the dense run has "
+                             "the benchmark's width, not the starting widths.")
 
     def trainings(self, protocols: Sequence[str]) -> list[Training]:
         """Every training the benchmark needs: seed 0 on every fold first, then the next seed,
@@ -190,6 +213,9 @@ class AccuracyBench:
                              distillation=teacher,
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
+        if pruning is not None and self.start_ratio is not None:
+            options, rate = self._start(config, dataset, training.rate)
+            return replace(config, model_options=options, pruning=replace(pruning, rate=rate))
         if training.method != "small_dense":
             return config
         if self.from_dense and not self.distill:
@@ -202,6 +228,21 @@ class AccuracyBench:
                 replace(config, model_options={**self.model_options, **shape}), dataset, budget,
                 fixed=tuple(shape))
         return replace(config, model_options=self._small_dense[key])
+
+    def _start(self, config: TrainConfig, dataset: SkeletonDataset, rate: float
+               ) -> tuple[dict, float]:
+        """`(model options, rate)` of the model pruning starts from at `rate`'s budget."""
+        if rate not in self._starts:
+            budget = budget_at_rate(build_model(config, dataset), rate)
+            options = width_matched_options(config, dataset, round(self.start_ratio * budget))
+            start = build_model(replace(config, model_options=options), dataset)
+            try:
+                self._starts[rate] = options, round(rate_for_budget(start, budget), 6)
+            except ValueError as error:
+                raise ValueError(f"start_ratio={self.start_ratio} starts rate {rate:g} from "
+                                 f"{options}, which cannot be pruned to its budget: {error} "
+                                 "Give a larger start_ratio.") from None
+        return self._starts[rate]
 
 
 def rates_for_budgets(bench: AccuracyBench, budgets: Sequence[int], dataset: SkeletonDataset

@@ -401,3 +401,47 @@ def test_cli_accuracy_with_budgets_prunes_to_them(tmp_path):
     assert result.exit_code == 2 and "Give --budgets or --rates, not both." in result.output
     result = runner.invoke(main, [*args, "--budgets", "5"])
     assert result.exit_code == 2 and "out of reach" in result.output
+
+
+def test_start_ratio_prunes_a_model_that_many_times_each_budget_down_to_that_budget(tmp_path):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.training import budget_at_rate, build_model
+    from keras_gcnprune.training.sizing import weights_of
+
+    dataset = load_dataset("synthetic")
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "magnitude"),
+                          rates=(0.9, 0.98), seeds=1, start_ratio=4)
+    plan = bench.trainings(("cross_subject",))
+    dense = bench.train_config(plan[0], dataset, tmp_path)
+    assert dense.model_options == {} and dense.pruning is None
+    starts = {}
+    for training in plan[1:]:
+        config = bench.train_config(training, dataset, tmp_path)
+        budget = budget_at_rate(build_model(dense, dataset), training.rate)
+        assert abs(weights_of(config, dataset) - 4 * budget) < 0.3 * 4 * budget
+        assert budget_at_rate(build_model(config, dataset), config.pruning.rate) == budget
+        starts.setdefault(training.rate, config.model_options)
+        assert config.model_options == starts[training.rate]  # one start per budget
+    assert starts[0.98]["heads"] < starts[0.9]["heads"] <= 8
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"start_ratio": 1.0}, "start_ratio must be above 1"),
+    ({"start_ratio": 4, "methods": ("dense", "mrmp")}, "run mrmp in a benchmark without it"),
+    ({"start_ratio": 4, "from_dense": True}, "start_ratio and from_dense exclude each other"),
+])
+def test_start_ratio_refuses_what_it_cannot_do(options, message):
+    with pytest.raises(ValueError, match=message):
+        AccuracyBench(**{"methods": ("dense", "tcp"), "rates": (0.9,), **options})
+
+
+def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,tcp", "--rates",
+        "0.95", "--seeds", "1", "--epochs", "1", "--start-ratio", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["settings"]["start_ratio"] == 3
+    run = json.loads((out / "runs/tcp_0.95/cross_subject/seed0/run.json").read_text())
+    assert run["config"]["model_options"]["heads"] < 8
+    assert run["config"]["pruning"]["rate"] < 0.95
