@@ -235,6 +235,10 @@ def train(out_dir, overwrite, **options) -> None:
               help="Nonzero weights to keep, biases and normalization included, instead of "
                    "--rate (mrmp: one per trained rate, comma separated, instead of --rates); "
                    "the rate that keeps them is derived from the model.")
+@click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
+              help="With --budget and without --from: prune a new model of the family whose "
+                   "widths are scaled to about this many times the budget (e.g. 8), rather "
+                   "than one of the given widths (not mrmp).")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
 @click.option("--prior", default="gaussian",
@@ -280,7 +284,7 @@ def train(out_dir, overwrite, **options) -> None:
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_scope,
+def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, alignment_scope,
           rates_per_step, begin, end, frequency, scope, supervision, supervision_strength,
           block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
@@ -300,9 +304,12 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
         initial_model = str(model_file)
     config, dataset = _config(**options, initial_model=initial_model), None
+    if start_ratio is not None and (not budgets or from_run or method == "mrmp"):
+        raise click.UsageError("--start-ratio sizes a new model for one --budget: give "
+                               "--budget, without --from, and a method other than mrmp.")
     if budgets:
-        dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
-                                                  include_adjacency)
+        config, dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
+                                                          include_adjacency, start_ratio)
     try:
         pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
                                 frequency=frequency, scope=scope, supervision=supervision,
@@ -317,11 +324,14 @@ def prune(out_dir, method, rate, budgets, rates, prior, alignment, alignment_sco
                              overwrite=overwrite), out_dir)
 
 
-def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency):
-    """(the loaded dataset, rate, rates) that keep `budgets` nonzero weights in the run's model;
-    --rate and --rates are refused beside --budget."""
+def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency,
+                       start_ratio: float | None = None):
+    """(the config, the loaded dataset, rate, rates) that keep `budgets` nonzero weights in the
+    run's model, or in a new model sized by `start_ratio` (its options in the config); --rate
+    and --rates are refused beside --budget."""
     from keras_gcnprune.data import load_dataset
-    from keras_gcnprune.training import load_model_file, rate_for_budget
+    from keras_gcnprune.reports import model_costs
+    from keras_gcnprune.training import load_model_file, pruning_start, rate_for_budget
     from keras_gcnprune.training.run import build_model
 
     context = click.get_current_context()
@@ -331,12 +341,17 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
         raise click.UsageError(f"{method} prunes to one budget; {len(budgets)} given (several "
                                "are for --method mrmp).")
     dataset = load_dataset(config.dataset, config.on_error)
+    if start_ratio is not None:
+        options, _ = pruning_start(config, dataset, budgets[0], start_ratio, include_adjacency)
+        config = replace(config, model_options=options)
+        weights = model_costs(build_model(config, dataset))["parameters"]
+        click.echo(f"start: {config.model} {options}, {weights:,} weights")
     model = load_model_file(Path(config.initial_model)) if config.initial_model else \
         build_model(config, dataset)
     derived = tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
     for budget, rate in zip(budgets, derived):
         click.echo(f"budget {budget:,} nonzero weights: rate {rate:.4%} of the pruned weights")
-    return dataset, derived[0], derived if method == "mrmp" else None
+    return config, dataset, derived[0], derived if method == "mrmp" else None
 
 
 @main.command()

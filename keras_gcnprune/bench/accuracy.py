@@ -44,12 +44,14 @@ from keras_gcnprune.training import (
     build_model,
     extract_run,
     load_run,
+    pruning_start,
     rate_for_budget,
     train,
     width_matched_options,
 )
 from keras_gcnprune.training.directory import settings_difference
 from keras_gcnprune.training.run import compacted_metrics, rate_summary
+from keras_gcnprune.training.sizing import check_start_ratio
 
 RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp")
@@ -156,9 +158,7 @@ class AccuracyBench:
                              f"epochs={self.epochs}.")
 
     def _check_start_ratio(self) -> None:
-        if not self.start_ratio > 1.0:
-            raise ValueError(f"start_ratio must be above 1 (the starting model's weights over "
-                             f"the budget it is pruned to), got {self.start_ratio}.")
+        check_start_ratio(self.start_ratio)
         if "mrmp" in self.methods:
             raise ValueError("start_ratio gives every rate its own starting model, and mrmp "
                              "trains all rates on one: run mrmp in a benchmark without it.")
@@ -234,14 +234,7 @@ class AccuracyBench:
         """`(model options, rate)` of the model pruning starts from at `rate`'s budget."""
         if rate not in self._starts:
             budget = budget_at_rate(build_model(config, dataset), rate)
-            options = width_matched_options(config, dataset, round(self.start_ratio * budget))
-            start = build_model(replace(config, model_options=options), dataset)
-            try:
-                self._starts[rate] = options, round(rate_for_budget(start, budget), 6)
-            except ValueError as error:
-                raise ValueError(f"start_ratio={self.start_ratio} starts rate {rate:g} from "
-                                 f"{options}, which cannot be pruned to its budget: {error} "
-                                 "Give a larger start_ratio.") from None
+            self._starts[rate] = pruning_start(config, dataset, budget, self.start_ratio)
         return self._starts[rate]
 
 

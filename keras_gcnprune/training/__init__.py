@@ -28,6 +28,7 @@ from keras_gcnprune.training.run import (
 )
 from keras_gcnprune.training.sizing import (
     budget_at_rate,
+    pruning_start,
     rate_for_budget,
     width_matched_options,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "load_model_file",
     "load_run",
     "prepare_data",
+    "pruning_start",
     "run_data",
     "train",
     "width_matched_options",

@@ -128,3 +128,51 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
         low, high = (middle, high) if count(middle) < weights else (low, middle)
     below, above = count(low), count(high)
     return options_at(low if weights - below < above - weights else high)
+
+
+def check_start_ratio(ratio: float) -> None:
+    """Refuses a starting model's weights over its budget (`pruning_start`) of 1 or less."""
+    if not ratio > 1.0:
+        raise ValueError(f"The start ratio must be above 1 (the starting model's weights over "
+                         f"the budget it is pruned to), got {ratio}.")
+
+
+def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budget: int, ratio: float,
+                  include_adjacency: bool = True) -> tuple[dict, float]:
+    """The model to prune to `budget` nonzero weights when it is not given: the run's family
+    with widths scaled (`width_matched_options`) to about `ratio` times the budget, and the rate
+    that prunes it to the budget.
+
+    Pruning a model many times wider than a small budget scatters the few kept weights over
+    many channels, whose biases and normalization then take most of the budget; a start a few
+    times the budget leaves a model that trains.
+
+    Args:
+        config: The run (its model family, options and data shapes).
+        dataset: The dataset (layout, classes, channels).
+        budget: Nonzero weights to keep, biases and normalization included.
+        ratio: The starting model's weights over the budget, above 1.
+        include_adjacency: The learned adjacencies are pruned too (see `rate_for_budget`).
+
+    Returns:
+        `(model_options, rate)`, the rate rounded to 6 decimals.
+
+    Raises:
+        ValueError: a ratio of 1 or less, or a start that cannot be pruned to the budget.
+
+    Example:
+        >>> from keras_gcnprune.data import load_dataset
+        >>> gestures = load_dataset("synthetic")
+        >>> options, rate = pruning_start(TrainConfig(), gestures, 1500, ratio=8)
+        >>> options["heads"], round(rate, 3)
+        (5, 0.891)
+    """
+    check_start_ratio(ratio)
+    options = width_matched_options(config, dataset, round(ratio * budget))
+    start = build_model(replace(config, model_options=options), dataset)
+    try:
+        rate = rate_for_budget(start, budget, include_adjacency)
+    except ValueError as error:
+        raise ValueError(f"A start of {ratio} times the budget ({options}) cannot be pruned to "
+                         f"it: {error} Give a larger ratio.") from None
+    return options, round(rate, 6)

@@ -426,7 +426,7 @@ def test_start_ratio_prunes_a_model_that_many_times_each_budget_down_to_that_bud
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"start_ratio": 1.0}, "start_ratio must be above 1"),
+    ({"start_ratio": 1.0}, "start ratio must be above 1"),
     ({"start_ratio": 4, "methods": ("dense", "mrmp")}, "run mrmp in a benchmark without it"),
     ({"start_ratio": 4, "from_dense": True}, "start_ratio and from_dense exclude each other"),
 ])

@@ -115,6 +115,8 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
         (["--budget", "1500", "--rate", "0.5"], "Give --budget or --rate/--rates, not both"),
         (["--budget", "1500,900"], "tcp prunes to one budget; 2 given"),
         (["--budget", "3"], "out of reach"), (["--budget", "many"], "not a comma-separated"),
+        (["--start-ratio", "8"], "--start-ratio sizes a new model for one --budget"),
+        (["--budget", "1500", "--start-ratio", "1"], "not in the range x>1"),
     ]:
         refused = runner.invoke(main, ["prune", "--method", "tcp", *arguments, "--frames", "16",
                                        "--out", str(tmp_path / "refused")])
@@ -263,3 +265,17 @@ def test_a_terminated_export_leaves_no_staging_folder(finished_run, tmp_path):
     assert code == 128 + signal.SIGTERM and left <= {"sm"} or \
         code == 0 and left >= {"sm", "m.tflite"}
     assert "sm" not in left or (target / "sm" / "saved_model.pb").exists()
+
+
+def test_prune_to_a_budget_from_a_model_sized_by_the_start_ratio(tmp_path):
+    out = tmp_path / "start"
+    pruned = CliRunner().invoke(main, [
+        "prune", "--method", "magnitude", "--budget", "1500", "--start-ratio", "3",
+        "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
+    assert pruned.exit_code == 0, pruned.output
+    assert "start: attention_gcn {" in pruned.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["nonzero_parameters"] == 1500
+    assert abs(metrics["parameters"] - 4500) < 0.3 * 4500
+    options = json.loads((out / "run.json").read_text())["config"]["model_options"]
+    assert options["heads"] < 8
