@@ -52,6 +52,11 @@ def _training_line(settings: dict) -> str:
         parts.append("pruning starts from the dense run of each protocol and seed")
     if settings.get("distill"):
         parts.append("every model but dense distils from that dense run")
+    if settings.get("start_ratio"):
+        parts.append(f"every pruning method starts from the model of the family about "
+                     f"{settings['start_ratio']:g} times each rate's budget (the weights of the "
+                     f"benchmark's model pruned at that rate) and prunes it to that budget; the "
+                     f"rates name the budgets, the realized rates are the starting models'")
     return (" " + "; ".join(parts).capitalize() + ".") if parts else ""
 
 

@@ -445,3 +445,6 @@ def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
     run = json.loads((out / "runs/tcp_0.95/cross_subject/seed0/run.json").read_text())
     assert run["config"]["model_options"]["heads"] < 8
     assert run["config"]["pruning"]["rate"] < 0.95
+    page = write_docs([out], tmp_path / "page.md").read_text()
+    assert "Every pruning method starts from the model of the family about 3 times each " \
+        "rate's budget" in page
