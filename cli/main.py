@@ -237,8 +237,9 @@ def train(out_dir, overwrite, **options) -> None:
                    "the rate that keeps them is derived from the model.")
 @click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
               help="With --budget and without --from: prune a new model of the family whose "
-                   "widths are scaled to about this many times the budget (e.g. 8), rather "
-                   "than one of the given widths (not mrmp).")
+                   "widths are scaled to about this many times the budget, rather than one of "
+                   "the given widths (not mrmp). 10 was best on validation at the smallest "
+                   "budgets of SBU, JHMDB and MSR (docs/small_budgets.md).")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
 @click.option("--prior", default="gaussian",
