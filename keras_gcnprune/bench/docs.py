@@ -70,7 +70,9 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
     lines = [
         f"## {DATASET_TITLES.get(name, name)}: accuracy against pruning rate, "
         f"{settings['model']}{_options_text(settings.get('model_options'))}, "
-        f"{', '.join(settings['methods'])}", "",
+        f"{', '.join(settings['methods'])}"
+        + (f", pruned from {settings['start_ratio']:g} times each budget"
+           if settings.get("start_ratio") else ""), "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "

@@ -448,3 +448,4 @@ def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
     page = write_docs([out], tmp_path / "page.md").read_text()
     assert "Every pruning method starts from the model of the family about 3 times each " \
         "rate's budget" in page
+    assert "dense, tcp, pruned from 3 times each budget\n" in page
