@@ -150,7 +150,8 @@ class AccuracyBench:
         if self.start_ratio is not None:
             self._check_start_ratio()
         self.rates = tuple(sorted(set(self.rates)))
-        # model options by (rate, variant), found once; pruning starts by rate
+        # found once: budgets by rate, small_dense options by (rate, variant), starts by rate
+        self._budgets: dict[float, int] = {}
         self._small_dense: dict[tuple[float, str], dict] = {}
         self._starts: dict[float, tuple[dict, float]] = {}
         if self.seeds < 1 or self.epochs < 1:
@@ -222,19 +223,26 @@ class AccuracyBench:
             config = replace(config, epochs=2 * self.epochs)
         key = (training.rate, training.variant)
         if key not in self._small_dense:
-            budget = budget_at_rate(build_model(config, dataset), training.rate)
             shape = models.width_variants(self.model).get(training.variant, {})
             self._small_dense[key] = width_matched_options(
-                replace(config, model_options={**self.model_options, **shape}), dataset, budget,
-                fixed=tuple(shape))
+                replace(config, model_options={**self.model_options, **shape}), dataset,
+                self._budget(config, dataset, training.rate), fixed=tuple(shape))
         return replace(config, model_options=self._small_dense[key])
+
+    def _budget(self, config: TrainConfig, dataset: SkeletonDataset, rate: float) -> int:
+        """The nonzero weights of the benchmark's model pruned at `rate` (`config`: a training
+        of the benchmark's model)."""
+        if rate not in self._budgets:
+            self._budgets[rate] = budget_at_rate(build_model(config, dataset), rate)
+        return self._budgets[rate]
 
     def _start(self, config: TrainConfig, dataset: SkeletonDataset, rate: float
                ) -> tuple[dict, float]:
         """`(model options, rate)` of the model pruning starts from at `rate`'s budget."""
         if rate not in self._starts:
-            budget = budget_at_rate(build_model(config, dataset), rate)
-            self._starts[rate] = pruning_start(config, dataset, budget, self.start_ratio)
+            self._starts[rate] = pruning_start(config, dataset,
+                                               self._budget(config, dataset, rate),
+                                               self.start_ratio)
         return self._starts[rate]
 
 
