@@ -345,10 +345,11 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
     if start_ratio is not None:
         options, _ = pruning_start(config, dataset, budgets[0], start_ratio, include_adjacency)
         config = replace(config, model_options=options)
-        weights = model_costs(build_model(config, dataset))["parameters"]
-        click.echo(f"start: {config.model} {options}, {weights:,} weights")
     model = load_model_file(Path(config.initial_model)) if config.initial_model else \
         build_model(config, dataset)
+    if start_ratio is not None:
+        click.echo(f"start: {config.model} {config.model_options}, "
+                   f"{model_costs(model)['parameters']:,} weights")
     derived = tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
     for budget, rate in zip(budgets, derived):
         click.echo(f"budget {budget:,} nonzero weights: rate {rate:.4%} of the pruned weights")
