@@ -237,9 +237,9 @@ def train(out_dir, overwrite, **options) -> None:
                    "the rate that keeps them is derived from the model.")
 @click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
               help="With --budget and without --from: prune a new model of the family whose "
-                   "widths are scaled to about this many times the budget, rather than one of "
-                   "the given widths (not mrmp). 10 was best on validation at the smallest "
-                   "budgets of SBU, JHMDB and MSR (docs/small_budgets.md).")
+                   "widths are scaled to about this many times the budget (mrmp: the largest "
+                   "budget), rather than one of the given widths. 10 was best on validation at "
+                   "the smallest budgets of SBU, JHMDB and MSR (docs/small_budgets.md).")
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
 @click.option("--prior", default="gaussian",
@@ -305,9 +305,9 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
         initial_model = str(model_file)
     config, dataset = _config(**options, initial_model=initial_model), None
-    if start_ratio is not None and (not budgets or from_run or method == "mrmp"):
-        raise click.UsageError("--start-ratio sizes a new model for one --budget: give "
-                               "--budget, without --from, and a method other than mrmp.")
+    if start_ratio is not None and (not budgets or from_run):
+        raise click.UsageError("--start-ratio sizes a new model for --budget: give --budget, "
+                               "without --from.")
     if budgets:
         config, dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
                                                           include_adjacency, start_ratio)
@@ -343,7 +343,7 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
                                "are for --method mrmp).")
     dataset = load_dataset(config.dataset, config.on_error)
     if start_ratio is not None:
-        options, _ = pruning_start(config, dataset, budgets[0], start_ratio, include_adjacency)
+        options, _ = pruning_start(config, dataset, budgets, start_ratio, include_adjacency)
         config = replace(config, model_options=options)
     model = load_model_file(Path(config.initial_model)) if config.initial_model else \
         build_model(config, dataset)

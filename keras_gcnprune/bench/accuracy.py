@@ -100,10 +100,12 @@ class AccuracyBench:
             and seed instead of a new model. Training stays equal: small_dense then trains
             twice the epochs (the dense run's and the pruning's), unless it distils from that
             dense run too (`distill`).
-        start_ratio: Every pruning method but mrmp starts from the model of the family whose
-            weights are about `start_ratio` times each rate's budget (the nonzero weights of
-            the benchmark's model pruned at that rate, `budget_at_rate`), widths scaled as for
-            small_dense, and is pruned to that same budget; None: from the benchmark's model.
+        start_ratio: Every pruning method starts from the model of the family whose weights
+            are about `start_ratio` times each rate's budget (the nonzero weights of the
+            benchmark's model pruned at that rate, `budget_at_rate`), widths scaled as for
+            small_dense, and is pruned to that same budget; mrmp starts from `start_ratio`
+            times the largest budget and trains every budget on that model (its records keep
+            the benchmark's rates as names). None: from the benchmark's model.
             A budget far below the starting model's weights leaves a few weights scattered over
             many channels, whose biases and normalization then take most of it: a start a few
             times the budget keeps a model that can learn (small_dense is a start of 1, not
@@ -150,19 +152,20 @@ class AccuracyBench:
         if self.start_ratio is not None:
             self._check_start_ratio()
         self.rates = tuple(sorted(set(self.rates)))
-        # found once: budgets by rate, small_dense options by (rate, variant), starts by rate
+        # found once: budgets by rate, small_dense options by (rate, variant), starts by rates
         self._budgets: dict[float, int] = {}
         self._small_dense: dict[tuple[float, str], dict] = {}
-        self._starts: dict[float, tuple[dict, float]] = {}
+        self._starts: dict[tuple[float, ...], tuple[dict, tuple[float, ...]]] = {}
         if self.seeds < 1 or self.epochs < 1:
             raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
                              f"epochs={self.epochs}.")
 
     def _check_start_ratio(self) -> None:
         check_start_ratio(self.start_ratio)
-        if "mrmp" in self.methods:
-            raise ValueError("start_ratio gives every rate its own starting model, and mrmp "
-                             "trains all rates on one: run mrmp in a benchmark without it.")
+        if self.unseen:
+            raise ValueError(f"unseen rates {list(self.unseen)} name the benchmark model's "
+                             "budgets, and start_ratio trains mrmp on a model of other widths: "
+                             "give them as rates instead.")
         if self.from_dense:
             raise ValueError("start_ratio and from_dense exclude each other: the dense run has "
                              "the benchmark's width, not the starting widths.")
@@ -215,8 +218,11 @@ class AccuracyBench:
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
         if pruning is not None and self.start_ratio is not None:
-            options, rate = self._start(config, dataset, training.rate)
-            return replace(config, model_options=options, pruning=replace(pruning, rate=rate))
+            mrmp = training.method == "mrmp"
+            options, rates = self._start(config, dataset,
+                                         training.rates if mrmp else (training.rate,))
+            pruning = replace(pruning, rates=rates) if mrmp else replace(pruning, rate=rates[0])
+            return replace(config, model_options=options, pruning=pruning)
         if training.method != "small_dense":
             return config
         if self.from_dense and not self.distill:
@@ -236,14 +242,14 @@ class AccuracyBench:
             self._budgets[rate] = budget_at_rate(build_model(config, dataset), rate)
         return self._budgets[rate]
 
-    def _start(self, config: TrainConfig, dataset: SkeletonDataset, rate: float
-               ) -> tuple[dict, float]:
-        """`(model options, rate)` of the model pruning starts from at `rate`'s budget."""
-        if rate not in self._starts:
-            self._starts[rate] = pruning_start(config, dataset,
-                                               self._budget(config, dataset, rate),
-                                               self.start_ratio)
-        return self._starts[rate]
+    def _start(self, config: TrainConfig, dataset: SkeletonDataset, rates: tuple[float, ...]
+               ) -> tuple[dict, tuple[float, ...]]:
+        """`(model options, rates)` of the model pruning starts from to reach `rates`'
+        budgets."""
+        if rates not in self._starts:
+            budgets = [self._budget(config, dataset, rate) for rate in rates]
+            self._starts[rates] = pruning_start(config, dataset, budgets, self.start_ratio)
+        return self._starts[rates]
 
 
 def rates_for_budgets(bench: AccuracyBench, budgets: Sequence[int], dataset: SkeletonDataset
@@ -346,7 +352,10 @@ def _dense_record(training: Training, run_dir: Path, metrics: dict) -> dict:
 
 def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
                   unseen: Sequence[float]) -> list[dict]:
-    records = [_record(training, float(rate), entry, metrics)
+    # from a start ratio the trained rates are the start's; records keep the benchmark's
+    trained = sorted(metrics["rates"], key=float)
+    names = dict(zip(trained, training.rates))
+    records = [_record(training, names[rate], entry, metrics)
                for rate, entry in metrics["rates"].items()]
     extracted = extract_run(run_dir, list(unseen), run_dir / "extracted",
                             on_error="skip") if unseen else []

@@ -55,8 +55,11 @@ def _training_line(settings: dict) -> str:
     if settings.get("start_ratio"):
         parts.append(f"every pruning method starts from the model of the family about "
                      f"{settings['start_ratio']:g} times each rate's budget (the weights of the "
-                     f"benchmark's model pruned at that rate) and prunes it to that budget; the "
-                     f"rates name the budgets, the realized rates are the starting models'")
+                     f"benchmark's model pruned at that rate) and prunes it to that budget"
+                     + (", mrmp from that many times the largest budget, every budget trained "
+                        "on it" if "mrmp" in settings["methods"] else "")
+                     + "; the rates name the budgets, the realized rates are the starting "
+                       "models'")
     return (" " + "; ".join(parts).capitalize() + ".") if parts else ""
 
 

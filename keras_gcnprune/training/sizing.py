@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 import keras
@@ -98,9 +99,10 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
     Example:
         >>> from keras_gcnprune.data import load_dataset
         >>> options = width_matched_options(TrainConfig(), load_dataset("synthetic"), 5000)
-        >>> abs(weights_of(replace(TrainConfig(), model_options=options),
-        ...                load_dataset("synthetic")) - 5000) < 500
-        True
+        >>> options
+        {'heads': 3, 'head_channels': 3, 'graph_channels': 10}
+        >>> weights_of(replace(TrainConfig(), model_options=options), load_dataset("synthetic"))
+        5506
     """
     if weights < 1:
         raise ValueError(f"weights must be a positive count, got {weights}.")
@@ -137,11 +139,12 @@ def check_start_ratio(ratio: float) -> None:
                          f"the budget it is pruned to), got {ratio}.")
 
 
-def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budget: int, ratio: float,
-                  include_adjacency: bool = True) -> tuple[dict, float]:
-    """The model to prune to `budget` nonzero weights when it is not given: the run's family
-    with widths scaled (`width_matched_options`) to about `ratio` times the budget, and the rate
-    that prunes it to the budget.
+def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budgets: Sequence[int],
+                  ratio: float, include_adjacency: bool = True) -> tuple[dict, tuple[float, ...]]:
+    """The model to prune to `budgets` nonzero weights when it is not given: the run's family
+    with widths scaled (`width_matched_options`) to about `ratio` times the largest budget, and
+    the rate that prunes it to each budget (one budget for most methods; several for MRMP,
+    which trains them all on one model).
 
     Pruning a model many times wider than a small budget scatters the few kept weights over
     many channels, whose biases and normalization then take most of the budget; a start a few
@@ -150,29 +153,32 @@ def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budget: int, ra
     Args:
         config: The run (its model family, options and data shapes).
         dataset: The dataset (layout, classes, channels).
-        budget: Nonzero weights to keep, biases and normalization included.
-        ratio: The starting model's weights over the budget, above 1.
+        budgets: Nonzero weights to keep, biases and normalization included.
+        ratio: The starting model's weights over the largest budget, above 1.
         include_adjacency: The learned adjacencies are pruned too (see `rate_for_budget`).
 
     Returns:
-        `(model_options, rate)`, the rate rounded to 6 decimals.
+        `(model_options, rates)`, one rate per budget, rounded to 6 decimals.
 
     Raises:
-        ValueError: a ratio of 1 or less, or a start that cannot be pruned to the budget.
+        ValueError: a ratio of 1 or less, no budget, or a start that cannot be pruned to a
+            budget.
 
     Example:
         >>> from keras_gcnprune.data import load_dataset
         >>> gestures = load_dataset("synthetic")
-        >>> options, rate = pruning_start(TrainConfig(), gestures, 1500, ratio=8)
-        >>> options["heads"], round(rate, 3)
+        >>> options, rates = pruning_start(TrainConfig(), gestures, [1500], ratio=8)
+        >>> options["heads"], round(rates[0], 3)
         (5, 0.891)
     """
     check_start_ratio(ratio)
-    options = width_matched_options(config, dataset, round(ratio * budget))
+    if not budgets:
+        raise ValueError("pruning_start needs at least one budget, got none.")
+    options = width_matched_options(config, dataset, round(ratio * max(budgets)))
     start = build_model(replace(config, model_options=options), dataset)
     try:
-        rate = rate_for_budget(start, budget, include_adjacency)
+        rates = [rate_for_budget(start, budget, include_adjacency) for budget in budgets]
     except ValueError as error:
         raise ValueError(f"A start of {ratio} times the budget ({options}) cannot be pruned to "
                          f"it: {error} Give a larger ratio.") from None
-    return options, round(rate, 6)
+    return options, tuple(round(rate, 6) for rate in rates)

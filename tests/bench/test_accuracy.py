@@ -425,9 +425,28 @@ def test_start_ratio_prunes_a_model_that_many_times_each_budget_down_to_that_bud
     assert starts[0.98]["heads"] < starts[0.9]["heads"] <= 8
 
 
+def test_start_ratio_starts_mrmp_from_that_many_times_its_largest_budget(tmp_path):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.training import budget_at_rate, build_model
+    from keras_gcnprune.training.sizing import weights_of
+
+    dataset = load_dataset("synthetic")
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "mrmp"), rates=(0.9, 0.98),
+                          seeds=1, start_ratio=4)
+    dense_training, mrmp_training = bench.trainings(("cross_subject",))
+    dense = build_model(bench.train_config(dense_training, dataset, tmp_path), dataset)
+    config = bench.train_config(mrmp_training, dataset, tmp_path)
+    budgets = [budget_at_rate(dense, rate) for rate in (0.9, 0.98)]
+    assert abs(weights_of(config, dataset) - 4 * budgets[0]) < 0.3 * 4 * budgets[0]
+    start = build_model(config, dataset)
+    assert [budget_at_rate(start, rate) for rate in config.pruning.rates] == budgets
+    assert mrmp_training.name == "mrmp_0.9_0.98"  # named by the benchmark's rates
+
+
 @pytest.mark.parametrize("options, message", [
     ({"start_ratio": 1.0}, "start ratio must be above 1"),
-    ({"start_ratio": 4, "methods": ("dense", "mrmp")}, "run mrmp in a benchmark without it"),
+    ({"start_ratio": 4, "methods": ("dense", "mrmp"), "unseen": (0.95,)},
+     "give them as rates instead"),
     ({"start_ratio": 4, "from_dense": True}, "start_ratio and from_dense exclude each other"),
 ])
 def test_start_ratio_refuses_what_it_cannot_do(options, message):
@@ -438,14 +457,23 @@ def test_start_ratio_refuses_what_it_cannot_do(options, message):
 def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,tcp", "--rates",
-        "0.95", "--seeds", "1", "--epochs", "1", "--start-ratio", "3", "--out", str(out)])
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,tcp,mrmp",
+        "--rates", "0.9,0.95", "--seeds", "1", "--epochs", "1", "--start-ratio", "3", "--out",
+        str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "results.json").read_text())["settings"]["start_ratio"] == 3
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["start_ratio"] == 3
+    mrmp = sorted((r["rate"], r["nonzero_parameters"]) for r in results["records"]
+                  if r["method"] == "mrmp")
+    tcp = sorted((r["rate"], r["nonzero_parameters"]) for r in results["records"]
+                 if r["method"] == "tcp")
+    assert [rate for rate, _ in mrmp] == [0.9, 0.95]  # the benchmark's rates name the budgets
+    assert [kept for _, kept in mrmp] == pytest.approx([kept for _, kept in tcp], rel=0.005)
     run = json.loads((out / "runs/tcp_0.95/cross_subject/seed0/run.json").read_text())
     assert run["config"]["model_options"]["heads"] < 8
     assert run["config"]["pruning"]["rate"] < 0.95
     page = write_docs([out], tmp_path / "page.md").read_text()
     assert "Every pruning method starts from the model of the family about 3 times each " \
         "rate's budget" in page
-    assert "dense, tcp, pruned from 3 times each budget\n" in page
+    assert "mrmp from that many times the largest budget" in page
+    assert "dense, tcp, mrmp, pruned from 3 times each budget\n" in page

@@ -115,7 +115,7 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
         (["--budget", "1500", "--rate", "0.5"], "Give --budget or --rate/--rates, not both"),
         (["--budget", "1500,900"], "tcp prunes to one budget; 2 given"),
         (["--budget", "3"], "out of reach"), (["--budget", "many"], "not a comma-separated"),
-        (["--start-ratio", "8"], "--start-ratio sizes a new model for one --budget"),
+        (["--start-ratio", "8"], "--start-ratio sizes a new model for --budget"),
         (["--budget", "1500", "--start-ratio", "1"], "not in the range x>1"),
     ]:
         refused = runner.invoke(main, ["prune", "--method", "tcp", *arguments, "--frames", "16",
@@ -279,3 +279,15 @@ def test_prune_to_a_budget_from_a_model_sized_by_the_start_ratio(tmp_path):
     assert abs(metrics["parameters"] - 4500) < 0.3 * 4500
     options = json.loads((out / "run.json").read_text())["config"]["model_options"]
     assert options["heads"] < 8
+
+
+def test_prune_mrmp_to_budgets_from_a_model_sized_by_the_largest(tmp_path):
+    out = tmp_path / "start"
+    pruned = CliRunner().invoke(main, [
+        "prune", "--method", "mrmp", "--budget", "1500,900", "--start-ratio", "3",
+        "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
+    assert pruned.exit_code == 0, pruned.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert abs(metrics["parameters"] - 4500) < 0.3 * 4500
+    kept = sorted(entry["nonzero_parameters"] for entry in metrics["rates"].values())
+    assert kept == pytest.approx([900, 1500], rel=0.005)
