@@ -332,7 +332,12 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
     and --rates are refused beside --budget."""
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.reports import model_costs
-    from keras_gcnprune.training import load_model_file, pruning_start, rate_for_budget
+    from keras_gcnprune.training import (
+        SUGGESTED_START_RATIO,
+        load_model_file,
+        pruning_start,
+        rate_for_budget,
+    )
     from keras_gcnprune.training.run import build_model
 
     context = click.get_current_context()
@@ -347,9 +352,14 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
         config = replace(config, model_options=options)
     model = load_model_file(Path(config.initial_model)) if config.initial_model else \
         build_model(config, dataset)
+    weights = model_costs(model)["parameters"]
     if start_ratio is not None:
-        click.echo(f"start: {config.model} {config.model_options}, "
-                   f"{model_costs(model)['parameters']:,} weights")
+        click.echo(f"start: {config.model} {config.model_options}, {weights:,} weights")
+    elif not config.initial_model and weights > SUGGESTED_START_RATIO * max(budgets):
+        click.echo(f"note: the model has {weights:,} weights, {weights / max(budgets):.0f} times "
+                   f"the budget; pruning a model about {SUGGESTED_START_RATIO:g} times the "
+                   f"budget was more accurate at the smallest budgets (docs/small_budgets.md): "
+                   f"add --start-ratio {SUGGESTED_START_RATIO:g}.", err=True)
     derived = tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
     for budget, rate in zip(budgets, derived):
         click.echo(f"budget {budget:,} nonzero weights: rate {rate:.4%} of the pruned weights")

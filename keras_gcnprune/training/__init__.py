@@ -27,6 +27,7 @@ from keras_gcnprune.training.run import (
     train,
 )
 from keras_gcnprune.training.sizing import (
+    SUGGESTED_START_RATIO,
     budget_at_rate,
     pruning_start,
     rate_for_budget,
@@ -34,6 +35,7 @@ from keras_gcnprune.training.sizing import (
 )
 
 __all__ = [
+    "SUGGESTED_START_RATIO",
     "DistillationConfig",
     "DistillationLoss",
     "LabelLoss",

@@ -22,6 +22,9 @@ from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training.run import TrainConfig, build_model
 
 FACTORS = (1 / 64, 16.0)  # width multipliers searched
+# The start ratio (see `pruning_start`) with the best validation accuracy at the smallest
+# budgets of SBU, JHMDB and MSR, among 4, 10 and the default model (docs/small_budgets.md).
+SUGGESTED_START_RATIO = 10.0
 
 
 def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = True) -> int:

@@ -110,6 +110,7 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
                                   "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "budget 1,500 nonzero weights: rate" in pruned.output
+    assert "add --start-ratio 10" in pruned.output  # the default model is 15 times the budget
     assert json.loads((out / "metrics.json").read_text())["nonzero_parameters"] == 1500
     for arguments, message in [
         (["--budget", "1500", "--rate", "0.5"], "Give --budget or --rate/--rates, not both"),
@@ -274,6 +275,7 @@ def test_prune_to_a_budget_from_a_model_sized_by_the_start_ratio(tmp_path):
         "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "start: attention_gcn {" in pruned.output
+    assert "add --start-ratio" not in pruned.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["nonzero_parameters"] == 1500
     assert abs(metrics["parameters"] - 4500) < 0.3 * 4500
