@@ -268,28 +268,27 @@ def test_a_terminated_export_leaves_no_staging_folder(finished_run, tmp_path):
     assert "sm" not in left or (target / "sm" / "saved_model.pb").exists()
 
 
-def test_prune_to_a_budget_from_a_model_sized_by_the_start_ratio(tmp_path):
-    out = tmp_path / "start"
+def _prune_from_start_ratio_3(out, method: str, budgets: str) -> dict:
+    """Prunes with `method` to `budgets` from a start of 3 times the largest; its metrics."""
     pruned = CliRunner().invoke(main, [
-        "prune", "--method", "magnitude", "--budget", "1500", "--start-ratio", "3",
+        "prune", "--method", method, "--budget", budgets, "--start-ratio", "3",
         "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "start: attention_gcn {" in pruned.output
     assert "add --start-ratio" not in pruned.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["nonzero_parameters"] == 1500
     assert abs(metrics["parameters"] - 4500) < 0.3 * 4500
-    options = json.loads((out / "run.json").read_text())["config"]["model_options"]
+    return metrics
+
+
+def test_prune_to_a_budget_from_a_model_sized_by_the_start_ratio(tmp_path):
+    metrics = _prune_from_start_ratio_3(tmp_path / "start", "magnitude", "1500")
+    assert metrics["nonzero_parameters"] == 1500
+    options = json.loads((tmp_path / "start/run.json").read_text())["config"]["model_options"]
     assert options["heads"] < 8
 
 
 def test_prune_mrmp_to_budgets_from_a_model_sized_by_the_largest(tmp_path):
-    out = tmp_path / "start"
-    pruned = CliRunner().invoke(main, [
-        "prune", "--method", "mrmp", "--budget", "1500,900", "--start-ratio", "3",
-        "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
-    assert pruned.exit_code == 0, pruned.output
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert abs(metrics["parameters"] - 4500) < 0.3 * 4500
+    metrics = _prune_from_start_ratio_3(tmp_path / "start", "mrmp", "1500,900")
     kept = sorted(entry["nonzero_parameters"] for entry in metrics["rates"].values())
     assert kept == pytest.approx([900, 1500], rel=0.005)
