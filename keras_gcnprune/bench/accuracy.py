@@ -410,9 +410,11 @@ class AccuracyResults:
 
     @property
     def covered(self) -> AccuracyBench:
-        """The benchmark with the methods and rates of every record, earlier runs kept in the
-        results (see `earlier_records`) included."""
-        methods = tuple(dict.fromkeys([*self.bench.methods, *(r["method"] for r in self.summary)]))
+        """The benchmark with the methods (in `METHODS`' order, whichever command added them)
+        and rates of every record, earlier runs kept in the results (see `earlier_records`)
+        included."""
+        present = {*self.bench.methods, *(r["method"] for r in self.summary)}
+        methods = tuple(method for method in METHODS if method in present)
         rates = tuple(sorted({*self.bench.rates,
                               *(r["rate"] for r in self.summary if r["method"] != "dense")}))
         return replace(self.bench, methods=methods, rates=rates)
