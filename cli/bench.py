@@ -73,10 +73,11 @@ def bench() -> None:
               help="Every pruning method starts from the trained dense run of its fold and "
                    "seed (small_dense then trains twice the epochs, unless --distill).")
 @click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
-              help="Every pruning method but mrmp starts from the model of the family (widths "
-                   "scaled as small_dense's) whose weights are about this many times each "
-                   "rate's budget, and prunes it to that budget. Default: from the "
-                   "benchmark's model.")
+              help="Every pruning method starts from the model of the family (widths scaled "
+                   "as small_dense's) whose weights are about this many times each rate's "
+                   "budget, and prunes it to that budget (mrmp: from this many times the "
+                   "largest budget, every rate trained on it). Default: from the benchmark's "
+                   "model.")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
