@@ -19,15 +19,15 @@ from keras_gcnprune import models
 from keras_gcnprune.bench.executors import SequentialExecutor
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.bench.results import (
-    BUDGET_SLACK,
     RESULTS_FILE,
+    accuracy_summary,
     accuracy_tables,
     exclusive_use,
     load_results,
     mrmp_realized_rates,
     realized_rates_table,
     save_results,
-    summarise_accuracy,
+    small_dense_shapes,
     write_json,
 )
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
@@ -422,7 +422,8 @@ class AccuracyResults:
     @property
     def table(self) -> str:
         covered = self.covered
-        table = accuracy_tables(self.summary, list(covered.methods), list(covered.rates))
+        table = accuracy_tables(self.summary, list(covered.methods), list(covered.rates),
+                                small_dense_shapes(self.records))
         realized = realized_rates_table(mrmp_realized_rates(self.records))
         return table + ("\n" + realized if realized else "")
 
@@ -580,28 +581,8 @@ def _report_failures(failures: dict[str, dict], out_dir: Path) -> None:
         "again to retry only the failed ones.")
 
 
-def chosen_on_validation(records: list[dict]) -> list[dict]:
-    """The records with, of the small_dense shapes of each (rate, protocol, seed), only the one
-    of the best validation accuracy (the first on a tie) among those at most `BUDGET_SLACK`
-    heavier than the lightest (a shape that cannot get as small as the budget does not
-    compete): the baseline is the best small dense model one could choose without the test
-    split."""
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
-        if record["method"] == "small_dense":
-            groups.setdefault((record["rate"], record["protocol"], record["seed"]),
-                              []).append(record)
-    chosen = set()
-    for group in groups.values():
-        lightest = min(r["nonzero_parameters"] for r in group)
-        eligible = [r for r in group if r["nonzero_parameters"] <= BUDGET_SLACK * lightest]
-        chosen.add(id(max(eligible, key=lambda r: r["validation_accuracy"] or 0.0)))
-    return [r for r in records if r["method"] != "small_dense" or id(r) in chosen]
-
-
 def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots: bool) -> None:
-    trained = chosen_on_validation([r for r in results.records if not r.get("unseen")])
-    results.summary = summarise_accuracy(trained)
+    results.summary = accuracy_summary(results.records)
     results.files.update(save_results(
         out_dir, "accuracy", command, asdict(results.covered), results.table,
         trainings={"planned": results.planned, "finished": results.finished},

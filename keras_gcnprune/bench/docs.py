@@ -19,9 +19,11 @@ from keras_gcnprune.bench.plots import (
 )
 from keras_gcnprune.bench.results import (
     RESULTS_FILE,
+    accuracy_summary,
     accuracy_tables,
     load_results,
     realized_rates_table,
+    small_dense_shapes,
 )
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
@@ -86,7 +88,9 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         + _training_line(settings)
         + status, "",
         f"Command: `{results['command']}`", "", machine_line(results), "",
-        accuracy_tables(results["summary"], settings["methods"], settings["rates"]),
+        accuracy_tables(accuracy_summary(results["records"]), settings["methods"],
+                        settings["rates"],
+                        small_dense_shapes(results["records"])),
         realized_rates_table(results.get("mrmp_realized_rates", [])),
         *([f"![accuracy against nonzero weights]({folder}/{WEIGHTS_PLOT})"]
           if WEIGHTS_PLOT in copied else []),  # older results have no such plot

@@ -24,8 +24,8 @@ import keras
 import numpy as np
 
 from keras_gcnprune import models
-from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, chosen_on_validation
-from keras_gcnprune.bench.results import load_results
+from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS
+from keras_gcnprune.bench.results import chosen_on_validation, load_results
 from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
 from keras_gcnprune.export.convert import CALIBRATED
 from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks

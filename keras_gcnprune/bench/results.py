@@ -9,6 +9,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -141,9 +142,60 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
             **{key: round(_mean([r[key] for r in runs]), 4)
                for key in ("realized_rate", "disconnected_fraction", "dead_channels",
                            "kept_weights", "nonzero_parameters", "train_time_s")},
+            "validation_mean": _percent_if_all([r.get("validation_accuracy") for r in runs]),
             **{key: _mean_if_all([r.get(key) for r in runs]) for key in COMPACTED_KEYS},
         })
     return rows
+
+
+def chosen_on_validation(records: list[dict]) -> list[dict]:
+    """The records with, of the small_dense shapes of each (rate, protocol, seed), only the one
+    of the best validation accuracy (the first on a tie) among those at most `BUDGET_SLACK`
+    heavier than the lightest (a shape that cannot get as small as the budget does not
+    compete): the baseline is the best small dense model one could choose without the test
+    split."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record["method"] == "small_dense":
+            groups.setdefault((record["rate"], record["protocol"], record["seed"]),
+                              []).append(record)
+    chosen = set()
+    for group in groups.values():
+        lightest = min(r["nonzero_parameters"] for r in group)
+        eligible = [r for r in group if r["nonzero_parameters"] <= BUDGET_SLACK * lightest]
+        chosen.add(id(max(eligible, key=lambda r: r["validation_accuracy"] or 0.0)))
+    return [r for r in records if r["method"] != "small_dense" or id(r) in chosen]
+
+
+def accuracy_summary(records: list[dict]) -> list[dict]:
+    """The summary (`summarise_accuracy`) of a benchmark's trained runs (rates a model was not
+    trained for left out), with, of the small dense shapes, the one chosen on validation for
+    each run (`chosen_on_validation`)."""
+    return summarise_accuracy(chosen_on_validation([r for r in records if not r.get("unseen")]))
+
+
+def small_dense_shapes(records: list[dict]) -> list[dict]:
+    """Summary rows (`summarise_accuracy`'s) of every small_dense shape at every rate, each
+    naming its shape (`variant`, "" for the one that scales every width), so that a budget can
+    be met by whichever shape fits it, not only by the one chosen for a rate.
+
+    Example:
+        >>> rows = small_dense_shapes([
+        ...     {"method": "small_dense", "rate": 0.9, "variant": "heads2", "test_accuracy": 0.5,
+        ...      "realized_rate": 0.9, "disconnected_fraction": 0.0, "dead_channels": 0,
+        ...      "kept_weights": 90, "nonzero_parameters": 100, "train_time_s": 1.0},
+        ...     {"method": "tcp", "rate": 0.9, "test_accuracy": 0.7, "realized_rate": 0.9,
+        ...      "disconnected_fraction": 0.0, "dead_channels": 0, "kept_weights": 90,
+        ...      "nonzero_parameters": 100, "train_time_s": 1.0}])
+        >>> [(r["method"], r["variant"], r["top1_mean"]) for r in rows]
+        [('small_dense', 'heads2', 50.0)]
+    """
+    of_method = [r for r in records if r["method"] == "small_dense"]
+    shapes = []
+    for variant in dict.fromkeys(r.get("variant", "") for r in of_method):
+        shapes += [{**row, "variant": variant} for row in summarise_accuracy(
+            [r for r in of_method if r.get("variant", "") == variant])]
+    return shapes
 
 
 COMPACTED_KEYS = ("compacted_parameters", "compacted_macs", "compacted_nonzero_parameters")
@@ -154,6 +206,12 @@ def _mean_if_all(values: list[float | None]) -> float | None:
     return None if None in values else round(_mean(values), 1)
 
 
+def _percent_if_all(values: list[float | None]) -> float | None:
+    """The mean in percent, or None when any run did not measure it (runs from before the
+    validation split)."""
+    return None if None in values else round(100 * _mean(values), 2)
+
+
 def _cell(rows: dict, method: str, rate: float, fmt) -> str:
     row = rows.get((method, rate))
     return "" if row is None else fmt(row)
@@ -162,10 +220,13 @@ def _cell(rows: dict, method: str, rate: float, fmt) -> str:
 BASELINES = (("small_dense", "small"), ("magnitude", "mag."))  # what leads are measured from
 
 
-def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float]) -> str:
+def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float],
+                    shapes: Sequence[dict] = ()) -> str:
     """Markdown: top-1 per rate and method (in brackets, the lead over the small dense model
     of the same weights and over magnitude pruning), disconnected fraction, dead channels and
-    nonzero weights, and training time against dense."""
+    nonzero weights, the best of each method within budgets of dense's weights (`shapes`:
+    `small_dense_shapes`' rows, so that every small dense shape competes there), and training
+    time against dense."""
     rows = {(r["method"], r["rate"]): r for r in summary}
     pruned = [m for m in methods if m != "dense"]
     lines = ["| rate | " + " | ".join(f"{m} top-1 %" for m in pruned) + " |",
@@ -199,7 +260,7 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float])
     best = winners(summary, pruned, rates)
     lines += ["", best] if best else []
     for size in BUDGET_SIZES:
-        frontier = budget_table(summary, methods, size)
+        frontier = budget_table(summary, methods, size, shapes)
         lines += ["", frontier] if frontier else []
     lines += ["", training_time_table(summary, methods)]
     return "\n".join(lines) + "\n"
@@ -224,25 +285,34 @@ BUDGET_SIZES = {
 
 
 def budget_table(summary: list[dict], methods: list[str],
-                 size: str = "nonzero_parameters") -> str:
-    """Markdown: the best top-1 of each method among its models of at most about 1%, 2%, 5%
-    and 10% of the dense model's weights (`BUDGET_SLACK` over the budget allowed), with the
-    size of that model; empty without a dense run, and for compacted weights without two
-    methods measured in them (small_dense alone compares nothing).
+                 size: str = "nonzero_parameters", shapes: Sequence[dict] = ()) -> str:
+    """Markdown: of each method's models of at most about 1%, 2%, 5% and 10% of the dense
+    model's weights (`BUDGET_SLACK` over the budget allowed), the one of the best validation
+    accuracy, with its test top-1 and size; empty without a dense run, and for compacted
+    weights without two methods measured in them (small_dense alone compares nothing).
 
     Args:
         summary: Rows of `summarise_accuracy`.
         methods: Methods to show (dense gives the budgets and is not shown).
         size: A key of `BUDGET_SIZES`: what a budget counts. Methods whose models were not
             measured in it (None) are left out.
+        shapes: Rows of `small_dense_shapes`: when given, every small dense shape competes
+            within a budget (its name after the size), not only those chosen for a rate.
+
+    Returns:
+        The table. A budget whose candidates were not all measured on validation (results from
+        before the validation split) is chosen on test, and its cell is marked so.
 
     Example:
         >>> rows = [{"method": "dense", "rate": 0.0, "top1_mean": 90.0, "top1_std": 1.0,
         ...          "nonzero_parameters": 10000},
         ...         {"method": "tcp", "rate": 0.95, "top1_mean": 80.0, "top1_std": 2.0,
-        ...          "nonzero_parameters": 520}]
+        ...          "validation_mean": 78.0, "nonzero_parameters": 520},
+        ...         {"method": "tcp", "rate": 0.9, "top1_mean": 85.0, "top1_std": 2.0,
+        ...          "validation_mean": 77.0, "nonzero_parameters": 1000}]
         >>> print(budget_table(rows, ["dense", "tcp"]))
-        Best top-1 % within a budget of nonzero weights (share of dense's 10,000):
+        Best top-1 % within a budget of nonzero weights (share of dense's 10,000), each \
+method's model chosen on validation:
         <BLANKLINE>
         | budget | tcp |
         |---|---|
@@ -252,25 +322,34 @@ def budget_table(summary: list[dict], methods: list[str],
         | 10% (1,000) | 80.00 ± 2.00 (520) |
     """
     dense = next((r for r in summary if r["method"] == "dense"), None)
-    measured = [m for m in methods if m != "dense" and any(
-        r["method"] == m and r.get(size) is not None for r in summary)]
+    candidates = {m: [r for r in (shapes if m == "small_dense" and shapes else summary)
+                      if r["method"] == m and r.get(size) is not None]
+                  for m in methods if m != "dense"}
+    measured = [m for m, rows in candidates.items() if rows]
     if dense is None or dense.get(size) is None or not measured or (
             size != "nonzero_parameters" and len(measured) < 2):
         return ""
     lines = [f"Best top-1 % within a budget of {BUDGET_SIZES[size]} (share of dense's "
-             f"{dense[size]:,.0f}):", "",
+             f"{dense[size]:,.0f}), each method's model chosen on validation:", "",
              "| budget | " + " | ".join(measured) + " |", "|---|" + "---|" * len(measured)]
     for share in BUDGETS:
         budget = share * dense[size]
-        cells = []
-        for method in measured:
-            fits = [r for r in summary if r["method"] == method and r.get(size) is not None
-                    and r[size] <= BUDGET_SLACK * budget]
-            best = max(fits, key=lambda r: r["top1_mean"], default=None)
-            cells.append("" if best is None else f"{best['top1_mean']:.2f} ± "
-                         f"{best['top1_std']:.2f} ({_size_cell(best, size)})")
+        cells = [_budget_cell([r for r in candidates[m] if r[size] <= BUDGET_SLACK * budget],
+                              size) for m in measured]
         lines.append(f"| {share:.0%} ({budget:,.0f}) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _budget_cell(fits: list[dict], size: str) -> str:
+    """The fitting model of the best validation accuracy (of the best test where one has none)."""
+    if not fits:
+        return ""
+    on_validation = all(r.get("validation_mean") is not None for r in fits)
+    best = max(fits, key=lambda r: r["validation_mean" if on_validation else "top1_mean"])
+    shape = f"; {best['variant']}" if best.get("variant") else ""
+    marker = "" if on_validation or len(fits) == 1 else ", chosen on test"
+    return (f"{best['top1_mean']:.2f} ± {best['top1_std']:.2f} "
+            f"({_size_cell(best, size)}{shape}{marker})")
 
 
 def _size_cell(row: dict, size: str) -> str:

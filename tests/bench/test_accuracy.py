@@ -90,22 +90,6 @@ def test_a_wider_model_is_pruned_to_the_budgets_of_its_rates_and_small_dense_mat
     assert small.model_options["heads"] < 16
 
 
-def test_the_small_dense_shape_of_the_best_validation_accuracy_is_kept_per_fold_and_seed():
-    from keras_gcnprune.bench.accuracy import chosen_on_validation
-
-    def small(variant, validation, test, protocol="a", weights=100):
-        return {"method": "small_dense", "rate": 0.9, "protocol": protocol, "seed": 0,
-                "variant": variant, "validation_accuracy": validation, "test_accuracy": test,
-                "nonzero_parameters": weights}
-
-    records = [small("", 0.5, 0.9), small("heads1", 0.7, 0.6), small("heads2", 0.7, 0.8),
-               small("heads4", 0.9, 0.9, weights=150),  # heavier than the budget allows
-               small("", 0.4, 0.3, protocol="b"), {"method": "tcp", "rate": 0.9}]
-    kept = chosen_on_validation(records)
-    assert [(r["method"], r.get("variant"), r.get("protocol")) for r in kept] == [
-        ("small_dense", "heads1", "a"), ("small_dense", "", "b"), ("tcp", None, None)]
-
-
 def test_from_dense_starts_pruning_from_the_dense_run_and_doubles_small_dense(tmp_path):
     from keras_gcnprune.data import load_dataset
 

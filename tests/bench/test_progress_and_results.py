@@ -6,7 +6,9 @@ import pytest
 from keras_gcnprune.bench.progress import Progress, format_duration
 from keras_gcnprune.bench.results import (
     accuracy_tables,
+    chosen_on_validation,
     mrmp_realized_rates,
+    small_dense_shapes,
     source_commit,
     summarise_accuracy,
     training_time_table,
@@ -166,3 +168,54 @@ def test_the_live_weight_budget_table_counts_what_a_pruned_model_needs():
     # in nonzero weights, no method fits 1% of dense
     nonzero = table[table.index("within a budget of nonzero weights"):]
     assert "| 1% (100) |  |  |  |" in nonzero
+
+
+def test_within_a_budget_each_method_is_chosen_on_validation_and_every_small_dense_shape_competes():
+    records = [
+        record("dense", 0.0, 0.9, nonzero_parameters=10000, validation_accuracy=0.9),
+        # tcp: the lighter model tests better, the heavier one validates better
+        record("tcp", 0.99, 0.70, nonzero_parameters=100, validation_accuracy=0.60),
+        record("tcp", 0.98, 0.65, nonzero_parameters=200, validation_accuracy=0.62),
+        # small_dense: "heads2" was chosen for neither rate, yet fits the 2% budget
+        record("small_dense", 0.99, 0.40, nonzero_parameters=95, validation_accuracy=0.40,
+               variant=""),
+        record("small_dense", 0.98, 0.50, nonzero_parameters=190, validation_accuracy=0.50,
+               variant=""),
+        record("small_dense", 0.98, 0.55, nonzero_parameters=205, validation_accuracy=0.70,
+               variant="heads2")]
+    chosen = [r for r in records if r.get("variant") != "heads2"]
+    table = accuracy_tables(summarise_accuracy(chosen), ["dense", "small_dense", "tcp"],
+                            [0.98, 0.99], small_dense_shapes(records))
+    nonzero = table[table.index("within a budget of nonzero weights"):]
+    assert "each method's model chosen on validation" in nonzero
+    assert "| 1% (100) | 40.00 ± 0.00 (95) | 70.00 ± 0.00 (100) |" in nonzero
+    assert "| 2% (200) | 55.00 ± 0.00 (205; heads2) | 65.00 ± 0.00 (200) |" in nonzero
+    # without the shapes, only the chosen small dense models compete
+    alone = accuracy_tables(summarise_accuracy(chosen), ["dense", "small_dense", "tcp"],
+                            [0.98, 0.99])
+    assert "| 2% (200) | 50.00 ± 0.00 (190) | 65.00 ± 0.00 (200) |" in alone
+
+
+def test_a_budget_of_runs_without_validation_is_chosen_on_test_and_says_so():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.9, nonzero_parameters=10000),
+        record("tcp", 0.99, 0.70, nonzero_parameters=100),
+        record("tcp", 0.98, 0.75, nonzero_parameters=200)])
+    assert summary[1]["validation_mean"] is None
+    table = accuracy_tables(summary, ["dense", "tcp"], [0.98, 0.99])
+    assert "| 1% (100) | 70.00 ± 0.00 (100) |" in table
+    assert "| 2% (200) | 75.00 ± 0.00 (200, chosen on test) |" in table
+
+
+def test_the_small_dense_shape_of_the_best_validation_accuracy_is_kept_per_fold_and_seed():
+    def small(variant, validation, test, protocol="a", weights=100):
+        return {"method": "small_dense", "rate": 0.9, "protocol": protocol, "seed": 0,
+                "variant": variant, "validation_accuracy": validation, "test_accuracy": test,
+                "nonzero_parameters": weights}
+
+    records = [small("", 0.5, 0.9), small("heads1", 0.7, 0.6), small("heads2", 0.7, 0.8),
+               small("heads4", 0.9, 0.9, weights=150),  # heavier than the budget allows
+               small("", 0.4, 0.3, protocol="b"), {"method": "tcp", "rate": 0.9}]
+    kept = chosen_on_validation(records)
+    assert [(r["method"], r.get("variant"), r.get("protocol")) for r in kept] == [
+        ("small_dense", "heads1", "a"), ("small_dense", "", "b"), ("tcp", None, None)]
