@@ -593,5 +593,6 @@ def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots:
         from keras_gcnprune.bench.plots import plot_accuracy
 
         label = f"{results.bench.dataset} ({results.bench.model})"
-        results.files.update(plot_accuracy(results.summary, out_dir, label))
+        results.files.update(plot_accuracy(results.summary, out_dir, label,
+                                           small_dense_shapes(results.records)))
 

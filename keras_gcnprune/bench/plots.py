@@ -3,6 +3,7 @@ the disconnected fraction against rate."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,8 @@ def _by_method(summary: list[dict]) -> dict[str, list[dict]]:
     return {m: sorted(rows, key=lambda r: r["rate"]) for m, rows in methods.items()}
 
 
-def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> dict[str, Path]:
+def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "",
+                  shapes: Sequence[dict] = ()) -> dict[str, Path]:
     """Draws top-1 accuracy (mean and one standard deviation over folds and seeds) and the
     disconnected fraction of kept weights against the pruning rate, one line per method;
     dense is a horizontal band.
@@ -57,6 +59,8 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
         summary: Rows of `keras_gcnprune.bench.results.summarise_accuracy`.
         out_dir: Folder of the two PNG files.
         label: What was measured (e.g. the dataset), put before both titles.
+        shapes: Rows of `keras_gcnprune.bench.results.small_dense_shapes`: every small dense
+            shape trained, drawn as points on the plots against size.
 
     Returns:
         `{"accuracy_plot": path, "disconnected_plot": path, "weights_plot": path}`, and
@@ -104,21 +108,22 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "") -> 
     figure.tight_layout()
     figure.savefig(paths["disconnected_plot"], dpi=110)
     plt.close(figure)
-    _plot_against_size(plt, methods, dense, paths["weights_plot"], prefix)
+    _plot_against_size(plt, methods, dense, paths["weights_plot"], prefix, shapes=shapes)
     compacted = {m: [r for r in rows if r.get("compacted_parameters") is not None]
                  for m, rows in methods.items()}
     compacted = {m: rows for m, rows in compacted.items() if rows}
     if set(compacted) - {"small_dense"}:
         paths["compacted_plot"] = out_dir / COMPACTED_PLOT
         _plot_against_size(plt, compacted, dense, paths["compacted_plot"], prefix,
-                           "compacted_parameters")
+                           "compacted_parameters", shapes)
     return paths
 
 
 def _plot_against_size(plt, methods: dict, dense: list[dict] | None, path: Path,
-                       prefix: str, size: str = "nonzero_parameters") -> None:
+                       prefix: str, size: str = "nonzero_parameters",
+                       shapes: Sequence[dict] = ()) -> None:
     """Top-1 against the models' size (log scale, `size` a key of `SIZE_AXES`): the picture
-    to choose a model by."""
+    to choose a model by; every small dense shape (`shapes`) a grey point."""
     figure, axis = plt.subplots(figsize=(7, 4.5))
     if dense:
         row = dense[0]
@@ -133,6 +138,10 @@ def _plot_against_size(plt, methods: dict, dense: list[dict] | None, path: Path,
         axis.plot(weights, mean, marker="o", label=method, **style)
         axis.fill_between(weights, mean - std, mean + std, alpha=0.12, **(
             {"color": "black"} if method == "small_dense" else {}))
+    measured = [r for r in shapes if r.get(size) is not None]
+    if measured:
+        axis.scatter([r[size] for r in measured], [r["top1_mean"] for r in measured],
+                     marker="x", color="grey", label="small_dense, every shape")
     axis.set_xscale("log")
     axis.set_xlabel(SIZE_AXES[size])
     axis.set_ylabel("top-1 accuracy (%)")
