@@ -17,6 +17,7 @@ from keras_gcnprune.bench.plots import (
     DISCONNECTED_PLOT,
     WEIGHTS_PLOT,
 )
+from keras_gcnprune.bench.recipes import recipe_tables, recipes_line
 from keras_gcnprune.bench.results import (
     RESULTS_FILE,
     accuracy_summary,
@@ -103,6 +104,17 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
     return lines
 
 
+def _recipes_section(results: dict, folder: str) -> list[str]:
+    settings = results["settings"]
+    trained = f"pruned with {settings['prune']}" if settings.get("prune") else "dense"
+    datasets = ", ".join(DATASET_TITLES.get(d, d) for d in settings["datasets"])
+    return [f"## Training recipes, {settings['model']}, {trained}: {datasets}", "",
+            recipes_line(results), "", f"Command: `{results['command']}`", "",
+            machine_line(results), "", *([settings["note"], ""] if settings.get("note") else []),
+            recipe_tables(results["summary"]),
+            f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", ""]
+
+
 def _options_text(options: dict | None) -> str:
     if not options:
         return ""
@@ -153,6 +165,8 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
         elif results["benchmark"] == "speed":
             lines += _table_section(results, folder, "Training step time against dense",
                                     speed_table(results))
+        elif results["benchmark"] == "recipes":
+            lines += _recipes_section(results, folder)
         elif results["benchmark"] == "stream":
             lines += _table_section(results, folder, "The app loop on a recorded stream",
                                     stream_table(results))
