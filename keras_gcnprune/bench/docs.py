@@ -158,7 +158,8 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
         for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT,
                      COMPACTED_PLOT):
             if (out_dir / name).exists():
-                shutil.copyfile(out_dir / name, target / name)
+                if (out_dir / name).resolve() != (target / name).resolve():  # not its own copy
+                    shutil.copyfile(out_dir / name, target / name)
                 copied.add(name)
         if results["benchmark"] == "accuracy":
             lines += _accuracy_section(results, folder, copied)

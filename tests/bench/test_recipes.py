@@ -17,6 +17,9 @@ RECORDS = [run("msr", "default", 0.70, 0.80), run("msr", "default", 0.74, 0.84, 
            run("msr", "bone_only", 0.80, 0.78), run("msr", "bone_only", 0.80, 0.82, protocol="b"),
            run("sbu", "default", 0.90, 0.90), run("sbu", "bone_only", 0.88, 0.95),
            run("sbu", "crop", 0.99, 0.50)]  # crop: on one dataset only
+SETTINGS = {"model": "stgcn", "datasets": ["msr", "sbu"], "recipes": "default,bone_only,crop",
+            "ensembles": None, "seeds": 1, "epochs": 80, "frames": 32, "prune": None,
+            "validation": 0.1, "note": None}
 
 
 def test_rows_are_means_and_spreads_over_protocols_with_leads_over_default():
@@ -54,9 +57,7 @@ def test_tables_mark_each_datasets_best_validation_and_name_its_published_number
 
 def test_the_results_page_has_a_section_for_recipe_results(tmp_path):
     rows = summarise_recipes(RECORDS)
-    settings = {"model": "stgcn", "datasets": ["msr", "sbu"], "recipes": "default,bone_only",
-                "ensembles": None, "seeds": 1, "epochs": 80, "frames": 32, "prune": None,
-                "validation": 0.1, "note": "A note on these runs."}
+    settings = {**SETTINGS, "note": "A note on these runs."}
     out = tmp_path / "recipes"
     save_results(out, "recipes", "python benchmarks/dense_quality.py x", settings,
                  recipe_tables(rows), records=RECORDS, summary=rows)
@@ -68,3 +69,13 @@ def test_the_results_page_has_a_section_for_recipe_results(tmp_path):
     assert "Raw results: [results/recipes/results.json](results/recipes/results.json)" in text
     copied = tmp_path / "docs" / "results" / "recipes" / "results.json"
     assert json.loads(copied.read_text())["benchmark"] == "recipes"
+
+
+def test_a_page_regenerates_from_the_copies_it_made(tmp_path):
+    out = tmp_path / "recipes"
+    rows = summarise_recipes(RECORDS)
+    save_results(out, "recipes", "x", SETTINGS, recipe_tables(rows), records=RECORDS,
+                 summary=rows)
+    first = write_docs([out], tmp_path / "docs" / "results.md").read_text()
+    copies = tmp_path / "docs" / "results" / "recipes"
+    assert write_docs([copies], tmp_path / "docs" / "results.md").read_text() == first
