@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Regenerates docs/results.md: accuracy against pruning rate on MSR Action3D (cross-subject),
-# JHMDB (3 splits) and SBU (5 folds), 3 seeds, 80 epochs (where dense has converged), every
-# method beside the small dense models of each budget (every shape of the family trained,
-# validation picks one) and TCP in channel blocks (tcp_block, compared at compacted weights);
-# then ST-GCN on SBU fold 1, the speed and export benchmarks, and the smallest budgets from a
-# start ten times the budget (benchmarks/small_budgets.sh's 3-seed folders, when present).
-# About 6 hours with --jobs 2 on 2 CPU cores (MSR about 45 minutes, JHMDB 2 hours, SBU 3.5
-# hours). Resumable: rerun it and finished runs are skipped. Runs go to $RUNS (default
-# runs/results).
+# Regenerates docs/results.md. First the dense models: training recipes and stream ensembles
+# chosen on validation (AttentionGCN and ST-GCN, 3 seeds), beside each protocol's published
+# numbers. Then accuracy against pruning rate on MSR Action3D (cross-subject), JHMDB (3 splits)
+# and SBU (5 folds), 3 seeds, 80 epochs (where dense has converged), every method beside the
+# small dense models of each budget (every shape of the family trained, validation picks one)
+# and TCP in channel blocks (tcp_block, compared at compacted weights); the smallest budgets
+# from a start ten times the budget (benchmarks/small_budgets.sh's 3-seed folders, when
+# present); ST-GCN on SBU fold 1; the speed and export benchmarks.
+# About 9 hours on 2 CPU cores (the dense recipes about 3 hours; pruning with --jobs 2: MSR
+# about 45 minutes, JHMDB 2 hours, SBU 3.5 hours). Resumable: rerun it and finished runs are
+# skipped. Runs go to $RUNS (default runs/results).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${RUNS:-runs/results}"
 SMALL_BUDGETS="${SMALL_BUDGETS:-runs/small_budgets}"
+recipes() { python benchmarks/dense_quality.py --seeds 3 --latency "$@"; }
+recipes --out "$RUNS/dense_streams" --datasets jhmdb,msr,sbu \
+    --recipes default,bone_only,motion_only,bone_motion \
+    --ensembles default/bone_only/motion_only,default/bone_motion
+recipes --out "$RUNS/dense_sbu160" --datasets sbu --recipes default,epochs160,bone_only+epochs160 \
+    --ensembles epochs160/bone_only+epochs160
+recipes --model stgcn --out "$RUNS/dense_stgcn" --datasets jhmdb,msr \
+    --recipes default,motion_only,bone_motion --ensembles motion_only/bone_motion
 ACCURACY=(--methods dense,small_dense,magnitude,tcp,srmp,mrmp,tcp_block --rates 0.9,0.95,0.98,0.99
           --seeds 3 --epochs 80 --jobs 2)
 for dataset in msr jhmdb sbu; do
@@ -23,7 +33,8 @@ gcnprune bench speed --out "$RUNS/speed"
 gcnprune bench export --runs "$RUNS/sbu" --out "$RUNS/export"
 gcnprune bench export --runs "$RUNS/sbu_stgcn" --out "$RUNS/export_stgcn"
 gcnprune bench export --out "$RUNS/export_untrained"
-pages=("$RUNS/msr" "$RUNS/jhmdb" "$RUNS/sbu")
+pages=("$RUNS/dense_streams" "$RUNS/dense_sbu160" "$RUNS/dense_stgcn" "$RUNS/msr" "$RUNS/jhmdb"
+       "$RUNS/sbu")
 for dataset in jhmdb msr sbu; do
     folder="$SMALL_BUDGETS/${dataset}_ratio10_3seeds"
     if [[ -f "$folder/results.json" ]]; then pages+=("$folder"); fi
