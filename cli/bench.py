@@ -78,6 +78,10 @@ def bench() -> None:
                    "budget, and prunes it to that budget (mrmp: from this many times the "
                    "largest budget, every rate trained on it). Default: from the benchmark's "
                    "model.")
+@click.option("--block-density", default=None,
+              type=click.FloatRange(0, 1, min_open=True),
+              help="The fraction of its channel block's weights tcp_block keeps (1: whole "
+                   "channels, few zeros left after compaction). Default: 0.5.")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
@@ -98,8 +102,8 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, distill, from_dense, start_ratio, jobs,
-             executor, address, task_cpus, task_gpus, out_dir) -> None:
+             epochs, frames, unseen, rates_per_step, distill, from_dense, start_ratio,
+             block_density, jobs, executor, address, task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -121,7 +125,8 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
                  "rates_per_step": rates_per_step, "distill": distill,
-                 "from_dense": from_dense, "start_ratio": start_ratio}
+                 "from_dense": from_dense, "start_ratio": start_ratio,
+                 "block_density": block_density}
     preset = PRESETS["quick" if quick else "full"]
     try:
         spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})

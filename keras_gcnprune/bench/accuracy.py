@@ -34,6 +34,7 @@ from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, pr
 from keras_gcnprune.pruning.callbacks import SUPERVISION
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.pruning.multirate import MAX_RATES
+from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     DistillationConfig,
@@ -81,8 +82,8 @@ class AccuracyBench:
             trained, and the summary keeps the one of the best validation accuracy),
             `magnitude`, `tcp`, `srmp`, `mrmp`,
             the TCP ablations `tcp_<supervision>` (`tcp_none`: the consistent selection
-            without supervision), and `tcp_block` (TCP inside channel blocks at
-            `BLOCK_DENSITY`, which compaction shrinks).
+            without supervision), and `tcp_block` (TCP inside channel blocks filled to
+            `block_density`, which compaction shrinks).
         rates: Pruning rates; every method but dense and mrmp trains once per rate, mrmp
             trains once for all of them.
         seeds: Seeds 0..seeds-1 of every (method, rate, protocol).
@@ -110,6 +111,9 @@ class AccuracyBench:
             many channels, whose biases and normalization then take most of it: a start a few
             times the budget keeps a model that can learn (small_dense is a start of 1, not
             pruned).
+        block_density: The fraction of its channel block's weights that `tcp_block` keeps
+            (1.0: whole channels, so that the compacted model keeps few zeros; lower: more
+            channels kept, each sparser).
 
     Example:
         >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp"),
@@ -132,6 +136,7 @@ class AccuracyBench:
     distill: bool = False
     from_dense: bool = False
     start_ratio: float | None = None
+    block_density: float = BLOCK_DENSITY
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -151,6 +156,7 @@ class AccuracyBench:
                 raise ValueError(f"{option}=True uses the dense runs: add dense to methods.")
         if self.start_ratio is not None:
             self._check_start_ratio()
+        check_block_density(self.block_density)
         self.rates = tuple(sorted(set(self.rates)))
         # found once: budgets by rate, small_dense options by (rate, variant), starts by rates
         self._budgets: dict[float, int] = {}
@@ -197,7 +203,8 @@ class AccuracyBench:
             return PruningConfig(method="mrmp", rates=self.rates,
                                  rates_per_step=self.rates_per_step)
         if training.method == "tcp_block":
-            return PruningConfig(method="tcp", rate=training.rate, block_density=BLOCK_DENSITY)
+            return PruningConfig(method="tcp", rate=training.rate,
+                                 block_density=self.block_density)
         name, _, supervision = training.method.partition("_")
         return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
 
@@ -380,7 +387,8 @@ def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[
 
 def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
                      dataset: SkeletonDataset) -> list | None:
-    """The records of a training already done (None: it still has to train)."""
+    """The records of a training already done (None: it still has to train), naming its run
+    where it is now (a benchmark folder may have moved since it trained)."""
     run_dir = training.run_dir(out_dir)
     run = RunDirectory(run_dir)
     if run.run_file.exists():
@@ -389,7 +397,7 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
     if records_file.exists():
         records = json.loads(records_file.read_text())["records"]
         if all(key in r for r in records for key in COMPACTED_SIZES):
-            return records
+            return [{**r, "run": str(run_dir)} for r in records]
     if not run.finished():
         return None
     records = records_of(bench, training, run_dir)

@@ -26,6 +26,7 @@ from keras_gcnprune.bench.results import (
     realized_rates_table,
     small_dense_shapes,
 )
+from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
                   "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
@@ -63,6 +64,10 @@ def _training_line(settings: dict) -> str:
                         "on it" if "mrmp" in settings["methods"] else "")
                      + "; the rates name the budgets, the realized rates are the starting "
                        "models'")
+    if "tcp_block" in settings["methods"]:
+        density = settings.get("block_density", BLOCK_DENSITY)
+        parts.append(f"tcp_block fills {density:g} of its channel blocks"
+                     + (" (whole channels)" if density == 1 else ""))
     return (" " + "; ".join(parts).capitalize() + ".") if parts else ""
 
 

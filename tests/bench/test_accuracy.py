@@ -461,3 +461,24 @@ def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
         "rate's budget" in page
     assert "mrmp from that many times the largest budget" in page
     assert "dense, tcp, mrmp, pruned from 3 times each budget\n" in page
+
+
+def test_cli_accuracy_block_density_fills_whole_channels(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp_block", "--rates",
+        "0.9", "--seeds", "1", "--epochs", "1", "--block-density", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["block_density"] == 1.0
+    run = json.loads((out / "runs/tcp_block_0.9/cross_subject/seed0/run.json").read_text())
+    assert run["config"]["pruning"]["block_density"] == 1.0
+    assert "Tcp_block fills 1 of its channel blocks (whole channels)." in \
+        write_docs([out], tmp_path / "page.md").read_text()
+
+
+def test_cli_accuracy_refuses_a_block_density_above_one(tmp_path):
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp_block", "--rates",
+        "0.9", "--block-density", "1.5", "--out", str(tmp_path / "bench")])
+    assert result.exit_code == 2 and "--block-density" in result.output
