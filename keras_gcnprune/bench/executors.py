@@ -118,8 +118,9 @@ class LocalExecutor:
         slots = context.Queue()
         for slot in range(jobs):
             slots.put(slot)
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                                 initargs=(setup, slots, cpu_shares(jobs))) as pool:
+        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                   initargs=(setup, slots, cpu_shares(jobs)))
+        try:
             futures = {}
             for item in items:
                 if on_start is not None:
@@ -127,6 +128,22 @@ class LocalExecutor:
                 futures[pool.submit(_work_in_worker, work, item)] = item
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        except BaseException:  # Ctrl-C, SIGTERM's exit, or the caller stopped iterating
+            _stop_now(pool)
+            raise
+        pool.shutdown()
+
+
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Drops the queued items and ends the workers' current ones: leaving the pool normally
+    would first finish every queued item (hours of trainings), and an unfinished run is
+    trained again when the benchmark is rerun."""
+    workers = list((pool._processes or {}).values())  # no public handle before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.join()
 
 
 def _work_on_ray(work: Work, item: Any, setup: Setup, threads: int) -> str | None:

@@ -114,3 +114,42 @@ def test_cpus_are_dealt_out_and_bad_executor_settings_are_refused():
         make_executor(2, address="10.0.0.1:6379")
     with pytest.raises(ValueError, match="Unknown executor 'slurm'"):
         make_executor(2, "slurm")
+
+
+STOPPED_SCRIPT = """
+import signal, sys, time
+from pathlib import Path
+from keras_gcnprune.bench.executors import LocalExecutor
+
+def setup():
+    return None
+
+def work(state, item):
+    Path(sys.argv[1], f"started{item}").write_text(str(__import__("os").getpid()))
+    time.sleep(600)
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    for _ in LocalExecutor(2).run(work, range(6), setup):
+        pass
+"""
+
+
+def test_a_stopped_local_run_ends_its_workers_and_starts_nothing_queued(tmp_path):
+    import signal
+    import time
+
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_SCRIPT)
+    process = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    deadline = time.monotonic() + 300
+    while len(list(tmp_path.glob("started*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    started = sorted(tmp_path.glob("started*"))
+    assert len(started) == 2, "the two workers never started their first items"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM  # not after the 600 s items
+    assert sorted(tmp_path.glob("started*")) == started  # nothing queued began
+    for worker in (int(path.read_text()) for path in started):
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker, 0)
