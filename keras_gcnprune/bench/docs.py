@@ -66,9 +66,10 @@ def _training_line(settings: dict) -> str:
                        "models'")
     if "tcp_block" in settings["methods"]:
         density = settings.get("block_density", BLOCK_DENSITY)
-        parts.append(f"tcp_block fills {density:g} of its channel blocks"
+        parts.append(f"`tcp_block` fills {density:g} of its channel blocks"
                      + (" (whole channels)" if density == 1 else ""))
-    return (" " + "; ".join(parts).capitalize() + ".") if parts else ""
+    text = "; ".join(parts)
+    return f" {text[0].upper()}{text[1:]}." if parts else ""
 
 
 def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:

@@ -473,7 +473,7 @@ def test_cli_accuracy_block_density_fills_whole_channels(tmp_path):
     assert results["settings"]["block_density"] == 1.0
     run = json.loads((out / "runs/tcp_block_0.9/cross_subject/seed0/run.json").read_text())
     assert run["config"]["pruning"]["block_density"] == 1.0
-    assert "Tcp_block fills 1 of its channel blocks (whole channels)." in \
+    assert "`tcp_block` fills 1 of its channel blocks (whole channels)." in \
         write_docs([out], tmp_path / "page.md").read_text()
 
 
