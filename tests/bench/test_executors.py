@@ -117,7 +117,7 @@ def test_cpus_are_dealt_out_and_bad_executor_settings_are_refused():
 
 
 STOPPED_SCRIPT = """
-import signal, sys, time
+import os, signal, sys, time
 from pathlib import Path
 from keras_gcnprune.bench.executors import LocalExecutor
 
@@ -125,7 +125,7 @@ def setup():
     return None
 
 def work(state, item):
-    Path(sys.argv[1], f"started{item}").write_text(str(__import__("os").getpid()))
+    Path(sys.argv[1], f"started{item}").write_text(str(os.getpid()))
     time.sleep(600)
 
 if __name__ == "__main__":
