@@ -62,6 +62,8 @@ RECIPES = {
     "label_smoothing": {"label_smoothing": 0.1},
     "warmup": {"warmup_epochs": 5},
     "segments4": {"model_options": {"segments": 4}},
+    "wide": {"model_options": {"head_channels": 16, "graph_channels": 64}},
+    "dropout5": {"model_options": {"dropout": 0.5}},
     "epochs160": {"epochs": 160},
     **{f"strength{value:g}": {"pruning": {"supervision_strength": value}}
        for value in (0.03, 0.3, 1.0)},
