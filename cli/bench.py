@@ -14,6 +14,7 @@ from keras_gcnprune.cli.options import (
     PROTOCOL_HELP,
     parse_budgets,
     parse_options,
+    parse_ramp,
     parse_rates,
 )
 
@@ -82,6 +83,11 @@ def bench() -> None:
               type=click.FloatRange(0, 1, min_open=True),
               help="The fraction of its channel block's weights tcp_block keeps (1: whole "
                    "channels, few zeros left after compaction). Default: 0.5.")
+@click.option("--ramp", default=None, metavar="BEGIN,END",
+              callback=lambda _, __, value: parse_ramp(value),
+              help="Fractions of the training at which every pruning method's ramp starts "
+                   "and reaches its rate (then the final masks fine-tune), e.g. 0,0.3. "
+                   "Default: 0.1,0.6.")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
@@ -103,7 +109,7 @@ def bench() -> None:
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
              epochs, frames, unseen, rates_per_step, distill, from_dense, start_ratio,
-             block_density, jobs, executor, address, task_cpus, task_gpus, out_dir) -> None:
+             block_density, ramp, jobs, executor, address, task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -126,7 +132,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "epochs": epochs, "frames": frames, "unseen": unseen,
                  "rates_per_step": rates_per_step, "distill": distill,
                  "from_dense": from_dense, "start_ratio": start_ratio,
-                 "block_density": block_density}
+                 "block_density": block_density, "ramp": ramp}
     preset = PRESETS["quick" if quick else "full"]
     try:
         spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})

@@ -52,6 +52,24 @@ def parse_rates(value: str | None) -> tuple[float, ...] | None:
     return rates
 
 
+def parse_ramp(value: str | None) -> tuple[float, float] | None:
+    """`"0,0.3"` -> `(0.0, 0.3)`; a usage error unless 0 <= begin < end <= 1."""
+    if value is None:
+        return None
+    try:
+        begin, end = (float(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not BEGIN,END (two fractions of the training, "
+                                 "e.g. 0,0.3).") from None
+    from keras_gcnprune.training.run import check_ramp
+
+    try:
+        check_ramp(begin, end)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return begin, end
+
+
 def parse_budgets(value: str | None) -> tuple[int, ...] | None:
     """`"3000,1500"` -> `(3000, 1500)`; a usage error for anything but positive counts."""
     if value is None:

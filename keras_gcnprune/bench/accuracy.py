@@ -51,7 +51,7 @@ from keras_gcnprune.training import (
     width_matched_options,
 )
 from keras_gcnprune.training.directory import settings_difference
-from keras_gcnprune.training.run import compacted_metrics, rate_summary
+from keras_gcnprune.training.run import check_ramp, compacted_metrics, rate_summary
 from keras_gcnprune.training.sizing import check_start_ratio
 
 RECORDS_FILE = "records.json"
@@ -114,6 +114,9 @@ class AccuracyBench:
         block_density: The fraction of its channel block's weights that `tcp_block` keeps
             (1.0: whole channels, so that the compacted model keeps few zeros; lower: more
             channels kept, each sparser).
+        ramp: `(begin, end)` of every pruning method's ramp, as fractions of the training
+            (`PruningConfig.begin`, `PruningConfig.end`): the rate is reached at `end` and
+            the rest of the training fine-tunes the final masks.
 
     Example:
         >>> bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp"),
@@ -137,6 +140,7 @@ class AccuracyBench:
     from_dense: bool = False
     start_ratio: float | None = None
     block_density: float = BLOCK_DENSITY
+    ramp: tuple[float, float] = (PruningConfig.begin, PruningConfig.end)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]
@@ -157,6 +161,8 @@ class AccuracyBench:
         if self.start_ratio is not None:
             self._check_start_ratio()
         check_block_density(self.block_density)
+        check_ramp(*self.ramp)
+        self.ramp = tuple(self.ramp)
         self.rates = tuple(sorted(set(self.rates)))
         # found once: budgets by rate, small_dense options by (rate, variant), starts by rates
         self._budgets: dict[float, int] = {}
@@ -199,14 +205,16 @@ class AccuracyBench:
         """The pruning of a training (None for dense and small_dense)."""
         if training.method in UNPRUNED_METHODS:
             return None
+        begin, end = self.ramp
         if training.method == "mrmp":
             return PruningConfig(method="mrmp", rates=self.rates,
-                                 rates_per_step=self.rates_per_step)
+                                 rates_per_step=self.rates_per_step, begin=begin, end=end)
         if training.method == "tcp_block":
             return PruningConfig(method="tcp", rate=training.rate,
-                                 block_density=self.block_density)
+                                 block_density=self.block_density, begin=begin, end=end)
         name, _, supervision = training.method.partition("_")
-        return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both")
+        return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both",
+                             begin=begin, end=end)
 
     def train_config(self, training: Training, dataset: SkeletonDataset, out_dir: Path
                      ) -> TrainConfig:

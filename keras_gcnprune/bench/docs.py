@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS
 from keras_gcnprune.bench.plots import (
     ACCURACY_PLOT,
     COMPACTED_PLOT,
@@ -27,6 +28,7 @@ from keras_gcnprune.bench.results import (
     small_dense_shapes,
 )
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
+from keras_gcnprune.training import PruningConfig
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
                   "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
@@ -64,6 +66,10 @@ def _training_line(settings: dict) -> str:
                         "on it" if "mrmp" in settings["methods"] else "")
                      + "; the rates name the budgets, the realized rates are the starting "
                        "models'")
+    if set(settings["methods"]) - set(UNPRUNED_METHODS):
+        begin, end = settings.get("ramp", (PruningConfig.begin, PruningConfig.end))
+        parts.append(f"pruning ramps from {begin:.0%} to {end:.0%} of the training, the "
+                     "rest fine-tunes the final masks")
     if "tcp_block" in settings["methods"]:
         density = settings.get("block_density", BLOCK_DENSITY)
         parts.append(f"`tcp_block` fills {density:g} of its channel blocks"

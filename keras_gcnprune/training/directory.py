@@ -197,8 +197,8 @@ def with_added_settings(saved: dict) -> dict:
 
 def settings_difference(saved: dict, wanted: dict) -> str:
     """Each setting that differs, as `key: saved there, wanted now` joined by `; ` (empty when
-    none); `wanted` is compared in its JSON form, as `saved` was read."""
-    wanted = json.loads(json.dumps(wanted))
+    none); both are compared in their JSON form (tuples as lists), as saved settings are read."""
+    saved, wanted = json.loads(json.dumps(saved)), json.loads(json.dumps(wanted))
     differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     return "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differing)
 

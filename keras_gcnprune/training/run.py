@@ -72,6 +72,16 @@ from keras_gcnprune.training.distillation import (
 RAMP_UPDATES = 20
 
 
+def check_ramp(begin: float, end: float) -> None:
+    """Refuses a pruning ramp that does not start before it ends inside the training.
+
+    Raises:
+        ValueError: naming both fractions.
+    """
+    if not 0.0 <= begin < end <= 1.0:
+        raise ValueError(f"need 0 <= begin < end <= 1, got begin={begin}, end={end}.")
+
+
 @dataclass
 class PruningConfig:
     """Pruning during a training run: a polynomial ramp from 0 to `rate`.
@@ -150,9 +160,7 @@ class PruningConfig:
         if self.frequency is not None and self.frequency < 1:
             raise ValueError(f"frequency must be at least 1 step, got {self.frequency}; leave it "
                              f"None for {RAMP_UPDATES} updates over the ramp.")
-        if not 0.0 <= self.begin < self.end <= 1.0:
-            raise ValueError(f"need 0 <= begin < end <= 1, got begin={self.begin}, "
-                             f"end={self.end}.")
+        check_ramp(self.begin, self.end)
 
     def schedule(self, total_steps: int) -> PolynomialDecay:
         """The schedule over `total_steps`, its last turn exactly on its end step."""

@@ -321,7 +321,8 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
     original, results = finished
     out = shutil.copytree(original, tmp_path / "bench")
     saved = json.loads((out / "results.json").read_text())
-    del saved["settings"]["distill"], saved["settings"]["from_dense"]
+    for setting in ("distill", "from_dense", "ramp"):
+        del saved["settings"][setting]
     (out / "results.json").write_text(json.dumps(saved))
     again = run_accuracy(replace(BENCH, methods=("dense",)), out, progress=quiet(1),
                          on_training=lambda t: pytest.fail(f"{t.label} trained again"))
@@ -475,6 +476,30 @@ def test_cli_accuracy_block_density_fills_whole_channels(tmp_path):
     assert run["config"]["pruning"]["block_density"] == 1.0
     assert "`tcp_block` fills 1 of its channel blocks (whole channels)." in \
         write_docs([out], tmp_path / "page.md").read_text()
+
+
+def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,magnitude,mrmp",
+        "--rates", "0.9,0.95", "--seeds", "1", "--epochs", "1", "--ramp", "0,0.3", "--out",
+        str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["settings"]["ramp"] == [0.0, 0.3]
+    for run in ("magnitude_0.9", "mrmp_0.9_0.95"):
+        config = json.loads((out / f"runs/{run}/cross_subject/seed0/run.json").read_text())
+        assert (config["config"]["pruning"]["begin"], config["config"]["pruning"]["end"]) == \
+            (0.0, 0.3)
+    assert "Pruning ramps from 0% to 30% of the training, the rest fine-tunes the final " \
+        "masks." in write_docs([out], tmp_path / "page.md").read_text()
+
+
+@pytest.mark.parametrize("ramp", ["0.6,0.3", "0.3", "a,b"])
+def test_cli_accuracy_refuses_a_ramp_that_does_not_fit_the_training(tmp_path, ramp):
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp", "--rates", "0.9",
+        "--ramp", ramp, "--out", str(tmp_path / "bench")])
+    assert result.exit_code == 2 and "--ramp" in result.output
 
 
 def test_cli_accuracy_refuses_a_block_density_above_one(tmp_path):
