@@ -20,8 +20,8 @@ recipes --out "$RUNS/dense_streams" --datasets jhmdb,msr,sbu \
     --recipes default,bone_only,motion_only,bone_motion \
     --ensembles default/bone_only/motion_only,default/bone_motion
 recipes --out "$RUNS/dense_sbu160" --datasets sbu \
-    --recipes default,epochs160,bone_only+epochs160,segments4+epochs160,motion_only+epochs160,shear+epochs160,bone_only+shear+epochs160 \
-    --ensembles epochs160/bone_only+epochs160,epochs160/bone_only+epochs160/segments4+epochs160,epochs160/bone_only+epochs160/motion_only+epochs160,epochs160/motion_only+epochs160,shear+epochs160/bone_only+shear+epochs160
+    --recipes default,epochs160,bone_only+epochs160,segments4+epochs160,motion_only+epochs160,shear+epochs160,bone_only+shear+epochs160,wide+shear+epochs160,dropout5+shear+epochs160 \
+    --ensembles epochs160/bone_only+epochs160,epochs160/bone_only+epochs160/segments4+epochs160,epochs160/bone_only+epochs160/motion_only+epochs160,epochs160/motion_only+epochs160,shear+epochs160/bone_only+shear+epochs160,shear+epochs160/wide+shear+epochs160
 recipes --model stgcn --out "$RUNS/dense_stgcn" --datasets jhmdb,msr \
     --recipes default,motion_only,bone_motion --ensembles motion_only/bone_motion
 ACCURACY=(--methods dense,small_dense,magnitude,tcp,srmp,mrmp,tcp_block --rates 0.9,0.95,0.98,0.99
