@@ -78,6 +78,14 @@ def _training_line(settings: dict) -> str:
     return f" {text[0].upper()}{text[1:]}." if parts else ""
 
 
+def _ramp_title(settings: dict) -> str:
+    """Names a pruning ramp other than the default in a section's title."""
+    begin, end = settings.get("ramp", (PruningConfig.begin, PruningConfig.end))
+    if (begin, end) == (PruningConfig.begin, PruningConfig.end):
+        return ""
+    return f", pruning ramp {begin:.0%} to {end:.0%}"
+
+
 def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:
     settings = results["settings"]
     name = settings["dataset"].split(":")[0]
@@ -90,7 +98,7 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"{settings['model']}{_options_text(settings.get('model_options'))}, "
         f"{', '.join(settings['methods'])}"
         + (f", pruned from {settings['start_ratio']:g} times each budget"
-           if settings.get("start_ratio") else ""), "",
+           if settings.get("start_ratio") else "") + _ramp_title(settings), "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "

@@ -490,8 +490,10 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
         config = json.loads((out / f"runs/{run}/cross_subject/seed0/run.json").read_text())
         assert (config["config"]["pruning"]["begin"], config["config"]["pruning"]["end"]) == \
             (0.0, 0.3)
+    page = write_docs([out], tmp_path / "page.md").read_text()
     assert "Pruning ramps from 0% to 30% of the training, the rest fine-tunes the final " \
-        "masks." in write_docs([out], tmp_path / "page.md").read_text()
+        "masks." in page
+    assert "dense, magnitude, mrmp, pruning ramp 0% to 30%\n" in page
 
 
 @pytest.mark.parametrize("ramp", ["0.6,0.3", "0.3", "a,b"])
