@@ -8,7 +8,7 @@
 # validation it beat density 0.5 at every compacted size); the smallest budgets
 # from a start ten times the budget (benchmarks/small_budgets.sh's 3-seed folders, when
 # present); ST-GCN on SBU fold 1; the speed and export benchmarks.
-# About 9 hours on 2 CPU cores (the dense recipes about 3 hours; pruning with --jobs 2: MSR
+# About 11 hours on 2 CPU cores (the dense recipes about 3 hours; pruning with --jobs 2: MSR
 # about 45 minutes, JHMDB 2 hours, SBU 3.5 hours). Resumable: rerun it and finished runs are
 # skipped. Runs go to $RUNS (default runs/results).
 set -euo pipefail
@@ -29,14 +29,19 @@ ACCURACY=(--methods dense,small_dense,magnitude,tcp,srmp,mrmp,tcp_block --rates 
 for dataset in msr jhmdb sbu; do
     gcnprune bench accuracy --dataset "$dataset" --out "$RUNS/$dataset" "${ACCURACY[@]}"
 done
+# The same with the ramp over the first 30% of training (better at 98-99% on validation)
+for dataset in msr jhmdb; do
+    gcnprune bench accuracy --dataset "$dataset" --out "$RUNS/${dataset}_ramp03" --ramp 0,0.3 \
+        "${ACCURACY[@]}"
+done
 gcnprune bench accuracy --dataset sbu --model stgcn --protocol fold1 --out "$RUNS/sbu_stgcn" \
     --methods dense,tcp,tcp_block --rates 0.95,0.99 --seeds 1 --epochs 80 --jobs 2
 gcnprune bench speed --out "$RUNS/speed"
 gcnprune bench export --runs "$RUNS/sbu" --out "$RUNS/export"
 gcnprune bench export --runs "$RUNS/sbu_stgcn" --out "$RUNS/export_stgcn"
 gcnprune bench export --out "$RUNS/export_untrained"
-pages=("$RUNS/dense_streams" "$RUNS/dense_sbu160" "$RUNS/dense_stgcn" "$RUNS/msr" "$RUNS/jhmdb"
-       "$RUNS/sbu")
+pages=("$RUNS/dense_streams" "$RUNS/dense_sbu160" "$RUNS/dense_stgcn" "$RUNS/msr"
+       "$RUNS/msr_ramp03" "$RUNS/jhmdb" "$RUNS/jhmdb_ramp03" "$RUNS/sbu")
 for dataset in jhmdb msr sbu; do
     folder="$SMALL_BUDGETS/${dataset}_ratio10_3seeds"
     if [[ -f "$folder/results.json" ]]; then pages+=("$folder"); fi
