@@ -205,16 +205,18 @@ class AccuracyBench:
         """The pruning of a training (None for dense and small_dense)."""
         if training.method in UNPRUNED_METHODS:
             return None
-        begin, end = self.ramp
         if training.method == "mrmp":
-            return PruningConfig(method="mrmp", rates=self.rates,
-                                 rates_per_step=self.rates_per_step, begin=begin, end=end)
-        if training.method == "tcp_block":
-            return PruningConfig(method="tcp", rate=training.rate,
-                                 block_density=self.block_density, begin=begin, end=end)
-        name, _, supervision = training.method.partition("_")
-        return PruningConfig(method=name, rate=training.rate, supervision=supervision or "both",
-                             begin=begin, end=end)
+            options = {"method": "mrmp", "rates": self.rates,
+                       "rates_per_step": self.rates_per_step}
+        elif training.method == "tcp_block":
+            options = {"method": "tcp", "rate": training.rate,
+                       "block_density": self.block_density}
+        else:
+            name, _, supervision = training.method.partition("_")
+            options = {"method": name, "rate": training.rate,
+                       "supervision": supervision or "both"}
+        begin, end = self.ramp
+        return PruningConfig(**options, begin=begin, end=end)
 
     def train_config(self, training: Training, dataset: SkeletonDataset, out_dir: Path
                      ) -> TrainConfig:

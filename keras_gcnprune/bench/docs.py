@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS
+from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, AccuracyBench
 from keras_gcnprune.bench.plots import (
     ACCURACY_PLOT,
     COMPACTED_PLOT,
@@ -28,7 +28,6 @@ from keras_gcnprune.bench.results import (
     small_dense_shapes,
 )
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
-from keras_gcnprune.training import PruningConfig
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
                   "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
@@ -67,7 +66,7 @@ def _training_line(settings: dict) -> str:
                      + "; the rates name the budgets, the realized rates are the starting "
                        "models'")
     if set(settings["methods"]) - set(UNPRUNED_METHODS):
-        begin, end = settings.get("ramp", (PruningConfig.begin, PruningConfig.end))
+        begin, end = _ramp(settings)
         parts.append(f"pruning ramps from {begin:.0%} to {end:.0%} of the training, the "
                      "rest fine-tunes the final masks")
     if "tcp_block" in settings["methods"]:
@@ -78,12 +77,16 @@ def _training_line(settings: dict) -> str:
     return f" {text[0].upper()}{text[1:]}." if parts else ""
 
 
+def _ramp(settings: dict) -> tuple[float, float]:
+    """The pruning ramp of a benchmark (results saved before it was a setting had the
+    default)."""
+    return tuple(settings.get("ramp", AccuracyBench.ramp))
+
+
 def _ramp_title(settings: dict) -> str:
     """Names a pruning ramp other than the default in a section's title."""
-    begin, end = settings.get("ramp", (PruningConfig.begin, PruningConfig.end))
-    if (begin, end) == (PruningConfig.begin, PruningConfig.end):
-        return ""
-    return f", pruning ramp {begin:.0%} to {end:.0%}"
+    begin, end = ramp = _ramp(settings)
+    return "" if ramp == AccuracyBench.ramp else f", pruning ramp {begin:.0%} to {end:.0%}"
 
 
 def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:
