@@ -234,7 +234,8 @@ def train(out_dir, overwrite, **options) -> None:
               callback=lambda _, __, value: parse_budgets(value),
               help="Nonzero weights to keep, biases and normalization included, instead of "
                    "--rate (mrmp: one per trained rate, comma separated, instead of --rates); "
-                   "the rate that keeps them is derived from the model.")
+                   "the rate that keeps them is derived from the model. With --block-density: "
+                   "the weights of the compacted model (`gcnprune export --compact`).")
 @click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
               help="With --budget and without --from: prune a new model of the family whose "
                    "widths are scaled to about this many times the budget (mrmp: the largest "
@@ -310,7 +311,8 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
                                "without --from.")
     if budgets:
         config, dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
-                                                          include_adjacency, start_ratio)
+                                                          include_adjacency, start_ratio,
+                                                          block_density)
     try:
         pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
                                 frequency=frequency, scope=scope, supervision=supervision,
@@ -326,14 +328,16 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
 
 
 def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency,
-                       start_ratio: float | None = None):
+                       start_ratio: float | None = None, block_density: float | None = None):
     """(the config, the loaded dataset, rate, rates) that keep `budgets` nonzero weights in the
-    run's model, or in a new model sized by `start_ratio` (its options in the config); --rate
-    and --rates are refused beside --budget."""
+    run's model, or in a new model sized by `start_ratio` (its options in the config), or with
+    `block_density`, that compact it to `budgets` weights; --rate and --rates are refused
+    beside --budget."""
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.reports import model_costs
     from keras_gcnprune.training import (
         SUGGESTED_START_RATIO,
+        block_rate_for_budget,
         load_model_file,
         pruning_start,
         rate_for_budget,
@@ -360,9 +364,16 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
                    f"the budget; pruning a model about {SUGGESTED_START_RATIO:g} times the "
                    f"budget was more accurate at the smallest budgets (docs/small_budgets.md): "
                    f"add --start-ratio {SUGGESTED_START_RATIO:g}.", err=True)
-    derived = tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
+    try:
+        derived = tuple(rate_for_budget(model, budget, include_adjacency)
+                        if block_density is None else
+                        block_rate_for_budget(model, budget, block_density, include_adjacency)
+                        for budget in budgets)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    counted = "nonzero weights" if block_density is None else "weights once compacted"
     for budget, rate in zip(budgets, derived):
-        click.echo(f"budget {budget:,} nonzero weights: rate {rate:.4%} of the pruned weights")
+        click.echo(f"budget {budget:,} {counted}: rate {rate:.4%} of the pruned weights")
     return config, dataset, derived[0], derived if method == "mrmp" else None
 
 

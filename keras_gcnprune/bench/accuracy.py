@@ -41,6 +41,7 @@ from keras_gcnprune.training import (
     PruningConfig,
     RunDirectory,
     TrainConfig,
+    block_rate_for_budget,
     budget_at_rate,
     build_model,
     extract_run,
@@ -59,6 +60,7 @@ BASE_METHODS = ("dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp")
 TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
 METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
 UNPRUNED_METHODS = ("dense", "small_dense")
+BLOCK_BUDGETS = ("compacted", "nonzero")  # what tcp_block's rates budget
 # A record's compacted sizes, and what they are for a model that is not pruned.
 COMPACTED_SIZES = {"compacted_parameters": "parameters", "compacted_macs": "macs",
                    "compacted_nonzero_parameters": "nonzero_parameters"}
@@ -114,6 +116,12 @@ class AccuracyBench:
         block_density: The fraction of its channel block's weights that `tcp_block` keeps
             (1.0: whole channels, so that the compacted model keeps few zeros; lower: more
             channels kept, each sparser).
+        block_budget: What `tcp_block`'s rates budget: `"compacted"` (default), the weights
+            of its compacted model, which then has about the nonzero weights the other methods
+            keep at that rate (`keras_gcnprune.training.block_rate_for_budget`; its realized
+            rate is another); `"nonzero"`, its nonzero weights like the other methods, which
+            leaves the compacted model smaller than the budget (dead channels' biases and
+            normalization go).
         ramp: `(begin, end)` of every pruning method's ramp, as fractions of the training
             (`PruningConfig.begin`, `PruningConfig.end`): the rate is reached at `end` and
             the rest of the training fine-tunes the final masks.
@@ -140,6 +148,7 @@ class AccuracyBench:
     from_dense: bool = False
     start_ratio: float | None = None
     block_density: float = BLOCK_DENSITY
+    block_budget: str = "compacted"
     ramp: tuple[float, float] = (PruningConfig.begin, PruningConfig.end)
 
     def __post_init__(self) -> None:
@@ -161,11 +170,16 @@ class AccuracyBench:
         if self.start_ratio is not None:
             self._check_start_ratio()
         check_block_density(self.block_density)
+        if self.block_budget not in BLOCK_BUDGETS:
+            raise ValueError(f"block_budget must be one of {', '.join(BLOCK_BUDGETS)}, got "
+                             f"{self.block_budget!r}.")
         check_ramp(*self.ramp)
         self.ramp = tuple(self.ramp)
         self.rates = tuple(sorted(set(self.rates)))
-        # found once: budgets by rate, small_dense options by (rate, variant), starts by rates
+        # found once: budgets by rate, small_dense options by (rate, variant), starts by
+        # rates, tcp_block's rates by (rate, model options)
         self._budgets: dict[float, int] = {}
+        self._block_rates: dict[tuple, float] = {}
         self._small_dense: dict[tuple[float, str], dict] = {}
         self._starts: dict[tuple[float, ...], tuple[dict, tuple[float, ...]]] = {}
         if self.seeds < 1 or self.epochs < 1:
@@ -234,12 +248,17 @@ class AccuracyBench:
                              distillation=teacher,
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
+        compacted_budget = self._budget(config, dataset, training.rate) \
+            if training.method == "tcp_block" and self.block_budget == "compacted" else None
         if pruning is not None and self.start_ratio is not None:
             mrmp = training.method == "mrmp"
             options, rates = self._start(config, dataset,
                                          training.rates if mrmp else (training.rate,))
             pruning = replace(pruning, rates=rates) if mrmp else replace(pruning, rate=rates[0])
-            return replace(config, model_options=options, pruning=pruning)
+            config = replace(config, model_options=options, pruning=pruning)
+        if compacted_budget is not None:
+            rate = self._block_rate(config, dataset, compacted_budget)
+            return replace(config, pruning=replace(config.pruning, rate=rate))
         if training.method != "small_dense":
             return config
         if self.from_dense and not self.distill:
@@ -258,6 +277,15 @@ class AccuracyBench:
         if rate not in self._budgets:
             self._budgets[rate] = budget_at_rate(build_model(config, dataset), rate)
         return self._budgets[rate]
+
+    def _block_rate(self, config: TrainConfig, dataset: SkeletonDataset, budget: int) -> float:
+        """The rate at which `config`'s model, pruned in channel blocks, compacts to about
+        `budget` weights."""
+        key = (budget, json.dumps(config.model_options, sort_keys=True))
+        if key not in self._block_rates:
+            self._block_rates[key] = block_rate_for_budget(
+                build_model(config, dataset), budget, self.block_density)
+        return self._block_rates[key]
 
     def _start(self, config: TrainConfig, dataset: SkeletonDataset, rates: tuple[float, ...]
                ) -> tuple[dict, tuple[float, ...]]:
@@ -488,6 +516,16 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
 COVERAGE_SETTINGS = ("methods", "rates", "protocols", "seeds")
 
 
+# Settings newer than some results whose behaviour then was not today's default (the others
+# had their default's behaviour before they existed).
+BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero"}
+
+
+def saved_settings(results: dict) -> dict:
+    """Every setting of a saved accuracy benchmark, those newer than it as they behaved then."""
+    return {**asdict(AccuracyBench()), **BEHAVIOUR_BEFORE_SETTING, **results.get("settings", {})}
+
+
 def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -> list[dict]:
     """The records of an earlier benchmark in `out_dir` for runs outside `plan`, so that a
     rerun with fewer methods, rates, protocols or seeds keeps them in its results.
@@ -499,10 +537,11 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
     if not (out_dir / RESULTS_FILE).exists():
         return []
     earlier = load_results(out_dir)
-    # A setting newer than the results had its default's behaviour then.
-    saved = {**asdict(AccuracyBench()), **earlier.get("settings", {})}
-    saved = {k: v for k, v in saved.items() if k not in COVERAGE_SETTINGS}
-    wanted = {k: v for k, v in asdict(bench).items() if k not in COVERAGE_SETTINGS}
+    saved = saved_settings(earlier)
+    ignored = {*COVERAGE_SETTINGS, *(() if "tcp_block" in {*saved["methods"], *bench.methods}
+                                     else ("block_budget",))}
+    saved = {k: v for k, v in saved.items() if k not in ignored}
+    wanted = {k: v for k, v in asdict(bench).items() if k not in ignored}
     details = settings_difference(saved, wanted)
     if details:
         raise ValueError(f"{out_dir / RESULTS_FILE} holds a benchmark with other settings "

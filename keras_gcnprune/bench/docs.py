@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, AccuracyBench
+from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, AccuracyBench, saved_settings
 from keras_gcnprune.bench.plots import (
     ACCURACY_PLOT,
     COMPACTED_PLOT,
@@ -27,7 +27,6 @@ from keras_gcnprune.bench.results import (
     realized_rates_table,
     small_dense_shapes,
 )
-from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
                   "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
@@ -50,14 +49,13 @@ def _export_title(results: dict) -> str:
 
 
 def _training_line(settings: dict) -> str:
-    """How the pruned models were trained, from the benchmark's settings (older results lack
-    the options, and trained from scratch without a teacher)."""
+    """How the pruned models were trained, from the benchmark's settings (`saved_settings`)."""
     parts = []
-    if settings.get("from_dense"):
+    if settings["from_dense"]:
         parts.append("pruning starts from the dense run of each protocol and seed")
-    if settings.get("distill"):
+    if settings["distill"]:
         parts.append("every model but dense distils from that dense run")
-    if settings.get("start_ratio"):
+    if settings["start_ratio"]:
         parts.append(f"every pruning method starts from the model of the family about "
                      f"{settings['start_ratio']:g} times each rate's budget (the weights of the "
                      f"benchmark's model pruned at that rate) and prunes it to that budget"
@@ -66,31 +64,30 @@ def _training_line(settings: dict) -> str:
                      + "; the rates name the budgets, the realized rates are the starting "
                        "models'")
     if set(settings["methods"]) - set(UNPRUNED_METHODS):
-        begin, end = _ramp(settings)
+        begin, end = settings["ramp"]
         parts.append(f"pruning ramps from {begin:.0%} to {end:.0%} of the training, the "
                      "rest fine-tunes the final masks")
     if "tcp_block" in settings["methods"]:
-        density = settings.get("block_density", BLOCK_DENSITY)
+        density = settings["block_density"]
         parts.append(f"`tcp_block` fills {density:g} of its channel blocks"
-                     + (" (whole channels)" if density == 1 else ""))
+                     + (" (whole channels)" if density == 1 else "")
+                     + (" and prunes to the rate at which its compacted model has the weights "
+                        "the other methods keep nonzero at each rate, not to the rate itself"
+                        if settings["block_budget"] == "compacted" else
+                        ", at the other methods' rates (so its compacted model's weights are "
+                        "not their nonzero weights)"))
     text = "; ".join(parts)
     return f" {text[0].upper()}{text[1:]}." if parts else ""
 
 
-def _ramp(settings: dict) -> tuple[float, float]:
-    """The pruning ramp of a benchmark (results saved before it was a setting had the
-    default)."""
-    return tuple(settings.get("ramp", AccuracyBench.ramp))
-
-
 def _ramp_title(settings: dict) -> str:
     """Names a pruning ramp other than the default in a section's title."""
-    begin, end = ramp = _ramp(settings)
+    begin, end = ramp = tuple(settings["ramp"])
     return "" if ramp == AccuracyBench.ramp else f", pruning ramp {begin:.0%} to {end:.0%}"
 
 
 def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:
-    settings = results["settings"]
+    settings = saved_settings(results)
     name = settings["dataset"].split(":")[0]
     trainings = results["trainings"]
     status = ("" if trainings["finished"] == trainings["planned"] else
@@ -101,7 +98,7 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"{settings['model']}{_options_text(settings.get('model_options'))}, "
         f"{', '.join(settings['methods'])}"
         + (f", pruned from {settings['start_ratio']:g} times each budget"
-           if settings.get("start_ratio") else "") + _ramp_title(settings), "",
+           if settings["start_ratio"] else "") + _ramp_title(settings), "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "

@@ -28,6 +28,7 @@ from keras_gcnprune.training.run import (
 )
 from keras_gcnprune.training.sizing import (
     SUGGESTED_START_RATIO,
+    block_rate_for_budget,
     budget_at_rate,
     pruning_start,
     rate_for_budget,
@@ -48,6 +49,7 @@ __all__ = [
     "TrainingDivergedError",
     "budget_at_rate",
     "rate_for_budget",
+    "block_rate_for_budget",
     "build_model",
     "check_data_fits",
     "ensemble_runs",

@@ -75,6 +75,69 @@ def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = T
     return 1.0 - (budget - unpruned) / entries
 
 
+def block_rate_for_budget(model: keras.Model, budget: int, block_density: float = 1.0,
+                          include_adjacency: bool = True) -> float:
+    """The rate at which TCP inside channel blocks (`block_density`) leaves `model`, once
+    compacted (`keras_gcnprune.pruning.compact`), the weight count closest to `budget`: a
+    block-pruned model's size is that of its compacted model, whose dead channels lose their
+    biases and normalization too, so pruning it at the rate that keeps `budget` nonzero
+    weights would leave it far smaller than the budget. Channels come whole, so the count
+    moves in steps; the selection is made on `model`'s current weights (their magnitudes
+    rank the channels), and its masks are restored afterwards.
+
+    Args:
+        model: The model to prune.
+        budget: Weights of the compacted model, biases and normalization included.
+        block_density: The fraction of a channel block's weights that pruning keeps.
+        include_adjacency: The learned adjacencies are pruned too (see `prunable_weights`).
+
+    Returns:
+        The rate, rounded to 6 decimals.
+
+    Raises:
+        ValueError: the budget lies outside the compacted sizes the model reaches (the
+            message gives them).
+
+    Example:
+        >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
+        >>> rate = block_rate_for_budget(model, 1500)
+        >>> rate_for_budget(model, 1500) - rate > 0.005  # channels of fewer weights die
+        True
+    """
+    from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
+    from keras_gcnprune.pruning.topology import current_masks
+
+    saved = current_masks(model)
+
+    def compacted(rate: float) -> int:
+        assign_masks(model, topologically_consistent_masks(
+            model, rate, block_density=block_density, include_adjacency=include_adjacency))
+        return model_costs(compact(model))["parameters"]
+
+    try:
+        low, high = 0.0, 1.0 - 1.0 / prunable_entries(model, include_adjacency)
+        largest, smallest = compacted(low), compacted(high)
+        if not smallest <= budget <= largest:
+            raise ValueError(
+                f"A budget of {budget} weights once compacted is out of reach for {model.name} "
+                f"pruned in channel blocks: its compacted models have {smallest} to {largest} "
+                "weights.")
+        above, below = largest, smallest  # compacted(low) > budget >= compacted(high)
+        for _ in range(BISECTION_STEPS):
+            middle = (low + high) / 2
+            count = compacted(middle)
+            if count > budget:
+                low, above = middle, count
+            else:
+                high, below = middle, count
+        return round(high if budget - below <= above - budget else low, 6)
+    finally:
+        assign_masks(model, saved)
+
+
+BISECTION_STEPS = 20  # rates to 1e-6: below one weight for models of under a million
+
+
 def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
     """The weights (biases and normalization included, masks not) of the run's model."""
     return model_costs(build_model(config, dataset))["parameters"]

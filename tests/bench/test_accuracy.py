@@ -227,6 +227,48 @@ def test_tcp_block_is_compared_with_small_dense_at_compacted_weights(block_bench
     assert (out / "accuracy_vs_compacted_weights.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_tcp_block_results_from_before_block_budget_are_not_resumed_at_compacted_sizes(
+        block_bench, tmp_path):
+    import shutil
+
+    out = shutil.copytree(block_bench[0], tmp_path / "bench")
+    saved = json.loads((out / "results.json").read_text())
+    del saved["settings"]["block_budget"]  # they pruned tcp_block at the nominal rates
+    (out / "results.json").write_text(json.dumps(saved))
+    bench = AccuracyBench(dataset="synthetic", methods=("tcp_block",), rates=(0.95,), seeds=1,
+                          epochs=1)
+    with pytest.raises(ValueError, match="block_budget: 'nonzero' there, 'compacted' now"):
+        run_accuracy(bench, out, progress=quiet(1))
+    page = write_docs([out], tmp_path / "page.md").read_text()
+    assert ", at the other methods' rates (so its compacted model's weights are not their " \
+        "nonzero weights)." in page
+
+
+@pytest.mark.parametrize("start_ratio", [None, 4])
+def test_tcp_block_prunes_to_the_rate_whose_compacted_model_has_the_budget(
+        tmp_path, start_ratio):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.training import block_rate_for_budget, budget_at_rate, build_model
+
+    dataset = load_dataset("synthetic")
+    rates = {}
+    for block_budget in ("compacted", "nonzero"):
+        bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "tcp_block"),
+                              rates=(0.95,), seeds=1, start_ratio=start_ratio,
+                              block_density=1.0, block_budget=block_budget)
+        dense, tcp, block = (bench.train_config(t, dataset, tmp_path)
+                             for t in bench.trainings(("cross_subject",)))
+        assert block.model_options == tcp.model_options  # the same start
+        rates[block_budget] = block.pruning.rate, tcp.pruning.rate
+        budget = budget_at_rate(build_model(dense, dataset), 0.95)
+    assert rates["nonzero"][0] == rates["nonzero"][1] == rates["compacted"][1]
+    assert rates["compacted"][0] == block_rate_for_budget(build_model(block, dataset), budget)
+    assert rates["compacted"][0] != rates["compacted"][1]
+    with pytest.raises(ValueError, match="block_budget must be one of compacted, nonzero, got "
+                                         "'kept'"):
+        AccuracyBench(block_budget="kept")
+
+
 def test_export_bench_times_compacted_tcp_block_against_the_chosen_small_dense(block_bench):
     out, results = block_bench
     exported = run_export(ExportBench(runs=str(out), methods=("small_dense", "tcp_block"),
@@ -321,7 +363,7 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
     original, results = finished
     out = shutil.copytree(original, tmp_path / "bench")
     saved = json.loads((out / "results.json").read_text())
-    for setting in ("distill", "from_dense", "ramp"):
+    for setting in ("distill", "from_dense", "ramp", "block_budget"):
         del saved["settings"][setting]
     (out / "results.json").write_text(json.dumps(saved))
     again = run_accuracy(replace(BENCH, methods=("dense",)), out, progress=quiet(1),
@@ -474,7 +516,9 @@ def test_cli_accuracy_block_density_fills_whole_channels(tmp_path):
     assert results["settings"]["block_density"] == 1.0
     run = json.loads((out / "runs/tcp_block_0.9/cross_subject/seed0/run.json").read_text())
     assert run["config"]["pruning"]["block_density"] == 1.0
-    assert "`tcp_block` fills 1 of its channel blocks (whole channels)." in \
+    assert "`tcp_block` fills 1 of its channel blocks (whole channels) and prunes to the " \
+        "rate at which its compacted model has the weights the other methods keep nonzero at " \
+        "each rate, not to the rate itself." in \
         write_docs([out], tmp_path / "page.md").read_text()
 
 

@@ -125,6 +125,22 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
         assert "Traceback" not in refused.output
 
 
+def test_prune_in_channel_blocks_to_a_budget_of_compacted_weights(tmp_path):
+    out = tmp_path / "block"
+    pruned = CliRunner().invoke(main, [
+        "prune", "--method", "tcp", "--block-density", "1", "--budget", "1500", "--epochs", "1",
+        "--frames", "16", "--validation", "0", "--out", str(out)])
+    assert pruned.exit_code == 0, pruned.output
+    assert "budget 1,500 weights once compacted: rate" in pruned.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    # whole channels move the count in steps (here about 370 weights), and the trained
+    # weights pick the channels
+    assert abs(metrics["compacted_parameters"] - 1500) < 0.25 * 1500, metrics
+    # dead channels' biases and normalization are not in the budget: more weights are kept
+    # than pruning to 1,500 nonzero weights would keep
+    assert metrics["nonzero_parameters"] > 1500
+
+
 def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
     runner = CliRunner()
     out = tmp_path / "pruned"

@@ -11,6 +11,7 @@ from keras_gcnprune.pruning import prunable_weights
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import (
     TrainConfig,
+    block_rate_for_budget,
     budget_at_rate,
     build_model,
     rate_for_budget,
@@ -95,3 +96,26 @@ def test_a_pruned_models_live_weights_leave_out_its_dead_channels():
     # unit 0's bias and its two outgoing weights are gone: 4 * 2 + 2 + 2 * 2 + 2
     assert compacted_metrics(model) == {"compacted_parameters": 16, "compacted_macs": 12,
                                         "compacted_nonzero_parameters": 16}
+
+
+def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(gestures):
+    from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
+    from keras_gcnprune.pruning.topology import current_masks
+
+    model = build_model(TrainConfig(), gestures)
+    before = current_masks(model)
+
+    def compacted(rate):
+        assign_masks(model, topologically_consistent_masks(model, rate, block_density=1.0))
+        return model_costs(compact(model))["parameters"]
+
+    budget = budget_at_rate(model, 0.95)
+    rate = block_rate_for_budget(model, budget)
+    assert all(np.array_equal(mask, before[path]) for path, mask in current_masks(model).items())
+    reached = compacted(rate)
+    sizes = {compacted(r) for r in np.linspace(0.8, 0.999, 40)}
+    assert abs(reached - budget) == min(abs(size - budget) for size in sizes | {reached})
+    assert rate < rate_for_budget(model, budget)  # dead channels' biases free weights
+    smallest = compacted(0.99999)
+    with pytest.raises(ValueError, match=f"its compacted models have {smallest} to "):
+        block_rate_for_budget(model, smallest - 1)
