@@ -7,11 +7,17 @@ the trained models stay in the output folders.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, AccuracyBench, saved_settings
+from keras_gcnprune.bench.accuracy import (
+    METHODS,
+    UNPRUNED_METHODS,
+    AccuracyBench,
+    saved_settings,
+)
 from keras_gcnprune.bench.plots import (
     ACCURACY_PLOT,
     COMPACTED_PLOT,
@@ -20,9 +26,11 @@ from keras_gcnprune.bench.plots import (
 )
 from keras_gcnprune.bench.recipes import recipe_tables, recipes_line
 from keras_gcnprune.bench.results import (
+    BUDGET_SIZES,
     RESULTS_FILE,
     accuracy_summary,
     accuracy_tables,
+    budget_table,
     load_results,
     realized_rates_table,
     small_dense_shapes,
@@ -124,6 +132,62 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
     return lines
 
 
+# Settings that decide which models a benchmark can train; benchmarks of one dataset that share
+# them and differ in how they prune are compared together (`_across_section`).
+SAME_MODELS = ("dataset", "model", "model_options", "protocols", "seeds", "epochs", "frames")
+
+
+def _models_key(results: dict) -> str | None:
+    """What accuracy benchmarks compared together share (None for other benchmarks)."""
+    if results["benchmark"] != "accuracy":
+        return None
+    settings = saved_settings(results)
+    return json.dumps([settings[key] for key in SAME_MODELS], sort_keys=True)
+
+
+def _pruning_label(settings: dict, method: str) -> str:
+    """How a benchmark pruned `method`'s models, in a few words ("default": from the
+    benchmark's model, the default ramp)."""
+    begin, end = ramp = tuple(settings["ramp"])
+    parts = [*([f"from {settings['start_ratio']:g}x"] if settings["start_ratio"] else []),
+             *(["from dense"] if settings["from_dense"] else []),
+             *(["distilled"] if settings["distill"] else []),
+             *([f"ramp {100 * begin:g}-{end:.0%}"] if ramp != AccuracyBench.ramp else [])]
+    if method == "tcp_block":
+        parts += [*([f"density {settings['block_density']:g}"]
+                    if settings["block_density"] != AccuracyBench.block_density else []),
+                  *(["nominal rate"] if settings["block_budget"] == "nonzero" else [])]
+    return ", ".join(parts) or "default"
+
+
+def _across_section(group: list[tuple[dict, str]]) -> list[str]:
+    """The best model within each budget of every method over several benchmarks of one
+    dataset (`group`: their results and page folders), each chosen on validation among every
+    rate and setting, its setting named beside its size."""
+    rows, shapes, methods = [], [], set()
+    for results, _ in group:
+        settings = saved_settings(results)
+        methods |= set(settings["methods"])
+        for row in accuracy_summary(results["records"]):
+            if row["method"] not in UNPRUNED_METHODS:
+                rows.append({**row, "variant": _pruning_label(settings, row["method"])})
+            elif row["method"] == "dense" and not any(r["method"] == "dense" for r in rows):
+                rows.append(row)
+        shapes += small_dense_shapes(results["records"])
+    name = group[0][0]["settings"]["dataset"].split(":")[0]
+    tables = [budget_table(rows, [m for m in METHODS if m in methods], size, shapes)
+              for size in BUDGET_SIZES]
+    return [f"## {DATASET_TITLES.get(name, name)}: the best model within a budget across "
+            f"{len(group)} benchmarks", "",
+            "Each method's model of the best validation accuracy among every rate and pruning "
+            "setting of " + ", ".join(f"[{folder}]({folder}/{RESULTS_FILE})"
+                                      for _, folder in group)
+            + " (the setting after its size; small dense models name their shape): choosing "
+              "the setting on validation is one more choice a user can make without the test "
+              "split, at the cost of one training per setting.", "",
+            *[line for table in tables if table for line in (table, "")]]
+
+
 def _recipes_section(results: dict, folder: str) -> list[str]:
     settings = results["settings"]
     trained = f"pruned with {settings['prune']}" if settings.get("prune") else "dense"
@@ -169,8 +233,10 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
     lines = ["# Results", "",
              "Generated from benchmark runs by `gcnprune bench docs`; do not edit by hand."
              + (f" Command: `{command}`." if command else ""), ""]
-    for out_dir in map(Path, out_dirs):
-        results = load_results(out_dir)
+    loaded = {out_dir: load_results(out_dir) for out_dir in map(Path, out_dirs)}
+    keys = {out_dir: _models_key(results) for out_dir, results in loaded.items()}
+    groups: dict[str, list[tuple[dict, str]]] = {}
+    for out_dir, results in loaded.items():
         folder = f"results/{out_dir.name}"
         target = to.parent / folder
         target.mkdir(parents=True, exist_ok=True)
@@ -183,6 +249,10 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
                 copied.add(name)
         if results["benchmark"] == "accuracy":
             lines += _accuracy_section(results, folder, copied)
+            group = groups.setdefault(keys[out_dir], [])
+            group.append((results, folder))
+            if len(group) > 1 and len(group) == list(keys.values()).count(keys[out_dir]):
+                lines += _across_section(group)
         elif results["benchmark"] == "speed":
             lines += _table_section(results, folder, "Training step time against dense",
                                     speed_table(results))

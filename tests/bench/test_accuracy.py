@@ -306,6 +306,41 @@ def test_docs_page_is_generated_from_the_results(finished, tmp_path):
     assert (copied / "accuracy_vs_rate.png").exists()
 
 
+def test_docs_choose_each_budgets_model_across_benchmarks_of_the_same_models(finished,
+                                                                              tmp_path):
+    import shutil
+
+    out, _ = finished
+    copies = {}
+    for name, change in (("early", {"ramp": [0.0, 0.3]}), ("longer", {"epochs": 5})):
+        copies[name] = shutil.copytree(out, tmp_path / name)
+        saved = json.loads((copies[name] / "results.json").read_text())
+        saved["settings"].update(change)
+        (copies[name] / "results.json").write_text(json.dumps(saved))
+    page = write_docs([out, copies["longer"], copies["early"]], tmp_path / "page.md").read_text()
+    sections = re.findall(r"^## .*$", page, flags=re.MULTILINE)
+    assert sections[-1] == "## Synthetic hand gestures: the best model within a budget " \
+        "across 2 benchmarks" and len(sections) == 4  # the longer training is not compared
+    across = page.split(sections[-1])[1]
+    assert f"[results/{out.name}](results/{out.name}/results.json), " \
+        "[results/early](results/early/results.json)" in across
+    assert "| budget | magnitude | mrmp |\n|---|---|---|\n| 1% (257) |" in across
+
+
+def test_a_models_pruning_setting_is_named_in_a_few_words():
+    from dataclasses import asdict
+
+    from keras_gcnprune.bench.docs import _pruning_label
+
+    default = asdict(AccuracyBench())
+    assert _pruning_label(default, "tcp") == _pruning_label(default, "tcp_block") == "default"
+    changed = {**default, "start_ratio": 10.0, "ramp": [0.0, 0.3], "distill": True,
+               "block_density": 1.0, "block_budget": "nonzero"}
+    assert _pruning_label(changed, "srmp") == "from 10x, distilled, ramp 0-30%"
+    assert _pruning_label(changed, "tcp_block") == \
+        "from 10x, distilled, ramp 0-30%, density 1, nominal rate"
+
+
 def test_cli_accuracy_and_docs(tmp_path):
     runner = CliRunner()
     out = tmp_path / "bench"
