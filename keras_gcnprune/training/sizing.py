@@ -83,7 +83,9 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     biases and normalization too, so pruning it at the rate that keeps `budget` nonzero
     weights would leave it far smaller than the budget. Channels come whole, so the count
     moves in steps; the selection is made on `model`'s current weights (their magnitudes
-    rank the channels), and its masks are restored afterwards.
+    rank the channels), and its masks are restored afterwards. The rate keeps `STEP_MARGIN`
+    fewer weights than the step's full block, so that training, which moves the weights and
+    with them the step's edge, stays on that step (half way into it when it is narrower).
 
     Args:
         model: The model to prune.
@@ -108,34 +110,50 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     from keras_gcnprune.pruning.topology import current_masks
 
     saved = current_masks(model)
+    counts: dict[float, int] = {}
 
     def compacted(rate: float) -> int:
-        assign_masks(model, topologically_consistent_masks(
-            model, rate, block_density=block_density, include_adjacency=include_adjacency))
-        return model_costs(compact(model))["parameters"]
+        if rate not in counts:
+            assign_masks(model, topologically_consistent_masks(
+                model, rate, block_density=block_density, include_adjacency=include_adjacency))
+            counts[rate] = model_costs(compact(model))["parameters"]
+        return counts[rate]
 
     try:
-        low, high = 0.0, 1.0 - 1.0 / prunable_entries(model, include_adjacency)
-        largest, smallest = compacted(low), compacted(high)
-        if not smallest <= budget <= largest:
+        top = 1.0 - 1.0 / prunable_entries(model, include_adjacency)
+        if not compacted(top) <= budget <= compacted(0.0):
             raise ValueError(
                 f"A budget of {budget} weights once compacted is out of reach for {model.name} "
-                f"pruned in channel blocks: its compacted models have {smallest} to {largest} "
-                "weights.")
-        above, below = largest, smallest  # compacted(low) > budget >= compacted(high)
-        for _ in range(BISECTION_STEPS):
-            middle = (low + high) / 2
-            count = compacted(middle)
-            if count > budget:
-                low, above = middle, count
-            else:
-                high, below = middle, count
-        return round(high if budget - below <= above - budget else low, 6)
+                f"pruned in channel blocks: its compacted models have {compacted(top)} to "
+                f"{compacted(0.0)} weights.")
+        low, high = _step_down(compacted, 0.0, top, budget)
+        above, below = compacted(low), compacted(high)
+        if budget - below <= above - budget:
+            start = high
+            end = top if compacted(top) == below else _step_down(compacted, high, top,
+                                                                 below - 1)[0]
+        else:
+            start = 0.0 if compacted(0.0) == above else _step_down(compacted, 0.0, low,
+                                                                   above)[1]
+            end = low
+        # at its first rate the step's block is full; higher rates leave zeros in it
+        return round(min(1.0 - (1.0 - STEP_MARGIN) * (1.0 - start), (start + end) / 2), 6)
     finally:
         assign_masks(model, saved)
 
 
+def _step_down(count, low: float, high: float, threshold: int) -> tuple[float, float]:
+    """The rates either side of where `count` (non-increasing in the rate, above `threshold`
+    at `low` and not at `high`) falls to `threshold` or below, `BISECTION_STEPS` halvings
+    apart."""
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if count(middle) > threshold else (low, middle)
+    return low, high
+
+
 BISECTION_STEPS = 20  # rates to 1e-6: below one weight for models of under a million
+STEP_MARGIN = 0.03  # the share of a full channel block that block_rate_for_budget leaves empty
 
 
 def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
