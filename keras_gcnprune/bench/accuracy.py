@@ -177,7 +177,7 @@ class AccuracyBench:
         self.ramp = tuple(self.ramp)
         self.rates = tuple(sorted(set(self.rates)))
         # found once: budgets by rate, small_dense options by (rate, variant), starts by
-        # rates, tcp_block's rates by (rate, model options)
+        # rates, tcp_block's rates by (budget, model options)
         self._budgets: dict[float, int] = {}
         self._block_rates: dict[tuple, float] = {}
         self._small_dense: dict[tuple[float, str], dict] = {}
@@ -538,7 +538,8 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
         return []
     earlier = load_results(out_dir)
     saved = saved_settings(earlier)
-    ignored = {*COVERAGE_SETTINGS, *(() if "tcp_block" in {*saved["methods"], *bench.methods}
+    # what tcp_block's rates budget matters only where it has trained
+    ignored = {*COVERAGE_SETTINGS, *(() if "tcp_block" in saved["methods"]
                                      else ("block_budget",))}
     saved = {k: v for k, v in saved.items() if k not in ignored}
     wanted = {k: v for k, v in asdict(bench).items() if k not in ignored}
