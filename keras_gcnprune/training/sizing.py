@@ -86,6 +86,8 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     rank the channels), and its masks are restored afterwards. The rate keeps `STEP_MARGIN`
     fewer weights than the step's full block, so that training, which moves the weights and
     with them the step's edge, stays on that step (half way into it when it is narrower).
+    Below the smallest compacted model (one channel in every group that can be narrowed), the
+    rate gives that model.
 
     Args:
         model: The model to prune.
@@ -97,8 +99,7 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         The rate, rounded to 6 decimals.
 
     Raises:
-        ValueError: the budget lies outside the compacted sizes the model reaches (the
-            message gives them).
+        ValueError: the budget is more than the model's weights.
 
     Example:
         >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
@@ -120,13 +121,11 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         return counts[rate]
 
     try:
+        if budget > compacted(0.0):
+            raise ValueError(f"A budget of {budget} weights is more than {model.name} has "
+                             f"({compacted(0.0)}); give a smaller budget.")
         top = 1.0 - 1.0 / prunable_entries(model, include_adjacency)
-        if not compacted(top) <= budget <= compacted(0.0):
-            raise ValueError(
-                f"A budget of {budget} weights once compacted is out of reach for {model.name} "
-                f"pruned in channel blocks: its compacted models have {compacted(top)} to "
-                f"{compacted(0.0)} weights.")
-        low, high = _step_down(compacted, 0.0, top, budget)
+        low, high = _step_down(compacted, 0.0, top, max(budget, compacted(top)))
         above, below = compacted(low), compacted(high)
         if budget - below <= above - budget:
             start = high

@@ -120,5 +120,7 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
     assert reached * 0.95 <= compacted(rate, "kept_parameters") < reached
     assert compacted(rate - 0.002) == reached == compacted(rate + 0.002)
     smallest = compacted(0.99999)
-    with pytest.raises(ValueError, match=f"its compacted models have {smallest} to "):
-        block_rate_for_budget(model, smallest - 1)
+    assert compacted(block_rate_for_budget(model, smallest // 2)) == smallest
+    total = model_costs(model)["parameters"]
+    with pytest.raises(ValueError, match=f"more than attention_gcn has \\({total}\\)"):
+        block_rate_for_budget(model, total + 1)
