@@ -4,8 +4,9 @@
 # numbers. Then accuracy against pruning rate on MSR Action3D (cross-subject), JHMDB (3 splits)
 # and SBU (5 folds), 3 seeds, 80 epochs (where dense has converged), every method beside the
 # small dense models of each budget (every shape of the family trained, validation picks one)
-# and TCP in whole channels (tcp_block at block density 1, compared at compacted weights: on MSR's
-# validation it beat density 0.5 at every compacted size); the smallest budgets
+# and TCP in whole channels (tcp_block at block density 1, pruned to the rate whose compacted
+# model has each budget's weights and compared at compacted weights: on MSR's validation density
+# 1 beat 0.5 at every compacted size); the smallest budgets
 # from a start ten times the budget (benchmarks/small_budgets.sh's 3-seed folders, when
 # present); ST-GCN on SBU fold 1; the speed and export benchmarks.
 # About 11 hours on 2 CPU cores (the dense recipes about 3 hours; pruning with --jobs 2: MSR
