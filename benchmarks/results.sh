@@ -39,6 +39,8 @@ gcnprune bench accuracy --dataset sbu --model stgcn --protocol fold1 --out "$RUN
     --methods dense,tcp,tcp_block --rates 0.95,0.99 --seeds 1 --epochs 80 --jobs 2
 gcnprune bench speed --out "$RUNS/speed"
 gcnprune bench export --runs "$RUNS/sbu" --out "$RUNS/export"
+gcnprune bench export --runs "$RUNS/jhmdb_ramp03" --methods small_dense,tcp_block \
+    --out "$RUNS/export_jhmdb_block"
 gcnprune bench export --runs "$RUNS/sbu_stgcn" --out "$RUNS/export_stgcn"
 gcnprune bench export --out "$RUNS/export_untrained"
 pages=("$RUNS/dense_streams" "$RUNS/dense_sbu160" "$RUNS/dense_stgcn" "$RUNS/msr"
@@ -48,4 +50,4 @@ for dataset in jhmdb msr sbu; do
     if [[ -f "$folder/results.json" ]]; then pages+=("$folder"); fi
 done
 gcnprune bench docs "${pages[@]}" "$RUNS/sbu_stgcn" "$RUNS/speed" "$RUNS/export" \
-    "$RUNS/export_stgcn" "$RUNS/export_untrained" --to docs/results.md
+    "$RUNS/export_jhmdb_block" "$RUNS/export_stgcn" "$RUNS/export_untrained" --to docs/results.md
