@@ -194,6 +194,9 @@ def _report_run(metrics: dict, out_dir) -> None:
         line += (f"; {metrics['pruning_method']} pruning: {metrics['realized_rate']:.2%} of "
                  f"prunable weights removed, {metrics['kept_weights']:,} kept, "
                  f"{metrics['disconnected_fraction']:.1%} of them disconnected")
+    if metrics.get("compacted_parameters", metrics["parameters"]) < metrics["parameters"]:
+        line += (f"; {metrics['compacted_parameters']:,} weights and "
+                 f"{metrics['compacted_macs']:,} MACs once compacted (export --compact)")
     click.echo(line)
     if "rates" in metrics:
         click.echo(_rates_table([{"rate": float(rate), **row}

@@ -133,6 +133,8 @@ def test_prune_in_channel_blocks_to_a_budget_of_compacted_weights(tmp_path):
     assert pruned.exit_code == 0, pruned.output
     assert "budget 1,500 weights once compacted: rate" in pruned.output
     metrics = json.loads((out / "metrics.json").read_text())
+    assert f"; {metrics['compacted_parameters']:,} weights and {metrics['compacted_macs']:,} " \
+        "MACs once compacted (export --compact)" in pruned.output
     # whole channels move the count in steps (here about 370 weights), and the trained
     # weights pick the channels
     assert abs(metrics["compacted_parameters"] - 1500) < 0.25 * 1500, metrics
