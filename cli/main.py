@@ -336,6 +336,8 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
     run's model, or in a new model sized by `start_ratio` (its options in the config), or with
     `block_density`, that compact it to `budgets` weights; --rate and --rates are refused
     beside --budget."""
+    import keras
+
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.reports import model_costs
     from keras_gcnprune.training import (
@@ -357,6 +359,8 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
     if start_ratio is not None:
         options, _ = pruning_start(config, dataset, budgets, start_ratio, include_adjacency)
         config = replace(config, model_options=options)
+    if not config.initial_model:
+        keras.utils.set_random_seed(config.seed)  # the model the training starts from
     model = load_model_file(Path(config.initial_model)) if config.initial_model else \
         build_model(config, dataset)
     weights = model_costs(model)["parameters"]

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import keras
+
 from keras_gcnprune import models
 from keras_gcnprune.bench.executors import SequentialExecutor
 from keras_gcnprune.bench.progress import Progress
@@ -283,6 +285,7 @@ class AccuracyBench:
         `budget` weights."""
         key = (budget, json.dumps(config.model_options, sort_keys=True))
         if key not in self._block_rates:
+            keras.utils.set_random_seed(0)  # resuming compares the rate: no process may differ
             self._block_rates[key] = block_rate_for_budget(
                 build_model(config, dataset), budget, self.block_density)
         return self._block_rates[key]
