@@ -359,10 +359,11 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
     if start_ratio is not None:
         options, _ = pruning_start(config, dataset, budgets, start_ratio, include_adjacency)
         config = replace(config, model_options=options)
-    if not config.initial_model:
+    if config.initial_model:
+        model = load_model_file(Path(config.initial_model))
+    else:
         keras.utils.set_random_seed(config.seed)  # the model the training starts from
-    model = load_model_file(Path(config.initial_model)) if config.initial_model else \
-        build_model(config, dataset)
+        model = build_model(config, dataset)
     weights = model_costs(model)["parameters"]
     if start_ratio is not None:
         click.echo(f"start: {config.model} {config.model_options}, {weights:,} weights")

@@ -250,6 +250,7 @@ class AccuracyBench:
                              distillation=teacher,
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
+        # the benchmark model's budget, found before a start ratio changes the widths
         compacted_budget = self._budget(config, dataset, training.rate) \
             if training.method == "tcp_block" and self.block_budget == "compacted" else None
         if pruning is not None and self.start_ratio is not None:
