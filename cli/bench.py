@@ -15,6 +15,7 @@ from keras_gcnprune.cli.options import (
     parse_budgets,
     parse_options,
     parse_ramp,
+    parse_rate_weights,
     parse_rates,
 )
 
@@ -67,6 +68,11 @@ def bench() -> None:
                    "realized rate.")
 @click.option("--rates-per-step", default=None, type=click.IntRange(1),
               help="Rates evaluated per mrmp training step. Default: all.")
+@click.option("--rate-weights", default=None,
+              callback=lambda _, __, value: parse_rate_weights(value),
+              help="Weights of mrmp's per-rate losses, one per rate of --rates (or budget of "
+                   "--budgets) in its order. Default: 1/sqrt(1 - rate), favouring the "
+                   "sparsest.")
 @click.option("--distill", is_flag=True, default=None,
               help="Every method but dense (small_dense included) distils from the dense run "
                    "of its fold and seed.")
@@ -108,7 +114,7 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, distill, from_dense, start_ratio,
+             epochs, frames, unseen, rates_per_step, rate_weights, distill, from_dense, start_ratio,
              block_density, ramp, jobs, executor, address, task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
@@ -135,11 +141,13 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "block_density": block_density, "ramp": ramp}
     preset = PRESETS["quick" if quick else "full"]
     try:
-        spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None})
+        # the weights pair with the rates in their given order: with --budgets, once derived
+        spec = replace(preset, **{k: v for k, v in overrides.items() if v is not None},
+                       **({} if budgets else {"rate_weights": rate_weights}))
         if budgets:
             derived = rates_for_budgets(spec, budgets, load_dataset(spec.dataset, on_error="skip"))
             click.echo(", ".join(f"budget {b:,}: rate {r:g}" for b, r in zip(budgets, derived)))
-            spec = replace(spec, rates=derived)
+            spec = replace(spec, rates=derived, rate_weights=rate_weights)
         runner = make_executor(jobs, executor, address, task_cpus, task_gpus)
         results = run_accuracy(spec, out_dir, command=_command_line(), executor=runner)
     except (ValueError, FileNotFoundError) as error:

@@ -18,6 +18,7 @@ from keras_gcnprune.cli.options import (
     PROTOCOL_HELP,
     parse_budgets,
     parse_options,
+    parse_rate_weights,
     parse_rates,
 )
 
@@ -256,6 +257,10 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--rates-per-step", default=None, type=click.IntRange(1),
               help="mrmp: rates evaluated per training step: the largest and others drawn at "
                    "random (default: all).")
+@click.option("--rate-weights", default=None,
+              callback=lambda _, __, value: parse_rate_weights(value),
+              help="mrmp: weights of the per-rate losses, one per rate of --rates, comma "
+                   "separated (default: 1/sqrt(1 - rate), favouring the sparsest).")
 @click.option("--begin", default=0.1, type=click.FloatRange(0, 1),
               help="Fraction of training after which pruning starts.")
 @click.option("--end", default=0.6, type=click.FloatRange(0, 1),
@@ -290,8 +295,9 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, alignment_scope,
-          rates_per_step, begin, end, frequency, scope, supervision, supervision_strength,
-          block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
+          rates_per_step, rate_weights, begin, end, frequency, scope, supervision,
+          supervision_strength, block_density, include_adjacency, log_dir, from_run, overwrite,
+          **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, RunDirectory
     from keras_gcnprune.training import train as run_training
@@ -322,7 +328,8 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
                                 supervision_strength=supervision_strength,
                                 block_density=block_density, rates=rates or (), prior=prior,
                                 alignment=alignment, alignment_scope=alignment_scope,
-                                rates_per_step=rates_per_step, log_dir=log_dir,
+                                rates_per_step=rates_per_step, rate_weights=rate_weights,
+                                log_dir=log_dir,
                                 include_adjacency=include_adjacency)
     except ValueError as error:
         raise click.UsageError(str(error)) from error

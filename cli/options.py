@@ -82,3 +82,17 @@ def parse_budgets(value: str | None) -> tuple[int, ...] | None:
     if not budgets or min(budgets) < 1:
         raise click.BadParameter(f"budgets must be positive weight counts, got {value!r}.")
     return budgets
+
+
+def parse_rate_weights(value: str | None) -> tuple[float, ...] | None:
+    """`"1,2,5,10"` -> `(1.0, 2.0, 5.0, 10.0)`; a usage error for anything but positive
+    numbers (their count is checked against the rates where both are known)."""
+    if value is None:
+        return None
+    try:
+        weights = tuple(float(w) for w in value.split(",") if w.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers.") from None
+    if not weights or min(weights) <= 0:
+        raise click.BadParameter(f"rate weights must be positive numbers, got {value!r}.")
+    return weights

@@ -35,7 +35,7 @@ from keras_gcnprune.bench.results import (
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
 from keras_gcnprune.pruning.callbacks import SUPERVISION
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
-from keras_gcnprune.pruning.multirate import MAX_RATES
+from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
@@ -97,6 +97,8 @@ class AccuracyBench:
             realized rate of untrained rates (when the training finishes: rates added later
             need a fresh --out).
         rates_per_step: Rates evaluated per mrmp training step (None: all).
+        rate_weights: Weights of mrmp's per-rate losses, one per rate of `rates` in its order
+            (None: `keras_gcnprune.pruning.MultiRateModel`'s default).
         distill: Every method but dense distils from the dense run of its protocol and seed
             (`keras_gcnprune.training.DistillationConfig` defaults), small_dense included, so
             that every compared model had the same teacher and the same epochs; needs dense
@@ -146,6 +148,7 @@ class AccuracyBench:
     frames: int = 32
     unseen: tuple[float, ...] = ()
     rates_per_step: int | None = None
+    rate_weights: tuple[float, ...] | None = None
     distill: bool = False
     from_dense: bool = False
     start_ratio: float | None = None
@@ -177,7 +180,13 @@ class AccuracyBench:
                              f"{self.block_budget!r}.")
         check_ramp(*self.ramp)
         self.ramp = tuple(self.ramp)
-        self.rates = tuple(sorted(set(self.rates)))
+        if self.rate_weights is None:
+            self.rates = tuple(sorted(set(self.rates)))
+        elif "mrmp" in self.methods:
+            self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
+        else:
+            raise ValueError("rate_weights weigh mrmp's per-rate losses: add mrmp to methods, "
+                             "or leave rate_weights None.")
         # found once: budgets by rate, small_dense options by (rate, variant), starts by
         # rates, tcp_block's rates by (budget, model options)
         self._budgets: dict[float, int] = {}
@@ -223,7 +232,7 @@ class AccuracyBench:
             return None
         if training.method == "mrmp":
             options = {"method": "mrmp", "rates": self.rates,
-                       "rates_per_step": self.rates_per_step}
+                       "rates_per_step": self.rates_per_step, "rate_weights": self.rate_weights}
         elif training.method == "tcp_block":
             options = {"method": "tcp", "rate": training.rate,
                        "block_density": self.block_density}

@@ -75,6 +75,8 @@ def _training_line(settings: dict) -> str:
         begin, end = settings["ramp"]
         parts.append(f"pruning ramps from {begin:.0%} to {end:.0%} of the training, the "
                      "rest fine-tunes the final masks")
+    if "mrmp" in settings["methods"] and _mrmp_step(settings):
+        parts.append(f"each mrmp training step {_mrmp_step(settings)}")
     if "tcp_block" in settings["methods"]:
         density = settings["block_density"]
         parts.append(f"`tcp_block` fills {density:g} of its channel blocks"
@@ -92,6 +94,16 @@ def _ramp_title(settings: dict) -> str:
     """Names a pruning ramp other than the default in a section's title."""
     begin, end = ramp = tuple(settings["ramp"])
     return "" if ramp == AccuracyBench.ramp else f", pruning ramp {begin:.0%} to {end:.0%}"
+
+
+def _mrmp_step(settings: dict) -> str:
+    """How mrmp's steps differ from the default (every rate, weights 1/sqrt(1 - rate)), in a
+    few words ("" for the default)."""
+    per_step, weights = settings["rates_per_step"], settings["rate_weights"]
+    return " and ".join(
+        [*([f"evaluates {per_step} of its rates"] if per_step else []),
+         *([f"weighs its rates' losses {', '.join(f'{w:g}' for w in weights)}"]
+           if weights else [])])
 
 
 def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:
@@ -153,6 +165,11 @@ def _pruning_label(settings: dict, method: str) -> str:
              *(["from dense"] if settings["from_dense"] else []),
              *(["distilled"] if settings["distill"] else []),
              *([f"ramp {100 * begin:g}-{end:.0%}"] if ramp != AccuracyBench.ramp else [])]
+    if method == "mrmp":
+        parts += [*([f"{settings['rates_per_step']} rates per step"]
+                    if settings["rates_per_step"] else []),
+                  *([f"rate weights {'/'.join(f'{w:g}' for w in settings['rate_weights'])}"]
+                    if settings["rate_weights"] else [])]
     if method == "tcp_block":
         parts += [*([f"density {settings['block_density']:g}"]
                     if settings["block_density"] != AccuracyBench.block_density else []),

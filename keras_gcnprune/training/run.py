@@ -46,7 +46,7 @@ from keras_gcnprune.pruning import (
     strip_pruning,
 )
 from keras_gcnprune.pruning.callbacks import SUPERVISION_STRENGTH, check_method_options
-from keras_gcnprune.pruning.multirate import check_rates
+from keras_gcnprune.pruning.multirate import sort_rates
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import PruningSummaries, connectivity_report, model_costs
 from keras_gcnprune.training.callbacks import (
@@ -112,6 +112,8 @@ class PruningConfig:
         alignment: Coefficient of the prior-alignment divergence (srmp, mrmp).
         alignment_scope: `"layer"` (each kernel aligned) or `"global"` (all weights pooled).
         rates_per_step: Rates evaluated per training step (mrmp; None: all).
+        rate_weights: Weights of the per-rate losses, one per rate of `rates` in its order
+            (mrmp; None: `MultiRateModel`'s default, which favours the sparsest rates).
         calibration_batches: Training batches that recalibrate batch normalization when a
             model is extracted at a rate (srmp, mrmp).
         log_dir: Folder for TensorBoard scalars per layer at every epoch end
@@ -136,6 +138,7 @@ class PruningConfig:
     alignment: float = 10.0
     alignment_scope: str = "layer"
     rates_per_step: int | None = None
+    rate_weights: tuple[float, ...] | None = None
     calibration_batches: int = 10
     log_dir: str | None = None
     include_adjacency: bool = True
@@ -147,11 +150,14 @@ class PruningConfig:
             if not self.rates:
                 raise ValueError("mrmp trains several rates at once: give rates, e.g. "
                                  "rates=(0.9, 0.95, 0.98, 0.99).")
-            self.rates = check_rates(self.rates)
+            self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
             self.rate = self.rates[-1]
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
+        if self.rate_weights is not None and self.method != "mrmp":
+            raise ValueError(f"rate_weights weigh the losses of mrmp's rates; {self.method} "
+                             "trains one rate: leave rate_weights None.")
         check_method_options(self.method, self.scope, self.supervision, self.block_density,
                              self.supervision_strength)
         check_block_density(self.block_density)
@@ -192,7 +198,8 @@ class PruningConfig:
         if fresh:
             align_with_prior(network, self.prior, self.include_adjacency)
         return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
-                              self.alignment_scope, rates_per_step=self.rates_per_step, seed=seed,
+                              self.alignment_scope, rates_per_step=self.rates_per_step,
+                              rate_weights=self.rate_weights, seed=seed,
                               include_adjacency=self.include_adjacency)
 
 

@@ -44,6 +44,18 @@ def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
                          .trainings(("x",))[0]).supervision == "none"
 
 
+def test_mrmp_rate_weights_follow_their_rates_into_the_training():
+    bench = AccuracyBench(dataset="synthetic", methods=("dense", "mrmp"), rates=(0.99, 0.9),
+                          rate_weights=(4.0, 1.0), seeds=1)
+    assert bench.rates == (0.9, 0.99) and bench.rate_weights == (1.0, 4.0)
+    mrmp = bench.pruning(bench.trainings(("x",))[1])
+    assert mrmp.rates == (0.9, 0.99) and mrmp.rate_weights == (1.0, 4.0)
+    with pytest.raises(ValueError, match="add mrmp to methods"):
+        AccuracyBench(methods=("tcp",), rates=(0.9,), rate_weights=(1.0,))
+    with pytest.raises(ValueError, match="rate_weights must be 2 positive numbers"):
+        AccuracyBench(methods=("mrmp",), rates=(0.9, 0.99), rate_weights=(1.0,))
+
+
 def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_models(tmp_path):
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.training import budget_at_rate, build_model
@@ -339,6 +351,9 @@ def test_a_models_pruning_setting_is_named_in_a_few_words():
     assert _pruning_label(changed, "srmp") == "from 10x, distilled, ramp 0-30%"
     assert _pruning_label(changed, "tcp_block") == \
         "from 10x, distilled, ramp 0-30%, density 1, nominal rate"
+    mrmp = {**changed, "rates_per_step": 2, "rate_weights": [1.0, 2.5]}
+    assert _pruning_label(mrmp, "mrmp") == \
+        "from 10x, distilled, ramp 0-30%, 2 rates per step, rate weights 1/2.5"
 
 
 def test_cli_accuracy_and_docs(tmp_path):
@@ -561,17 +576,19 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [
         "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,magnitude,mrmp",
-        "--rates", "0.9,0.95", "--seeds", "1", "--epochs", "1", "--ramp", "0,0.3", "--out",
-        str(out)])
+        "--rates", "0.95,0.9", "--rate-weights", "3,1", "--seeds", "1", "--epochs", "1",
+        "--ramp", "0,0.3", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "results.json").read_text())["settings"]["ramp"] == [0.0, 0.3]
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    assert settings["ramp"] == [0.0, 0.3] and settings["rate_weights"] == [1.0, 3.0]
     for run in ("magnitude_0.9", "mrmp_0.9_0.95"):
         config = json.loads((out / f"runs/{run}/cross_subject/seed0/run.json").read_text())
         assert (config["config"]["pruning"]["begin"], config["config"]["pruning"]["end"]) == \
             (0.0, 0.3)
+    assert config["config"]["pruning"]["rate_weights"] == [1.0, 3.0]
     page = write_docs([out], tmp_path / "page.md").read_text()
     assert "Pruning ramps from 0% to 30% of the training, the rest fine-tunes the final " \
-        "masks." in page
+        "masks; each mrmp training step weighs its rates' losses 1, 3." in page
     assert "dense, magnitude, mrmp, pruning ramp 0% to 30%\n" in page
 
 

@@ -175,12 +175,18 @@ def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
     out = tmp_path / "mrmp"
     pruned = runner.invoke(main, [
         "prune", "--dataset", "synthetic", "--method", "mrmp", "--rates", "0.5,0.9",
-        "--rates-per-step", "1", "--prior", "laplace", "--epochs", "2", "--frames", "16",
-        "--out", str(out),
+        "--rates-per-step", "1", "--rate-weights", "1,3", "--prior", "laplace", "--epochs", "2",
+        "--frames", "16", "--out", str(out),
     ])
     assert pruned.exit_code == 0, pruned.output
     assert "rate     test accuracy" in pruned.output and "\n0.9 " in pruned.output
-    assert json.loads((out / "run.json").read_text())["config"]["pruning"]["prior"] == "laplace"
+    pruning = json.loads((out / "run.json").read_text())["config"]["pruning"]
+    assert pruning["prior"] == "laplace" and pruning["rate_weights"] == [1.0, 3.0]
+    for weights, message in (("1", "rate_weights must be 2 positive numbers"),
+                             ("1,-2", "rate weights must be positive numbers")):
+        refused = runner.invoke(main, ["prune", "--method", "mrmp", "--rates", "0.5,0.9",
+                                       "--rate-weights", weights, "--out", str(tmp_path)])
+        assert refused.exit_code == 2 and message in refused.output, refused.output
     family = runner.invoke(main, ["extract", str(out), "--rates", "0.6,0.7", "--rate", "0.9",
                                   "--out", str(tmp_path / "family"), "--json"])
     assert family.exit_code == 0, family.output

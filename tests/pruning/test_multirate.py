@@ -213,6 +213,8 @@ def test_bad_settings_are_refused():
         MultiRateModel(network, (0.5, 0.9), rates_per_step=3)
     with pytest.raises(ValueError, match="rate_weights must be 2 positive"):
         MultiRateModel(network, (0.5, 0.9), rate_weights=(1.0, 0.0))
+    with pytest.raises(ValueError, match="rate_weights must be 2 positive"):
+        MultiRateModel(network, (0.5, 0.9), rate_weights=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="rate must be in"):
         extract(network, 1.0)
     with pytest.raises(ValueError, match="Rate 0.999999 keeps 1 weights, fewer than the"):
@@ -232,6 +234,9 @@ def test_configuration_round_trip():
                              rates_per_step=2, rate_weights=(1.0, 2.0, 3.0), seed=4)
     restored = MultiRateModel.from_config(trainer.get_config())
     np.testing.assert_allclose(restored.rate_weights, [0.5, 1.0, 1.5])
+    unsorted = MultiRateModel(network, RATES[::-1], rate_weights=(3.0, 2.0, 1.0))
+    assert unsorted.rates == RATES
+    np.testing.assert_allclose(unsorted.rate_weights, [0.5, 1.0, 1.5])
     assert restored.rates == RATES and restored.prior.name == "laplace"
     assert restored.rates_per_step == 2 and float(restored.alignment_weight.numpy()) == 2.0
     restored.set_weights(trainer.get_weights())

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_gcnprune import models
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
 from keras_gcnprune.pruning import (
     ConstantSparsity,
@@ -125,6 +126,18 @@ def test_extraction_refuses_runs_not_trained_for_it(gestures, tmp_path):
         PruningConfig(method="tcp", rates=(0.5, 0.9))
     with pytest.raises(ValueError, match="Unknown pruning method"):
         PruningConfig(method="lottery")
+    with pytest.raises(ValueError, match="tcp trains one rate"):
+        PruningConfig(method="tcp", rate=0.9, rate_weights=(1.0,))
+    with pytest.raises(ValueError, match="rate_weights must be 2 positive numbers"):
+        PruningConfig(method="mrmp", rates=(0.5, 0.9), rate_weights=(1.0, 2.0, 3.0))
+
+
+def test_rate_weights_follow_their_rates_when_the_rates_are_sorted():
+    config = PruningConfig(method="mrmp", rates=(0.99, 0.5, 0.9), rate_weights=(10, 1, 2))
+    assert config.rates == (0.5, 0.9, 0.99) and config.rate_weights == (1.0, 2.0, 10.0)
+    trainer = config.trainer(models.build("attention_gcn", "sbu", num_classes=3, frames=8),
+                             seed=0)
+    np.testing.assert_allclose(trainer.rate_weights, np.array([1, 2, 10]) / (13 / 3), rtol=1e-6)
 
 
 def test_schedule_ends_exactly_on_a_pruning_turn():
