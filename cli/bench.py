@@ -73,6 +73,10 @@ def bench() -> None:
               help="Weights of mrmp's per-rate losses, one per rate of --rates (or budget of "
                    "--budgets) in its order. Default: 1/sqrt(1 - rate), favouring the "
                    "sparsest.")
+@click.option("--consistent-extraction/--ranked-extraction", default=None,
+              help="srmp and mrmp keep the best-ranked subnetwork of each budget whose every "
+                   "weight lies on an input-to-output path (default), or the largest-ranked "
+                   "weights, as the band-stop methods were published.")
 @click.option("--distill", is_flag=True, default=None,
               help="Every method but dense (small_dense included) distils from the dense run "
                    "of its fold and seed.")
@@ -114,8 +118,9 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, rate_weights, distill, from_dense, start_ratio,
-             block_density, ramp, jobs, executor, address, task_cpus, task_gpus, out_dir) -> None:
+             epochs, frames, unseen, rates_per_step, rate_weights, consistent_extraction,
+             distill, from_dense, start_ratio, block_density, ramp, jobs, executor, address,
+             task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -136,7 +141,8 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "model_options": parse_options(options) or None,
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
-                 "rates_per_step": rates_per_step, "distill": distill,
+                 "rates_per_step": rates_per_step,
+                 "consistent_extraction": consistent_extraction, "distill": distill,
                  "from_dense": from_dense, "start_ratio": start_ratio,
                  "block_density": block_density, "ramp": ramp}
     preset = PRESETS["quick" if quick else "full"]

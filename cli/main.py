@@ -261,6 +261,10 @@ def train(out_dir, overwrite, **options) -> None:
               callback=lambda _, __, value: parse_rate_weights(value),
               help="mrmp: weights of the per-rate losses, one per rate of --rates, comma "
                    "separated (default: 1/sqrt(1 - rate), favouring the sparsest).")
+@click.option("--consistent-extraction/--ranked-extraction", default=True,
+              help="srmp/mrmp: the model at each rate keeps the best-ranked subnetwork of that "
+                   "size whose every weight lies on an input-to-output path (default), or the "
+                   "largest-ranked weights, as the band-stop methods were published.")
 @click.option("--begin", default=0.1, type=click.FloatRange(0, 1),
               help="Fraction of training after which pruning starts.")
 @click.option("--end", default=0.6, type=click.FloatRange(0, 1),
@@ -295,9 +299,9 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, alignment_scope,
-          rates_per_step, rate_weights, begin, end, frequency, scope, supervision,
-          supervision_strength, block_density, include_adjacency, log_dir, from_run, overwrite,
-          **options) -> None:
+          rates_per_step, rate_weights, consistent_extraction, begin, end, frequency, scope,
+          supervision, supervision_strength, block_density, include_adjacency, log_dir, from_run,
+          overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, RunDirectory
     from keras_gcnprune.training import train as run_training
@@ -329,7 +333,7 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
                                 block_density=block_density, rates=rates or (), prior=prior,
                                 alignment=alignment, alignment_scope=alignment_scope,
                                 rates_per_step=rates_per_step, rate_weights=rate_weights,
-                                log_dir=log_dir,
+                                consistent_extraction=consistent_extraction, log_dir=log_dir,
                                 include_adjacency=include_adjacency)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
@@ -401,9 +405,10 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
               help="Rates to extract, comma separated (with or instead of --rate).")
 @click.option("--out", "out_dir", default="runs/extract", type=click.Path(file_okay=False),
               help="Folder of the extracted runs, one rate_<R> run directory per rate.")
-@click.option("--consistent", is_flag=True,
-              help="Also drop kept weights on no input-to-output path (topological "
-                   "consistency).")
+@click.option("--consistent/--ranked", default=None,
+              help="Keep the best-ranked subnetwork of each rate's size whose every weight lies "
+                   "on an input-to-output path, or the largest-ranked weights (default: as the "
+                   "run was trained, --consistent-extraction).")
 @click.option("--calibration-batches", default=None, type=click.IntRange(1),
               help="Training batches that recalibrate batch normalization (default: the "
                    "run's setting).")

@@ -99,6 +99,9 @@ class AccuracyBench:
         rates_per_step: Rates evaluated per mrmp training step (None: all).
         rate_weights: Weights of mrmp's per-rate losses, one per rate of `rates` in its order
             (None: `keras_gcnprune.pruning.MultiRateModel`'s default).
+        consistent_extraction: srmp's and mrmp's models keep the best-ranked topologically
+            consistent subnetwork of each budget (`PruningConfig.consistent_extraction`);
+            False: the largest-ranked weights, as the band-stop methods were published.
         distill: Every method but dense distils from the dense run of its protocol and seed
             (`keras_gcnprune.training.DistillationConfig` defaults), small_dense included, so
             that every compared model had the same teacher and the same epochs; needs dense
@@ -149,6 +152,7 @@ class AccuracyBench:
     unseen: tuple[float, ...] = ()
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
+    consistent_extraction: bool = True
     distill: bool = False
     from_dense: bool = False
     start_ratio: float | None = None
@@ -232,10 +236,14 @@ class AccuracyBench:
             return None
         if training.method == "mrmp":
             options = {"method": "mrmp", "rates": self.rates,
-                       "rates_per_step": self.rates_per_step, "rate_weights": self.rate_weights}
+                       "rates_per_step": self.rates_per_step, "rate_weights": self.rate_weights,
+                       "consistent_extraction": self.consistent_extraction}
         elif training.method == "tcp_block":
             options = {"method": "tcp", "rate": training.rate,
                        "block_density": self.block_density}
+        elif training.method == "srmp":
+            options = {"method": "srmp", "rate": training.rate,
+                       "consistent_extraction": self.consistent_extraction}
         else:
             name, _, supervision = training.method.partition("_")
             options = {"method": name, "rate": training.rate,
@@ -531,7 +539,12 @@ COVERAGE_SETTINGS = ("methods", "rates", "protocols", "seeds")
 
 # Settings newer than some results whose behaviour then was not today's default (the others
 # had their default's behaviour before they existed).
-BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero"}
+BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": False}
+
+
+# Settings that only some methods' trainings read, with those methods.
+METHOD_SETTINGS = {"block_budget": ("tcp_block",),
+                        "consistent_extraction": ("srmp", "mrmp")}
 
 
 def saved_settings(results: dict) -> dict:
@@ -551,9 +564,9 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
         return []
     earlier = load_results(out_dir)
     saved = saved_settings(earlier)
-    # what tcp_block's rates budget matters only where it has trained
-    ignored = {*COVERAGE_SETTINGS, *(() if "tcp_block" in saved["methods"]
-                                     else ("block_budget",))}
+    # settings that decide one method's models matter only where it has trained
+    ignored = {*COVERAGE_SETTINGS, *(setting for setting, methods in METHOD_SETTINGS.items()
+                                     if not set(methods) & set(saved["methods"]))}
     saved = {k: v for k, v in saved.items() if k not in ignored}
     wanted = {k: v for k, v in asdict(bench).items() if k not in ignored}
     details = settings_difference(saved, wanted)

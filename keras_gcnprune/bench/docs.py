@@ -75,6 +75,12 @@ def _training_line(settings: dict) -> str:
         begin, end = settings["ramp"]
         parts.append(f"pruning ramps from {begin:.0%} to {end:.0%} of the training, the "
                      "rest fine-tunes the final masks")
+    band_stop = [m for m in ("srmp", "mrmp") if m in settings["methods"]]
+    if band_stop:
+        parts.append(f"{' and '.join(band_stop)} keep"
+                     + (" the best-ranked subnetwork of each budget whose every weight lies on "
+                        "an input-to-output path" if settings["consistent_extraction"] else
+                        " the largest-ranked weights of each budget"))
     if "mrmp" in settings["methods"] and _mrmp_step(settings):
         parts.append(f"each mrmp training step {_mrmp_step(settings)}")
     if "tcp_block" in settings["methods"]:
@@ -165,6 +171,8 @@ def _pruning_label(settings: dict, method: str) -> str:
              *(["from dense"] if settings["from_dense"] else []),
              *(["distilled"] if settings["distill"] else []),
              *([f"ramp {100 * begin:g}-{end:.0%}"] if ramp != AccuracyBench.ramp else [])]
+    if method in ("srmp", "mrmp") and not settings["consistent_extraction"]:
+        parts.append("ranked extraction")
     if method == "mrmp":
         parts += [*([f"{settings['rates_per_step']} rates per step"]
                     if settings["rates_per_step"] else []),

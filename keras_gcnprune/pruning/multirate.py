@@ -40,7 +40,7 @@ from keras_gcnprune.pruning.masks import (
 )
 from keras_gcnprune.pruning.priors import Prior, get_prior
 from keras_gcnprune.pruning.strip import strip_pruning
-from keras_gcnprune.pruning.topology import consistent_masks
+from keras_gcnprune.pruning.tcp import topologically_consistent_masks
 
 ALIGNMENT_SCOPES = ("layer", "global")
 # Rates whose thresholds set the widths of the histogram's sigmoid steps: a 0.05 grid plus the
@@ -437,10 +437,16 @@ def extraction_masks(network: keras.Model, rate: float, consistent: bool = False
     closed-form band-stop at `rate` up to each kernel's deviation from the prior. One ranking
     serves every rate, so the masks of higher rates are nested in those of lower ones.
 
+    At high rates many of the weights so kept lie on no input-to-output path (a weight into a
+    channel that nothing feeds, or out of one that feeds nothing) and are wasted. `consistent`
+    keeps the best-ranked topologically consistent subnetwork of the same size instead
+    (`topologically_consistent_masks` on this ranking), so every kept weight is on a path; its
+    masks are no longer nested across rates.
+
     Args:
         network: The multi-rate trained network.
         rate: Pruning rate in (0, 1).
-        consistent: Also drop kept weights on no input-to-output path (keeps fewer).
+        consistent: Keep the best-ranked consistent subnetwork of the same size.
         include_adjacency: Prune the learned adjacencies too (see `prunable_weights`).
     """
     if not 0.0 < rate < 1.0:
@@ -452,11 +458,14 @@ def extraction_masks(network: keras.Model, rate: float, consistent: bool = False
                          f"pruned kernels of {network.name!r}: a kernel without weights cuts "
                          "the network. Choose a lower rate.")
     keys = [quantile_keys(w.kernel.numpy()) for w in weights]
+    if consistent:  # the lowest keys rank first
+        scores = {w.mask.path: 1.0 - key for w, key in zip(weights, keys)}
+        return topologically_consistent_masks(network, rate, scores,
+                                              include_adjacency=include_adjacency)
     flat = np.concatenate([k.ravel() for k in keys])
     kept = np.zeros(flat.size, dtype=np.float32)
     kept[np.argsort(flat, kind="stable")[:keep]] = 1.0
-    masks = {w.mask.path: mask for w, mask in zip(weights, split_like(kept, keys))}
-    return consistent_masks(network, masks) if consistent else masks
+    return {w.mask.path: mask for w, mask in zip(weights, split_like(kept, keys))}
 
 
 def closed_form_rate(network: keras.Model, rate: float, prior: str | Prior = "gaussian",
@@ -478,8 +487,8 @@ def extract(model: keras.Model, rate: float, consistent: bool = False, calibrati
     Args:
         model: A `MultiRateModel`, or its network.
         rate: Pruning rate in (0, 1), trained or not.
-        consistent: Also drop kept weights on no input-to-output path (the pruning core's
-            topological consistency), which raises the realized rate slightly.
+        consistent: Keep the best-ranked subnetwork whose every weight lies on an
+            input-to-output path (see `extraction_masks`), of the same size.
         calibration_data: Inputs to recalibrate batch normalization on (an array of inputs,
             or an iterable of batches `x` or `(x, y)`); None keeps the trained statistics.
         calibration_batches: Batches of `calibration_data` used (arrays: batches of 32 drawn

@@ -178,7 +178,8 @@ class RunDirectory:
 # before the setting existed: a `run.json` without one is compared as if it held that value.
 SETTINGS_ADDED = {("warmup_epochs",): 0, ("label_smoothing",): 0.0,
                   ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
-                  ("pruning", "supervision_strength"): 0.1}
+                  ("pruning", "supervision_strength"): 0.1,
+                  ("pruning", "consistent_extraction"): False}
 
 
 def with_added_settings(saved: dict) -> dict:

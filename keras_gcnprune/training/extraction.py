@@ -12,7 +12,7 @@ from keras_gcnprune.training.run import check_data_fits, extracted_metrics, run_
 
 
 def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,
-                consistent: bool = False, calibration_batches: int | None = None,
+                consistent: bool | None = None, calibration_batches: int | None = None,
                 dataset: str | None = None, protocol: str | None = None,
                 on_error: str = "raise") -> list[dict]:
     """Extracts a pruned model at every rate from an srmp or mrmp run, without retraining.
@@ -26,7 +26,9 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
         model_path: Run directory (or its `model.keras`) of an srmp or mrmp run.
         rates: Pruning rates in (0, 1), trained or not.
         out_dir: Folder of the extracted run directories.
-        consistent: Keep only weights on input-to-output paths.
+        consistent: Keep the best-ranked subnetwork whose every weight lies on an
+            input-to-output path (see `keras_gcnprune.pruning.extraction_masks`); None: as
+            the run was trained to (`PruningConfig.consistent_extraction`).
         calibration_batches: Batches of 32 training sequences for the recalibration (default:
             the run's setting).
         dataset: Dataset spec for calibration and test accuracy (default: the run's).
@@ -35,7 +37,7 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
 
     Returns:
         One metrics dict per rate: `rate`, `trained`, `test_accuracy`, `realized_rate`
-        (exactly the rate asked for, unless `consistent`), `closed_form_rate` (what the
+        (exactly the rate asked for), `closed_form_rate` (what the
         closed-form band-stop threshold would realize), `disconnected_fraction`,
         `kept_weights`, `path`.
 
@@ -53,6 +55,8 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
     config, data = run_data(info, dataset, protocol, on_error)
     check_data_fits(model, info, data.dataset, config.dataset)
     x_train = data.train[0]
+    if consistent is None:  # runs from before the setting extracted the largest-ranked weights
+        consistent = pruning.get("consistent_extraction", False)
     trained = set(pruning.get("rates") or [pruning["rate"]])
     batches = calibration_batches or pruning.get("calibration_batches", 10)
     out_dir = Path(out_dir)

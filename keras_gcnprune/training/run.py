@@ -114,6 +114,10 @@ class PruningConfig:
         rates_per_step: Rates evaluated per training step (mrmp; None: all).
         rate_weights: Weights of the per-rate losses, one per rate of `rates` in its order
             (mrmp; None: `MultiRateModel`'s default, which favours the sparsest rates).
+        consistent_extraction: srmp, mrmp: the model at each rate keeps the best-ranked
+            topologically consistent subnetwork of that rate's size, so that no kept weight
+            lies off every input-to-output path (`keras_gcnprune.pruning.extraction_masks`);
+            False: the largest-ranked weights, as the band-stop methods were published.
         calibration_batches: Training batches that recalibrate batch normalization when a
             model is extracted at a rate (srmp, mrmp).
         log_dir: Folder for TensorBoard scalars per layer at every epoch end
@@ -139,6 +143,7 @@ class PruningConfig:
     alignment_scope: str = "layer"
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
+    consistent_extraction: bool = True
     calibration_batches: int = 10
     log_dir: str | None = None
     include_adjacency: bool = True
@@ -534,7 +539,7 @@ def multi_rate_results(model: keras.Model, pruning: PruningConfig, x_train: np.n
     results = {}
     for rate in pruning.trained_rates():
         extracted = model if rate == pruning.rate else extract(
-            model, rate, calibration_data=x_train,
+            model, rate, pruning.consistent_extraction, calibration_data=x_train,
             calibration_batches=pruning.calibration_batches,
             include_adjacency=pruning.include_adjacency)
         results[f"{rate:g}"] = extracted_metrics(
@@ -561,8 +566,8 @@ def settle_at_largest_rate(model: keras.Model, pruning: PruningConfig, x_train: 
     """Sets a multi-rate network's masks to its largest rate and recalibrates its batch norms
     there, so that the saved model is the pruned model at that rate (its latent weights stay
     intact for extraction at other rates)."""
-    assign_masks(model, extraction_masks(model, pruning.rate,
-                                         include_adjacency=pruning.include_adjacency))
+    assign_masks(model, extraction_masks(model, pruning.rate, pruning.consistent_extraction,
+                                         pruning.include_adjacency))
     recalibrate_batch_norm(model, x_train, pruning.calibration_batches)
 
 

@@ -15,7 +15,6 @@ from keras_gcnprune.pruning import (
     align_with_prior,
     alignment_divergence,
     closed_form_rate,
-    consistent_masks,
     disconnected_fraction,
     extract,
     extraction_masks,
@@ -25,12 +24,14 @@ from keras_gcnprune.pruning import (
     recalibrate_batch_norm,
     requested_weights,
     strip_pruning,
+    topologically_consistent_masks,
 )
 from keras_gcnprune.pruning.multirate import (
     Histogram,
     band_stop,
     band_stop_mask,
     band_stop_masks,
+    quantile_keys,
 )
 from tests.pruning.test_topology import SMALL_MODELS
 
@@ -141,15 +142,25 @@ def test_extraction_of_the_channel_kernels_only_leaves_the_adjacencies_dense():
     assert all(w.mask.numpy().all() for w in prunable_weights(pruned) if w.role == "adjacency")
 
 
-def test_consistent_extraction_keeps_only_connected_weights():
+def test_consistent_extraction_keeps_as_many_weights_all_on_input_to_output_paths():
     network = small_network()
     gaussian_kernels(network)
     plain, consistent = extract(network, 0.97), extract(network, 0.97, consistent=True)
     assert disconnected_fraction(plain) > 0
     assert disconnected_fraction(consistent) == 0
-    expected = consistent_masks(network, extraction_masks(network, 0.97))
+    kept = [sum(int(w.mask.numpy().sum()) for w in prunable_weights(m))
+            for m in (plain, consistent)]
+    assert kept == [requested_weights(network, 0.97)] * 2
+    # TCP's selection on the extraction's ranking: the lowest quantile keys first
+    scores = {w.mask.path: 1.0 - quantile_keys(w.kernel.numpy())
+              for w in prunable_weights(network)}
+    expected = topologically_consistent_masks(network, 0.97, scores)
     for weight in prunable_weights(consistent):
         np.testing.assert_array_equal(weight.mask.numpy(), expected[weight.mask.path])
+    # where the largest-ranked weights are all on paths, both keep the same weights
+    assert disconnected_fraction(extract(network, 0.5)) == 0
+    for path, mask in extraction_masks(network, 0.5, consistent=True).items():
+        np.testing.assert_array_equal(mask, extraction_masks(network, 0.5)[path])
 
 
 @pytest.mark.parametrize("rate_weights", [None, (1.0, 1.0, 1.0), (1.0, 2.0, 5.0)])
