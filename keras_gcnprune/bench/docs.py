@@ -77,7 +77,7 @@ def _training_line(settings: dict) -> str:
                      "rest fine-tunes the final masks")
     band_stop = [m for m in ("srmp", "mrmp") if m in settings["methods"]]
     if band_stop:
-        parts.append(f"{' and '.join(band_stop)} keep"
+        parts.append(f"the {' and '.join(band_stop)} models keep"
                      + (" the best-ranked subnetwork of each budget whose every weight lies on "
                         "an input-to-output path" if settings["consistent_extraction"] else
                         " the largest-ranked weights of each budget"))

@@ -179,7 +179,7 @@ class RunDirectory:
 SETTINGS_ADDED = {("warmup_epochs",): 0, ("label_smoothing",): 0.0,
                   ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
                   ("pruning", "supervision_strength"): 0.1,
-                  ("pruning", "consistent_extraction"): False}
+                  ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False}
 
 
 def with_added_settings(saved: dict) -> dict:

@@ -117,7 +117,9 @@ class PruningConfig:
         consistent_extraction: srmp, mrmp: the model at each rate keeps the best-ranked
             topologically consistent subnetwork of that rate's size, so that no kept weight
             lies off every input-to-output path (`keras_gcnprune.pruning.extraction_masks`);
-            False: the largest-ranked weights, as the band-stop methods were published.
+            False: the largest-ranked weights, as the band-stop methods were published. The
+            other methods extract nothing: False for them, as their runs recorded before
+            this setting.
         calibration_batches: Training batches that recalibrate batch normalization when a
             model is extracted at a rate (srmp, mrmp).
         log_dir: Folder for TensorBoard scalars per layer at every epoch end
@@ -160,6 +162,7 @@ class PruningConfig:
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
+        self.consistent_extraction = self.consistent_extraction and self.multi_rate
         if self.rate_weights is not None and self.method != "mrmp":
             raise ValueError(f"rate_weights weigh the losses of mrmp's rates; {self.method} "
                              "trains one rate: leave rate_weights None.")

@@ -44,12 +44,15 @@ def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
                          .trainings(("x",))[0]).supervision == "none"
 
 
-def test_mrmp_rate_weights_follow_their_rates_into_the_training():
+def test_band_stop_options_reach_the_trainings_rate_weights_with_their_rates():
     bench = AccuracyBench(dataset="synthetic", methods=("dense", "mrmp"), rates=(0.99, 0.9),
                           rate_weights=(4.0, 1.0), seeds=1)
     assert bench.rates == (0.9, 0.99) and bench.rate_weights == (1.0, 4.0)
     mrmp = bench.pruning(bench.trainings(("x",))[1])
     assert mrmp.rates == (0.9, 0.99) and mrmp.rate_weights == (1.0, 4.0)
+    assert mrmp.consistent_extraction
+    ranked = AccuracyBench(methods=("srmp",), rates=(0.9,), consistent_extraction=False)
+    assert not ranked.pruning(ranked.trainings(("x",))[0]).consistent_extraction
     with pytest.raises(ValueError, match="add mrmp to methods"):
         AccuracyBench(methods=("tcp",), rates=(0.9,), rate_weights=(1.0,))
     with pytest.raises(ValueError, match="rate_weights must be 2 positive numbers"):
@@ -351,9 +354,10 @@ def test_a_models_pruning_setting_is_named_in_a_few_words():
     assert _pruning_label(changed, "srmp") == "from 10x, distilled, ramp 0-30%"
     assert _pruning_label(changed, "tcp_block") == \
         "from 10x, distilled, ramp 0-30%, density 1, nominal rate"
-    mrmp = {**changed, "rates_per_step": 2, "rate_weights": [1.0, 2.5]}
-    assert _pruning_label(mrmp, "mrmp") == \
-        "from 10x, distilled, ramp 0-30%, 2 rates per step, rate weights 1/2.5"
+    mrmp = {**changed, "rates_per_step": 2, "rate_weights": [1.0, 2.5],
+            "consistent_extraction": False}
+    assert _pruning_label(mrmp, "mrmp") == "from 10x, distilled, ramp 0-30%, ranked " \
+        "extraction, 2 rates per step, rate weights 1/2.5"
 
 
 def test_cli_accuracy_and_docs(tmp_path):
@@ -421,6 +425,10 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
     assert len(again.records) == len(results.records)
     with pytest.raises(ValueError, match="distill: False there, True now"):
         run_accuracy(replace(BENCH, distill=True), out, progress=quiet(1))
+    del saved["settings"]["consistent_extraction"]  # mrmp kept its largest-ranked weights
+    (out / "results.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="consistent_extraction: False there, True now"):
+        run_accuracy(replace(BENCH, methods=("dense",)), out, progress=quiet(1))
 
 
 def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
@@ -588,7 +596,9 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
     assert config["config"]["pruning"]["rate_weights"] == [1.0, 3.0]
     page = write_docs([out], tmp_path / "page.md").read_text()
     assert "Pruning ramps from 0% to 30% of the training, the rest fine-tunes the final " \
-        "masks; each mrmp training step weighs its rates' losses 1, 3." in page
+        "masks; the mrmp models keep the best-ranked subnetwork of each budget whose every " \
+        "weight lies on an input-to-output path; each mrmp training step weighs its rates' " \
+        "losses 1, 3." in page
     assert "dense, magnitude, mrmp, pruning ramp 0% to 30%\n" in page
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from keras_gcnprune import models
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
-from keras_gcnprune.training import TrainConfig, evaluate, prepare_data, train
+from keras_gcnprune.training import PruningConfig, TrainConfig, evaluate, prepare_data, train
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +287,16 @@ def test_a_run_recorded_before_a_setting_existed_compares_as_that_settings_old_b
     assert "label_smoothing: 0.0 there, 0.1 now" in settings_difference(saved, cropped.to_dict())
     unaugmented = {**recorded, "augmentation": None}
     assert with_added_settings(unaugmented)["augmentation"] is None
+
+
+def test_a_pruning_run_recorded_before_rate_weights_and_consistent_extraction():
+    from keras_gcnprune.training.directory import settings_difference, with_added_settings
+
+    for method, extraction_changed in (("magnitude", False), ("srmp", True)):
+        config = TrainConfig(pruning=PruningConfig(method=method, rate=0.9)).to_dict()
+        recorded = {**config, "pruning": {k: v for k, v in config["pruning"].items()
+                                          if k not in ("rate_weights", "consistent_extraction")}}
+        difference = settings_difference(with_added_settings(recorded), config)
+        # srmp extracted the largest-ranked weights then; magnitude extracts nothing
+        assert ("'consistent_extraction': False} there" in difference) == extraction_changed
+        assert bool(difference) == extraction_changed
