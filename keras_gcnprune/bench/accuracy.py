@@ -543,8 +543,7 @@ BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": 
 
 
 # Settings that only some methods' trainings read, with those methods.
-METHOD_SETTINGS = {"block_budget": ("tcp_block",),
-                        "consistent_extraction": ("srmp", "mrmp")}
+METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": ("srmp", "mrmp")}
 
 
 def saved_settings(results: dict) -> dict:

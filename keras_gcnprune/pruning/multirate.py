@@ -255,9 +255,8 @@ class MultiRateModel(keras.Model):
         rates_per_step: Rates evaluated per step (None: all). Otherwise the largest rate and
             `rates_per_step - 1` others drawn at random every step.
         rate_weights: Weights of the per-rate losses, one per rate in the order of `rates`
-            (None: proportional to
-            `1 / sqrt(1 - rate)`): the sparsest networks are the hardest to train, and their
-            few weights are shared by every denser one.
+            (None: proportional to `1 / sqrt(1 - rate)`): the sparsest networks are the
+            hardest to train, and their few weights are shared by every denser one.
         steepness: Initial band-stop steepness (`MultiRatePruning` anneals it).
         seed: Seed of the rate sampling.
         include_adjacency: Prune the learned adjacencies with the channel kernels (see
