@@ -102,6 +102,12 @@ def _ramp_title(settings: dict) -> str:
     return "" if ramp == AccuracyBench.ramp else f", pruning ramp {begin:.0%} to {end:.0%}"
 
 
+def _extraction_title(settings: dict) -> str:
+    """Names the published (ranked) extraction of srmp and mrmp in a section's title."""
+    ranked = {"srmp", "mrmp"} & set(settings["methods"]) and not settings["consistent_extraction"]
+    return ", ranked extraction" if ranked else ""
+
+
 def _mrmp_step(settings: dict) -> str:
     """How mrmp's steps differ from the default (every rate, weights 1/sqrt(1 - rate)), in a
     few words ("" for the default)."""
@@ -124,7 +130,8 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"{settings['model']}{_options_text(settings.get('model_options'))}, "
         f"{', '.join(settings['methods'])}"
         + (f", pruned from {settings['start_ratio']:g} times each budget"
-           if settings["start_ratio"] else "") + _ramp_title(settings), "",
+           if settings["start_ratio"] else "") + _ramp_title(settings)
+        + _extraction_title(settings), "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "

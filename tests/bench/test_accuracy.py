@@ -429,6 +429,9 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
     (out / "results.json").write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="consistent_extraction: False there, True now"):
         run_accuracy(replace(BENCH, methods=("dense",)), out, progress=quiet(1))
+    page = write_docs([out], tmp_path / "page.md").read_text()
+    assert "dense, magnitude, mrmp, ranked extraction\n" in page
+    assert "the mrmp models keep the largest-ranked weights of each budget" in page
 
 
 def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
