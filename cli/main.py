@@ -408,7 +408,7 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
 @click.option("--consistent/--ranked", default=None,
               help="Keep the best-ranked subnetwork of each rate's size whose every weight lies "
                    "on an input-to-output path, or the largest-ranked weights (default: as the "
-                   "run was trained, --consistent-extraction).")
+                   "run was trained to extract).")
 @click.option("--calibration-batches", default=None, type=click.IntRange(1),
               help="Training batches that recalibrate batch normalization (default: the "
                    "run's setting).")
