@@ -33,7 +33,7 @@ from keras_gcnprune.bench.results import (
     write_json,
 )
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
-from keras_gcnprune.pruning.callbacks import SUPERVISION
+from keras_gcnprune.pruning.callbacks import MULTI_RATE_METHODS, SUPERVISION
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
 from keras_gcnprune.pruning.tcp import check_block_density
@@ -241,13 +241,11 @@ class AccuracyBench:
         elif training.method == "tcp_block":
             options = {"method": "tcp", "rate": training.rate,
                        "block_density": self.block_density}
-        elif training.method == "srmp":
-            options = {"method": "srmp", "rate": training.rate,
-                       "consistent_extraction": self.consistent_extraction}
-        else:
+        else:  # consistent_extraction: srmp's; PruningConfig sets False for the others
             name, _, supervision = training.method.partition("_")
             options = {"method": name, "rate": training.rate,
-                       "supervision": supervision or "both"}
+                       "supervision": supervision or "both",
+                       "consistent_extraction": self.consistent_extraction}
         begin, end = self.ramp
         return PruningConfig(**options, begin=begin, end=end)
 
@@ -543,7 +541,7 @@ BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": 
 
 
 # Settings that only some methods' trainings read, with those methods.
-METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": ("srmp", "mrmp")}
+METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": MULTI_RATE_METHODS}
 
 
 def saved_settings(results: dict) -> dict:

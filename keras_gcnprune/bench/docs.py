@@ -35,6 +35,7 @@ from keras_gcnprune.bench.results import (
     realized_rates_table,
     small_dense_shapes,
 )
+from keras_gcnprune.pruning import MULTI_RATE_METHODS
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
                   "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
@@ -75,7 +76,7 @@ def _training_line(settings: dict) -> str:
         begin, end = settings["ramp"]
         parts.append(f"pruning ramps from {begin:.0%} to {end:.0%} of the training, the "
                      "rest fine-tunes the final masks")
-    band_stop = [m for m in ("srmp", "mrmp") if m in settings["methods"]]
+    band_stop = [m for m in MULTI_RATE_METHODS if m in settings["methods"]]
     if band_stop:
         parts.append(f"the {' and '.join(band_stop)} models keep"
                      + (" the best-ranked subnetwork of each budget whose every weight lies on "
@@ -104,7 +105,8 @@ def _ramp_title(settings: dict) -> str:
 
 def _extraction_title(settings: dict) -> str:
     """Names the published (ranked) extraction of srmp and mrmp in a section's title."""
-    ranked = {"srmp", "mrmp"} & set(settings["methods"]) and not settings["consistent_extraction"]
+    ranked = set(MULTI_RATE_METHODS) & set(settings["methods"]) \
+        and not settings["consistent_extraction"]
     return ", ranked extraction" if ranked else ""
 
 
@@ -178,7 +180,7 @@ def _pruning_label(settings: dict, method: str) -> str:
              *(["from dense"] if settings["from_dense"] else []),
              *(["distilled"] if settings["distill"] else []),
              *([f"ramp {100 * begin:g}-{end:.0%}"] if ramp != AccuracyBench.ramp else [])]
-    if method in ("srmp", "mrmp") and not settings["consistent_extraction"]:
+    if method in MULTI_RATE_METHODS and not settings["consistent_extraction"]:
         parts.append("ranked extraction")
     if method == "mrmp":
         parts += [*([f"{settings['rates_per_step']} rates per step"]
