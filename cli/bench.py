@@ -73,6 +73,9 @@ def bench() -> None:
               help="Weights of mrmp's per-rate losses, one per rate of --rates (or budget of "
                    "--budgets) in its order. Default: 1/sqrt(1 - rate), favouring the "
                    "sparsest.")
+@click.option("--self-distillation", default=None, type=click.FloatRange(0),
+              help="Weight of the KL divergence of mrmp's sparser rates from its densest rate's "
+                   "predictions in every step. Default: 0, none.")
 @click.option("--consistent-extraction/--ranked-extraction", default=None,
               help="srmp and mrmp keep the best-ranked subnetwork of each budget whose every "
                    "weight lies on an input-to-output path (default), or the largest-ranked "
@@ -118,9 +121,9 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, rate_weights, consistent_extraction,
-             distill, from_dense, start_ratio, block_density, ramp, jobs, executor, address,
-             task_cpus, task_gpus, out_dir) -> None:
+             epochs, frames, unseen, rates_per_step, rate_weights, self_distillation,
+             consistent_extraction, distill, from_dense, start_ratio, block_density, ramp, jobs,
+             executor, address, task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -141,7 +144,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "model_options": parse_options(options) or None,
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
-                 "rates_per_step": rates_per_step,
+                 "rates_per_step": rates_per_step, "self_distillation": self_distillation,
                  "consistent_extraction": consistent_extraction, "distill": distill,
                  "from_dense": from_dense, "start_ratio": start_ratio,
                  "block_density": block_density, "ramp": ramp}

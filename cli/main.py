@@ -261,6 +261,9 @@ def train(out_dir, overwrite, **options) -> None:
               callback=lambda _, __, value: parse_rate_weights(value),
               help="mrmp: weights of the per-rate losses, one per rate of --rates, comma "
                    "separated (default: 1/sqrt(1 - rate), favouring the sparsest).")
+@click.option("--self-distillation", default=0.0, type=click.FloatRange(0),
+              help="mrmp: weight of the sparser rates' KL divergence from the densest rate's "
+                   "predictions in every step (default 0: none).")
 @click.option("--consistent-extraction/--ranked-extraction", default=True,
               help="srmp/mrmp: the model at each rate keeps the best-ranked subnetwork of that "
                    "size whose every weight lies on an input-to-output path (default), or the "
@@ -299,7 +302,8 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, alignment_scope,
-          rates_per_step, rate_weights, consistent_extraction, begin, end, frequency, scope,
+          rates_per_step, rate_weights, self_distillation, consistent_extraction, begin, end,
+          frequency, scope,
           supervision, supervision_strength, block_density, include_adjacency, log_dir, from_run,
           overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
@@ -333,6 +337,7 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
                                 block_density=block_density, rates=rates or (), prior=prior,
                                 alignment=alignment, alignment_scope=alignment_scope,
                                 rates_per_step=rates_per_step, rate_weights=rate_weights,
+                                self_distillation=self_distillation,
                                 consistent_extraction=consistent_extraction, log_dir=log_dir,
                                 include_adjacency=include_adjacency)
     except ValueError as error:

@@ -99,6 +99,8 @@ class AccuracyBench:
         rates_per_step: Rates evaluated per mrmp training step (None: all).
         rate_weights: Weights of mrmp's per-rate losses, one per rate of `rates` in its order
             (None: `keras_gcnprune.pruning.MultiRateModel`'s default).
+        self_distillation: Weight of mrmp's self-distillation, its sparser rates learning
+            from its densest (`PruningConfig.self_distillation`); 0: none.
         consistent_extraction: srmp's and mrmp's models keep the best-ranked topologically
             consistent subnetwork of each budget (`PruningConfig.consistent_extraction`);
             False: the largest-ranked weights, as the band-stop methods were published.
@@ -152,6 +154,7 @@ class AccuracyBench:
     unseen: tuple[float, ...] = ()
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
+    self_distillation: float = 0.0
     consistent_extraction: bool = True
     distill: bool = False
     from_dense: bool = False
@@ -191,6 +194,9 @@ class AccuracyBench:
         else:
             raise ValueError("rate_weights weigh mrmp's per-rate losses: add mrmp to methods, "
                              "or leave rate_weights None.")
+        if self.self_distillation and "mrmp" not in self.methods:
+            raise ValueError("self_distillation teaches mrmp's sparser rates from its densest: "
+                             "add mrmp to methods, or leave self_distillation 0.")
         # found once: budgets by rate, small_dense options by (rate, variant), starts by
         # rates, tcp_block's rates by (budget, model options)
         self._budgets: dict[float, int] = {}
@@ -237,6 +243,7 @@ class AccuracyBench:
         if training.method == "mrmp":
             options = {"method": "mrmp", "rates": self.rates,
                        "rates_per_step": self.rates_per_step, "rate_weights": self.rate_weights,
+                       "self_distillation": self.self_distillation,
                        "consistent_extraction": self.consistent_extraction}
         elif training.method == "tcp_block":
             options = {"method": "tcp", "rate": training.rate,
@@ -541,7 +548,8 @@ BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": 
 
 
 # Settings that only some methods' trainings read, with those methods.
-METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": MULTI_RATE_METHODS}
+METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": MULTI_RATE_METHODS,
+                   "self_distillation": ("mrmp",)}
 
 
 def saved_settings(results: dict) -> dict:

@@ -111,13 +111,16 @@ def _extraction_title(settings: dict) -> str:
 
 
 def _mrmp_step(settings: dict) -> str:
-    """How mrmp's steps differ from the default (every rate, weights 1/sqrt(1 - rate)), in a
-    few words ("" for the default)."""
+    """How mrmp's steps differ from the default (every rate, weights 1/sqrt(1 - rate), no
+    self-distillation), in a few words ("" for the default)."""
     per_step, weights = settings["rates_per_step"], settings["rate_weights"]
+    self_distillation = settings["self_distillation"]
     return " and ".join(
         [*([f"evaluates {per_step} of its rates"] if per_step else []),
          *([f"weighs its rates' losses {', '.join(f'{w:g}' for w in weights)}"]
-           if weights else [])])
+           if weights else []),
+         *([f"distils its sparser rates from its densest (weight {self_distillation:g})"]
+           if self_distillation else [])])
 
 
 def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]:
@@ -186,7 +189,9 @@ def _pruning_label(settings: dict, method: str) -> str:
         parts += [*([f"{settings['rates_per_step']} rates per step"]
                     if settings["rates_per_step"] else []),
                   *([f"rate weights {'/'.join(f'{w:g}' for w in settings['rate_weights'])}"]
-                    if settings["rate_weights"] else [])]
+                    if settings["rate_weights"] else []),
+                  *([f"self-distillation {settings['self_distillation']:g}"]
+                    if settings["self_distillation"] else [])]
     if method == "tcp_block":
         parts += [*([f"density {settings['block_density']:g}"]
                     if settings["block_density"] != AccuracyBench.block_density else []),

@@ -218,6 +218,18 @@ def sort_rates(rates: Sequence[float], weights: Sequence[float] | None = None
     return check_rates(rates), tuple(weights[i] for i in order)
 
 
+def check_self_distillation(weight: float, rates: int, rates_per_step: int | None) -> None:
+    """Refuses a self-distillation weight that is negative, not finite, or that has no
+    denser rate to learn from (one rate per step)."""
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"self_distillation must be a non-negative number, got {weight}.")
+    if weight and min(rates_per_step or rates, rates) < 2:
+        raise ValueError(
+            f"self_distillation={weight} needs two rates per step or more, so that a sparser "
+            f"rate learns from a denser one; got {rates} rate(s), rates_per_step "
+            f"{rates_per_step}. Train more rates (mrmp) or set self_distillation 0.")
+
+
 def _normalized_rate_weights(rates: tuple[float, ...],
                              weights: tuple[float, ...] | None) -> np.ndarray:
     """The per-rate loss weights scaled to mean 1 (default: `1 / sqrt(1 - rate)`)."""
@@ -257,6 +269,11 @@ class MultiRateModel(keras.Model):
         rate_weights: Weights of the per-rate losses, one per rate in the order of `rates`
             (None: proportional to `1 / sqrt(1 - rate)`): the sparsest networks are the
             hardest to train, and their few weights are shared by every denser one.
+        self_distillation: Weight of self-distillation: every sparser rate evaluated in a
+            step also learns the densest evaluated rate's predicted distribution, as
+            `self_distillation` times their KL divergence (weighted per rate like the losses;
+            the densest rate's logits are a fixed target, no gradient flows back through
+            them). 0: none. It needs two rates per step or more.
         steepness: Initial band-stop steepness (`MultiRatePruning` anneals it).
         seed: Seed of the rate sampling.
         include_adjacency: Prune the learned adjacencies with the channel kernels (see
@@ -277,13 +294,15 @@ class MultiRateModel(keras.Model):
     def __init__(self, network: keras.Model, rates: Sequence[float], prior: str | Prior =
                  "gaussian", alignment_weight: float = 10.0, alignment_scope: str = "layer",
                  rates_per_step: int | None = None,
-                 rate_weights: Sequence[float] | None = None, steepness: float = 20.0,
-                 seed: int | None = None, include_adjacency: bool = True, **kwargs) -> None:
+                 rate_weights: Sequence[float] | None = None, self_distillation: float = 0.0,
+                 steepness: float = 20.0, seed: int | None = None,
+                 include_adjacency: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rates, rate_weights = sort_rates(rates, rate_weights)
         if rates_per_step is not None and not 1 <= rates_per_step <= len(self.rates):
             raise ValueError(f"rates_per_step must be in [1, {len(self.rates)}] (the number of "
                              f"rates) or None, got {rates_per_step}.")
+        check_self_distillation(self_distillation, len(self.rates), rates_per_step)
         if alignment_scope not in ALIGNMENT_SCOPES:
             raise ValueError(f"alignment_scope must be one of {ALIGNMENT_SCOPES}, got "
                              f"{alignment_scope!r}.")
@@ -292,6 +311,7 @@ class MultiRateModel(keras.Model):
         self.alignment_scope = alignment_scope
         self.rates_per_step = rates_per_step
         self.rate_weights = _normalized_rate_weights(self.rates, rate_weights)
+        self.self_distillation = float(self_distillation)
         self.seed = seed
         self.include_adjacency = bool(include_adjacency)
         self.histogram = Histogram(self.prior)
@@ -350,6 +370,9 @@ class MultiRateModel(keras.Model):
             self._active_threshold = None
             # Once per step: every rate shares the latent weights, hence the divergence.
             self.add_loss(self.alignment_weight * self._alignment())
+            if self.self_distillation:
+                self.add_loss(self.self_distillation
+                              * self._self_distillation_loss(predictions, indices))
             y_pred = ops.concatenate(predictions, axis=0)
             if sample_weight is None:
                 sample_weight = ops.ones(ops.shape(y)[:1])
@@ -365,6 +388,15 @@ class MultiRateModel(keras.Model):
             if metric.name == "loss":
                 metric.update_state(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def _self_distillation_loss(self, predictions: list, indices: list):
+        """Mean over the evaluated rates (weighted like their losses) of the KL divergence of
+        each rate's predicted distribution from the densest evaluated rate's, held fixed."""
+        logits = ops.stack(predictions)
+        indices = ops.stack([ops.cast(index, "int32") for index in indices])
+        teacher = ops.log_softmax(ops.stop_gradient(ops.take(logits, ops.argmin(indices), axis=0)))
+        divergence = ops.sum(ops.exp(teacher) * (teacher - ops.log_softmax(logits)), axis=-1)
+        return ops.mean(ops.mean(divergence, axis=1) * ops.take(self.rate_weights, indices))
 
     def _rates_of_this_step(self) -> list:
         """Indices of the rates this step evaluates: all, or the largest and others drawn."""
@@ -384,6 +416,7 @@ class MultiRateModel(keras.Model):
             alignment_scope=self.alignment_scope,
             rates_per_step=self.rates_per_step,
             rate_weights=[float(w) for w in self.rate_weights],
+            self_distillation=self.self_distillation,
             steepness=float(self.steepness.numpy()),
             seed=self.seed,
             include_adjacency=self.include_adjacency,

@@ -114,6 +114,8 @@ class PruningConfig:
         rates_per_step: Rates evaluated per training step (mrmp; None: all).
         rate_weights: Weights of the per-rate losses, one per rate of `rates` in its order
             (mrmp; None: `MultiRateModel`'s default, which favours the sparsest rates).
+        self_distillation: Weight of the sparser rates' distillation from the densest one in
+            every step (mrmp; see `MultiRateModel`); 0: none.
         consistent_extraction: srmp, mrmp: the model at each rate keeps the best-ranked
             topologically consistent subnetwork of that rate's size, so that no kept weight
             lies off every input-to-output path (`keras_gcnprune.pruning.extraction_masks`);
@@ -145,6 +147,7 @@ class PruningConfig:
     alignment_scope: str = "layer"
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
+    self_distillation: float = 0.0
     consistent_extraction: bool = True
     calibration_batches: int = 10
     log_dir: str | None = None
@@ -166,6 +169,9 @@ class PruningConfig:
         if self.rate_weights is not None and self.method != "mrmp":
             raise ValueError(f"rate_weights weigh the losses of mrmp's rates; {self.method} "
                              "trains one rate: leave rate_weights None.")
+        if self.self_distillation and self.method != "mrmp":
+            raise ValueError(f"self_distillation teaches mrmp's sparser rates from its densest; "
+                             f"{self.method} trains one rate: leave self_distillation 0.")
         check_method_options(self.method, self.scope, self.supervision, self.block_density,
                              self.supervision_strength)
         check_block_density(self.block_density)
@@ -207,7 +213,8 @@ class PruningConfig:
             align_with_prior(network, self.prior, self.include_adjacency)
         return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
                               self.alignment_scope, rates_per_step=self.rates_per_step,
-                              rate_weights=self.rate_weights, seed=seed,
+                              rate_weights=self.rate_weights,
+                              self_distillation=self.self_distillation, seed=seed,
                               include_adjacency=self.include_adjacency)
 
 

@@ -187,6 +187,10 @@ def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
         refused = runner.invoke(main, ["prune", "--method", "mrmp", "--rates", "0.5,0.9",
                                        "--rate-weights", weights, "--out", str(tmp_path)])
         assert refused.exit_code == 2 and message in refused.output, refused.output
+    alone = runner.invoke(main, ["prune", "--method", "mrmp", "--rates", "0.5,0.9",
+                                 "--rates-per-step", "1", "--self-distillation", "0.5",
+                                 "--out", str(tmp_path)])
+    assert alone.exit_code == 2 and "needs two rates per step or more" in alone.output
     family = runner.invoke(main, ["extract", str(out), "--rates", "0.6,0.7", "--rate", "0.9",
                                   "--out", str(tmp_path / "family"), "--json"])
     assert family.exit_code == 0, family.output

@@ -189,6 +189,48 @@ def test_multi_rate_step_minimizes_the_weighted_mean_of_the_rates_losses_plus_th
     assert len(set(np.round(task, 6))) == len(RATES)  # every rate is its own network
 
 
+def test_self_distillation_adds_each_sparser_rates_weighted_divergence_from_the_densest():
+    network = models.build("attention_gcn", "sbu", num_classes=3, frames=8, heads=4,
+                           head_channels=6, graph_channels=12, dropout=0.0)
+    trainer = MultiRateModel(network, RATES, alignment_weight=0.5, self_distillation=2.0,
+                             rate_weights=(1.0, 2.0, 5.0))
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    trainer.compile(keras.optimizers.SGD(0.0), loss_fn)
+    x, y = inputs(network)
+    logged = trainer.train_on_batch(x, y, return_dict=True)
+    task, probabilities = [], []
+    for threshold in trainer.thresholds.numpy():
+        trainer._active_threshold = threshold
+        logits = trainer(x, training=True)
+        task.append(float(loss_fn(y, logits)))
+        probabilities.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits)))
+    trainer._active_threshold = None
+    teacher = probabilities[0]  # the densest rate, 0.5
+    divergence = [np.mean(np.sum(teacher * np.log(teacher / p), axis=-1)) for p in probabilities]
+    assert divergence[0] == 0 and min(divergence[1:]) > 0
+    weights = np.array([1.0, 2.0, 5.0]) / np.mean([1.0, 2.0, 5.0])
+    kernels = [w.kernel for w in prunable_weights(network)]
+    alignment = float(alignment_divergence(kernels, trainer.histogram))
+    expected = np.average(task, weights=weights) + 0.5 * alignment \
+        + 2.0 * np.mean(weights * divergence)
+    assert logged["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_self_distillation_learns_from_the_densest_rate_drawn_in_the_step():
+    network = small_network()
+    trainer = MultiRateModel(network, (0.5, 0.7, 0.9), rates_per_step=2, self_distillation=1.0)
+    x, _ = inputs(network)
+    logits = []
+    for threshold in trainer.thresholds.numpy():
+        trainer._active_threshold = threshold
+        logits.append(trainer(x, training=True))
+    trainer._active_threshold = None
+    # the largest rate comes first in a sampled step; the drawn denser one teaches it
+    drawn = float(trainer._self_distillation_loss([logits[2], logits[1]], [2, 1]))
+    alone = float(trainer._self_distillation_loss([logits[1], logits[1]], [2, 1]))
+    assert drawn > 0 and alone == pytest.approx(0, abs=1e-6)
+
+
 def test_sampled_rates_always_include_the_largest():
     network = small_network()
     trainer = MultiRateModel(network, (0.5, 0.7, 0.9, 0.95), rates_per_step=2, seed=0)
@@ -226,6 +268,10 @@ def test_bad_settings_are_refused():
         MultiRateModel(network, (0.5, 0.9), rate_weights=(1.0, 0.0))
     with pytest.raises(ValueError, match="rate_weights must be 2 positive"):
         MultiRateModel(network, (0.5, 0.9), rate_weights=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="needs two rates per step or more"):
+        MultiRateModel(network, (0.5, 0.9), rates_per_step=1, self_distillation=0.5)
+    with pytest.raises(ValueError, match="non-negative number, got -1"):
+        MultiRateModel(network, (0.5, 0.9), self_distillation=-1.0)
     with pytest.raises(ValueError, match="rate must be in"):
         extract(network, 1.0)
     with pytest.raises(ValueError, match="Rate 0.999999 keeps 1 weights, fewer than the"):
@@ -242,8 +288,10 @@ def test_bad_settings_are_refused():
 def test_configuration_round_trip():
     network = small_network()
     trainer = MultiRateModel(network, RATES, prior="laplace", alignment_weight=2.0,
-                             rates_per_step=2, rate_weights=(1.0, 2.0, 3.0), seed=4)
+                             rates_per_step=2, rate_weights=(1.0, 2.0, 3.0),
+                             self_distillation=0.5, seed=4)
     restored = MultiRateModel.from_config(trainer.get_config())
+    assert restored.self_distillation == 0.5
     np.testing.assert_allclose(restored.rate_weights, [0.5, 1.0, 1.5])
     unsorted = MultiRateModel(network, RATES[::-1], rate_weights=(3.0, 2.0, 1.0))
     assert unsorted.rates == RATES

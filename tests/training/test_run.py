@@ -289,14 +289,16 @@ def test_a_run_recorded_before_a_setting_existed_compares_as_that_settings_old_b
     assert with_added_settings(unaugmented)["augmentation"] is None
 
 
-def test_a_pruning_run_recorded_before_rate_weights_and_consistent_extraction():
+def test_a_pruning_run_recorded_before_rate_weights_self_distillation_and_extraction():
     from keras_gcnprune.training.directory import settings_difference, with_added_settings
 
     for method, extraction_changed in (("magnitude", False), ("srmp", True)):
         config = TrainConfig(pruning=PruningConfig(method=method, rate=0.9)).to_dict()
         recorded = {**config, "pruning": {k: v for k, v in config["pruning"].items()
-                                          if k not in ("rate_weights", "consistent_extraction")}}
+                                          if k not in ("rate_weights", "self_distillation",
+                                                       "consistent_extraction")}}
         difference = settings_difference(with_added_settings(recorded), config)
         # srmp extracted the largest-ranked weights then; magnitude extracts nothing
-        assert ("'consistent_extraction': False} there" in difference) == extraction_changed
+        there = difference.split(" there")[0]
+        assert ("'consistent_extraction': False" in there) == extraction_changed
         assert bool(difference) == extraction_changed
