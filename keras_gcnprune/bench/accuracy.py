@@ -54,7 +54,12 @@ from keras_gcnprune.training import (
     width_matched_options,
 )
 from keras_gcnprune.training.directory import settings_difference
-from keras_gcnprune.training.run import check_ramp, compacted_metrics, rate_summary
+from keras_gcnprune.training.run import (
+    check_ramp,
+    compacted_metrics,
+    only_extraction_differs,
+    rate_summary,
+)
 from keras_gcnprune.training.sizing import check_start_ratio
 
 RECORDS_FILE = "records.json"
@@ -451,13 +456,18 @@ def records_of(bench: AccuracyBench, training: Training, run_dir: Path) -> list[
 
 def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
                      dataset: SkeletonDataset) -> list | None:
-    """The records of a training already done (None: it still has to train), naming its run
-    where it is now (a benchmark folder may have moved since it trained)."""
+    """The records of a training already done (None: it still has to train, or, trained with
+    other extraction settings, to be extracted again by `train`), naming its run where it is
+    now (a benchmark folder may have moved since it trained)."""
     run_dir = training.run_dir(out_dir)
     run = RunDirectory(run_dir)
-    if run.run_file.exists():
-        run.check_same_settings(bench.train_config(training, dataset, out_dir))
     records_file = run_dir / RECORDS_FILE
+    if run.run_file.exists():
+        config = bench.train_config(training, dataset, out_dir)
+        if only_extraction_differs(run, config):
+            records_file.unlink(missing_ok=True)
+            return None
+        run.check_same_settings(config)
     if records_file.exists():
         records = json.loads(records_file.read_text())["records"]
         if all(key in r for r in records for key in COMPACTED_SIZES):

@@ -60,6 +60,7 @@ from keras_gcnprune.training.directory import (
     load_model_file,
     load_run,
     save_model_atomically,
+    with_added_settings,
 )
 from keras_gcnprune.training.distillation import (
     DistillationConfig,
@@ -70,6 +71,9 @@ from keras_gcnprune.training.distillation import (
 )
 
 RAMP_UPDATES = 20
+# PruningConfig's settings that decide only which weights an srmp or mrmp model keeps at a rate,
+# not its training: a finished run is extracted again when only these change (`_reextract`).
+EXTRACTION_SETTINGS = ("consistent_extraction", "calibration_batches")
 
 
 def check_ramp(begin: float, end: float) -> None:
@@ -391,7 +395,10 @@ def train(
         verbose: Keras verbosity (`"auto"`: progress bar).
         callbacks: More Keras callbacks for `model.fit`, called after the run's own.
         overwrite: Replace a run directory that holds a run of other settings (otherwise
-            refused, naming the settings that differ).
+            refused, naming the settings that differ). A finished srmp or mrmp run that
+            differs only in how it extracts its models (`EXTRACTION_SETTINGS`) is not
+            retrained: its models are extracted again from its trained latent weights,
+            unless `overwrite`.
 
     Returns:
         The metrics written to `metrics.json`.
@@ -404,11 +411,13 @@ def train(
         >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
     """
     run = RunDirectory(out_dir)
+    if not overwrite and only_extraction_differs(run, config):
+        return _reextract(run, config, dataset)
     run.claim(config, overwrite)
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     data = prepare_data(config, dataset)
-    dataset, (x_train, y_train), (x_test, y_test) = data.dataset, data.train, data.test
+    dataset, (x_train, y_train) = data.dataset, data.train
     augmentation = config.augmentation
     if augmentation is not None:
         augmentation = replace(
@@ -459,7 +468,16 @@ def train(
         callbacks=callbacks,
         verbose=verbose,
     )
-    train_time = time.perf_counter() - fit_started
+    return _write_results(run, model, config, data, time.perf_counter() - fit_started,
+                          started)
+
+
+def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, data: RunData,
+                   train_time: float, started: float) -> dict:
+    """Extracts a multi-rate network at its rates, then writes the model, its pruning reports
+    and `metrics.json`, and returns the metrics."""
+    x_train = data.train[0]
+    pruning = config.pruning
     pruning_metrics = {}
     if pruning is not None and pruning.multi_rate:
         settle_at_largest_rate(model, pruning, x_train)
@@ -480,10 +498,10 @@ def train(
         "dataset": config.dataset,
         "protocol": config.protocol,
         "model": config.model,
-        "test_accuracy": evaluate_arrays(model, x_test, y_test, config.batch_size),
+        "test_accuracy": evaluate_arrays(model, *data.test, config.batch_size),
         **validation_metrics(model, data, config.batch_size),
         "train_samples": len(x_train),
-        "test_samples": len(x_test),
+        "test_samples": len(data.test[0]),
         **size_metrics(model),
         **pruning_metrics,
         "epochs": config.epochs,
@@ -494,6 +512,40 @@ def train(
     # Written last and whole: its presence marks a finished, consistent set of files
     # (`RunDirectory.claim` removes it before anything else is replaced).
     run.write_metrics(metrics)
+    return metrics
+
+
+def only_extraction_differs(run: RunDirectory, config: TrainConfig) -> bool:
+    """Whether `run` is a finished srmp or mrmp run trained exactly as `config` says, whose
+    models at its rates were extracted otherwise (`EXTRACTION_SETTINGS`)."""
+    if config.pruning is None or not config.pruning.multi_rate or not run.finished():
+        return False
+    saved, wanted = (json.loads(json.dumps(c)) for c in (
+        with_added_settings(run.read_info()["config"]), config.to_dict()))
+    if saved == wanted or not isinstance(saved.get("pruning"), dict):
+        return False
+    for settings in (saved, wanted):
+        for name in EXTRACTION_SETTINGS:
+            settings["pruning"].pop(name, None)
+    return saved == wanted
+
+
+def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None = None
+              ) -> dict:
+    """Extracts a finished srmp or mrmp run's models again with `config`'s extraction settings,
+    in place, without retraining (`only_extraction_differs` must hold): the trained latent
+    weights decide every rate's model, the extraction settings only which weights it keeps.
+
+    `metrics.json` is rewritten before `run.json`, so that a run interrupted in between
+    still records its old settings and is extracted again by the next call.
+    """
+    started = time.perf_counter()
+    trained = run.read_metrics()
+    data = prepare_data(config, dataset)
+    model = load_model_file(run.model_file)
+    metrics = _write_results(run, model, config, data, trained["train_time_s"],
+                             started - trained["wall_time_s"])
+    run.write_info(config, data.dataset)
     return metrics
 
 

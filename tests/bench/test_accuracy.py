@@ -437,6 +437,32 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
     assert "the mrmp models keep the largest-ranked weights of each budget" in page
 
 
+def test_a_run_copied_into_a_benchmark_of_another_extraction_is_extracted_not_retrained(
+        finished, tmp_path, monkeypatch):
+    import shutil
+
+    import keras
+
+    original, results = finished
+    run = "runs/mrmp_0.5_0.9/cross_subject/seed0"
+    shutil.copytree(original / run, tmp_path / run)
+    stale = tmp_path / run / "records.json"  # the records of the other extraction go
+    stale.write_text(json.dumps({"records": [{**r, "test_accuracy": -1.0} for r in
+                                             json.loads(stale.read_text())["records"]]}))
+    fitted = []
+    monkeypatch.setattr(keras.Model, "fit", lambda *args, **kwargs: fitted.append(args))
+    ranked = run_accuracy(replace(BENCH, methods=("mrmp",), consistent_extraction=False),
+                          tmp_path, progress=quiet(1))
+    assert not fitted
+    pruning = json.loads((tmp_path / run / "run.json").read_text())["config"]["pruning"]
+    assert pruning["consistent_extraction"] is False
+    mrmp = [r for r in results.records if r["method"] == "mrmp"]
+    assert sorted(r["rate"] for r in ranked.records) == sorted(r["rate"] for r in mrmp)
+    records = json.loads(stale.read_text())["records"]
+    assert [r["test_accuracy"] for r in records] == [r["test_accuracy"] for r in ranked.records]
+    assert min(r["test_accuracy"] for r in records) >= 0
+
+
 def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
     import subprocess
     import sys

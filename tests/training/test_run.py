@@ -161,6 +161,36 @@ def test_a_killed_pruning_run_resumes_exactly_where_an_uninterrupted_one_would_b
     assert int(b.get_layer("classifier").pruning_step.numpy()) == steps
 
 
+def test_a_finished_mrmp_run_asked_for_another_extraction_is_extracted_again_not_retrained(
+        gestures, tmp_path, monkeypatch):
+    import keras
+
+    from keras_gcnprune.training import RunConflictError
+
+    def config(consistent, rates=(0.9, 0.98)):
+        return TrainConfig(epochs=3, batch_size=8, preprocessing=Preprocessing(frames=16), seed=2,
+                           pruning=PruningConfig(method="mrmp", rates=rates,
+                                                 consistent_extraction=consistent))
+
+    train(config(False), tmp_path / "ranked", dataset=gestures, verbose=0)
+    direct = train(config(True), tmp_path / "direct", dataset=gestures, verbose=0)
+    history = (tmp_path / "ranked" / "history.json").read_text()
+    fitted = []
+    monkeypatch.setattr(keras.Model, "fit", lambda *args, **kwargs: fitted.append(args))
+    again = train(config(True), tmp_path / "ranked", dataset=gestures, verbose=0)
+    assert not fitted and (tmp_path / "ranked" / "history.json").read_text() == history
+    for rate in ("0.9", "0.98"):
+        for key in ("test_accuracy", "validation_accuracy", "kept_weights",
+                    "disconnected_fraction"):
+            assert again["rates"][rate][key] == direct["rates"][rate][key], (rate, key)
+    assert again["test_accuracy"] == direct["test_accuracy"]
+    recorded = json.loads((tmp_path / "ranked" / "run.json").read_text())["config"]["pruning"]
+    assert recorded["consistent_extraction"] is True
+    # the training settings decide: another rate is a new training, refused here
+    with pytest.raises(RunConflictError, match="'rates': \\[0.9, 0.98\\]"):
+        train(config(True, (0.9, 0.95)), tmp_path / "ranked", dataset=gestures, verbose=0)
+
+
 @pytest.mark.parametrize("value", [float("nan"), -1e-3, 0.0, float("inf")])
 def test_a_learning_rate_that_is_not_a_positive_number_is_refused(value):
     with pytest.raises(ValueError, match="learning_rate must be a positive number"):
