@@ -46,7 +46,7 @@ from keras_gcnprune.pruning import (
     strip_pruning,
 )
 from keras_gcnprune.pruning.callbacks import SUPERVISION_STRENGTH, check_method_options
-from keras_gcnprune.pruning.multirate import sort_rates
+from keras_gcnprune.pruning.multirate import check_self_distillation, sort_rates
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import PruningSummaries, connectivity_report, model_costs
 from keras_gcnprune.training.callbacks import (
@@ -166,6 +166,8 @@ class PruningConfig:
                                  "rates=(0.9, 0.95, 0.98, 0.99).")
             self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
             self.rate = self.rates[-1]
+            check_self_distillation(self.self_distillation, len(self.rates),
+                                    self.rates_per_step)
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
