@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_gcnprune.pruning import extract
 from keras_gcnprune.training.directory import load_run
+from keras_gcnprune.training.extraction import recorded_extraction
 from keras_gcnprune.training.run import extracted_metrics, run_data
 
 HOWS = ("ranked", "consistent")
@@ -42,9 +43,8 @@ def measurements(run: str, min_rate: float, done: set, datasets: dict):
         for how in HOWS:
             if (run, rate, how) in done:
                 continue
-            extracted = extract(model, rate, how == "consistent", calibration_data=data.train[0],
-                                calibration_batches=pruning.get("calibration_batches", 10),
-                                include_adjacency=pruning.get("include_adjacency", False))
+            options = {**recorded_extraction(pruning), "consistent": how == "consistent"}
+            extracted = extract(model, rate, calibration_data=data.train[0], **options)
             yield rate, how, pruning["method"], extracted_metrics(extracted, data, np.nan)
 
 

@@ -55,26 +55,25 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
     config, data = run_data(info, dataset, protocol, on_error)
     check_data_fits(model, info, data.dataset, config.dataset)
     x_train = data.train[0]
-    if consistent is None:  # runs from before the setting extracted the largest-ranked weights
-        consistent = pruning.get("consistent_extraction", False)
+    options = recorded_extraction(pruning)
+    if consistent is not None:
+        options["consistent"] = consistent
+    if calibration_batches:
+        options["calibration_batches"] = calibration_batches
     trained = set(pruning.get("rates") or [pruning["rate"]])
-    batches = calibration_batches or pruning.get("calibration_batches", 10)
     out_dir = Path(out_dir)
     results = []
-    # Runs from before learned adjacencies were pruned pruned the channel kernels only.
-    include_adjacency = pruning.get("include_adjacency", False)
     for rate in rates:
-        extracted = extract(model, rate, consistent, calibration_data=x_train,
-                            calibration_batches=batches, include_adjacency=include_adjacency)
+        extracted = extract(model, rate, calibration_data=x_train, **options)
         target = RunDirectory(out_dir / f"rate_{rate:g}")
         target.path.mkdir(parents=True, exist_ok=True)
         save_model_atomically(extracted, target.model_file)
         metrics = {
             "rate": rate,
             "trained": rate in trained,
-            "consistent": consistent,
+            "consistent": options["consistent"],
             **extracted_metrics(extracted, data, closed_form_rate(
-                model, rate, pruning.get("prior", "gaussian"), include_adjacency)),
+                model, rate, pruning.get("prior", "gaussian"), options["include_adjacency"])),
             "extracted_from": str(model_path),
             "path": str(target.path),
         }
@@ -82,6 +81,15 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
         target.write_metrics(metrics)
         results.append(metrics)
     return results
+
+
+def recorded_extraction(pruning: dict) -> dict:
+    """`extract`'s `consistent`, `calibration_batches` and `include_adjacency` as a run's
+    recorded pruning settings (`run.json`) ask, a setting recorded before it existed as runs
+    behaved then: the largest-ranked weights, and channel kernels only."""
+    return {"consistent": pruning.get("consistent_extraction", False),
+            "calibration_batches": pruning.get("calibration_batches", 10),
+            "include_adjacency": pruning.get("include_adjacency", False)}
 
 
 def _extracted_info(info: dict, rate: float) -> dict:
