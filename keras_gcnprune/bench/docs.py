@@ -110,6 +110,13 @@ def _extraction_title(settings: dict) -> str:
     return ", ranked extraction" if ranked else ""
 
 
+def _self_distillation_title(settings: dict) -> str:
+    """Names mrmp's self-distillation, where a benchmark used it, in a section's title."""
+    weight = settings["self_distillation"]
+    return f", mrmp self-distillation {weight:g}" if "mrmp" in settings["methods"] and weight \
+        else ""
+
+
 def _mrmp_step(settings: dict) -> str:
     """How mrmp's steps differ from the default (every rate, weights 1/sqrt(1 - rate), no
     self-distillation), in a few words ("" for the default)."""
@@ -136,7 +143,7 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"{', '.join(settings['methods'])}"
         + (f", pruned from {settings['start_ratio']:g} times each budget"
            if settings["start_ratio"] else "") + _ramp_title(settings)
-        + _extraction_title(settings), "",
+        + _extraction_title(settings) + _self_distillation_title(settings), "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "

@@ -632,7 +632,7 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
         "masks; the mrmp models keep the best-ranked subnetwork of each budget whose every " \
         "weight lies on an input-to-output path; each mrmp training step weighs its rates' " \
         "losses 1, 3 and distils its sparser rates from its densest (weight 0.5)." in page
-    assert "dense, magnitude, mrmp, pruning ramp 0% to 30%\n" in page
+    assert "dense, magnitude, mrmp, pruning ramp 0% to 30%, mrmp self-distillation 0.5\n" in page
 
 
 @pytest.mark.parametrize("ramp", ["0.6,0.3", "0.3", "a,b"])
