@@ -273,7 +273,8 @@ class MultiRateModel(keras.Model):
             step also learns the densest evaluated rate's predicted distribution, as
             `self_distillation` times their KL divergence (weighted per rate like the losses;
             the densest rate's logits are a fixed target, no gradient flows back through
-            them). 0: none. It needs two rates per step or more.
+            them; the network must output logits, as the package's models do). 0: none. It
+            needs two rates per step or more.
         steepness: Initial band-stop steepness (`MultiRatePruning` anneals it).
         seed: Seed of the rate sampling.
         include_adjacency: Prune the learned adjacencies with the channel kernels (see
