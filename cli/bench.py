@@ -76,6 +76,10 @@ def bench() -> None:
 @click.option("--self-distillation", default=None, type=click.FloatRange(0),
               help="Weight of the KL divergence of mrmp's sparser rates from its densest rate's "
                    "predictions in every step. Default: 0, none.")
+@click.option("--self-distillation-teacher", default=None,
+              type=click.Choice(["densest", "next"]),
+              help="mrmp: each sparser rate learns from the densest rate of the step or from "
+                   "the next denser one (default: densest).")
 @click.option("--consistent-extraction/--ranked-extraction", default=None,
               help="srmp and mrmp keep the best-ranked subnetwork of each budget whose every "
                    "weight lies on an input-to-output path (default), or the largest-ranked "
@@ -122,8 +126,9 @@ def bench() -> None:
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
              epochs, frames, unseen, rates_per_step, rate_weights, self_distillation,
-             consistent_extraction, distill, from_dense, start_ratio, block_density, ramp, jobs,
-             executor, address, task_cpus, task_gpus, out_dir) -> None:
+             self_distillation_teacher, consistent_extraction, distill, from_dense, start_ratio,
+             block_density, ramp, jobs, executor, address, task_cpus, task_gpus,
+             out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -145,6 +150,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "methods": _methods(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
                  "rates_per_step": rates_per_step, "self_distillation": self_distillation,
+                 "self_distillation_teacher": self_distillation_teacher,
                  "consistent_extraction": consistent_extraction, "distill": distill,
                  "from_dense": from_dense, "start_ratio": start_ratio,
                  "block_density": block_density, "ramp": ramp}

@@ -264,6 +264,10 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--self-distillation", default=0.0, type=click.FloatRange(0),
               help="mrmp: weight of the sparser rates' KL divergence from the densest rate's "
                    "predictions in every step (default 0: none).")
+@click.option("--self-distillation-teacher", default="densest",
+              type=click.Choice(["densest", "next"]),
+              help="mrmp: each sparser rate learns from the densest rate of the step or from "
+                   "the next denser one (default: densest).")
 @click.option("--consistent-extraction/--ranked-extraction", default=True,
               help="srmp/mrmp: the model at each rate keeps the best-ranked subnetwork of that "
                    "size whose every weight lies on an input-to-output path (default), or the "
@@ -302,10 +306,9 @@ def train(out_dir, overwrite, **options) -> None:
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
 def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, alignment_scope,
-          rates_per_step, rate_weights, self_distillation, consistent_extraction, begin, end,
-          frequency, scope,
-          supervision, supervision_strength, block_density, include_adjacency, log_dir, from_run,
-          overwrite, **options) -> None:
+          rates_per_step, rate_weights, self_distillation, self_distillation_teacher,
+          consistent_extraction, begin, end, frequency, scope, supervision, supervision_strength,
+          block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, RunDirectory
     from keras_gcnprune.training import train as run_training
@@ -338,6 +341,7 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
                                 alignment=alignment, alignment_scope=alignment_scope,
                                 rates_per_step=rates_per_step, rate_weights=rate_weights,
                                 self_distillation=self_distillation,
+                                self_distillation_teacher=self_distillation_teacher,
                                 consistent_extraction=consistent_extraction, log_dir=log_dir,
                                 include_adjacency=include_adjacency)
     except ValueError as error:

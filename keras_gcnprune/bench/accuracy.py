@@ -106,6 +106,8 @@ class AccuracyBench:
             (None: `keras_gcnprune.pruning.MultiRateModel`'s default).
         self_distillation: Weight of mrmp's self-distillation, its sparser rates learning
             from its densest (`PruningConfig.self_distillation`); 0: none.
+        self_distillation_teacher: `"densest"` or `"next"` denser rate
+            (`PruningConfig.self_distillation_teacher`).
         consistent_extraction: srmp's and mrmp's models keep the best-ranked topologically
             consistent subnetwork of each budget (`PruningConfig.consistent_extraction`);
             False: the largest-ranked weights, as the band-stop methods were published.
@@ -160,6 +162,7 @@ class AccuracyBench:
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
     self_distillation: float = 0.0
+    self_distillation_teacher: str = "densest"
     consistent_extraction: bool = True
     distill: bool = False
     from_dense: bool = False
@@ -249,6 +252,7 @@ class AccuracyBench:
             options = {"method": "mrmp", "rates": self.rates,
                        "rates_per_step": self.rates_per_step, "rate_weights": self.rate_weights,
                        "self_distillation": self.self_distillation,
+                       "self_distillation_teacher": self.self_distillation_teacher,
                        "consistent_extraction": self.consistent_extraction}
         elif training.method == "tcp_block":
             options = {"method": "tcp", "rate": training.rate,
@@ -559,7 +563,7 @@ BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": 
 
 # Settings that only some methods' trainings read, with those methods.
 METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": MULTI_RATE_METHODS,
-                   "self_distillation": ("mrmp",)}
+                   "self_distillation": ("mrmp",), "self_distillation_teacher": ("mrmp",)}
 
 
 def saved_settings(results: dict) -> dict:

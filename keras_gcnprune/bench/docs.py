@@ -113,8 +113,13 @@ def _extraction_title(settings: dict) -> str:
 def _self_distillation_title(settings: dict) -> str:
     """Names mrmp's self-distillation, where a benchmark used it, in a section's title."""
     weight = settings["self_distillation"]
-    return f", mrmp self-distillation {weight:g}" if "mrmp" in settings["methods"] and weight \
-        else ""
+    return f", mrmp self-distillation {weight:g}{_teacher_words(settings)}" \
+        if "mrmp" in settings["methods"] and weight else ""
+
+
+def _teacher_words(settings: dict) -> str:
+    """" from the next denser rate" where mrmp's sparser rates learn from that one."""
+    return " from the next denser rate" if settings["self_distillation_teacher"] == "next" else ""
 
 
 def _mrmp_step(settings: dict) -> str:
@@ -126,7 +131,9 @@ def _mrmp_step(settings: dict) -> str:
         [*([f"evaluates {per_step} of its rates"] if per_step else []),
          *([f"weighs its rates' losses {', '.join(f'{w:g}' for w in weights)}"]
            if weights else []),
-         *([f"distils its sparser rates from its densest (weight {self_distillation:g})"]
+         *([f"distils its sparser rates from its densest (weight {self_distillation:g})"
+            if settings["self_distillation_teacher"] == "densest" else
+            f"distils each sparser rate from the next denser one (weight {self_distillation:g})"]
            if self_distillation else [])])
 
 
@@ -197,8 +204,8 @@ def _pruning_label(settings: dict, method: str) -> str:
                     if settings["rates_per_step"] else []),
                   *([f"rate weights {'/'.join(f'{w:g}' for w in settings['rate_weights'])}"]
                     if settings["rate_weights"] else []),
-                  *([f"self-distillation {settings['self_distillation']:g}"]
-                    if settings["self_distillation"] else [])]
+                  *([f"self-distillation {settings['self_distillation']:g}"
+                     f"{_teacher_words(settings)}"] if settings["self_distillation"] else [])]
     if method == "tcp_block":
         parts += [*([f"density {settings['block_density']:g}"]
                     if settings["block_density"] != AccuracyBench.block_density else []),

@@ -218,9 +218,16 @@ def sort_rates(rates: Sequence[float], weights: Sequence[float] | None = None
     return check_rates(rates), tuple(weights[i] for i in order)
 
 
-def check_self_distillation(weight: float, rates: int, rates_per_step: int | None) -> None:
+SELF_DISTILLATION_TEACHERS = ("densest", "next")
+
+
+def check_self_distillation(weight: float, rates: int, rates_per_step: int | None,
+                            teacher: str = "densest") -> None:
     """Refuses a self-distillation weight that is negative, not finite, or that has no
-    denser rate to learn from (one rate per step)."""
+    denser rate to learn from (one rate per step), and an unknown teacher."""
+    if teacher not in SELF_DISTILLATION_TEACHERS:
+        raise ValueError(f"self_distillation_teacher must be one of "
+                         f"{SELF_DISTILLATION_TEACHERS}, got {teacher!r}.")
     if not (np.isfinite(weight) and weight >= 0):
         raise ValueError(f"self_distillation must be a non-negative number, got {weight}.")
     if weight and min(rates_per_step or rates, rates) < 2:
@@ -275,6 +282,9 @@ class MultiRateModel(keras.Model):
             the densest rate's logits are a fixed target, no gradient flows back through
             them; the network must output logits, as the package's models do). 0: none. It
             needs two rates per step or more.
+        self_distillation_teacher: Which rate each sparser rate learns from: `"densest"`,
+            the densest rate evaluated in the step, or `"next"`, the next denser one
+            evaluated (a chain: 99% from 98%, 98% from 95%, ...).
         steepness: Initial band-stop steepness (`MultiRatePruning` anneals it).
         seed: Seed of the rate sampling.
         include_adjacency: Prune the learned adjacencies with the channel kernels (see
@@ -296,14 +306,16 @@ class MultiRateModel(keras.Model):
                  "gaussian", alignment_weight: float = 10.0, alignment_scope: str = "layer",
                  rates_per_step: int | None = None,
                  rate_weights: Sequence[float] | None = None, self_distillation: float = 0.0,
-                 steepness: float = 20.0, seed: int | None = None,
+                 self_distillation_teacher: str = "densest", steepness: float = 20.0,
+                 seed: int | None = None,
                  include_adjacency: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.rates, rate_weights = sort_rates(rates, rate_weights)
         if rates_per_step is not None and not 1 <= rates_per_step <= len(self.rates):
             raise ValueError(f"rates_per_step must be in [1, {len(self.rates)}] (the number of "
                              f"rates) or None, got {rates_per_step}.")
-        check_self_distillation(self_distillation, len(self.rates), rates_per_step)
+        check_self_distillation(self_distillation, len(self.rates), rates_per_step,
+                                self_distillation_teacher)
         if alignment_scope not in ALIGNMENT_SCOPES:
             raise ValueError(f"alignment_scope must be one of {ALIGNMENT_SCOPES}, got "
                              f"{alignment_scope!r}.")
@@ -313,6 +325,7 @@ class MultiRateModel(keras.Model):
         self.rates_per_step = rates_per_step
         self.rate_weights = _normalized_rate_weights(self.rates, rate_weights)
         self.self_distillation = float(self_distillation)
+        self.self_distillation_teacher = self_distillation_teacher
         self.seed = seed
         self.include_adjacency = bool(include_adjacency)
         self.histogram = Histogram(self.prior)
@@ -392,12 +405,17 @@ class MultiRateModel(keras.Model):
 
     def _self_distillation_loss(self, predictions: list, indices: list):
         """Mean over the evaluated rates (weighted like their losses) of the KL divergence of
-        each rate's predicted distribution from the densest evaluated rate's, held fixed."""
-        logits = ops.stack(predictions)
+        each rate's predicted distribution from its teacher's (the densest evaluated rate, or
+        the next denser one), held fixed."""
         indices = ops.stack([ops.cast(index, "int32") for index in indices])
-        teacher = ops.log_softmax(ops.stop_gradient(ops.take(logits, ops.argmin(indices), axis=0)))
-        divergence = ops.sum(ops.exp(teacher) * (teacher - ops.log_softmax(logits)), axis=-1)
-        return ops.mean(ops.mean(divergence, axis=1) * ops.take(self.rate_weights, indices))
+        order = ops.argsort(indices)  # densest first; a sampled step lists the largest first
+        logits = ops.take(ops.stack(predictions), order, axis=0)
+        teachers = logits[:1] if self.self_distillation_teacher == "densest" else \
+            ops.concatenate([logits[:1], logits[:-1]], axis=0)
+        teachers = ops.log_softmax(ops.stop_gradient(teachers))
+        divergence = ops.sum(ops.exp(teachers) * (teachers - ops.log_softmax(logits)), axis=-1)
+        weights = ops.take(self.rate_weights, ops.take(indices, order))
+        return ops.mean(ops.mean(divergence, axis=1) * weights)
 
     def _rates_of_this_step(self) -> list:
         """Indices of the rates this step evaluates: all, or the largest and others drawn."""
@@ -418,6 +436,7 @@ class MultiRateModel(keras.Model):
             rates_per_step=self.rates_per_step,
             rate_weights=[float(w) for w in self.rate_weights],
             self_distillation=self.self_distillation,
+            self_distillation_teacher=self.self_distillation_teacher,
             steepness=float(self.steepness.numpy()),
             seed=self.seed,
             include_adjacency=self.include_adjacency,

@@ -180,7 +180,8 @@ SETTINGS_ADDED = {("warmup_epochs",): 0, ("label_smoothing",): 0.0,
                   ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
                   ("pruning", "supervision_strength"): 0.1,
                   ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False,
-                  ("pruning", "self_distillation"): 0.0}
+                  ("pruning", "self_distillation"): 0.0,
+                  ("pruning", "self_distillation_teacher"): "densest"}
 
 
 def with_added_settings(saved: dict) -> dict:

@@ -118,8 +118,10 @@ class PruningConfig:
         rates_per_step: Rates evaluated per training step (mrmp; None: all).
         rate_weights: Weights of the per-rate losses, one per rate of `rates` in its order
             (mrmp; None: `MultiRateModel`'s default, which favours the sparsest rates).
-        self_distillation: Weight of the sparser rates' distillation from the densest one in
+        self_distillation: Weight of the sparser rates' distillation from a denser one in
             every step (mrmp; see `MultiRateModel`); 0: none.
+        self_distillation_teacher: `"densest"` or `"next"` denser rate (mrmp; see
+            `MultiRateModel`).
         consistent_extraction: srmp, mrmp: the model at each rate keeps the best-ranked
             topologically consistent subnetwork of that rate's size, so that no kept weight
             lies off every input-to-output path (`keras_gcnprune.pruning.extraction_masks`);
@@ -152,6 +154,7 @@ class PruningConfig:
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
     self_distillation: float = 0.0
+    self_distillation_teacher: str = "densest"
     consistent_extraction: bool = True
     calibration_batches: int = 10
     log_dir: str | None = None
@@ -167,7 +170,7 @@ class PruningConfig:
             self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
             self.rate = self.rates[-1]
             check_self_distillation(self.self_distillation, len(self.rates),
-                                    self.rates_per_step)
+                                    self.rates_per_step, self.self_distillation_teacher)
         elif self.rates:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
@@ -220,7 +223,9 @@ class PruningConfig:
         return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
                               self.alignment_scope, rates_per_step=self.rates_per_step,
                               rate_weights=self.rate_weights,
-                              self_distillation=self.self_distillation, seed=seed,
+                              self_distillation=self.self_distillation,
+                              self_distillation_teacher=self.self_distillation_teacher,
+                              seed=seed,
                               include_adjacency=self.include_adjacency)
 
 

@@ -46,11 +46,12 @@ def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
 
 def test_band_stop_options_reach_the_trainings_rate_weights_with_their_rates():
     bench = AccuracyBench(dataset="synthetic", methods=("dense", "mrmp"), rates=(0.99, 0.9),
-                          rate_weights=(4.0, 1.0), self_distillation=0.5, seeds=1)
+                          rate_weights=(4.0, 1.0), self_distillation=0.5,
+                          self_distillation_teacher="next", seeds=1)
     assert bench.rates == (0.9, 0.99) and bench.rate_weights == (1.0, 4.0)
     mrmp = bench.pruning(bench.trainings(("x",))[1])
     assert mrmp.rates == (0.9, 0.99) and mrmp.rate_weights == (1.0, 4.0)
-    assert mrmp.self_distillation == 0.5
+    assert mrmp.self_distillation == 0.5 and mrmp.self_distillation_teacher == "next"
     assert mrmp.consistent_extraction
     ranked = AccuracyBench(methods=("srmp",), rates=(0.9,), consistent_extraction=False)
     assert not ranked.pruning(ranked.trainings(("x",))[0]).consistent_extraction
@@ -617,7 +618,8 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
     result = CliRunner().invoke(main, [
         "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,magnitude,mrmp",
         "--rates", "0.95,0.9", "--rate-weights", "3,1", "--self-distillation", "0.5",
-        "--seeds", "1", "--epochs", "1", "--ramp", "0,0.3", "--out", str(out)])
+        "--self-distillation-teacher", "next", "--seeds", "1", "--epochs", "1", "--ramp", "0,0.3",
+        "--out", str(out)])
     assert result.exit_code == 0, result.output
     settings = json.loads((out / "results.json").read_text())["settings"]
     assert settings["ramp"] == [0.0, 0.3] and settings["rate_weights"] == [1.0, 3.0]
@@ -627,12 +629,14 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
             (0.0, 0.3)
     assert config["config"]["pruning"]["rate_weights"] == [1.0, 3.0]
     assert config["config"]["pruning"]["self_distillation"] == 0.5
+    assert config["config"]["pruning"]["self_distillation_teacher"] == "next"
     page = write_docs([out], tmp_path / "page.md").read_text()
     assert "Pruning ramps from 0% to 30% of the training, the rest fine-tunes the final " \
         "masks; the mrmp models keep the best-ranked subnetwork of each budget whose every " \
         "weight lies on an input-to-output path; each mrmp training step weighs its rates' " \
-        "losses 1, 3 and distils its sparser rates from its densest (weight 0.5)." in page
-    assert "dense, magnitude, mrmp, pruning ramp 0% to 30%, mrmp self-distillation 0.5\n" in page
+        "losses 1, 3 and distils each sparser rate from the next denser one (weight 0.5)." in page
+    assert "dense, magnitude, mrmp, pruning ramp 0% to 30%, mrmp self-distillation 0.5 from the " \
+        "next denser rate\n" in page
 
 
 @pytest.mark.parametrize("ramp", ["0.6,0.3", "0.3", "a,b"])

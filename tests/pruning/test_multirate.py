@@ -189,11 +189,12 @@ def test_multi_rate_step_minimizes_the_weighted_mean_of_the_rates_losses_plus_th
     assert len(set(np.round(task, 6))) == len(RATES)  # every rate is its own network
 
 
-def test_self_distillation_adds_each_sparser_rates_weighted_divergence_from_the_densest():
+@pytest.mark.parametrize("teacher", ["densest", "next"])
+def test_self_distillation_adds_each_sparser_rates_weighted_divergence_from_its_teacher(teacher):
     network = models.build("attention_gcn", "sbu", num_classes=3, frames=8, heads=4,
                            head_channels=6, graph_channels=12, dropout=0.0)
     trainer = MultiRateModel(network, RATES, alignment_weight=0.5, self_distillation=2.0,
-                             rate_weights=(1.0, 2.0, 5.0))
+                             self_distillation_teacher=teacher, rate_weights=(1.0, 2.0, 5.0))
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     trainer.compile(keras.optimizers.SGD(0.0), loss_fn)
     x, y = inputs(network)
@@ -205,8 +206,11 @@ def test_self_distillation_adds_each_sparser_rates_weighted_divergence_from_the_
         task.append(float(loss_fn(y, logits)))
         probabilities.append(keras.ops.convert_to_numpy(keras.ops.softmax(logits)))
     trainer._active_threshold = None
-    teacher = probabilities[0]  # the densest rate, 0.5
-    divergence = [np.mean(np.sum(teacher * np.log(teacher / p), axis=-1)) for p in probabilities]
+    # the densest rate (0.5) teaches every rate, or each rate the next denser one
+    teachers = [probabilities[0] if teacher == "densest" else probabilities[max(0, i - 1)]
+                for i in range(len(RATES))]
+    divergence = [np.mean(np.sum(t * np.log(t / p), axis=-1))
+                  for t, p in zip(teachers, probabilities)]
     assert divergence[0] == 0 and min(divergence[1:]) > 0
     weights = np.array([1.0, 2.0, 5.0]) / np.mean([1.0, 2.0, 5.0])
     kernels = [w.kernel for w in prunable_weights(network)]
@@ -272,6 +276,9 @@ def test_bad_settings_are_refused():
         MultiRateModel(network, (0.5, 0.9), rates_per_step=1, self_distillation=0.5)
     with pytest.raises(ValueError, match="non-negative number, got -1"):
         MultiRateModel(network, (0.5, 0.9), self_distillation=-1.0)
+    with pytest.raises(ValueError, match="self_distillation_teacher must be one of"):
+        MultiRateModel(network, (0.5, 0.9), self_distillation=1.0,
+                       self_distillation_teacher="sparsest")
     with pytest.raises(ValueError, match="rate must be in"):
         extract(network, 1.0)
     with pytest.raises(ValueError, match="Rate 0.999999 keeps 1 weights, fewer than the"):
@@ -289,9 +296,9 @@ def test_configuration_round_trip():
     network = small_network()
     trainer = MultiRateModel(network, RATES, prior="laplace", alignment_weight=2.0,
                              rates_per_step=2, rate_weights=(1.0, 2.0, 3.0),
-                             self_distillation=0.5, seed=4)
+                             self_distillation=0.5, self_distillation_teacher="next", seed=4)
     restored = MultiRateModel.from_config(trainer.get_config())
-    assert restored.self_distillation == 0.5
+    assert restored.self_distillation == 0.5 and restored.self_distillation_teacher == "next"
     np.testing.assert_allclose(restored.rate_weights, [0.5, 1.0, 1.5])
     unsorted = MultiRateModel(network, RATES[::-1], rate_weights=(3.0, 2.0, 1.0))
     assert unsorted.rates == RATES

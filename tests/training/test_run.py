@@ -326,6 +326,7 @@ def test_a_pruning_run_recorded_before_rate_weights_self_distillation_and_extrac
         config = TrainConfig(pruning=PruningConfig(method=method, rate=0.9)).to_dict()
         recorded = {**config, "pruning": {k: v for k, v in config["pruning"].items()
                                           if k not in ("rate_weights", "self_distillation",
+                                                       "self_distillation_teacher",
                                                        "consistent_extraction")}}
         difference = settings_difference(with_added_settings(recorded), config)
         # srmp extracted the largest-ranked weights then; magnitude extracts nothing
