@@ -60,6 +60,7 @@ from keras_gcnprune.training.directory import (
     load_model_file,
     load_run,
     save_model_atomically,
+    settings_difference,
     with_added_settings,
 )
 from keras_gcnprune.training.distillation import (
@@ -527,14 +528,13 @@ def only_extraction_differs(run: RunDirectory, config: TrainConfig) -> bool:
     models at its rates were extracted otherwise (`EXTRACTION_SETTINGS`)."""
     if config.pruning is None or not config.pruning.multi_rate or not run.finished():
         return False
-    saved, wanted = (json.loads(json.dumps(c)) for c in (
-        with_added_settings(run.read_info()["config"]), config.to_dict()))
-    if saved == wanted or not isinstance(saved.get("pruning"), dict):
+    saved, wanted = with_added_settings(run.read_info()["config"]), config.to_dict()
+    if not settings_difference(saved, wanted) or not isinstance(saved.get("pruning"), dict):
         return False
     for settings in (saved, wanted):
         for name in EXTRACTION_SETTINGS:
             settings["pruning"].pop(name, None)
-    return saved == wanted
+    return not settings_difference(saved, wanted)
 
 
 def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None = None
