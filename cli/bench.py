@@ -96,6 +96,9 @@ def bench() -> None:
                    "budget, and prunes it to that budget (mrmp: from this many times the "
                    "largest budget, every rate trained on it). Default: from the benchmark's "
                    "model.")
+@click.option("--supervision-strength", default=None, type=click.FloatRange(0),
+              help="Scale of the gradient TCP's supervision gives the latent weights (tcp, "
+                   "its ablations and tcp_block). Default: 0.03.")
 @click.option("--block-density", default=None,
               type=click.FloatRange(0, 1, min_open=True),
               help="The fraction of its channel block's weights tcp_block keeps (1: whole "
@@ -127,8 +130,8 @@ def bench() -> None:
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
              epochs, frames, unseen, rates_per_step, rate_weights, self_distillation,
              self_distillation_teacher, consistent_extraction, distill, from_dense, start_ratio,
-             block_density, ramp, jobs, executor, address, task_cpus, task_gpus,
-             out_dir) -> None:
+             supervision_strength, block_density, ramp, jobs, executor, address, task_cpus,
+             task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -153,6 +156,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "self_distillation_teacher": self_distillation_teacher,
                  "consistent_extraction": consistent_extraction, "distill": distill,
                  "from_dense": from_dense, "start_ratio": start_ratio,
+                 "supervision_strength": supervision_strength,
                  "block_density": block_density, "ramp": ramp}
     preset = PRESETS["quick" if quick else "full"]
     try:

@@ -33,9 +33,14 @@ from keras_gcnprune.bench.results import (
     write_json,
 )
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
-from keras_gcnprune.pruning.callbacks import MULTI_RATE_METHODS, SUPERVISION
+from keras_gcnprune.pruning.callbacks import (
+    MULTI_RATE_METHODS,
+    SUPERVISION,
+    check_method_options,
+)
 from keras_gcnprune.pruning.channels import BLOCK_DENSITY
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
+from keras_gcnprune.pruning.supervision import SUPERVISION_STRENGTH
 from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
@@ -66,6 +71,7 @@ RECORDS_FILE = "records.json"
 BASE_METHODS = ("dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp")
 TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
 METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
+TCP_METHODS = ("tcp", *TCP_ABLATIONS, "tcp_block")
 UNPRUNED_METHODS = ("dense", "small_dense")
 BLOCK_BUDGETS = ("compacted", "nonzero")  # what tcp_block's rates budget
 # A record's compacted sizes, and what they are for a model that is not pruned.
@@ -129,6 +135,8 @@ class AccuracyBench:
             many channels, whose biases and normalization then take most of it: a start a few
             times the budget keeps a model that can learn (small_dense is a start of 1, not
             pruned).
+        supervision_strength: Scale of the gradient TCP's supervision gives the latent
+            weights, for tcp, its ablations and tcp_block (`PruningConfig.supervision_strength`).
         block_density: The fraction of its channel block's weights that `tcp_block` keeps
             (1.0: whole channels, so that the compacted model keeps few zeros; lower: more
             channels kept, each sparser).
@@ -167,6 +175,7 @@ class AccuracyBench:
     distill: bool = False
     from_dense: bool = False
     start_ratio: float | None = None
+    supervision_strength: float = SUPERVISION_STRENGTH
     block_density: float = BLOCK_DENSITY
     block_budget: str = "compacted"
     ramp: tuple[float, float] = (PruningConfig.begin, PruningConfig.end)
@@ -205,6 +214,8 @@ class AccuracyBench:
         if self.self_distillation and "mrmp" not in self.methods:
             raise ValueError("self_distillation teaches mrmp's sparser rates from its densest: "
                              "add mrmp to methods, or leave self_distillation 0.")
+        if self.supervision_strength != SUPERVISION_STRENGTH:
+            self._check_supervision_strength()
         # found once: budgets by rate, small_dense options by (rate, variant), starts by
         # rates, tcp_block's rates by (budget, model options)
         self._budgets: dict[float, int] = {}
@@ -214,6 +225,13 @@ class AccuracyBench:
         if self.seeds < 1 or self.epochs < 1:
             raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
                              f"epochs={self.epochs}.")
+
+    def _check_supervision_strength(self) -> None:
+        if not set(TCP_METHODS) & set(self.methods):
+            raise ValueError(f"supervision_strength ({self.supervision_strength}) scales TCP's "
+                             f"supervision: add one of {', '.join(TCP_METHODS)} to methods, or "
+                             f"leave it {SUPERVISION_STRENGTH}.")
+        check_method_options("tcp", strength=self.supervision_strength)
 
     def _check_start_ratio(self) -> None:
         check_start_ratio(self.start_ratio)
@@ -256,12 +274,15 @@ class AccuracyBench:
                        "consistent_extraction": self.consistent_extraction}
         elif training.method == "tcp_block":
             options = {"method": "tcp", "rate": training.rate,
-                       "block_density": self.block_density}
+                       "block_density": self.block_density,
+                       "supervision_strength": self.supervision_strength}
         else:  # consistent_extraction: srmp's; PruningConfig sets False for the others
             name, _, supervision = training.method.partition("_")
             options = {"method": name, "rate": training.rate,
                        "supervision": supervision or "both",
-                       "consistent_extraction": self.consistent_extraction}
+                       "consistent_extraction": self.consistent_extraction,
+                       **({"supervision_strength": self.supervision_strength}
+                          if name == "tcp" else {})}
         begin, end = self.ramp
         return PruningConfig(**options, begin=begin, end=end)
 
@@ -563,7 +584,8 @@ BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": 
 
 # Settings that only some methods' trainings read, with those methods.
 METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": MULTI_RATE_METHODS,
-                   "self_distillation": ("mrmp",), "self_distillation_teacher": ("mrmp",)}
+                   "self_distillation": ("mrmp",), "self_distillation_teacher": ("mrmp",),
+                   "supervision_strength": TCP_METHODS}
 
 
 def saved_settings(results: dict) -> dict:

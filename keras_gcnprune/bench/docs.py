@@ -14,6 +14,7 @@ from pathlib import Path
 
 from keras_gcnprune.bench.accuracy import (
     METHODS,
+    TCP_METHODS,
     UNPRUNED_METHODS,
     AccuracyBench,
     saved_settings,
@@ -84,6 +85,8 @@ def _training_line(settings: dict) -> str:
                         " the largest-ranked weights of each budget"))
     if "mrmp" in settings["methods"] and _mrmp_step(settings):
         parts.append(f"each mrmp training step {_mrmp_step(settings)}")
+    if strength := _tcp_strength(settings, settings["methods"]):
+        parts.append(f"TCP's supervision strength is {strength}")
     if "tcp_block" in settings["methods"]:
         density = settings["block_density"]
         parts.append(f"`tcp_block` fills {density:g} of its channel blocks"
@@ -108,6 +111,20 @@ def _extraction_title(settings: dict) -> str:
     ranked = set(MULTI_RATE_METHODS) & set(settings["methods"]) \
         and not settings["consistent_extraction"]
     return ", ranked extraction" if ranked else ""
+
+
+def _tcp_strength(settings: dict, methods: Sequence[str]) -> str:
+    """TCP's supervision strength where it differs from the default and one of `methods` is
+    TCP's ("" otherwise)."""
+    strength = settings["supervision_strength"]
+    return f"{strength:g}" if strength != AccuracyBench.supervision_strength \
+        and set(TCP_METHODS) & set(methods) else ""
+
+
+def _strength_title(settings: dict) -> str:
+    """Names a TCP supervision strength other than the default in a section's title."""
+    strength = _tcp_strength(settings, settings["methods"])
+    return f", TCP supervision strength {strength}" if strength else ""
 
 
 def _self_distillation_title(settings: dict) -> str:
@@ -150,7 +167,8 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"{', '.join(settings['methods'])}"
         + (f", pruned from {settings['start_ratio']:g} times each budget"
            if settings["start_ratio"] else "") + _ramp_title(settings)
-        + _extraction_title(settings) + _self_distillation_title(settings), "",
+        + _extraction_title(settings) + _self_distillation_title(settings)
+        + _strength_title(settings), "",
         f"`{settings['model']}`{_options_text(settings.get('model_options'))}, protocols "
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
@@ -206,6 +224,8 @@ def _pruning_label(settings: dict, method: str) -> str:
                     if settings["rate_weights"] else []),
                   *([f"self-distillation {settings['self_distillation']:g}"
                      f"{_teacher_words(settings)}"] if settings["self_distillation"] else [])]
+    if strength := _tcp_strength(settings, [method]):
+        parts.append(f"supervision strength {strength}")
     if method == "tcp_block":
         parts += [*([f"density {settings['block_density']:g}"]
                     if settings["block_density"] != AccuracyBench.block_density else []),

@@ -63,6 +63,19 @@ def test_band_stop_options_reach_the_trainings_rate_weights_with_their_rates():
         AccuracyBench(methods=("mrmp",), rates=(0.9, 0.99), rate_weights=(1.0,))
 
 
+def test_supervision_strength_reaches_every_tcp_training_and_only_those():
+    bench = AccuracyBench(methods=("magnitude", "tcp", "tcp_accessibility", "tcp_block"),
+                          rates=(0.9,), supervision_strength=0.1, seeds=1)
+    strengths = {t.method: bench.pruning(t).supervision_strength
+                 for t in bench.trainings(("x",))}
+    assert strengths == {"magnitude": 0.03, "tcp": 0.1, "tcp_accessibility": 0.1,
+                         "tcp_block": 0.1}
+    with pytest.raises(ValueError, match="add one of tcp, .* or leave it 0.03"):
+        AccuracyBench(methods=("magnitude", "srmp"), rates=(0.9,), supervision_strength=0.1)
+    with pytest.raises(ValueError, match="strength must be a number >= 0, got -1"):
+        AccuracyBench(methods=("tcp",), rates=(0.9,), supervision_strength=-1.0)
+
+
 def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_models(tmp_path):
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.training import budget_at_rate, build_model
@@ -358,6 +371,9 @@ def test_a_models_pruning_setting_is_named_in_a_few_words():
     assert _pruning_label(changed, "srmp") == "from 10x, distilled, ramp 0-30%"
     assert _pruning_label(changed, "tcp_block") == \
         "from 10x, distilled, ramp 0-30%, density 1, nominal rate"
+    stronger = {**default, "supervision_strength": 0.1}
+    assert _pruning_label(stronger, "tcp") == "supervision strength 0.1"
+    assert _pruning_label(stronger, "magnitude") == "default"
     mrmp = {**changed, "rates_per_step": 2, "rate_weights": [1.0, 2.5],
             "consistent_extraction": False}
     assert _pruning_label(mrmp, "mrmp") == "from 10x, distilled, ramp 0-30%, ranked " \
@@ -645,6 +661,22 @@ def test_cli_accuracy_refuses_a_ramp_that_does_not_fit_the_training(tmp_path, ra
         "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp", "--rates", "0.9",
         "--ramp", ramp, "--out", str(tmp_path / "bench")])
     assert result.exit_code == 2 and "--ramp" in result.output
+
+
+def test_cli_accuracy_supervision_strength_reaches_tcp_runs_and_the_page(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", "--dataset", "synthetic", "--methods", "magnitude,tcp", "--rates",
+        "0.9", "--seeds", "1", "--epochs", "1", "--supervision-strength", "0.1",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["settings"][
+        "supervision_strength"] == 0.1
+    run = json.loads((out / "runs/tcp_0.9/cross_subject/seed0/run.json").read_text())
+    assert run["config"]["pruning"]["supervision_strength"] == 0.1
+    page = write_docs([out], tmp_path / "page.md").read_text()
+    assert "magnitude, tcp, TCP supervision strength 0.1\n" in page
+    assert "TCP's supervision strength is 0.1." in page
 
 
 def test_cli_accuracy_refuses_a_block_density_above_one(tmp_path):
