@@ -11,7 +11,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Lowest first; a package may import only from the tiers before its own.
 TIERS = [
     {"backend"},
-    {"graphs"},
+    {"graphs", "losses"},
     {"layers", "data"},
     {"models", "pruning"},
     {"reports"},

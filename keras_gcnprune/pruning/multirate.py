@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_gcnprune.losses import logit_divergence
 from keras_gcnprune.pruning.masks import (
     kept_count,
     masked_layers,
@@ -412,8 +413,7 @@ class MultiRateModel(keras.Model):
         logits = ops.take(ops.stack(predictions), order, axis=0)
         teachers = logits[:1] if self.self_distillation_teacher == "densest" else \
             ops.concatenate([logits[:1], logits[:-1]], axis=0)
-        teachers = ops.log_softmax(ops.stop_gradient(teachers))
-        divergence = ops.sum(ops.exp(teachers) * (teachers - ops.log_softmax(logits)), axis=-1)
+        divergence = logit_divergence(ops.stop_gradient(teachers), logits)
         weights = ops.take(self.rate_weights, ops.take(indices, order))
         return ops.mean(ops.mean(divergence, axis=1) * weights)
 

@@ -16,6 +16,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_gcnprune.losses import logit_divergence
+
 
 @dataclass
 class DistillationConfig:
@@ -143,11 +145,8 @@ class DistillationLoss(keras.losses.Loss):
         labels, teacher = unpack_labels(y_true)
         label_loss = label_cross_entropy(labels, y_pred, self.label_smoothing)
         t = self.temperature
-        teacher_probabilities = ops.softmax(teacher / t, axis=-1)
-        divergence = ops.sum(teacher_probabilities * (
-            ops.log_softmax(teacher / t, axis=-1) - ops.log_softmax(y_pred / t, axis=-1)),
-            axis=-1)
-        return (1.0 - self.weight) * label_loss + self.weight * t * t * divergence
+        return (1.0 - self.weight) * label_loss \
+            + self.weight * t * t * logit_divergence(teacher, y_pred, t)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature, "weight": self.weight,
