@@ -13,6 +13,7 @@ from keras_gcnprune.cli.options import (
     ON_ERROR_HELP,
     PROTOCOL_HELP,
     parse_budgets,
+    parse_names,
     parse_options,
     parse_ramp,
     parse_rate_weights,
@@ -22,10 +23,6 @@ from keras_gcnprune.cli.options import (
 
 def _command_line() -> str:
     return "gcnprune " + shlex.join(sys.argv[1:])
-
-
-def _methods(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(m.strip() for m in value.split(",") if m.strip())
 
 
 @click.group()
@@ -150,7 +147,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
     protocols = tuple(p for value in protocols for p in value.split(",") if p)
     overrides = {"dataset": dataset, "protocols": protocols or None, "model": model_name,
                  "model_options": parse_options(options) or None,
-                 "methods": _methods(methods), "rates": rates, "seeds": seeds,
+                 "methods": parse_names(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "unseen": unseen,
                  "rates_per_step": rates_per_step, "self_distillation": self_distillation,
                  "self_distillation_teacher": self_distillation_teacher,
@@ -175,10 +172,6 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
     click.echo("Written: " + ", ".join(str(p) for p in results.files.values()))
 
 
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in value.split(",") if n.strip())
-
-
 @bench.command()
 @click.option("--models", default="attention_gcn,stgcn", help="Comma-separated model names.")
 @click.option("--steps", default=100, type=click.IntRange(3), help="Training steps per timing.")
@@ -201,7 +194,7 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
     from keras_gcnprune.bench.results import save_results
     from keras_gcnprune.bench.speed import SpeedBench, run_speed, speed_table
 
-    spec = SpeedBench(models=_names(models), steps=steps, rounds=rounds,
+    spec = SpeedBench(models=parse_names(models), steps=steps, rounds=rounds,
                       batch_size=batch_size, rate=rate, tfmot=not no_tfmot)
     try:
         results = run_speed(spec)
@@ -216,7 +209,7 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
 def _quantizations(value: str) -> tuple[str, ...]:
     from keras_gcnprune.export import QUANTIZATIONS
 
-    chosen = _names(value)
+    chosen = parse_names(value)
     unknown = [q for q in chosen if q not in QUANTIZATIONS]
     if unknown or not chosen:
         raise click.BadParameter(f"unknown quantization {unknown or value!r}; choose from "
@@ -258,8 +251,8 @@ def export_bench(models, rates, runs, methods, quantizations, rounds, invocation
     from keras_gcnprune.bench.export import ExportBench, export_table, run_export
     from keras_gcnprune.bench.results import save_results
 
-    spec = ExportBench(models=_names(models), rates=rates, runs=runs,
-                       methods=_names(methods) if methods else None,
+    spec = ExportBench(models=parse_names(models), rates=rates, runs=runs,
+                       methods=parse_names(methods) if methods else None,
                        quantizations=_quantizations(quantizations), rounds=rounds,
                        invocations=invocations)
     try:

@@ -17,6 +17,7 @@ from keras_gcnprune.cli.options import (
     ON_ERROR_HELP,
     PROTOCOL_HELP,
     parse_budgets,
+    parse_names,
     parse_options,
     parse_rate_weights,
     parse_rates,
@@ -27,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def _streams(value: str) -> tuple[str, ...]:
     from keras_gcnprune.data import STREAMS
 
-    streams = tuple(s.strip() for s in value.split(",") if s.strip())
+    streams = parse_names(value)
     unknown = [s for s in streams if s not in STREAMS]
     if unknown or not streams:
         raise click.BadParameter(f"unknown streams {unknown or value!r}; choose from {STREAMS}.")

@@ -35,14 +35,25 @@ def parse_options(pairs: tuple[str, ...]) -> dict:
     return options
 
 
+def comma_separated(value: str, convert: type, what: str) -> tuple:
+    """`value`'s comma-separated items, each `convert`ed; a usage error naming `what` the
+    items should be where one is not."""
+    try:
+        return tuple(convert(item) for item in value.split(",") if item.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of {what}.") from None
+
+
+def parse_names(value: str | None) -> tuple[str, ...] | None:
+    """`"dense, tcp"` -> `("dense", "tcp")`; None stays None."""
+    return None if value is None else comma_separated(value, str.strip, "names")
+
+
 def parse_rates(value: str | None) -> tuple[float, ...] | None:
     """`"0.9,0.99"` -> `(0.9, 0.99)`; a usage error for anything but rates in (0, 1)."""
     if value is None:
         return None
-    try:
-        rates = tuple(float(r) for r in value.split(",") if r.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of rates.") from None
+    rates = comma_separated(value, float, "rates")
     if not rates or not all(0 < r < 1 for r in rates):
         raise click.BadParameter(f"rates must be in (0, 1), got {value!r}.")
     from keras_gcnprune.pruning.multirate import MAX_RATES
@@ -74,11 +85,7 @@ def parse_budgets(value: str | None) -> tuple[int, ...] | None:
     """`"3000,1500"` -> `(3000, 1500)`; a usage error for anything but positive counts."""
     if value is None:
         return None
-    try:
-        budgets = tuple(int(b) for b in value.split(",") if b.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of weight "
-                                 "counts.") from None
+    budgets = comma_separated(value, int, "weight counts")
     if not budgets or min(budgets) < 1:
         raise click.BadParameter(f"budgets must be positive weight counts, got {value!r}.")
     return budgets
@@ -89,10 +96,7 @@ def parse_rate_weights(value: str | None) -> tuple[float, ...] | None:
     numbers (their count is checked against the rates where both are known)."""
     if value is None:
         return None
-    try:
-        weights = tuple(float(w) for w in value.split(",") if w.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers.") from None
+    weights = comma_separated(value, float, "numbers")
     if not weights or min(weights) <= 0:
         raise click.BadParameter(f"rate weights must be positive numbers, got {value!r}.")
     return weights
