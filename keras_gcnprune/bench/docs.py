@@ -31,6 +31,7 @@ from keras_gcnprune.bench.results import (
     RESULTS_FILE,
     accuracy_summary,
     accuracy_tables,
+    budget_leads,
     budget_table,
     load_results,
     realized_rates_table,
@@ -248,8 +249,9 @@ def _across_section(group: list[tuple[dict, str]]) -> list[str]:
                 rows.append(row)
         shapes += small_dense_shapes(results["records"])
     name = group[0][0]["settings"]["dataset"].split(":")[0]
-    tables = [budget_table(rows, [m for m in METHODS if m in methods], size, shapes)
-              for size in BUDGET_SIZES]
+    shown = [m for m in METHODS if m in methods]
+    nonzero, *others = [budget_table(rows, shown, size, shapes) for size in BUDGET_SIZES]
+    tables = [nonzero, budget_leads(rows, shown, shapes), *others]
     return [f"## {DATASET_TITLES.get(name, name)}: the best model within a budget across "
             f"{len(group)} benchmarks", "",
             "Each method's model of the best validation accuracy among every rate and pruning "

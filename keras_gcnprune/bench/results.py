@@ -321,10 +321,7 @@ method's model chosen on validation:
         | 5% (500) | 80.00 ± 2.00 (520) |
         | 10% (1,000) | 80.00 ± 2.00 (520) |
     """
-    dense = next((r for r in summary if r["method"] == "dense"), None)
-    candidates = {m: [r for r in (shapes if m == "small_dense" and shapes else summary)
-                      if r["method"] == m and r.get(size) is not None]
-                  for m in methods if m != "dense"}
+    dense, candidates = _budget_candidates(summary, methods, size, shapes)
     measured = [m for m, rows in candidates.items() if rows]
     if dense is None or dense.get(size) is None or not measured or (
             size != "nonzero_parameters" and len(measured) < 2):
@@ -340,12 +337,86 @@ method's model chosen on validation:
     return "\n".join(lines)
 
 
+def _budget_candidates(summary: list[dict], methods: list[str], size: str,
+                       shapes: Sequence[dict]) -> tuple[dict | None, dict[str, list[dict]]]:
+    """`(the dense row, each method's rows measured in `size`)`, every small dense shape
+    competing where `shapes` are given."""
+    dense = next((r for r in summary if r["method"] == "dense"), None)
+    return dense, {m: [r for r in (shapes if m == "small_dense" and shapes else summary)
+                       if r["method"] == m and r.get(size) is not None]
+                   for m in methods if m != "dense"}
+
+
+# The comparisons every pruning claim is judged by: (what leads, over what).
+LEADS = (("best pruning method", "small_dense"), ("tcp", "magnitude"), ("mrmp", "srmp"))
+
+
+def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict] = ()) -> str:
+    """Markdown: at each budget of nonzero weights, the test lead of the models `budget_table`
+    chooses on validation: of the best pruning method (the chosen pruned model of the best
+    validation accuracy) over the small dense model, of TCP over magnitude pruning and of MRMP
+    over SRMP; a negative lead is a loss, shown as it is. Empty without a comparison to make.
+
+    Example:
+        >>> rows = [{"method": "dense", "rate": 0.0, "nonzero_parameters": 10000},
+        ...         {"method": "tcp", "rate": 0.95, "top1_mean": 80.0, "top1_std": 2.0,
+        ...          "validation_mean": 78.0, "nonzero_parameters": 500},
+        ...         {"method": "magnitude", "rate": 0.95, "top1_mean": 81.0, "top1_std": 2.0,
+        ...          "validation_mean": 77.0, "nonzero_parameters": 500}]
+        >>> print(budget_leads(rows, ["dense", "magnitude", "tcp"]))
+        Test leads of the models chosen above (nonzero weights), in points:
+        <BLANKLINE>
+        | budget | best pruning method over small_dense | tcp over magnitude | mrmp over srmp |
+        |---|---|---|---|
+        | 1% (100) |  |  |  |
+        | 2% (200) |  |  |  |
+        | 5% (500) |  | -1.00 (80.00 against 81.00) |  |
+        | 10% (1,000) |  | -1.00 (80.00 against 81.00) |  |
+    """
+    size = "nonzero_parameters"
+    dense, candidates = _budget_candidates(summary, methods, size, shapes)
+    if dense is None or dense.get(size) is None:
+        return ""
+    pruning = [m for m in candidates if m not in ("small_dense", "dense")]
+    lines = ["Test leads of the models chosen above (nonzero weights), in points:", "",
+             "| budget | " + " | ".join(f"{a} over {b}" for a, b in LEADS) + " |",
+             "|---|" + "---|" * len(LEADS)]
+    found = False
+    for share in BUDGETS:
+        budget = share * dense[size]
+        chosen = {m: _chosen([r for r in rows if r[size] <= BUDGET_SLACK * budget])[0]
+                  for m, rows in candidates.items()}
+        chosen["best pruning method"] = _chosen(
+            [chosen[m] for m in pruning if chosen[m] is not None])[0]
+        cells = []
+        for leader, baseline in LEADS:
+            first, second = chosen.get(leader), chosen.get(baseline)
+            if first is None or second is None:
+                cells.append("")
+                continue
+            found = True
+            name = f"{first['method']} " if leader == "best pruning method" else ""
+            cells.append(f"{first['top1_mean'] - second['top1_mean']:+.2f} ({name}"
+                         f"{first['top1_mean']:.2f} against {second['top1_mean']:.2f})")
+        lines.append(f"| {share:.0%} ({budget:,.0f}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if found else ""
+
+
+def _chosen(fits: list[dict]) -> tuple[dict | None, bool]:
+    """`(the model of the best validation accuracy, True)` among `fits`, or of the best test
+    where one has none (`False`); `(None, True)` without any."""
+    if not fits:
+        return None, True
+    on_validation = all(r.get("validation_mean") is not None for r in fits)
+    return max(fits, key=lambda r: r["validation_mean" if on_validation else "top1_mean"]), \
+        on_validation
+
+
 def _budget_cell(fits: list[dict], size: str) -> str:
     """The fitting model of the best validation accuracy (of the best test where one has none)."""
-    if not fits:
+    best, on_validation = _chosen(fits)
+    if best is None:
         return ""
-    on_validation = all(r.get("validation_mean") is not None for r in fits)
-    best = max(fits, key=lambda r: r["validation_mean" if on_validation else "top1_mean"])
     shape = f"; {best['variant']}" if best.get("variant") else ""
     marker = "" if on_validation or len(fits) == 1 else ", chosen on test"
     return (f"{best['top1_mean']:.2f} ± {best['top1_std']:.2f} "

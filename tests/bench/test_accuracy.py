@@ -357,6 +357,7 @@ def test_docs_choose_each_budgets_model_across_benchmarks_of_the_same_models(fin
     assert f"[results/{out.name}](results/{out.name}/results.json), " \
         "[results/early](results/early/results.json)" in across
     assert "| budget | magnitude | mrmp |\n|---|---|---|\n| 1% (257) |" in across
+    assert "Test leads" not in across  # neither small_dense, tcp nor srmp to compare with
 
 
 def test_a_models_pruning_setting_is_named_in_a_few_words():

@@ -6,6 +6,7 @@ import pytest
 from keras_gcnprune.bench.progress import Progress, format_duration
 from keras_gcnprune.bench.results import (
     accuracy_tables,
+    budget_leads,
     chosen_on_validation,
     mrmp_realized_rates,
     small_dense_shapes,
@@ -219,3 +220,24 @@ def test_the_small_dense_shape_of_the_best_validation_accuracy_is_kept_per_fold_
     kept = chosen_on_validation(records)
     assert [(r["method"], r.get("variant"), r.get("protocol")) for r in kept] == [
         ("small_dense", "heads1", "a"), ("small_dense", "", "b"), ("tcp", None, None)]
+
+
+def test_budget_leads_compare_the_models_chosen_on_validation_losses_included():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.9, nonzero_parameters=10000),
+        record("small_dense", 0.99, 0.40, validation_accuracy=0.40, nonzero_parameters=110),
+        record("small_dense", 0.95, 0.70, validation_accuracy=0.60, nonzero_parameters=480),
+        record("magnitude", 0.95, 0.72, validation_accuracy=0.70, nonzero_parameters=500),
+        record("tcp", 0.95, 0.69, validation_accuracy=0.71, nonzero_parameters=500),
+        # the better test, the worse validation: not chosen
+        record("srmp", 0.95, 0.80, validation_accuracy=0.50, nonzero_parameters=500),
+        record("mrmp", 0.99, 0.45, validation_accuracy=0.45, nonzero_parameters=100),
+        record("srmp", 0.99, 0.50, validation_accuracy=0.44, nonzero_parameters=100)])
+    leads = budget_leads(summary, ["dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp"])
+    assert "| budget | best pruning method over small_dense | tcp over magnitude | mrmp over " \
+        "srmp |" in leads
+    assert "| 1% (100) | +5.00 (mrmp 45.00 against 40.00) |  | -5.00 (45.00 against 50.00) |" \
+        in leads
+    assert "| 5% (500) | -1.00 (tcp 69.00 against 70.00) | -3.00 (69.00 against 72.00) | " \
+        "-35.00 (45.00 against 80.00) |" in leads
+    assert budget_leads(summary, ["dense", "small_dense"]) == ""
