@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import platform
 import subprocess
@@ -419,6 +420,12 @@ def _budget_cell(fits: list[dict], size: str) -> str:
         return ""
     shape = f"; {best['variant']}" if best.get("variant") else ""
     marker = "" if on_validation or len(fits) == 1 else ", chosen on test"
+    # where models of another test score tie on validation, the order of the results chose
+    ties = sorted({r["top1_mean"] for r in fits if on_validation
+                   and math.isclose(r["validation_mean"], best["validation_mean"])
+                   and not math.isclose(r["top1_mean"], best["top1_mean"])})
+    if ties:
+        marker += ", tied on validation with " + ", ".join(f"{t:.2f}" for t in ties)
     return (f"{best['top1_mean']:.2f} ± {best['top1_std']:.2f} "
             f"({_size_cell(best, size)}{shape}{marker})")
 

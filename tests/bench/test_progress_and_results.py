@@ -7,6 +7,7 @@ from keras_gcnprune.bench.progress import Progress, format_duration
 from keras_gcnprune.bench.results import (
     accuracy_tables,
     budget_leads,
+    budget_table,
     chosen_on_validation,
     mrmp_realized_rates,
     small_dense_shapes,
@@ -241,3 +242,18 @@ def test_budget_leads_compare_the_models_chosen_on_validation_losses_included():
     assert "| 5% (500) | -1.00 (tcp 69.00 against 70.00) | -3.00 (69.00 against 72.00) | " \
         "-35.00 (45.00 against 80.00) |" in leads
     assert budget_leads(summary, ["dense", "small_dense"]) == ""
+
+
+def test_a_budget_cell_chosen_among_validation_ties_names_the_tied_models_tests():
+    def row(method, top1, validation, weights):
+        return {"method": method, "top1_mean": top1, "top1_std": 0.0,
+                "validation_mean": validation, "nonzero_parameters": weights}
+
+    rows = [{"method": "dense", "nonzero_parameters": 10000},
+            row("tcp", 70.0, 60.0, 500), row("tcp", 65.0, 60.0, 400), row("tcp", 80.0, 50.0, 300),
+            # one model in two benchmarks (a copied run) ties with itself: no tie to report
+            row("magnitude", 70.0, 60.0, 500), row("magnitude", 70.0, 60.0, 500)]
+    table = budget_table(rows, ["dense", "magnitude", "tcp"])
+    assert "| 5% (500) | 70.00 ± 0.00 (500) | 70.00 ± 0.00 (500, tied on validation with " \
+        "65.00) |" in table
+    assert "| 2% (200) |  |  |" in table  # nothing fits: no choice, no tie
