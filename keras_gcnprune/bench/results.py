@@ -330,11 +330,9 @@ method's model chosen on validation:
     lines = [f"Best top-1 % within a budget of {BUDGET_SIZES[size]} (share of dense's "
              f"{dense[size]:,.0f}), each method's model chosen on validation:", "",
              "| budget | " + " | ".join(measured) + " |", "|---|" + "---|" * len(measured)]
-    for share in BUDGETS:
-        budget = share * dense[size]
-        cells = [_budget_cell([r for r in candidates[m] if r[size] <= BUDGET_SLACK * budget],
-                              size) for m in measured]
-        lines.append(f"| {share:.0%} ({budget:,.0f}) | " + " | ".join(cells) + " |")
+    for label, fits in _fits_by_budget(dense, candidates, size):
+        cells = [_budget_cell(fits[m], size) for m in measured]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -346,6 +344,16 @@ def _budget_candidates(summary: list[dict], methods: list[str], size: str,
     return dense, {m: [r for r in (shapes if m == "small_dense" and shapes else summary)
                        if r["method"] == m and r.get(size) is not None]
                    for m in methods if m != "dense"}
+
+
+def _fits_by_budget(dense: dict, candidates: dict[str, list[dict]], size: str):
+    """For each of `BUDGETS` (shares of `dense`'s `size`): its table label and each method's
+    candidates within it (up to `BUDGET_SLACK` over it)."""
+    for share in BUDGETS:
+        budget = share * dense[size]
+        yield f"{share:.0%} ({budget:,.0f})", {
+            m: [r for r in rows if r[size] <= BUDGET_SLACK * budget]
+            for m, rows in candidates.items()}
 
 
 # The comparisons every pruning claim is judged by: (what leads, over what).
@@ -378,15 +386,13 @@ def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict]
     dense, candidates = _budget_candidates(summary, methods, size, shapes)
     if dense is None or dense.get(size) is None:
         return ""
-    pruning = [m for m in candidates if m not in ("small_dense", "dense")]
+    pruning = [m for m in candidates if m != "small_dense"]
     lines = ["Test leads of the models chosen above (nonzero weights), in points:", "",
              "| budget | " + " | ".join(f"{a} over {b}" for a, b in LEADS) + " |",
              "|---|" + "---|" * len(LEADS)]
     found = False
-    for share in BUDGETS:
-        budget = share * dense[size]
-        chosen = {m: _chosen([r for r in rows if r[size] <= BUDGET_SLACK * budget])[0]
-                  for m, rows in candidates.items()}
+    for label, fits in _fits_by_budget(dense, candidates, size):
+        chosen = {m: _chosen(rows)[0] for m, rows in fits.items()}
         chosen["best pruning method"] = _chosen(
             [chosen[m] for m in pruning if chosen[m] is not None])[0]
         cells = []
@@ -399,7 +405,7 @@ def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict]
             name = f"{first['method']} " if leader == "best pruning method" else ""
             cells.append(f"{first['top1_mean'] - second['top1_mean']:+.2f} ({name}"
                          f"{first['top1_mean']:.2f} against {second['top1_mean']:.2f})")
-        lines.append(f"| {share:.0%} ({budget:,.0f}) | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) if found else ""
 
 
@@ -421,9 +427,10 @@ def _budget_cell(fits: list[dict], size: str) -> str:
     shape = f"; {best['variant']}" if best.get("variant") else ""
     marker = "" if on_validation or len(fits) == 1 else ", chosen on test"
     # where models of another test score tie on validation, the order of the results chose
-    ties = sorted({r["top1_mean"] for r in fits if on_validation
-                   and math.isclose(r["validation_mean"], best["validation_mean"])
-                   and not math.isclose(r["top1_mean"], best["top1_mean"])})
+    ties = sorted({r["top1_mean"] for r in fits
+                   if math.isclose(r["validation_mean"], best["validation_mean"])
+                   and not math.isclose(r["top1_mean"], best["top1_mean"])}) \
+        if on_validation else []
     if ties:
         marker += ", tied on validation with " + ", ".join(f"{t:.2f}" for t in ties)
     return (f"{best['top1_mean']:.2f} ± {best['top1_std']:.2f} "
