@@ -221,9 +221,17 @@ def _rates_table(rows: list[dict]) -> str:
               help="Run directory: model.keras, run.json, history.json, metrics.json.")
 def train(out_dir, overwrite, **options) -> None:
     """Train a model with model.fit and write it with its history and metrics."""
+    _train_and_report(_config(**options), out_dir, overwrite)
+
+
+def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
+    from keras_gcnprune.training import RunDirectory
     from keras_gcnprune.training import train as run_training
 
-    _report_run(run_training(_config(**options), out_dir, overwrite=overwrite), out_dir)
+    if not overwrite and RunDirectory(out_dir).finished_with(config):
+        click.echo(f"{out_dir} holds a finished run of these settings: not trained again "
+                   "(--overwrite trains it again).")
+    _report_run(run_training(config, out_dir, dataset=dataset, overwrite=overwrite), out_dir)
 
 
 @main.command()
@@ -312,7 +320,6 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
           block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.training import PruningConfig, RunDirectory
-    from keras_gcnprune.training import train as run_training
 
     initial_model = None
     if from_run:
@@ -347,8 +354,7 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
                                 include_adjacency=include_adjacency)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    _report_run(run_training(replace(config, pruning=pruning), out_dir, dataset=dataset,
-                             overwrite=overwrite), out_dir)
+    _train_and_report(replace(config, pruning=pruning), out_dir, overwrite, dataset)
 
 
 def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency,
@@ -427,9 +433,12 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
 @click.option("--protocol", default=None, help=PROTOCOL_HELP)
 @click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
               help=ON_ERROR_HELP)
+@click.option("--overwrite", is_flag=True,
+              help="Replace a rate's folder holding a model extracted from another run or "
+                   "with other settings (otherwise refused).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batches, dataset,
-            protocol, on_error, as_json) -> None:
+            protocol, on_error, overwrite, as_json) -> None:
     """Extract pruned models at any rates from one srmp/mrmp run, without retraining."""
     from keras_gcnprune.training import extract_run
 
@@ -438,7 +447,7 @@ def extract(model_path, rate_list, rates, out_dir, consistent, calibration_batch
         raise click.UsageError("Give the rates to extract: --rate R (repeatable) or --rates "
                                "R1,R2,...")
     results = extract_run(model_path, wanted, out_dir, consistent, calibration_batches,
-                          dataset, protocol, on_error)
+                          dataset, protocol, on_error, overwrite)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
@@ -478,7 +487,8 @@ def report(model_path, as_json, png) -> None:
     result = connectivity_report(model, costs=True)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
     if png:
-        click.echo(f"figure written to {plot_report(result, png)}", err=as_json)
+        written = plot_report(result, png, RunDirectory.files_read(model_path))
+        click.echo(f"figure written to {written}", err=as_json)
 
 
 @main.command()
@@ -666,10 +676,10 @@ def layouts(name, as_json) -> None:
               help=ON_ERROR_HELP)
 def convert(dataset, output, on_error) -> None:
     """Convert DATASET (any spec) to the pickle-free .npz archive OUTPUT."""
-    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.data import dataset_location, load_dataset
 
     loaded = load_dataset(dataset, on_error)
-    path = loaded.save(output)
+    path = loaded.save(output, reads=[dataset_location(dataset)])
     click.echo(f"{loaded.summary()}\nwritten to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Lowest first; a package may import only from the tiers before its own.
 TIERS = [
-    {"backend"},
+    {"backend", "outputs"},
     {"graphs", "losses"},
     {"layers", "data"},
     {"models", "pruning"},

@@ -24,7 +24,6 @@ from keras_gcnprune.bench.results import (
     RESULTS_FILE,
     accuracy_summary,
     accuracy_tables,
-    exclusive_use,
     load_results,
     mrmp_realized_rates,
     realized_rates_table,
@@ -33,6 +32,7 @@ from keras_gcnprune.bench.results import (
     write_json,
 )
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
+from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning.callbacks import (
     MULTI_RATE_METHODS,
     SUPERVISION,
@@ -458,8 +458,9 @@ def _mrmp_records(training: Training, run_dir: Path, metrics: dict,
     names = dict(zip(trained, training.rates))
     records = [_record(training, names[rate], entry, metrics)
                for rate, entry in metrics["rates"].items()]
-    extracted = extract_run(run_dir, list(unseen), run_dir / "extracted",
-                            on_error="skip") if unseen else []
+    # Its own folder, extracted again when the run's extraction settings change.
+    extracted = extract_run(run_dir, list(unseen), run_dir / "extracted", on_error="skip",
+                            overwrite=True) if unseen else []
     for entry in extracted:
         records.append({**_record(training, entry["rate"], entry, metrics), "unseen": True})
     return records
@@ -490,7 +491,8 @@ def finished_records(bench: AccuracyBench, training: Training, out_dir: Path,
     if run.run_file.exists():
         config = bench.train_config(training, dataset, out_dir)
         if only_extraction_differs(run, config):
-            records_file.unlink(missing_ok=True)
+            with run.output.locked():
+                run.output.remove(RECORDS_FILE)
             return None
         run.check_same_settings(config)
     if records_file.exists():
@@ -568,7 +570,7 @@ def run_accuracy(bench: AccuracyBench, out_dir: str | Path, command: str = "",
         >>> results = run_accuracy(bench, "runs/bench")  # doctest: +SKIP
     """
     out_dir = Path(out_dir)
-    with exclusive_use(out_dir):
+    with OutputFolder(out_dir).locked():
         return _run_accuracy(bench, out_dir, command, progress, plots, on_training,
                              executor or SequentialExecutor())
 
@@ -621,12 +623,11 @@ def earlier_records(out_dir: Path, bench: AccuracyBench, plan: list[Training]) -
 
 def train_one(bench: AccuracyBench, out_dir: str, dataset: SkeletonDataset,
               training: Training) -> None:
-    """Trains one training of the benchmark into its run directory, which it holds for the
-    time it trains (`exclusive_use`), so that two workers never train the same run."""
+    """Trains one training of the benchmark into its run directory, which `train` holds for
+    the time it trains, so that two workers never train the same run."""
     run_dir = training.run_dir(Path(out_dir))
-    with exclusive_use(run_dir):
-        train(bench.train_config(training, dataset, Path(out_dir)), run_dir, dataset=dataset,
-              verbose=0)
+    train(bench.train_config(training, dataset, Path(out_dir)), run_dir, dataset=dataset,
+          verbose=0)
 
 
 def waves(bench: AccuracyBench, trainings: list[Training]) -> list[list[Training]]:
@@ -696,7 +697,7 @@ def _report_failures(failures: dict[str, dict], out_dir: Path) -> None:
     """Writes (or, when none failed, removes) `failures.json` and raises `TrainingsFailed`."""
     path = out_dir / FAILURES_FILE
     if not failures:
-        path.unlink(missing_ok=True)
+        OutputFolder(out_dir).remove(FAILURES_FILE)
         return
     write_json(path, failures)
     last_line = next(iter(failures.values()))["traceback"].strip().splitlines()[-1]

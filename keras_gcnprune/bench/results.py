@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import math
 import os
@@ -15,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_gcnprune.outputs import OutputFolder
+
 RESULTS_FILE = "results.json"
-LOCK_FILE = ".lock"
 TABLE_FILE = "results.md"
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Writes `data` whole or not at all (a temporary file renamed over `path`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)
+    """Writes `data` whole or not at all, as the package's own file in its folder (see
+    `keras_gcnprune.outputs`: a file of that name the package did not write is refused)."""
+    with OutputFolder(path.parent).locked() as out:
+        out.write_text(path.name, json.dumps(data, indent=2) + "\n")
 
 
 def save_results(out_dir: str | Path, benchmark: str, command: str, settings: dict,
@@ -34,35 +32,11 @@ def save_results(out_dir: str | Path, benchmark: str, command: str, settings: di
     the Markdown `table` as `results.md` into `out_dir`; returns their paths."""
     out_dir = Path(out_dir)
     files = {"results": out_dir / RESULTS_FILE, "table": out_dir / TABLE_FILE}
-    write_json(files["results"], {"benchmark": benchmark, "command": command,
-                                  "settings": settings, "machine": machine(), **payload})
-    files["table"].write_text(table)
+    with OutputFolder(out_dir).locked() as out:
+        write_json(files["results"], {"benchmark": benchmark, "command": command,
+                                      "settings": settings, "machine": machine(), **payload})
+        out.write_text(TABLE_FILE, table)
     return files
-
-
-@contextlib.contextmanager
-def exclusive_use(folder: str | Path):
-    """Holds `folder` for one benchmark process: a second one on the same folder is refused
-    (`BlockingIOError`, with the holder's process id) instead of training the same runs. The
-    operating system releases the lock when the holder ends, however it ends."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise BlockingIOError(f"{folder} is in use by another benchmark process (pid "
-                                  f"{holder}); wait for it to finish, or use another output folder."
-                                  ) from None
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def source_commit(folder: str | Path) -> str | None:

@@ -10,7 +10,13 @@ from keras_gcnprune.data.formats.sbu import load_sbu
 from keras_gcnprune.data.pipeline import Augmentation, make_tf_dataset
 from keras_gcnprune.data.preprocessing import STREAMS, Preprocessing
 from keras_gcnprune.data.protocols import PROTOCOLS, protocol_names, split, validation_split
-from keras_gcnprune.data.registry import DATA_ENV, data_root, dataset_names, load_dataset
+from keras_gcnprune.data.registry import (
+    DATA_ENV,
+    data_root,
+    dataset_location,
+    dataset_names,
+    load_dataset,
+)
 from keras_gcnprune.data.synthetic import GESTURES, make_synthetic_gestures
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "SkeletonDataset",
     "SkeletonFileError",
     "data_root",
+    "dataset_location",
     "dataset_names",
     "load_archive",
     "load_dataset",

@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_gcnprune.data.errors import SkeletonFileError, check_values
 from keras_gcnprune.graphs import SkeletonLayout, get_layout
+from keras_gcnprune.outputs import file_output
 
 ARCHIVE_REQUIRED = ("poses", "lengths", "labels")
 
@@ -123,9 +124,16 @@ class SkeletonDataset:
             + (f", {len(self.skipped)} files skipped" if self.skipped else "")
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Writes the dataset as a pickle-free `.npz` archive (format in the module docstring)."""
-        path = Path(path)
+    def save(self, path: str | Path, reads=()) -> Path:
+        """Writes the dataset as a pickle-free `.npz` archive (format in the module docstring).
+
+        Args:
+            path: The archive; an existing one is replaced only if the package wrote it.
+            reads: Files or folders the dataset was read from: never written over.
+
+        Returns:
+            The path written.
+        """
         layout = self.layout if isinstance(self.layout, str) else json.dumps(self.layout.to_dict())
         arrays = {
             "poses": np.concatenate(self.sequences).astype(np.float32),
@@ -136,11 +144,10 @@ class SkeletonDataset:
             "dataset": np.array(self.name),
         }
         arrays.update({f"meta_{key}": np.asarray(values) for key, values in self.meta.items()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".partial.npz")
-        np.savez_compressed(temporary, **arrays)
-        temporary.replace(path)
-        return path
+        out, name = file_output(path, reads)
+        with out.locked():
+            out.write(name, lambda staged: np.savez_compressed(staged, **arrays), ".npz")
+        return Path(path)
 
 
 def _layout_from_archive(value: np.ndarray) -> str | SkeletonLayout:

@@ -49,6 +49,29 @@ def dataset_names() -> tuple[str, ...]:
     return (*LOADERS, "synthetic")
 
 
+def _parse(spec: str) -> tuple[str, str]:
+    """The loader's name and the location a spec gives (empty: the default one)."""
+    name, _, location = spec.partition(":")
+    name = name.lower()
+    if spec.endswith(".npz") and name not in LOADERS and name != "synthetic":
+        return "npz", spec
+    if name not in LOADERS and name != "synthetic":
+        raise ValueError(
+            f"Unknown dataset {name!r} in spec {spec!r}; use NAME:PATH with NAME one of "
+            f"{sorted(LOADERS)}, a .npz path, or 'synthetic'."
+        )
+    return name, location
+
+
+def dataset_location(spec: str) -> Path | None:
+    """The file or folder a dataset spec reads (None for `synthetic`, or a bare name with no
+    data root: loading it says why)."""
+    name, location = _parse(spec)
+    if name == "synthetic" or (not location and data_root() is None):
+        return None
+    return Path(location) if location else _default_location(name)
+
+
 def load_dataset(spec: str, on_error: str = "raise") -> SkeletonDataset:
     """Loads a dataset from a spec.
 
@@ -67,18 +90,10 @@ def load_dataset(spec: str, on_error: str = "raise") -> SkeletonDataset:
         >>> load_dataset("synthetic:1").name
         'synthetic'
     """
-    name, _, location = spec.partition(":")
-    name = name.lower()
+    name, location = _parse(spec)
     if name == "synthetic":
         return make_synthetic_gestures(seed=int(location) if location else 0)
-    if spec.endswith(".npz") and name not in LOADERS:
-        name, location = "npz", spec
-    if name not in LOADERS:
-        raise ValueError(
-            f"Unknown dataset {name!r} in spec {spec!r}; use NAME:PATH with NAME one of "
-            f"{sorted(LOADERS)}, a .npz path, or 'synthetic'."
-        )
-    path = Path(location) if location else _default_location(name)
+    path = dataset_location(spec)
     if not path.exists():
         raise FileNotFoundError(f"Dataset path {path} (from spec {spec!r}) does not exist.")
     return LOADERS[name](path, on_error)

@@ -4,16 +4,16 @@ Both formats get one signature, `classify`, with input `skeleton` of a static sh
 `(batch_size, T, V, C)` and output `logits`: a static batch keeps SHAPE/GATHER/PACK ops and
 unallocatable tensors out of the TFLite graph (docs/design.md, Export facts). TFLite files are
 converted from a SavedModel with builtin ops only (variables frozen into constants, so no
-READ_VARIABLE), then loaded in LiteRT and compared with the Keras model. A file is written to a
-temporary path and renamed only once its check passed, so a failed export leaves nothing behind.
+READ_VARIABLE), then loaded in LiteRT and compared with the Keras model. A file is staged in its
+output folder (`keras_gcnprune.outputs`) and renamed into place only once its check passed, so a
+failed export leaves nothing behind; an existing file is replaced only if the package wrote it
+there, and never one the export reads.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,6 +33,7 @@ from keras_gcnprune.export.gpu_engine import (
 )
 from keras_gcnprune.export.standard_metadata import REQUIRED_KEYS as STANDARD_KEYS
 from keras_gcnprune.export.standard_metadata import with_standard_metadata
+from keras_gcnprune.outputs import OutputFolder, file_output
 
 SIGNATURE = "classify"
 INPUT_NAME = "skeleton"
@@ -189,7 +190,10 @@ class Parity:
 
     def problems(self, quantization: str) -> list[str]:
         found = []
-        if self.max_abs_diff > self.tolerance:
+        if not math.isfinite(self.max_abs_diff):
+            found.append(f"outputs that are not finite (max abs difference from the Keras "
+                         f"logits {self.max_abs_diff}) on {self.samples} inputs")
+        elif self.max_abs_diff > self.tolerance:
             found.append(f"max abs difference from the Keras logits {self.max_abs_diff:.3g} > "
                          f"{self.tolerance:.3g} on {self.samples} inputs")
         if self.top1_agreement is not None and \
@@ -235,36 +239,40 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _replace(source: Path, target: Path) -> None:
-    if target.is_dir():
-        shutil.rmtree(target)
-    os.replace(source, target)
+# What a SavedModel folder holds; an export replaces only those the package wrote there.
+SAVED_MODEL_ENTRIES = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
 
 
 def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1,
                        check_inputs: np.ndarray | None = None,
-                       metadata: dict | None = None) -> ExportReport:
+                       metadata: dict | None = None, reads=()) -> ExportReport:
     """Writes a verified SavedModel with the `classify` signature.
 
     Args:
         model: The Keras model (pruned models export as they are: kernels times masks).
-        path: Folder to write; replaced if it exists.
+        path: Folder to write (created). A SavedModel the package wrote there before is
+            replaced; anything else in the folder stays, and one of the SavedModel's names
+            (`SAVED_MODEL_ENTRIES`) that the package did not write there is refused.
         batch_size: Static batch of the signature (1 for phones).
         check_inputs: Inputs for the parity check (default: seeded random inputs).
         metadata: JSON-serialisable data written beside the model as `assets/metadata.json`.
+        reads: Files the caller read the model from: never written over.
 
     Returns:
         An `ExportReport`; the SavedModel's logits are within 1e-4 (relative to the logits'
         scale) of the Keras model's, else `ExportError` is raised and nothing is left.
 
+    Raises:
+        OutputConflictError: the folder holds a SavedModel entry the package did not write,
+            or another process writes in it.
+
     Example:
         >>> report = export_saved_model(model, "gesture_savedmodel")  # doctest: +SKIP
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    out = OutputFolder(path, reads)
     check_inputs = default_check_inputs(model) if check_inputs is None else check_inputs
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with out.locked(), out.staging() as staging:
+        out.check_writable(SAVED_MODEL_ENTRIES)
         _write_archive(model, staging, batch_size)
         if metadata is not None:
             (staging / "assets").mkdir(exist_ok=True)
@@ -275,11 +283,13 @@ def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1
                           batch_size, "none", check_inputs)
         if parity.problems("none"):
             raise _refusal("SavedModel", "none", parity.problems("none"))
-        _replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return ExportReport(str(target), "saved_model", "none", _size(target), parity.max_abs_diff,
-                        parity.tolerance, parity.samples)
+        for name in SAVED_MODEL_ENTRIES:
+            if (staging / name).exists():
+                out.install(name, staging / name)
+            else:
+                out.remove(name)  # a recorded entry of an earlier export
+    return ExportReport(str(out.path), "saved_model", "none", _size(out.path),
+                        parity.max_abs_diff, parity.tolerance, parity.samples)
 
 
 def _converter(saved_model: Path, quantization: str, sparse: bool,
@@ -325,6 +335,7 @@ def export_tflite(
     gpu_engine: str = "auto",
     labelled_targets: np.ndarray | None = None,
     write_anyway: bool = False,
+    reads=(),
 ) -> ExportReport:
     """Writes a verified TFLite (LiteRT) model with the `classify` signature.
 
@@ -339,7 +350,9 @@ def export_tflite(
 
     Args:
         model: The Keras model.
-        path: The `.tflite` file to write.
+        path: The `.tflite` file to write, and `<file>.json` beside it with `metadata`. An
+            existing one is replaced only if the package wrote it there (its folder's
+            `.gcnprune/written.json` records it).
         quantization: `"none"` (float32), `"fp16"` (float16 weights), `"dynamic"` (int8
             weights, float activations), `"int8"` (full integer, float input and output) or
             `"int16x8"` (int8 weights, int16 activations, float input and output: the
@@ -359,10 +372,15 @@ def export_tflite(
             gives the exported model's own top-1 accuracy next to the Keras model's.
         write_anyway: Write a file whose check failed instead of raising, with the check's
             numbers under `verification` in its metadata and in `report.problems`.
+        reads: Files the caller read the model from: never written over.
 
     Returns:
         An `ExportReport`. A failed check raises `ExportError` with the numbers and leaves no
         file behind.
+
+    Raises:
+        OutputConflictError: the file (or its `.json`) exists and was not written by the
+            package, or is one the export reads, or another process writes in its folder.
 
     Example:
         >>> report = export_tflite(model, "gesture.tflite", quantization="fp16")  # doctest: +SKIP
@@ -373,18 +391,19 @@ def export_tflite(
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
     if gpu_engine not in GPU_ENGINE_MODES:
         raise ValueError(f"gpu_engine must be one of {GPU_ENGINE_MODES}, got {gpu_engine!r}.")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    out, name = file_output(path, reads)
+    sidecar = name + ".json"
     check_inputs = default_check_inputs(model) if check_inputs is None else check_inputs
     if quantization in CALIBRATED and representative is not None:
         check_inputs = representative[:len(check_inputs)]
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with out.locked(), out.staging() as staging:
+        out.check_writable([name, sidecar])
+        staging.mkdir()
         _write_archive(model, staging / "saved_model", batch_size)
         converted = _converter(staging / "saved_model", quantization, sparse, representative,
                                batch_size).convert()
         data = _embedded(converted, metadata)
-        staged_file = staging / target.name
+        staged_file = staging / name
         staged_file.write_bytes(data)
         parity = _compare(model, _litert_runner(staged_file, output_name(model)), batch_size,
                           quantization, check_inputs, labelled_inputs, labelled_targets)
@@ -399,11 +418,11 @@ def export_tflite(
         findings = [str(f) for f in check_gpu(data)]
         engine, engine_skipped = _gpu_engine_check(staged_file, gpu_engine, quantization,
                                                    check_inputs)
-        os.replace(staged_file, target)
-        if metadata is not None:
-            target.with_name(target.name + ".json").write_text(json.dumps(metadata, indent=2))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        target = out.install(name, staged_file)
+        if metadata is None:
+            out.remove(sidecar)  # an earlier export's, which would describe another file
+        else:
+            out.write_text(sidecar, json.dumps(metadata, indent=2))
     return ExportReport(str(target), "tflite", quantization, target.stat().st_size,
                         parity.max_abs_diff, parity.tolerance, parity.samples,
                         parity.top1_agreement, findings, engine, engine_skipped,

@@ -7,9 +7,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_gcnprune.data import Preprocessing
+from keras_gcnprune.data import Preprocessing, dataset_location
 from keras_gcnprune.export.convert import (
     CALIBRATED,
+    SAVED_MODEL_ENTRIES,
     ExportError,
     ExportReport,
     default_check_inputs,
@@ -18,6 +19,7 @@ from keras_gcnprune.export.convert import (
 )
 from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
+from keras_gcnprune.outputs import OutputFolder, file_output
 from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import RunDirectory, check_data_fits, load_model_file, run_data
@@ -37,7 +39,7 @@ def compacted_with_check(model: keras.Model, check_inputs: np.ndarray) -> tuple[
     difference = float(np.max(np.abs(
         keras.ops.convert_to_numpy(compacted(check_inputs, training=False))
         - keras.ops.convert_to_numpy(model(check_inputs, training=False)))))
-    if difference > COMPACTION_TOLERANCE:
+    if not difference <= COMPACTION_TOLERANCE:  # NaN included
         raise ExportError(f"Compaction changed the logits by {difference:.3g} > "
                           f"{COMPACTION_TOLERANCE} on {len(check_inputs)} inputs. Nothing was "
                           "written; export without compaction.")
@@ -110,6 +112,16 @@ def _metadata(pruned: keras.Model, info: dict | None, quantization: str, batch_s
     return metadata
 
 
+def _check_outputs(tflite, saved_model, reads: list[Path]) -> None:
+    """Refuses, before any work, an output the export may not write (`keras_gcnprune.outputs`);
+    the export functions check again as they write."""
+    if saved_model is not None:
+        OutputFolder(saved_model, reads).check_writable(SAVED_MODEL_ENTRIES)
+    if tflite is not None:
+        out, name = file_output(tflite, reads)
+        out.check_writable([name, name + ".json"])
+
+
 def export_run(
     model_path: str | Path,
     tflite: str | Path | None = None,
@@ -166,6 +178,10 @@ def export_run(
     """
     if tflite is None and saved_model is None:
         raise ValueError("Nothing to export: give a TFLite file, a SavedModel folder or both.")
+    reads = RunDirectory.files_read(model_path)
+    if dataset is not None and dataset_location(dataset) is not None:
+        reads.append(dataset_location(dataset))
+    _check_outputs(tflite, saved_model, reads)
     model, info = _load(Path(model_path))
     if quantization in CALIBRATED and dataset is None:
         raise ValueError(f"{quantization} quantization is calibrated on real samples: give "
@@ -186,12 +202,13 @@ def export_run(
     reports = []
     if saved_model is not None:
         reports.append(export_saved_model(exported, saved_model, batch_size, check_inputs,
-                                          _metadata(pruned, info, "none", batch_size, costs)))
+                                          _metadata(pruned, info, "none", batch_size, costs),
+                                          reads))
     if tflite is not None:
         reports.append(export_tflite(
             exported, tflite, quantization, batch_size, sparse, representative, check_inputs,
             labelled, _metadata(pruned, info, quantization, batch_size, costs), gpu_engine,
-            targets, write_anyway))
+            targets, write_anyway, reads))
     for report in reports:
         report.costs = costs
     return reports

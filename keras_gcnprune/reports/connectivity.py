@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_gcnprune.outputs import file_output
 from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.pruning.masks import masked_layers
 from keras_gcnprune.pruning.topology import reachability
@@ -142,8 +143,17 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_report(report: dict, path: str | Path) -> Path:
-    """Draws per-layer density and dead channels as a PNG."""
+def plot_report(report: dict, path: str | Path, reads=()) -> Path:
+    """Draws per-layer density and dead channels as a PNG.
+
+    Args:
+        report: What `connectivity_report` returns.
+        path: The PNG file; an existing one is replaced only if the package wrote it.
+        reads: Files the caller read the model from: never written over.
+
+    Returns:
+        The path written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,7 +179,10 @@ def plot_report(report: dict, path: str | Path) -> Path:
     bottom.set_ylim(0, 1)
     bottom.set_xticks(positions, names, rotation=45, ha="right")
     figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    out, name = file_output(path, reads)
+    try:
+        with out.locked():
+            out.write(name, lambda staged: figure.savefig(staged, dpi=120), Path(name).suffix)
+    finally:
+        plt.close(figure)
+    return Path(path)

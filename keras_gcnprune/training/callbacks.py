@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import warnings
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gcnprune.training.directory import write_text_atomically
+from keras_gcnprune.outputs import OutputFolder
 
 RANDOM_STATE_FILE = "random_state.npz"
 
@@ -26,13 +24,15 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` that resumes only the same configuration and survives a bad backup.
 
     Args:
-        backup_dir: Folder of the backup.
+        output: The run's output folder, which records the backup as the package's.
+        name: The backup folder's name in it.
         fingerprint: Text identifying the run's configuration.
     """
 
-    def __init__(self, backup_dir: Path, fingerprint: str) -> None:
-        super().__init__(str(backup_dir), double_checkpoint=True)
-        self.folder = Path(backup_dir)
+    def __init__(self, output: OutputFolder, name: str, fingerprint: str) -> None:
+        super().__init__(str(output.path / name), double_checkpoint=True)
+        self.output, self.name = output, name
+        self.folder = output.path / name
         self.fingerprint = fingerprint
         self.stamp = self.folder / "run_config.json"
 
@@ -52,6 +52,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
             self._discard(f"it cannot be read ({error})")
         else:
             self._restore_random_states()
+        self.output.claim(self.name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.stamp.write_text(self.fingerprint)
 
@@ -83,7 +84,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def _discard(self, reason: str) -> None:
         warnings.warn(f"Discarding the training backup in {self.folder}: {reason}; starting "
                       "from the first epoch.", stacklevel=2)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.output.remove(self.name)
 
 
 def random_states(model: keras.Model) -> list:
@@ -128,14 +129,20 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class HistoryFile(keras.callbacks.Callback):
-    """Rewrites a JSON file of per-epoch metrics after every epoch (kept across a resume)."""
+    """Rewrites a JSON file of per-epoch metrics after every epoch (kept across a resume).
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        output: The run's output folder.
+        name: The file's name in it.
+    """
+
+    def __init__(self, output: OutputFolder, name: str) -> None:
         super().__init__()
-        self.path = path
+        self.output, self.name = output, name
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        history = json.loads(self.path.read_text()) if self.path.exists() else {}
+        path = self.output.path / self.name
+        history = json.loads(path.read_text()) if path.exists() else {}
         for key, value in (logs or {}).items():
             history[key] = history.get(key, [])[:epoch] + [float(value)]
-        write_text_atomically(self.path, json.dumps(history, indent=2))
+        self.output.write_text(self.name, json.dumps(history, indent=2))

@@ -3,19 +3,23 @@ writing its files atomically, and reading them back with errors that name the fi
 
 A run directory holds `model.keras`, `run.json` (what is needed to use the model again),
 `history.json`, for pruned runs `stripped.keras` and `connectivity.json`, while training a
-`backup/`, and `metrics.json`, written last so that its presence marks a complete set.
+`backup/`, and `metrics.json`, written last so that its presence marks a complete set. Its
+files are written through an `OutputFolder` (`keras_gcnprune.outputs`): recorded as the
+package's before they are written, never written over or removed when the user's, and
+written under the folder's lock.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import keras
+
+from keras_gcnprune.outputs import OutputFolder
 
 if TYPE_CHECKING:
     from keras_gcnprune.data import SkeletonDataset
@@ -35,6 +39,8 @@ class RunDirectory:
 
     Args:
         path: The run directory.
+        reads: What the command that writes it reads (an initial model, a teacher, a
+            dataset file): nothing is written over them.
 
     Example:
         >>> run = RunDirectory("runs/dense")
@@ -42,8 +48,9 @@ class RunDirectory:
         ('model.keras', False)
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, reads=()) -> None:
         self.path = Path(path)
+        self.output = OutputFolder(self.path, reads)
 
     @classmethod
     def holding(cls, model_path: str | Path) -> tuple[RunDirectory, Path]:
@@ -54,6 +61,12 @@ class RunDirectory:
             return cls(path), path / MODEL_FILE
         return cls(path.parent), path
 
+    @classmethod
+    def files_read(cls, model_path: str | Path) -> list[Path]:
+        """What loading a run directory or model file reads: the model and its `run.json`."""
+        run, model_file = cls.holding(model_path)
+        return [model_file, run.run_file]
+
     model_file = property(lambda self: self.path / MODEL_FILE)
     run_file = property(lambda self: self.path / RUN_FILE)
     metrics_file = property(lambda self: self.path / "metrics.json")
@@ -63,18 +76,31 @@ class RunDirectory:
     backup_dir = property(lambda self: self.path / "backup")
 
     def artifacts(self) -> list[Path]:
-        """Everything `train` writes here; `claim(overwrite=True)` removes exactly these."""
+        """Everything `train` writes here; `claim(overwrite=True)` removes these, each only
+        where the package recorded it as written here."""
         return [self.metrics_file, self.model_file, self.run_file, self.history_file,
                 self.stripped_file, self.connectivity_file, self.backup_dir]
 
+    def check_writable(self) -> None:
+        """Refuses, before any work, a directory where an artifact's name is the user's or
+        read by the command (`OutputConflictError`)."""
+        self.output.check_writable(path.name for path in self.artifacts())
+
     def remove_artifacts(self) -> None:
-        """Removes every file and folder of `artifacts()` that is here."""
+        """Removes every file and folder of `artifacts()` that the package wrote here."""
         for path in self.artifacts():
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+            self.output.remove(path.name)
 
     def finished(self) -> bool:
         """Whether a complete set of files is here (its `metrics.json` is written last)."""
         return self.metrics_file.exists()
+
+    def finished_with(self, config: TrainConfig) -> bool:
+        """Whether a finished run of exactly `config`'s settings is here."""
+        if not (self.finished() and self.run_file.exists()):
+            return False
+        saved = with_added_settings(self.read_info()["config"])
+        return not settings_difference(saved, config.to_dict())
 
     def claim(self, config: TrainConfig, overwrite: bool = False) -> None:
         """Makes this this configuration's run directory before training writes in it.
@@ -84,14 +110,19 @@ class RunDirectory:
         `metrics.json` is removed, so that until the new set of files is complete no reader
         takes the directory for a finished run; `train` records the settings (`write_info`)
         before fitting starts, so that a later run of other settings is refused even if this
-        one is interrupted.
+        one is interrupted. Call it holding the directory's lock (`output.locked()`).
+
+        Raises:
+            RunConflictError: other settings are recorded and `overwrite` is False.
+            OutputConflictError: a file of the run's names here was not written by the
+                package, or is read by the command.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.check_writable()
         if overwrite:
             self.remove_artifacts()
         elif self.run_file.exists():
             self.check_same_settings(config)
-        self.metrics_file.unlink(missing_ok=True)
+        self.output.remove(self.metrics_file.name)
 
     def check_same_settings(self, config: TrainConfig) -> None:
         """Refuses a run directory whose `run.json` records other settings than `config` (a
@@ -143,9 +174,18 @@ class RunDirectory:
             raise ValueError(f"{self.metrics_file} is not a readable metrics file ({error}); "
                              "rerun the training that wrote it.") from error
 
-    @staticmethod
-    def write_json(path: Path, value) -> None:
-        write_text_atomically(path, json.dumps(value, indent=2))
+    def write_json(self, path: Path, value) -> None:
+        """Writes a JSON file of this directory whole (`path`: one of its files)."""
+        self.output.write_text(self._name(path), json.dumps(value, indent=2))
+
+    def save_model(self, model: keras.Model, path: Path) -> None:
+        """Saves a `.keras` file of this directory whole (`path`: one of its files)."""
+        self.output.write(self._name(path), lambda staged: model.save(staged), ".keras")
+
+    def _name(self, path: Path) -> str:
+        if path.parent != self.path:
+            raise ValueError(f"{path} is not a file of the run directory {self.path}.")
+        return path.name
 
     def load(self, model_file: Path | None = None) -> tuple[keras.Model, dict]:
         """The trained model (`model.keras`, or `model_file`) and its `run.json`.
@@ -204,18 +244,6 @@ def settings_difference(saved: dict, wanted: dict) -> str:
     saved, wanted = json.loads(json.dumps(saved)), json.loads(json.dumps(wanted))
     differing = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
     return "; ".join(f"{k}: {saved.get(k)!r} there, {wanted.get(k)!r} now" for k in differing)
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(text)
-    temporary.replace(path)
-
-
-def save_model_atomically(model: keras.Model, path: Path) -> None:
-    temporary = path.with_name("partial." + path.name)  # Keras needs the .keras suffix
-    model.save(temporary)
-    temporary.replace(path)
 
 
 def load_model_file(path: Path) -> keras.Model:

@@ -12,7 +12,6 @@ from keras_gcnprune.training.directory import (
     RunConflictError,
     RunDirectory,
     load_run,
-    save_model_atomically,
 )
 from keras_gcnprune.training.run import (
     environment,
@@ -83,6 +82,8 @@ def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
     Raises:
         ValueError: fewer than two runs, or runs trained on different data or shapes.
         RunConflictError: `out_dir` holds another run and `overwrite` is False.
+        OutputConflictError: `out_dir` holds files of the run's names that the package did
+            not write, or is one of the members.
 
     Example:
         >>> metrics = ensemble_runs(["runs/joint", "runs/bone"], "runs/ensemble")  # doctest: +SKIP
@@ -95,10 +96,19 @@ def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
     members, infos = [m for m, _ in loaded], [i for _, i in loaded]
     _check_same_data(infos, paths)
     member_metrics = [RunDirectory.holding(path)[0].read_metrics() for path in paths]
-    member_streams = [tuple(i["config"]["preprocessing"]["streams"]) for i in infos]
-    run = RunDirectory(out_dir)
-    run.path.mkdir(parents=True, exist_ok=True)
+    run = RunDirectory(out_dir, reads=[read for path in paths
+                                       for read in RunDirectory.files_read(path)])
+    with run.output.locked():
+        return _write_ensemble(run, paths, members, infos, member_metrics, overwrite, dataset,
+                               started)
+
+
+def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: list[dict],
+                    member_metrics: list[dict], overwrite: bool,
+                    dataset: SkeletonDataset | None, started: float) -> dict:
+    run.check_writable()
     _claim(run, paths, overwrite)
+    member_streams = [tuple(i["config"]["preprocessing"]["streams"]) for i in infos]
     model = ensemble(members, member_streams)
     preprocessing = Preprocessing.from_dict({**infos[0]["config"]["preprocessing"],
                                              "streams": union_of_streams(member_streams)})
@@ -111,7 +121,7 @@ def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
     _, data = run_data(info, on_error=config.get("on_error", "raise"), loaded=dataset)
     x_test, y_test = data.test
     run.remove_artifacts()
-    save_model_atomically(model, run.model_file)
+    run.save_model(model, run.model_file)
     run.write_json(run.run_file, info)
     metrics = {
         "dataset": config["dataset"],

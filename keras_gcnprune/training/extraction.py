@@ -6,15 +6,21 @@ import copy
 from collections.abc import Sequence
 from pathlib import Path
 
+from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning import MULTI_RATE_METHODS, closed_form_rate, extract
-from keras_gcnprune.training.directory import RunDirectory, load_run, save_model_atomically
+from keras_gcnprune.training.directory import (
+    RunConflictError,
+    RunDirectory,
+    load_run,
+    settings_difference,
+)
 from keras_gcnprune.training.run import check_data_fits, extracted_metrics, run_data
 
 
 def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,
                 consistent: bool | None = None, calibration_batches: int | None = None,
                 dataset: str | None = None, protocol: str | None = None,
-                on_error: str = "raise") -> list[dict]:
+                on_error: str = "raise", overwrite: bool = False) -> list[dict]:
     """Extracts a pruned model at every rate from an srmp or mrmp run, without retraining.
 
     Each rate gets a run directory `out_dir/rate_<rate>` (`model.keras`, `run.json`,
@@ -34,6 +40,8 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
         dataset: Dataset spec for calibration and test accuracy (default: the run's).
         protocol: Protocol (default: the run's).
         on_error: `"raise"` or `"skip"` for bad dataset files.
+        overwrite: Replace a rate's folder that holds a model extracted from another run or
+            with other settings (otherwise refused); the same extraction is written again.
 
     Returns:
         One metrics dict per rate: `rate`, `trained`, `test_accuracy`, `realized_rate`
@@ -41,9 +49,40 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
         closed-form band-stop threshold would realize), `disconnected_fraction`,
         `kept_weights`, `path`.
 
+    Raises:
+        RunConflictError: a rate's folder holds another extraction and `overwrite` is False.
+        OutputConflictError: a rate's folder, or a file in it, was not written by the
+            package, or another process writes in `out_dir`.
+
     Example:
         >>> extract_run("runs/mrmp", [0.93, 0.97], "runs/mrmp_family")  # doctest: +SKIP
     """
+    folders = rate_folders(rates)
+    reads = RunDirectory.files_read(model_path)
+    out = OutputFolder(out_dir, reads)
+    with out.locked():
+        out.check_writable(folders)
+        return _extract_all(model_path, folders, out, reads, consistent, calibration_batches,
+                            dataset, protocol, on_error, overwrite)
+
+
+def rate_folders(rates: Sequence[float]) -> dict[str, float]:
+    """The folder of each rate (`rate_<rate>`, to 6 significant digits), refusing rates that
+    name the same folder."""
+    folders: dict[str, float] = {}
+    for rate in rates:
+        name = f"rate_{rate:g}"
+        if name in folders and folders[name] != rate:
+            raise ValueError(f"Rates {folders[name]!r} and {rate!r} both name the folder "
+                             f"{name}; pass rates that differ in their first 6 significant "
+                             "digits.")
+        folders[name] = rate
+    return folders
+
+
+def _extract_all(model_path, folders: dict[str, float], out: OutputFolder, reads: list[Path],
+                 consistent, calibration_batches, dataset, protocol, on_error,
+                 overwrite: bool) -> list[dict]:
     model, info = load_run(model_path)
     pruning = info["config"].get("pruning") or {}
     if pruning.get("method") not in MULTI_RATE_METHODS:
@@ -61,26 +100,43 @@ def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | P
     if calibration_batches:
         options["calibration_batches"] = calibration_batches
     trained = set(pruning.get("rates") or [pruning["rate"]])
-    out_dir = Path(out_dir)
     results = []
-    for rate in rates:
-        extracted = extract(model, rate, calibration_data=x_train, **options)
-        target = RunDirectory(out_dir / f"rate_{rate:g}")
-        target.path.mkdir(parents=True, exist_ok=True)
-        save_model_atomically(extracted, target.model_file)
-        metrics = {
-            "rate": rate,
-            "trained": rate in trained,
-            "consistent": options["consistent"],
-            **extracted_metrics(extracted, data, closed_form_rate(
-                model, rate, pruning.get("prior", "gaussian"), options["include_adjacency"])),
-            "extracted_from": str(model_path),
-            "path": str(target.path),
-        }
-        target.write_json(target.run_file, _extracted_info(info, rate))
-        target.write_metrics(metrics)
-        results.append(metrics)
+    for name, rate in folders.items():
+        target = RunDirectory(out.claim(name), reads)
+        with target.output.locked():
+            results.append(_extract_one(model, rate, target, info, options, trained, data,
+                                        model_path, x_train, pruning, overwrite))
     return results
+
+
+def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: dict,
+                 trained: set, data, model_path, x_train, pruning: dict,
+                 overwrite: bool) -> dict:
+    """Writes one rate's run directory: `metrics.json` removed first and written last, so
+    that a directory interrupted in between is never taken for a finished one."""
+    extracted_info = _extracted_info(info, rate, model_path, options)
+    target.check_writable()
+    if target.run_file.exists() and not overwrite:
+        difference = settings_difference(target.read_info(), extracted_info)
+        if difference:
+            raise RunConflictError(
+                f"{target.path} holds another extraction ({difference}). Extract to another "
+                "folder, or overwrite it.")
+    target.output.remove(target.metrics_file.name)
+    extracted = extract(model, rate, calibration_data=x_train, **options)
+    target.save_model(extracted, target.model_file)
+    metrics = {
+        "rate": rate,
+        "trained": rate in trained,
+        "consistent": options["consistent"],
+        **extracted_metrics(extracted, data, closed_form_rate(
+            model, rate, pruning.get("prior", "gaussian"), options["include_adjacency"])),
+        "extracted_from": str(model_path),
+        "path": str(target.path),
+    }
+    target.write_json(target.run_file, extracted_info)
+    target.write_metrics(metrics)
+    return metrics
 
 
 def recorded_extraction(pruning: dict) -> dict:
@@ -92,7 +148,8 @@ def recorded_extraction(pruning: dict) -> dict:
             "include_adjacency": pruning.get("include_adjacency", False)}
 
 
-def _extracted_info(info: dict, rate: float) -> dict:
+def _extracted_info(info: dict, rate: float, model_path, options: dict) -> dict:
     info = copy.deepcopy(info)
     info["config"]["pruning"]["rate"] = rate
-    return info
+    return {**info, "extracted_from": str(Path(model_path).resolve()),
+            "extraction": dict(options)}

@@ -25,6 +25,7 @@ from keras_gcnprune.data import (
     Augmentation,
     Preprocessing,
     SkeletonDataset,
+    dataset_location,
     load_dataset,
     make_tf_dataset,
     split,
@@ -59,7 +60,6 @@ from keras_gcnprune.training.directory import (
     RunDirectory,
     load_model_file,
     load_run,
-    save_model_atomically,
     settings_difference,
     with_added_settings,
 )
@@ -398,7 +398,9 @@ def train(
 
     Args:
         config: The run's configuration.
-        out_dir: Run directory (created; an interrupted run in it is resumed).
+        out_dir: Run directory (created; an interrupted run in it is resumed, a finished one
+            of the same settings is not trained again: its metrics are returned). Files in it
+            that the package did not write are neither written over nor removed.
         dataset: An already loaded dataset to use instead of loading `config.dataset`.
         verbose: Keras verbosity (`"auto"`: progress bar).
         callbacks: More Keras callbacks for `model.fit`, called after the run's own.
@@ -413,15 +415,34 @@ def train(
 
     Raises:
         RunConflictError: `out_dir` holds a run of other settings and `overwrite` is False.
+        OutputConflictError: `out_dir` holds files of the run's names that the package did
+            not write, holds or is what the training reads, or another process writes in it.
         TrainingDivergedError: the loss became NaN or infinite; no metrics are written.
 
     Example:
         >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
     """
-    run = RunDirectory(out_dir)
-    if not overwrite and only_extraction_differs(run, config):
-        return _reextract(run, config, dataset)
-    run.claim(config, overwrite)
+    run = RunDirectory(out_dir, reads=reads_of(config))
+    with run.output.locked():
+        if not overwrite and run.finished_with(config):
+            return run.read_metrics()
+        if not overwrite and only_extraction_differs(run, config):
+            return _reextract(run, config, dataset)
+        run.claim(config, overwrite)
+        return _train(run, config, dataset, verbose, callbacks)
+
+
+def reads_of(config: TrainConfig) -> list[Path]:
+    """The files and folders a training reads: its dataset, initial model and teacher."""
+    reads = RunDirectory.files_read(config.initial_model) if config.initial_model else []
+    if config.distillation is not None and config.distillation.teacher:
+        reads += RunDirectory.files_read(config.distillation.teacher)
+    location = dataset_location(config.dataset)
+    return reads + ([location] if location else [])
+
+
+def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,
+           verbose: int | str, callbacks: list[keras.callbacks.Callback] | None) -> dict:
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     data = prepare_data(config, dataset)
@@ -453,11 +474,12 @@ def train(
         else model
     compile_for_classification(trainer, config, steps=len(train_data))
     run.write_info(config, dataset)
-    backup = ResumableBackup(run.backup_dir, json.dumps(config.to_dict(), sort_keys=True))
+    backup = ResumableBackup(run.output, run.backup_dir.name,
+                             json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
-        run.history_file.unlink(missing_ok=True)
+        run.output.remove(run.history_file.name)
     callbacks = [StopOnNonFiniteLoss(), backup, EpochCounter(epoch),
-                 HistoryFile(run.history_file),
+                 HistoryFile(run.output, run.history_file.name),
                  *(callbacks or [])]
     if pruning is not None:
         schedule = pruning.schedule(len(train_data) * config.epochs)
@@ -490,11 +512,11 @@ def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, d
     if pruning is not None and pruning.multi_rate:
         settle_at_largest_rate(model, pruning, x_train)
         pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, data)
-    save_model_atomically(model, run.model_file)
+    run.save_model(model, run.model_file)
     if pruning is not None:
         report = connectivity_report(model)
         run.write_json(run.connectivity_file, report)
-        save_model_atomically(strip_pruning(model), run.stripped_file)
+        run.save_model(strip_pruning(model), run.stripped_file)
         pruning_metrics = {
             "pruning_method": pruning.method,
             "target_rate": pruning.rate,

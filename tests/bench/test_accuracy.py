@@ -10,6 +10,7 @@ from keras_gcnprune.bench.docs import write_docs
 from keras_gcnprune.bench.export import ExportBench, run_export
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.cli.main import main
+from keras_gcnprune.outputs import OutputConflictError, OutputFolder
 
 BENCH = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude", "mrmp"),
                       rates=(0.5, 0.9), seeds=1, epochs=1, unseen=(0.7,))
@@ -487,19 +488,19 @@ def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
 
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from keras_gcnprune.bench.results import exclusive_use\n"
-         "with exclusive_use(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+         "from keras_gcnprune.outputs import OutputFolder\n"
+         "with OutputFolder(sys.argv[1]).locked():\n    print('held', flush=True); time.sleep(60)",
          str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(BlockingIOError, match=f"in use by another benchmark process "
-                                                  f"\\(pid {holder.pid}\\)"):
+        with pytest.raises(OutputConflictError, match=f"being written by another gcnprune "
+                                                      f"command \\(process {holder.pid}\\)"):
             run_accuracy(BENCH, tmp_path, progress=quiet(4))
     finally:
         holder.kill()
         holder.wait()
     assert not (tmp_path / "runs").exists()  # nothing trained by the refused process
-    with __import__("keras_gcnprune.bench.results", fromlist=["x"]).exclusive_use(tmp_path):
+    with OutputFolder(tmp_path).locked():
         pass  # released when its holder was killed
 
 

@@ -87,7 +87,8 @@ def test_a_failed_training_is_reported_and_does_not_stop_the_others_and_a_rerun_
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where the run directory goes")  # its training fails
     with pytest.raises(TrainingsFailed, match=r"1 training\(s\) failed \(magnitude_0.9 "
-                                              r"cross_subject seed0; first: FileExistsError"):
+                                              r"cross_subject seed0; first: "
+                                              r"keras_gcnprune.outputs.OutputConflictError"):
         run_accuracy(BENCH, tmp_path, progress=quiet(3), plots=False, executor=executor)
     failures = json.loads((tmp_path / "failures.json").read_text())
     assert list(failures) == ["magnitude_0.9 cross_subject seed0"]

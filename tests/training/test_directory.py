@@ -16,7 +16,8 @@ def test_a_run_directory_names_its_files_and_finds_itself_from_a_model_file(tmp_
 def test_metrics_mark_a_finished_run_and_damaged_files_are_named(tmp_path):
     run = RunDirectory(tmp_path)
     assert not run.finished()
-    run.write_metrics({"test_accuracy": 0.5})
+    with run.output.locked():
+        run.write_metrics({"test_accuracy": 0.5})
     assert run.finished() and run.read_metrics() == {"test_accuracy": 0.5}
     run.metrics_file.write_text("{truncated")
     with pytest.raises(ValueError, match="metrics.json is not a readable metrics file"):

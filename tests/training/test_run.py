@@ -6,6 +6,7 @@ import pytest
 
 from keras_gcnprune import models
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.outputs import OutputConflictError, OutputFolder
 from keras_gcnprune.training import PruningConfig, TrainConfig, evaluate, prepare_data, train
 
 
@@ -98,14 +99,21 @@ def _recording_fit(fit, seen):
     return recording
 
 
+def _package_backup(folder):
+    """A `backup/` recorded as the package's, as an interrupted training leaves it."""
+    with OutputFolder(folder).locked() as out:
+        out.claim("backup").mkdir()
+    return folder / "backup"
+
+
 def test_a_backup_of_another_configuration_or_a_corrupt_one_is_discarded(gestures, tmp_path):
-    backup = tmp_path / "backup"
-    backup.mkdir()
+    backup = _package_backup(tmp_path)
     (backup / "run_config.json").write_text("{}")
     (backup / "latest.weights.h5").write_text("not hdf5")
     config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16))
     with pytest.warns(UserWarning, match="different configuration"):
         train(config, tmp_path, dataset=gestures, verbose=0)
+    (tmp_path / "metrics.json").unlink()  # as if interrupted after its last epoch
     backup.mkdir()
     (backup / "run_config.json").write_text(json.dumps(config.to_dict(), sort_keys=True))
     (backup / "latest.weights.h5").write_text("not hdf5")
@@ -115,10 +123,23 @@ def test_a_backup_of_another_configuration_or_a_corrupt_one_is_discarded(gesture
     assert metrics["epochs"] == 1 and not backup.exists()
 
 
+def test_a_backup_folder_the_package_did_not_write_is_refused_and_kept(gestures, tmp_path):
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "notes.txt").write_text("mine")
+    (tmp_path / "history.json").write_text("mine too")
+    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16))
+    with pytest.raises(OutputConflictError, match="exists and was not written by gcnprune"):
+        train(config, tmp_path, dataset=gestures, verbose=0)
+    assert (tmp_path / "backup" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "history.json").read_text() == "mine too"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "history.json"]
+
+
 KILLED_RUN = """
 import os, signal, sys
 import keras
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.outputs import OutputConflictError, OutputFolder
 from keras_gcnprune.training import PruningConfig, TrainConfig, train
 
 class Kill(keras.callbacks.Callback):
