@@ -196,12 +196,13 @@ class OutputFolder:
         if key in _HELD:
             yield self
             return
+        created = not self.path.exists()
         _HELD[key] = handle = self._acquire()
         try:
             yield self
         finally:
             del _HELD[key]
-            self._release(handle)
+            self._release(handle, created)
 
     def _acquire(self):
         self.record_dir.mkdir(parents=True, exist_ok=True)
@@ -224,16 +225,18 @@ class OutputFolder:
         handle.flush()
         return handle
 
-    def _release(self, handle) -> None:
+    def _release(self, handle, created: bool) -> None:
         """Releases the lock, first removing what staging left (a crashed command's too) and,
-        where nothing is recorded, `.gcnprune/` itself: a command that wrote nothing leaves
-        nothing."""
+        where nothing is recorded, `.gcnprune/` itself and the folder if this command created
+        it and it is empty: a command that wrote nothing leaves nothing."""
         try:
             shutil.rmtree(self.record_dir / "partial", ignore_errors=True)
             if not self.record_file.exists():
                 self.lock_file.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):
                     self.record_dir.rmdir()
+                    if created:
+                        self.path.rmdir()
         finally:
             handle.close()  # closing the handle releases the lock
 
