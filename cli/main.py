@@ -49,12 +49,30 @@ class _Commands(click.Group):
                 sys.exit(128 + _TERMINATED[0])
             if ctx.params.get("debug") or not _expected(error):
                 raise
-            raise click.ClickException(f"{error} (--debug shows the traceback)") from None
+            raise click.ClickException(f"{_described(error)} (--debug shows the traceback)"
+                                       ) from None
+
+
+def _described(error: Exception) -> str:
+    if isinstance(error, MemoryError):
+        return (f"out of memory{': ' + str(error) if str(error) else ''}; use smaller inputs, "
+                "frames, samples or batches, or a machine with more memory")
+    import tensorflow as tf
+
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return (f"out of memory or disk space ({error.message.splitlines()[0][:300]}); free "
+                "some, or use smaller settings")
+    return str(error)
 
 
 def _expected(error: Exception) -> bool:
-    """Whether an error is one the package raises on purpose for bad input or a failed check."""
-    if isinstance(error, ValueError | OSError | ImportError):
+    """Whether an error is one the package raises on purpose for bad input or a failed check,
+    or a resource (memory, disk) running out."""
+    if isinstance(error, ValueError | OSError | ImportError | MemoryError):
+        return True
+    import tensorflow as tf
+
+    if isinstance(error, tf.errors.ResourceExhaustedError):
         return True
     from keras_gcnprune.bench.accuracy import TrainingsFailed
     from keras_gcnprune.export import ExportError

@@ -67,6 +67,7 @@ class SkeletonDataset:
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         self.class_names = tuple(str(name) for name in self.class_names)
+        check_class_names(self.class_names)
         if len(self.sequences) != len(self.labels):
             raise ValueError(
                 f"{len(self.sequences)} sequences but {len(self.labels)} labels; give one label "
@@ -150,6 +151,37 @@ class SkeletonDataset:
         return Path(path)
 
 
+MAX_CLASSES = 100_000
+MAX_CLASS_NAME = 200
+
+
+def check_class_names(names) -> None:
+    """Refuses class names an app could not show or a labels file could not hold one per
+    line: not strings, empty, with line breaks or other control characters, too long,
+    repeated, or more than `MAX_CLASSES`.
+
+    Raises:
+        ValueError: naming the offending name and its index.
+    """
+    names = list(names)
+    if len(names) > MAX_CLASSES:
+        raise ValueError(f"{len(names):,} classes; at most {MAX_CLASSES:,} are supported.")
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            raise ValueError(f"Class name {index} is {name!r}, not a string.")
+        if not name.strip() or len(name) > MAX_CLASS_NAME or \
+                any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ValueError(
+                f"Class name {index} ({name!r}) must be non-blank text of at most "
+                f"{MAX_CLASS_NAME} characters without line breaks or other control "
+                "characters: a labels file holds one name per line.")
+        if name in seen:
+            raise ValueError(f"Class name {name!r} is given twice (classes {seen[name]} and "
+                             f"{index}); give each class its own name.")
+        seen[name] = index
+
+
 def _layout_from_archive(value: np.ndarray) -> str | SkeletonLayout:
     text = str(value)
     return SkeletonLayout.from_dict(json.loads(text)) if text.startswith("{") else text
@@ -189,6 +221,11 @@ def _archive_lengths(path: Path, lengths: np.ndarray, frames: int) -> np.ndarray
 
 def _archive_labels(path: Path, raw: np.ndarray, names: np.ndarray | None
                     ) -> tuple[np.ndarray, tuple[str, ...]]:
+    if names is not None:
+        try:
+            check_class_names([str(n) for n in names.reshape(-1)])
+        except ValueError as error:
+            raise SkeletonFileError(path, f"class_names: {error}") from error
     if raw.dtype.kind in "US":
         class_names = tuple(str(n) for n in names) if names is not None \
             else tuple(sorted(set(raw.tolist())))
@@ -207,6 +244,11 @@ def _archive_labels(path: Path, raw: np.ndarray, names: np.ndarray | None
     elif raw.dtype.kind not in "iu":
         raise SkeletonFileError(path, f"labels must be integers or strings, got dtype {raw.dtype}")
     labels = raw.astype(np.int64)
+    if names is None and labels.max(initial=-1) >= MAX_CLASSES:
+        raise SkeletonFileError(path, f"label {int(labels.max())} without class_names would "
+                                      f"make {int(labels.max()) + 1:,} classes; at most "
+                                      f"{MAX_CLASSES:,} are supported: store class_names, or "
+                                      "number the classes from 0")
     class_names = tuple(str(n) for n in names) if names is not None \
         else tuple(f"class_{i}" for i in range(int(labels.max(initial=-1)) + 1))
     outside = labels[(labels < 0) | (labels >= len(class_names))]

@@ -31,7 +31,13 @@ def _meta(dataset: SkeletonDataset, key: str) -> np.ndarray:
 
 def _partition(key: str) -> Splitter:
     def splitter(dataset: SkeletonDataset) -> tuple[np.ndarray, np.ndarray]:
-        values = _meta(dataset, key)
+        values = np.asarray(_meta(dataset, key)).astype(str)
+        other = sorted(set(values.tolist()) - {"train", "test"})
+        if other:
+            raise ValueError(
+                f"meta[{key!r}] of dataset {dataset.name!r} holds {other[:5]}; each sequence's "
+                "partition must be exactly 'train' or 'test' (lower case), so that none is "
+                "silently left out.")
         return values == "train", values == "test"
 
     return splitter

@@ -57,6 +57,7 @@ class LiteRtClassifier:
         self.outputs = self.model.create_output_buffers(0)
         self.labels = self.metadata["labels"]
         self.frames = self.metadata["frames"]
+        self.frame_shape = tuple(self.metadata["input"]["shape"][2:])  # (joints, channels)
         self._returns_probabilities = self.metadata["output"]["name"] == "probabilities"
 
     def probabilities(self, window: np.ndarray) -> np.ndarray:
@@ -129,8 +130,21 @@ class StreamingClassifier:
 
     def push(self, frame: np.ndarray) -> Decision | None:
         """Adds one frame `(joints, channels)`; returns a decision on every `every`-th frame once
-        the buffer is full, else None."""
+        the buffer is full, else None.
+
+        Raises:
+            ValueError: the frame is not `(joints, channels)` of the model, or holds NaN or
+                infinite coordinates; the stream is left as it was, so the caller can skip the
+                frame (or give lost joints as zeros, which the model reads as missing).
+        """
         frame = np.asarray(frame, dtype=np.float32)
+        if frame.shape != self.model.frame_shape:
+            raise ValueError(f"A frame must be (joints, channels) = {self.model.frame_shape} "
+                             f"for this model, got shape {frame.shape}.")
+        if not np.all(np.isfinite(frame)):
+            raise ValueError(f"Frame {self._seen} holds NaN or infinite coordinates; it was "
+                             "not added. Skip it, or give lost joints as zeros (read as "
+                             "missing).")
         if self._buffer is None:
             self._buffer = np.zeros((self.window, *frame.shape), np.float32)
         self._buffer[self._seen % self.window] = frame

@@ -42,7 +42,33 @@ def read_model(source: str | Path | bytes) -> schema.ModelT:
     if not valid:
         raise ValueError(f"{name} is not a usable TFLite model: it has no subgraph or no "
                          "operator codes.")
+    problem = _index_out_of_range(model)
+    if problem:
+        raise ValueError(f"{name} is not a readable TFLite model: its flatbuffer is damaged "
+                         f"({problem}).")
     return model
+
+
+def _index_out_of_range(model: schema.ModelT) -> str | None:
+    """The first operator-code, tensor or buffer index that points outside its list."""
+    codes, buffers = len(model.operatorCodes), len(model.buffers or [])
+    for s, subgraph in enumerate(model.subgraphs):
+        tensors = len(subgraph.tensors)
+        ends = [("subgraph input", list(subgraph.inputs or [])),
+                ("subgraph output", list(subgraph.outputs or []))]
+        for o, op in enumerate(subgraph.operators or []):
+            if not 0 <= op.opcodeIndex < codes:
+                return f"subgraph {s} operator {o} has operator code {op.opcodeIndex} of {codes}"
+            ends += [(f"operator {o} tensor", list(op.inputs if op.inputs is not None else [])
+                      + list(op.outputs if op.outputs is not None else []))]
+        for what, indices in ends:
+            bad = [int(i) for i in indices if not -1 <= int(i) < tensors]
+            if bad:
+                return f"subgraph {s} {what} index {bad[0]} of {tensors} tensors"
+        for t, tensor in enumerate(subgraph.tensors):
+            if not 0 <= tensor.buffer < max(buffers, 1):
+                return f"subgraph {s} tensor {t} has buffer {tensor.buffer} of {buffers}"
+    return None
 
 
 def operator_name(model: schema.ModelT, opcode_index: int) -> str:

@@ -157,6 +157,9 @@ def _input_specs(model: schema.ModelT) -> list[tuple[list[int], type]]:
     return specs
 
 
+MAX_SAMPLE_VALUES = 2**26  # 256 MiB of float32 inputs
+
+
 def sample_inputs(source: str | Path | bytes, samples: int = 8, seed: int = 0) -> list[np.ndarray]:
     """Seeded inputs of a TFLite model's input shapes: standard normal floats, zero integers.
 
@@ -167,6 +170,11 @@ def sample_inputs(source: str | Path | bytes, samples: int = 8, seed: int = 0) -
     arrays = []
     for shape, dtype in _input_specs(read_model(source)):
         full = (samples, *shape[1:])
+        if int(np.prod(full, dtype=np.float64)) > MAX_SAMPLE_VALUES:
+            raise ValueError(f"{samples} inputs of shape {tuple(shape)} would hold "
+                             f"{int(np.prod(full, dtype=np.float64)):,} values, more than the "
+                             f"{MAX_SAMPLE_VALUES:,} a check generates: check fewer samples, "
+                             "or a model of a smaller input.")
         if np.issubdtype(dtype, np.floating):
             arrays.append(rng.standard_normal(full).astype(dtype))
         else:

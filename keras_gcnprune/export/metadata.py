@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from keras_gcnprune.data.dataset import check_class_names
 from keras_gcnprune.layers import SkeletonPreprocessing
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, realized_rate
 
@@ -33,6 +34,11 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
     _, frames, joints, channels = model.input_shape
     classes = int(model.output_shape[-1])
     layout = info.get("layout")
+    labels = info.get("class_names") or [f"class_{i}" for i in range(classes)]
+    check_class_names(labels)
+    if len(labels) != classes:
+        raise ValueError(f"{len(labels)} class names for a model of {classes} outputs: an app "
+                         "would show every label after the first mismatch on the wrong class.")
     return {
         "package": "keras_gcnprune",
         "package_version": __version__,
@@ -43,7 +49,7 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
         "output": {"name": output_name(model), "shape": [batch_size, classes],
                    "dtype": "float32"},
         "raw_input": _raw_input(model),
-        "labels": info.get("class_names") or [f"class_{i}" for i in range(classes)],
+        "labels": labels,
         "layout": None if layout is None else {
             "name": layout["name"], "joints": layout["joints"], "edges": layout["edges"],
             "centre": layout.get("centre"),

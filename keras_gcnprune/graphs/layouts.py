@@ -21,6 +21,10 @@ import numpy as np
 MAX_PERSONS = 16
 
 
+# The most joints a layout may have: adjacencies hold joints squared values, per subset.
+MAX_JOINTS = 1024
+
+
 @dataclass(frozen=True)
 class SkeletonLayout:
     """A skeleton graph: named joints, undirected bones between them and a centre joint.
@@ -50,6 +54,9 @@ class SkeletonLayout:
         count = len(self.joints)
         if count == 0:
             raise ValueError(f"Layout {self.name!r} has no joints; give at least one joint name.")
+        if count > MAX_JOINTS:
+            raise ValueError(f"Layout {self.name!r} has {count:,} joints; at most {MAX_JOINTS:,} "
+                             "are supported (its adjacency matrices grow with their square).")
         if len(set(self.joints)) != count:
             raise ValueError(f"Layout {self.name!r} has repeated joint names: {list(self.joints)}.")
         for edge in self.edges:

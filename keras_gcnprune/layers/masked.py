@@ -349,6 +349,19 @@ class MaskedLayer(keras.layers.Layer):
             "pruning protocol of keras_gcnprune.layers.MaskedLayer that every prunable layer "
             "type implements.")
 
+    def load_own_variables(self, store) -> None:
+        """Loads the saved weights, refusing masks with values other than 0 and 1 (a damaged
+        or hand-edited file), which would scale weights and misstate every pruning rate."""
+        super().load_own_variables(store)
+        for weight in self.masked_weights():
+            values = np.asarray(weight.mask.numpy())
+            wrong = values[(values != 0) & (values != 1)]
+            if wrong.size:
+                raise ValueError(
+                    f"Layer {self.name!r}: mask {weight.mask.path!r} holds {wrong.size} values "
+                    f"other than 0 and 1 (e.g. {float(wrong.flat[0])!r}); a mask keeps a weight "
+                    "(1) or prunes it (0). The file is damaged: restore or retrain it.")
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(

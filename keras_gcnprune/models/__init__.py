@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from collections.abc import Callable
 
@@ -50,7 +51,55 @@ def build(name: str, layout, num_classes: int, frames: int, **options) -> keras.
             f"frames must be a positive integer, got {frames!r}: the models take a fixed window "
             "of T frames (Preprocessing(frames=T) resamples every sequence to it), because "
             "mobile GPU delegates run static shapes only.")
-    return MODELS[_key(name)](layout, num_classes=num_classes, frames=frames, **options)
+    builder = MODELS[_key(name)]
+    check_options(builder, options)
+    return builder(layout, num_classes=num_classes, frames=frames, **options)
+
+
+# The largest count (width, heads, kernel, ...) an option may give: far above any phone model.
+MAX_COUNT = 4096
+
+
+def check_options(builder: Callable, options: dict) -> None:
+    """Refuses options the model function does not take, and values of another type than
+    its default's: a whole number in [1, `MAX_COUNT`] (or a list of them) where the default is
+    one, a number where it is a float, True or False where it is a bool.
+
+    Raises:
+        ValueError: naming the option, its value and what it takes.
+    """
+    parameters = inspect.signature(builder).parameters
+    known = [p for p in parameters if p not in ("layout", "num_classes", "frames")]
+    for key, value in options.items():
+        if key not in known:
+            raise ValueError(f"Unknown option {key!r} for {builder.__name__}; it takes "
+                             f"{known}.")
+        problem = _value_problem(parameters[key].default, value)
+        if problem:
+            raise ValueError(f"Option {key}={value!r} of {builder.__name__}: {problem}.")
+
+
+def _value_problem(default, value) -> str | None:
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "give true or false"
+    if isinstance(default, numbers.Integral):
+        counts = [value]
+    elif isinstance(default, list | tuple) and default and \
+            all(isinstance(d, numbers.Integral) for d in default):
+        if not isinstance(value, list | tuple) or not value:
+            return "give a non-empty list of whole numbers"
+        counts = list(value)
+    elif isinstance(default, float):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+            value == value and abs(value) != float("inf")
+        return None if ok else "give a finite number"
+    else:
+        return None if isinstance(value, type(default)) else f"give a {type(default).__name__}"
+    for count in counts:
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or \
+                not 1 <= count <= MAX_COUNT:
+            return f"give whole numbers in [1, {MAX_COUNT}]"
+    return None
 
 
 def _key(name: str) -> str:

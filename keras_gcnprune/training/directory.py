@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import keras
 
+from keras_gcnprune.data.dataset import check_class_names
 from keras_gcnprune.outputs import OutputFolder
 
 if TYPE_CHECKING:
@@ -157,9 +158,16 @@ class RunDirectory:
                              "training that wrote it.") from error
         required = {"config", "layout", "class_names"}
         if not isinstance(info, dict) or not required <= set(info) or \
-                not isinstance(info["config"], dict) or "preprocessing" not in info["config"]:
+                not isinstance(info["config"], dict) or "preprocessing" not in info["config"] \
+                or not isinstance(info["class_names"], list):
             raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with "
-                             "the preprocessing in config, as `gcnprune train` writes them.")
+                             "the preprocessing in config and class_names a list, as `gcnprune "
+                             "train` writes them.")
+        try:
+            check_class_names(info["class_names"])
+        except ValueError as error:
+            raise ValueError(f"{path}: {error} Restore the class names the run was trained "
+                             "with.") from error
         return info
 
     def write_metrics(self, metrics: dict) -> None:
@@ -254,11 +262,28 @@ def load_model_file(path: Path) -> keras.Model:
         raise ValueError(f"{path} is damaged: a .keras file is a zip archive and this one is not "
                          f"({path.stat().st_size:,} bytes; truncated?); retrain it or restore "
                          "the file.")
+    if path.suffix == ".keras":
+        _check_archive_sizes(path)
     try:
         return keras.models.load_model(path)
     except Exception as error:  # a damaged file fails in many ways inside Keras
         raise ValueError(f"{path} is not a readable Keras model ({type(error).__name__}: "
                          f"{str(error)[:300]}); retrain it or restore the file.") from error
+
+
+# What the JSON members of a `.keras` archive may expand to: a model's configuration is a few
+# hundred kilobytes; a small file that expands to gigabytes is an attack, not a model.
+MAX_CONFIG_BYTES = 64 * 2**20
+
+
+def _check_archive_sizes(path: Path) -> None:
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            if member.filename.endswith(".json") and member.file_size > MAX_CONFIG_BYTES:
+                raise ValueError(
+                    f"{path}: its {member.filename} expands to {member.file_size:,} bytes, "
+                    f"more than the {MAX_CONFIG_BYTES:,} a model's configuration takes; the "
+                    "file is not loaded.")
 
 
 def check_run_matches_model(model: keras.Model, info: dict, run_file: Path) -> None:

@@ -664,8 +664,17 @@ def settle_at_largest_rate(model: keras.Model, pruning: PruningConfig, x_train: 
 
 def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int = 64
                     ) -> float:
-    """Top-1 accuracy of a logits model on preprocessed inputs."""
+    """Top-1 accuracy of a logits model on preprocessed inputs.
+
+    Raises:
+        ValueError: some outputs are NaN or infinite: an accuracy of them would mean nothing.
+    """
     logits = model.predict(x, batch_size=batch_size, verbose=0)
+    broken = int(np.sum(~np.all(np.isfinite(logits), axis=-1)))
+    if broken:
+        raise ValueError(f"The model's outputs are NaN or infinite on {broken} of {len(x)} "
+                         "sequences (its weights, or the inputs, hold such values): no "
+                         "accuracy is reported. Retrain it, or check the data.")
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
@@ -698,13 +707,24 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
 
 
 def check_data_fits(model: keras.Model, info: dict, loaded: SkeletonDataset, spec: str) -> None:
-    """Raises when a dataset's classes or joints differ from what the run's model takes."""
+    """Raises when a dataset's classes (names, in order) or joints differ from what the run's
+    model takes: a class index means the same class in both, or accuracies are wrong."""
     if loaded.num_classes != len(info["class_names"]) or loaded.num_joints != model.input_shape[2]:
         raise ValueError(
             f"Dataset {spec!r} ({loaded.num_classes} classes, {loaded.num_joints} "
             f"joints) does not match the model ({len(info['class_names'])} classes, "
             f"{model.input_shape[2]} joints)."
         )
+    differing = [i for i, (ours, theirs) in enumerate(zip(loaded.class_names,
+                                                          info["class_names"]))
+                 if ours != theirs]
+    if differing:
+        i = differing[0]
+        raise ValueError(
+            f"Dataset {spec!r} names class {i} {loaded.class_names[i]!r} where the run's model "
+            f"has {info['class_names'][i]!r} ({len(differing)} classes differ): the same "
+            "classes must come in the same order, or every accuracy is wrong. Store the run's "
+            "class_names, in its order, in the dataset.")
 
 
 def evaluate(model_path: str | Path, dataset: str | None = None, protocol: str | None = None,

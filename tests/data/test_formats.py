@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -253,6 +255,16 @@ def beyond_float32():
      r"labels \[3\] are outside \[0, 2\)"),
     ({"layout": np.array("jhmdb_x100000000")}, r"persons must be in \[1, 16\]"),
     ({"meta_group": np.array([1, 2, 3])}, "meta_group has 3 entries for 2 sequences"),
+    ({"labels": np.array([0, 1]), "class_names": np.array(["wave", "jump\nclap"])},
+     "class_names: Class name 1 \\('jump\\\\nclap'\\) must be non-blank text"),
+    ({"labels": np.array([0, 1]), "class_names": np.array(["wave", "wave"])},
+     "Class name 'wave' is given twice"),
+    ({"labels": np.array([0, 1]), "class_names": np.array(["wave", " "])},
+     "Class name 1 .* must be non-blank"),
+    ({"labels": np.array([0, 10**9])}, "label 1000000000 without class_names would make "
+                                       "1,000,000,001 classes"),
+    ({"layout": np.array(json.dumps({"name": "huge", "joints": [f"j{i}" for i in range(20000)],
+                                     "edges": []}))}, "has 20,000 joints; at most 1,024"),
 ])
 def test_bad_archives_are_refused_naming_the_file_and_reason(tmp_path, changes, reason):
     path = small_archive(tmp_path / "bad.npz", **changes)
@@ -346,3 +358,11 @@ def test_validation_without_groups_takes_a_share_of_every_class():
     assert np.bincount(fit.labels).tolist() == [7, 15, 1]
     with pytest.raises(ValueError, match=r"must be in \(0, 1\), got 1.0"):
         validation_split(data, 1.0)
+
+
+def test_a_partition_other_than_train_or_test_is_refused_not_dropped(tmp_path):
+    dataset = load_archive(small_archive(tmp_path / "a.npz",
+                                         meta_partition=np.array(["train", "TEST"])))
+    with pytest.raises(ValueError, match=r"holds \['TEST'\]; each sequence's partition must be "
+                                         "exactly 'train' or 'test'"):
+        split(dataset, "given")

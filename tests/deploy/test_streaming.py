@@ -16,8 +16,8 @@ from tests.export.test_gpu import needs_engine
 class Recorder:
     """A stand-in model that records the windows it is given and returns set scores."""
 
-    def __init__(self, scores, frames=4):
-        self.frames, self.labels = frames, ["a", "b", "c"]
+    def __init__(self, scores, frames=4, frame_shape=(2, 3)):
+        self.frames, self.labels, self.frame_shape = frames, ["a", "b", "c"], frame_shape
         self.scores, self.windows = iter(scores), []
 
     def probabilities(self, window):
@@ -57,6 +57,25 @@ def test_reset_forgets_the_buffer_and_the_scores():
     assert len(stream_decisions(stream, frames(4))) == 2
     stream.reset()
     assert stream.push(frames(1)[0]) is None
+
+
+def test_a_bad_frame_is_refused_and_the_stream_goes_on_as_if_it_never_came():
+    model = Recorder([[1, 0, 0], [0, 1, 0]] * 8)
+    stream = StreamingClassifier(model, every=1, window=3, smoothing=0.5)
+    good = frames(5)
+    nan = good[2].copy()
+    nan[1, 0] = np.nan
+    for bad, message in ((nan, "Frame 2 holds NaN"), (np.zeros(3), r"\(2, 3\) for this model, "
+                                                                     r"got shape \(3,\)"),
+                         (np.zeros((1, 3)), "got shape"), (np.zeros((2, 2)), "got shape")):
+        assert [stream.push(frame) for frame in good[:2]] == [None, None]
+        with pytest.raises(ValueError, match=message):
+            stream.push(bad)
+        decisions = [stream.push(frame) for frame in good[2:]]
+        assert all(np.isfinite(d.confidence) for d in decisions)
+        np.testing.assert_array_equal(model.windows[-1][-1], resample(
+            np.stack(good[2:]), 4)[-1])  # the window holds good frames only
+        stream.reset()
 
 
 @pytest.mark.parametrize("settings", [{"every": 0}, {"smoothing": 1.0}, {"threshold": 1.5}])
