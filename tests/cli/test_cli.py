@@ -235,7 +235,7 @@ def test_expected_errors_are_one_line_and_exit_1(tmp_path, finished_run):
         (["train", "--learning-rate", "nan", "--out", str(tmp_path / "r")],
          "learning_rate must be a positive number, got nan"),
         (["train", "--option", "heads=0", "--epochs", "1", "--out", str(tmp_path / "r")],
-         "heads must be positive"),
+         "Option heads=0 of attention_gcn: give whole numbers"),
         (["evaluate", str(finished_run), "--protocol", "fold9"], "Unknown protocol 'fold9'"),
         (["report", str(tmp_path / "empty.tflite")], "empty.tflite"),
         (["check-gpu", str(tmp_path / "empty.tflite")], "is not a TFLite model"),

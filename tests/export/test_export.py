@@ -147,7 +147,12 @@ def test_a_failed_check_leaves_nothing_behind(tmp_path):
     with pytest.raises(ExportError, match="max abs difference") as failure:
         export_tflite(model, target, sparse=True, metadata=export_metadata(model))
     assert "Nothing was written" in str(failure.value)
-    assert list((tmp_path / "out").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # nor the folder the export created
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(ExportError, match="max abs difference"):
+        export_tflite(model, kept / "sparse.tflite", sparse=True)
+    assert list(kept.iterdir()) == []  # a folder that was there stays, empty
 
 
 def test_a_bad_batch_size_is_refused(tmp_path):
