@@ -1,4 +1,7 @@
+import contextlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +26,20 @@ def real_data() -> Path:
             "real data not found: set GCNPRUNE_DATA or place ../shared/data beside the repo"
         )
     return root
+
+
+@contextlib.contextmanager
+def held_by_another_process(folder):
+    """`folder`'s output lock (keras_gcnprune.outputs) held by another process; yields its
+    process id, and ends the process afterwards."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from keras_gcnprune.outputs import OutputFolder\n"
+         "with OutputFolder(sys.argv[1]).locked():\n    print('held', flush=True); time.sleep(60)",
+         str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

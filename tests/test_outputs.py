@@ -3,12 +3,11 @@ given, removes only what it recorded as written, never writes over what it reads
 the folder's lock while it writes."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder, file_output
+from tests.conftest import held_by_another_process
 
 
 def test_a_recorded_file_is_replaced_and_a_users_file_is_neither_replaced_nor_removed(tmp_path):
@@ -54,19 +53,10 @@ def test_writing_without_the_lock_is_a_bug_and_an_idle_command_leaves_nothing(tm
 
 
 def test_a_folder_another_process_writes_in_is_refused_until_it_ends(tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\n"
-         "from keras_gcnprune.outputs import OutputFolder\n"
-         "with OutputFolder(sys.argv[1]).locked():\n    print('held', flush=True); time.sleep(60)",
-         str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(OutputConflictError, match=f"process {holder.pid}"), \
-                OutputFolder(tmp_path).locked():
-            pass
-    finally:
-        holder.kill()
-        holder.wait()
+    with held_by_another_process(tmp_path) as pid, \
+            pytest.raises(OutputConflictError, match=f"process {pid}"), \
+            OutputFolder(tmp_path).locked():
+        pass
     with OutputFolder(tmp_path).locked() as out:  # the system released it with the process
         out.write_text("x", "y")
 

@@ -11,6 +11,7 @@ from keras_gcnprune.bench.export import ExportBench, run_export
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder
+from tests.conftest import held_by_another_process
 
 BENCH = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude", "mrmp"),
                       rates=(0.5, 0.9), seeds=1, epochs=1, unseen=(0.7,))
@@ -483,22 +484,10 @@ def test_a_run_copied_into_a_benchmark_of_another_extraction_is_extracted_not_re
 
 
 def test_a_second_benchmark_process_on_the_same_folder_is_refused(tmp_path):
-    import subprocess
-    import sys
-
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\n"
-         "from keras_gcnprune.outputs import OutputFolder\n"
-         "with OutputFolder(sys.argv[1]).locked():\n    print('held', flush=True); time.sleep(60)",
-         str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(OutputConflictError, match=f"being written by another gcnprune "
-                                                      f"command \\(process {holder.pid}\\)"):
-            run_accuracy(BENCH, tmp_path, progress=quiet(4))
-    finally:
-        holder.kill()
-        holder.wait()
+    with held_by_another_process(tmp_path) as pid, \
+            pytest.raises(OutputConflictError, match=f"being written by another gcnprune "
+                                                     f"command \\(process {pid}\\)"):
+        run_accuracy(BENCH, tmp_path, progress=quiet(4))
     assert not (tmp_path / "runs").exists()  # nothing trained by the refused process
     with OutputFolder(tmp_path).locked():
         pass  # released when its holder was killed

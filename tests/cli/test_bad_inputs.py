@@ -6,31 +6,8 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from keras_gcnprune.cli.main import main
-
-TRAIN = ["train", "--epochs", "1", "--frames", "16"]
-
-
-def invoke(*arguments):
-    return CliRunner().invoke(main, [str(a) for a in arguments])
-
-
-def refused(result, *fragments, exit_code=1):
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == exit_code and lines[-1].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bad") / "run"
-    result = invoke(*TRAIN, "--out", out)
-    assert result.exit_code == 0, result.output
-    return out
+from tests.cli.conftest import TRAIN, invoke, refused
 
 
 def test_a_model_with_nan_outputs_is_neither_exported_nor_scored(run, tmp_path):

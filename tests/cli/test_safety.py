@@ -3,27 +3,11 @@ nothing of the user's is written over or removed, nothing they read is written o
 two commands never mix their files in one folder."""
 
 import shutil
-import subprocess
-import sys
 
 import pytest
-from click.testing import CliRunner
 
-from keras_gcnprune.cli.main import main
-
-TRAIN = ["train", "--epochs", "1", "--frames", "16"]
-
-
-def invoke(*arguments):
-    return CliRunner().invoke(main, [str(a) for a in arguments])
-
-
-def refused(result, *fragments):
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 1 and lines[-1].startswith("Error: "), result.output
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
+from tests.cli.conftest import TRAIN, invoke, refused
+from tests.conftest import held_by_another_process
 
 
 def users_folder(path):
@@ -40,14 +24,6 @@ def unchanged(path):
     assert (path / "model.keras").read_text() == "the user's model.keras"
     assert (path / "history.json").read_text() == "the user's history.json"
     assert (path / "backup" / "photo.jpg").read_text() == "the user's photo"
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("safety") / "run"
-    result = invoke(*TRAIN, "--out", out)
-    assert result.exit_code == 0, result.output
-    return out
 
 
 def test_export_never_removes_a_folder_or_writes_over_the_model_it_reads(run, tmp_path):
@@ -107,18 +83,9 @@ def test_prune_into_the_run_it_starts_from_is_refused_before_anything_is_removed
 
 
 def test_a_second_command_on_a_folder_in_use_is_refused(tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\n"
-         "from keras_gcnprune.outputs import OutputFolder\n"
-         "with OutputFolder(sys.argv[1]).locked():\n    print('held', flush=True); time.sleep(60)",
-         str(tmp_path / "run")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(tmp_path / "run") as pid:
         refused(invoke(*TRAIN, "--out", tmp_path / "run"),
-                "being written by another gcnprune command", f"process {holder.pid}")
-    finally:
-        holder.kill()
-        holder.wait()
+                "being written by another gcnprune command", f"process {pid}")
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
