@@ -763,6 +763,39 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     )
 
 
+@main.command()
+@click.argument("model", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--install", is_flag=True,
+              help="Install the app's JavaScript packages (npm ci from the lock file shipped "
+                   "with the package; needs Node.js and npm), then serve MODEL if given.")
+@click.option("--host", default="127.0.0.1",
+              help="Address to serve on (0.0.0.0: every network interface, for a phone on "
+                   "the same network).")
+@click.option("--port", default=8000, type=click.IntRange(0, 65535),
+              help="Port to serve on (0: any free port).")
+def app(model, install, host, port) -> None:
+    """Serve the web app with MODEL (a .tflite exported with --raw-input --probabilities):
+    LiteRT.js on WebGPU, camera or recorded landmarks, live labels, and a record mode."""
+    from keras_gcnprune.app import app_home, install_app, make_server
+
+    if install:
+        click.echo(f"Installing the app's JavaScript packages in {app_home()} (npm ci)...")
+        click.echo(f"installed: {install_app()}")
+        if model is None:
+            return
+    if model is None:
+        raise click.UsageError("Give the model to serve: gcnprune app MODEL.tflite.")
+    server = make_server(model, host, port)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(f"Serving {model} at http://{shown}:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 main.add_command(bench)
 
 

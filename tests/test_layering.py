@@ -17,7 +17,7 @@ TIERS = [
     {"reports"},
     {"training"},
     {"export"},
-    {"deploy"},
+    {"deploy", "app"},
     {"bench"},
     {"cli"},
 ]

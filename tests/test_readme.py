@@ -17,7 +17,7 @@ SETUP_COMMANDS = ("pip install", "apt-get install")
 def test_readme_has_the_two_setup_commands():
     bash = [code.strip() for language, code in BLOCKS if language == "bash"]
     assert 'pip install . && gcnprune quickstart' in bash
-    assert 'pip install -e ".[test,tfmot]" && pytest' in bash
+    assert 'pip install -e ".[test,tfmot]" && gcnprune app --install && pytest' in bash
 
 
 @pytest.mark.parametrize("code", [code for language, code in BLOCKS if language == "python"])
