@@ -7,13 +7,15 @@ import json
 import click
 
 DATASET_HELP = (
-    "Dataset spec: NAME:PATH with NAME one of sbu, fpha, msr, jhmdb, ntu, npz; a bare NAME "
+    "Dataset spec: NAME:PATH with NAME one of sbu, fpha, msr, jhmdb, ntu, npz, landmarks "
+    "(<class>/<seq>/<frame>.npy MediaPipe hand landmarks, a folder or .zip); a bare NAME "
     "reads $GCNPRUNE_DATA/<its folder> (default ../shared/data); a .npz path; or 'synthetic' "
     "(built-in hand gestures, 'synthetic:SEED' for another seed)."
 )
 PROTOCOL_HELP = (
     "Named split: fold1..fold5 (sbu), official (fpha), cross_subject (msr, synthetic), "
-    "split1..split3 (jhmdb), xsub/xview (ntu), given (npz with meta_partition). "
+    "split1..split3 (jhmdb), xsub/xview (ntu), mod5 (landmarks), given (npz with "
+    "meta_partition). "
     "Default: the dataset's first protocol."
 )
 ON_ERROR_HELP = "What to do with a bad file: 'raise' stops with its path and reason, 'skip' " \

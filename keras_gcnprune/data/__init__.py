@@ -4,6 +4,7 @@ from keras_gcnprune.data.dataset import SkeletonDataset, load_archive
 from keras_gcnprune.data.errors import SkeletonFileError
 from keras_gcnprune.data.formats.fpha import load_fpha
 from keras_gcnprune.data.formats.jhmdb import load_jhmdb
+from keras_gcnprune.data.formats.landmarks import load_landmark_folders
 from keras_gcnprune.data.formats.msr import load_msr
 from keras_gcnprune.data.formats.ntu import load_ntu
 from keras_gcnprune.data.formats.sbu import load_sbu
@@ -35,6 +36,7 @@ __all__ = [
     "load_dataset",
     "load_fpha",
     "load_jhmdb",
+    "load_landmark_folders",
     "load_msr",
     "load_ntu",
     "load_sbu",

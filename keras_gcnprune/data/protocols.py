@@ -29,14 +29,18 @@ def _meta(dataset: SkeletonDataset, key: str) -> np.ndarray:
     return dataset.meta[key]
 
 
+# A sequence's partition in a dataset's meta: "unused" leaves it out on purpose.
+PARTITIONS = ("train", "test", "unused")
+
+
 def _partition(key: str) -> Splitter:
     def splitter(dataset: SkeletonDataset) -> tuple[np.ndarray, np.ndarray]:
         values = np.asarray(_meta(dataset, key)).astype(str)
-        other = sorted(set(values.tolist()) - {"train", "test"})
+        other = sorted(set(values.tolist()) - set(PARTITIONS))
         if other:
             raise ValueError(
                 f"meta[{key!r}] of dataset {dataset.name!r} holds {other[:5]}; each sequence's "
-                "partition must be exactly 'train' or 'test' (lower case), so that none is "
+                f"partition must be exactly one of {PARTITIONS} (lower case), so that none is "
                 "silently left out.")
         return values == "train", values == "test"
 
@@ -72,6 +76,7 @@ PROTOCOLS: dict[str, dict[str, Splitter]] = {
         ),
     },
     "synthetic": {"cross_subject": _partition("partition")},
+    "mediapipe_gestures": {"mod5": _partition("partition")},
     "npz": {"given": _partition("partition")},
 }
 

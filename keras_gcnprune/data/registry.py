@@ -9,6 +9,7 @@ from pathlib import Path
 from keras_gcnprune.data.dataset import SkeletonDataset, load_archive
 from keras_gcnprune.data.formats.fpha import load_fpha
 from keras_gcnprune.data.formats.jhmdb import load_jhmdb
+from keras_gcnprune.data.formats.landmarks import load_landmark_folders
 from keras_gcnprune.data.formats.msr import load_msr
 from keras_gcnprune.data.formats.ntu import load_ntu
 from keras_gcnprune.data.formats.sbu import load_sbu
@@ -25,6 +26,7 @@ LOADERS: dict[str, Loader] = {
     "jhmdb": load_jhmdb,
     "ntu": load_ntu,
     "npz": lambda path, on_error: load_archive(path),
+    "landmarks": load_landmark_folders,
 }
 # Folder of each dataset under the data root, where `name` alone is given.
 DEFAULT_FOLDERS = {
@@ -33,6 +35,7 @@ DEFAULT_FOLDERS = {
     "msr": "msr_action3d",
     "jhmdb": "jhmdb",
     "ntu": "ntu",
+    "landmarks": "mediapipe_gestures",
 }
 
 
@@ -76,7 +79,8 @@ def load_dataset(spec: str, on_error: str = "raise") -> SkeletonDataset:
     """Loads a dataset from a spec.
 
     Args:
-        spec: `NAME:PATH` with NAME one of `sbu`, `fpha`, `msr`, `jhmdb`, `ntu`, `npz`; a bare
+        spec: `NAME:PATH` with NAME one of `sbu`, `fpha`, `msr`, `jhmdb`, `ntu`, `npz`,
+            `landmarks` (`<class>/<seq>/<frame>.npy` hand landmarks, a folder or `.zip`); a bare
             NAME reads `$GCNPRUNE_DATA/<folder>` (default `../shared/data`); a path ending in
             `.npz` reads an archive; `synthetic` or `synthetic:SEED` generates the built-in
             hand-gesture set.

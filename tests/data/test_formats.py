@@ -364,5 +364,46 @@ def test_a_partition_other_than_train_or_test_is_refused_not_dropped(tmp_path):
     dataset = load_archive(small_archive(tmp_path / "a.npz",
                                          meta_partition=np.array(["train", "TEST"])))
     with pytest.raises(ValueError, match=r"holds \['TEST'\]; each sequence's partition must be "
-                                         "exactly 'train' or 'test'"):
+                                         r"exactly one of \('train', 'test', 'unused'\)"):
         split(dataset, "given")
+
+
+def write_landmark_folders(root, zip_path=None):
+    """Two classes of two sequences, frames `<class>/<seq>/<frame>.npy` (one all-zero frame)."""
+    import zipfile
+
+    frames = {}
+    for label in ("next", "stop"):
+        for sequence in (3, 4):
+            for frame in range(11):  # numbered past 9: the order must be numeric
+                values = np.full(63, sequence * 100 + frame, dtype=np.float64)
+                if frame == 5:
+                    values[:] = 0  # no hand found
+                frames[f"data/{label}/{sequence}/{frame}.npy"] = values
+    if zip_path is None:
+        for name, values in frames.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            np.save(root / name, values)
+        return root
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, values in frames.items():
+            buffer = __import__("io").BytesIO()
+            np.save(buffer, values)
+            archive.writestr(name, buffer.getvalue())
+    return zip_path
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["folder", "zip"])
+def test_landmarks_saved_one_npy_per_frame_load_in_frame_order(tmp_path, packed):
+    from keras_gcnprune.data import load_landmark_folders
+
+    source = write_landmark_folders(tmp_path, tmp_path / "gestures.zip" if packed else None)
+    dataset = load_dataset(f"landmarks:{source}")
+    assert dataset.class_names == ("next", "stop") and dataset.skeleton.name == "mediapipe_hand"
+    first = dataset.sequences[0]
+    assert first.shape == (10, 21, 3)  # the all-zero frame dropped
+    np.testing.assert_array_equal(first[:, 0, 0], [300, 301, 302, 303, 304, 306, 307, 308,
+                                                   309, 310])
+    train, test = split(dataset, "mod5")  # sequence 4 of each class is the test part
+    assert list(test.meta["group"]) == [4, 4] and list(train.meta["group"]) == [3, 3]
+    assert load_landmark_folders(source).num_classes == 2

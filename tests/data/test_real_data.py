@@ -34,3 +34,13 @@ def test_jhmdb_merges_the_three_splits(real_data):
     assert protocol_names("jhmdb") == ("split1", "split2", "split3")
     sizes = [tuple(len(part) for part in split(ds, f"split{k}")) for k in (1, 2, 3)]
     assert sizes == [(433, 176), (433, 176), (434, 175)]
+
+
+def test_mediapipe_gestures_load_from_their_zip_with_the_documented_split(real_data):
+    from keras_gcnprune.data import load_dataset, split
+
+    with pytest.warns(UserWarning, match="general/64: all 30 frames are zero"):
+        dataset = load_dataset(f"landmarks:{real_data / 'mediapipe_gestures'}", on_error="skip")
+    assert len(dataset) == 508 and dataset.num_classes == 8
+    train, test = split(dataset, "mod5")
+    assert (len(train), len(test)) == (408, 100)
