@@ -303,6 +303,41 @@ def stream(run, dataset, protocol, every, window, smoothing, threshold, on_error
 
 
 @bench.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@click.option("--data", default=None, help="The SHREC'21 spec (default: the run's dataset).")
+@click.option("--every", default=2, show_default=True, type=click.IntRange(1),
+              help="Frames between model calls.")
+@click.option("--window", default=None, type=click.IntRange(1),
+              help="Frames in the ring buffer (default: the model's frames).")
+@click.option("--smoothing", default=0.5, show_default=True,
+              type=click.FloatRange(0, 1, max_open=True),
+              help="Weight of the previous smoothed scores (0: no smoothing).")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Least smoothed probability for a labelled decision.")
+@click.option("--confirm", default=2, show_default=True, type=click.IntRange(1),
+              help="Decisions in a row that confirm a gesture.")
+@click.option("--lag", default=None, type=click.IntRange(0),
+              help="Frames from a gesture's start to its first confirming decision (default: "
+                   "half the window).")
+@click.option("--out", "out_dir", default="runs/bench/detect", type=click.Path(file_okay=False))
+def detect(run, data, every, window, smoothing, threshold, confirm, lag, out_dir) -> None:
+    """Gesture onsets in SHREC'21's continuous validation recordings, by the track's rule
+    (label right, start inside the gesture or up to 20 frames early; false positives counted),
+    with RUN exported for an app and the app's loop. Writes OUT/results.json and results.md."""
+    from dataclasses import asdict
+
+    from keras_gcnprune.bench.results import save_results
+    from keras_gcnprune.bench.streaming import DetectionBench, detection_table, run_detection
+
+    spec = DetectionBench(run, data, every, window, smoothing, threshold, confirm, lag)
+    results = run_detection(spec)
+    table = detection_table(results)
+    files = save_results(out_dir, "detect", _command_line(), asdict(spec), table, **results)
+    click.echo("\n" + table)
+    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+
+
+@bench.command()
 @click.argument("out_dirs", nargs=-1, required=True, type=click.Path(exists=True,
                                                                      file_okay=False))
 @click.option("--to", default="docs/results.md", type=click.Path(dir_okay=False),

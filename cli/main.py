@@ -136,6 +136,10 @@ def training_options(command):
                           "x0.9 to x1.1)."),
         click.option("--shear", default=None, type=click.FloatRange(0),
                      help="Augmentation: largest shear coefficient (default 0: none)."),
+        click.option("--stream-windows", default=0, type=click.IntRange(0, 64),
+                     help="Random windows (half to all of a clip) of each raw training clip "
+                          "added to the training part, each preprocessed on its own as a "
+                          "streaming app does (for the app loop; see bench stream)."),
         click.option("--crop", default=None, type=click.FloatRange(0, 1, min_open=True),
                      help="Augmentation: shortest temporal crop as a share of the frames, "
                           "resampled to all of them (default 1: no crop)."),

@@ -145,3 +145,128 @@ def stream_table(results: dict) -> str:
     else:
         notes.append(f"GPU engine not run: {results['gpu_skipped']}")
     return "\n".join(lines) + "\n" + " ".join(notes) + "\n"
+
+
+# The track's rule (SHREC'21, arXiv 2106.10980): a detected start up to this many frames before
+# the annotated gesture still finds it.
+EARLY_FRAMES = 20
+
+
+@dataclass
+class DetectionBench:
+    """What `run_detection` measures: gesture onsets in SHREC'21's continuous recordings.
+
+    Args:
+        run: A run trained on `shrec21` (its classes end in the background `none`).
+        data: The SHREC'21 spec (default: the run's dataset).
+        every, window, smoothing, threshold: The loop's settings (window default: the
+            model's frames).
+        confirm: Decisions in a row that confirm a gesture (`deploy.OnsetDetector`).
+        lag: Frames from a gesture's start to its first confirming decision (default: half
+            the window).
+    """
+
+    run: str
+    data: str | None = None
+    every: int = 2
+    window: int | None = None
+    smoothing: float = 0.5
+    threshold: float = 0.5
+    confirm: int = 2
+    lag: int | None = None
+
+
+def score_detections(detections, gestures, early: int = EARLY_FRAMES) -> dict:
+    """The track's counts for one recording: a gesture is found by the first unused detection
+    of its class whose start lies in [start - early, end]; every other detection is a false
+    positive."""
+    used, found = set(), 0
+    for gesture in gestures:
+        for i, detection in enumerate(detections):
+            if i not in used and detection.label == gesture.label and \
+                    gesture.start - early <= detection.start <= gesture.end:
+                used.add(i)
+                found += 1
+                break
+    return {"gestures": len(gestures), "found": found,
+            "false_positives": len(detections) - len(used)}
+
+
+def detection_summary(counts: list[dict]) -> dict:
+    """Detection rate, false positives per sequence, precision and F1 over recordings."""
+    gestures = sum(c["gestures"] for c in counts)
+    found = sum(c["found"] for c in counts)
+    false = sum(c["false_positives"] for c in counts)
+    rate = found / gestures if gestures else 0.0
+    precision = found / (found + false) if found + false else 0.0
+    f1 = 2 * precision * rate / (precision + rate) if precision + rate else 0.0
+    return {"sequences": len(counts), "gestures": gestures, "found": found,
+            "detection_rate": round(rate, 4), "false_positives": false,
+            "false_positives_per_sequence": round(false / max(1, len(counts)), 3),
+            "precision": round(precision, 4), "f1": round(f1, 4)}
+
+
+def run_detection(bench: DetectionBench) -> dict:
+    """Exports the run for an app and finds the gestures of SHREC'21's validation recordings
+    (numbers divisible by 5, never trained on) with the streaming loop and the onset rule;
+    also classifies each annotated gesture whole (segmented accuracy).
+
+    Returns:
+        `{"validation": summary, "train": summary, "segmented_accuracy", "loop"}`, each
+        summary as `detection_summary` gives it (`train`: the recordings the model trained
+        on, for choosing the settings).
+    """
+    from keras_gcnprune.data.formats.shrec21 import (
+        BACKGROUND,
+        VALIDATION_EVERY,
+        shrec21_streams,
+    )
+    from keras_gcnprune.data.registry import dataset_location
+    from keras_gcnprune.deploy import OnsetDetector, detect_onsets
+
+    info = RunDirectory(bench.run).read_info()
+    if info["class_names"][-1] != BACKGROUND:
+        raise ValueError(f"{bench.run} has no background class {BACKGROUND!r}: train it on "
+                         "shrec21, whose clips include the frames between gestures.")
+    recordings = shrec21_streams(dataset_location(bench.data or info["config"]["dataset"]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "app.tflite"
+        export_run(bench.run, tflite=path, raw_input=True, probabilities=True, gpu_engine="off")
+        model = LiteRtClassifier(path)
+        window = bench.window or model.frames
+        lag = window // 2 if bench.lag is None else bench.lag
+        counts = {"train": [], "validation": []}
+        correct = total = 0
+        for recording in recordings:
+            part = "validation" if recording.number % VALIDATION_EVERY == 0 else "train"
+            loop = StreamingClassifier(model, bench.every, window, bench.smoothing,
+                                       bench.threshold)
+            detector = OnsetDetector(BACKGROUND, bench.confirm, lag)
+            detections = detect_onsets(loop, detector, recording.frames.astype(np.float32))
+            counts[part].append(score_detections(detections, recording.gestures))
+            if part == "validation":
+                for gesture in recording.gestures:
+                    clip = recording.frames[gesture.start:gesture.end + 1].astype(np.float32)
+                    scores = model.probabilities(resample(clip, model.frames))
+                    correct += int(model.labels[int(scores.argmax())] == gesture.label)
+                    total += 1
+    return {"validation": detection_summary(counts["validation"]),
+            "train": detection_summary(counts["train"]),
+            "segmented_accuracy": round(correct / max(1, total), 4),
+            "loop": {"window": window, "lag": lag}}
+
+
+def detection_table(results: dict) -> str:
+    """Markdown: the track's measures on the validation recordings and on the training ones."""
+    lines = ["| recordings | sequences | gestures | detection rate | false positives per "
+             "sequence | precision | F1 |", "|---|---|---|---|---|---|---|"]
+    for part in ("validation", "train"):
+        r = results[part]
+        lines.append(f"| {part} | {r['sequences']} | {r['gestures']} | "
+                     f"{r['detection_rate']:.2%} | {r['false_positives_per_sequence']:.2f} | "
+                     f"{r['precision']:.2%} | {r['f1']:.3f} |")
+    return "\n".join(lines) + (f"\n\nSegmented validation gestures classified whole: "
+                               f"{results['segmented_accuracy']:.2%}. A window of "
+                               f"{results['loop']['window']} frames; starts reported "
+                               f"{results['loop']['lag']} frames before the first "
+                               "confirming decision.\n")

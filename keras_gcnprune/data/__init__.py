@@ -19,6 +19,7 @@ from keras_gcnprune.data.registry import (
     load_dataset,
 )
 from keras_gcnprune.data.synthetic import GESTURES, make_synthetic_gestures
+from keras_gcnprune.data.windows import with_random_windows
 
 __all__ = [
     "DATA_ENV",
@@ -45,4 +46,5 @@ __all__ = [
     "protocol_names",
     "split",
     "validation_split",
+    "with_random_windows",
 ]

@@ -77,6 +77,7 @@ PROTOCOLS: dict[str, dict[str, Splitter]] = {
     },
     "synthetic": {"cross_subject": _partition("partition")},
     "mediapipe_gestures": {"mod5": _partition("partition")},
+    "shrec21": {"validation": _partition("partition")},
     "npz": {"given": _partition("partition")},
 }
 

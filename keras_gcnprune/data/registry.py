@@ -13,6 +13,7 @@ from keras_gcnprune.data.formats.landmarks import load_landmark_folders
 from keras_gcnprune.data.formats.msr import load_msr
 from keras_gcnprune.data.formats.ntu import load_ntu
 from keras_gcnprune.data.formats.sbu import load_sbu
+from keras_gcnprune.data.formats.shrec21 import load_shrec21
 from keras_gcnprune.data.synthetic import make_synthetic_gestures
 
 DATA_ENV = "GCNPRUNE_DATA"
@@ -27,6 +28,7 @@ LOADERS: dict[str, Loader] = {
     "ntu": load_ntu,
     "npz": lambda path, on_error: load_archive(path),
     "landmarks": load_landmark_folders,
+    "shrec21": load_shrec21,
 }
 # Folder of each dataset under the data root, where `name` alone is given.
 DEFAULT_FOLDERS = {
@@ -36,6 +38,7 @@ DEFAULT_FOLDERS = {
     "jhmdb": "jhmdb",
     "ntu": "ntu",
     "landmarks": "mediapipe_gestures",
+    "shrec21": "shrec21",
 }
 
 

@@ -165,3 +165,77 @@ class StreamingClassifier:
 def stream_decisions(stream: StreamingClassifier, frames: Iterable[np.ndarray]) -> list[Decision]:
     """Every decision the loop makes over a recorded stream of frames."""
     return [d for d in (stream.push(frame) for frame in frames) if d is not None]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A gesture found in a stream.
+
+    Args:
+        label: Its class.
+        index: The class's index.
+        frame: The frame of the decision that confirmed it.
+        start: The frame where it is estimated to have begun.
+    """
+
+    label: str
+    index: int
+    frame: int
+    start: int
+
+
+class OnsetDetector:
+    """Turns a stream's decisions into gesture onsets: a labelled class other than the
+    background that tops `confirm` decisions in a row is reported once, when it is confirmed;
+    it can be reported again only after a decision of another class or none.
+
+    Args:
+        background: The class that means no gesture (not reported), if the model has one.
+        confirm: Decisions in a row that confirm a class.
+        lag: Frames between a gesture's start and the frame of the first of its confirming
+            decisions: the reported start is that frame minus `lag` (choose it on validation;
+            about half the window is a fair start).
+
+    Example:
+        >>> detector = OnsetDetector(background="none", confirm=2, lag=16)
+        >>> for decision in stream_decisions(stream, frames):  # doctest: +SKIP
+        ...     onset = detector.push(decision)
+    """
+
+    def __init__(self, background: str | None = None, confirm: int = 2, lag: int = 0):
+        if confirm < 1 or lag < 0:
+            raise ValueError(f"Need confirm >= 1 and lag >= 0; got confirm={confirm}, "
+                             f"lag={lag}.")
+        self.background, self.confirm, self.lag = background, confirm, lag
+        self.reset()
+
+    def reset(self) -> None:
+        self._run: list[Decision] = []
+        self._active: str | None = None
+
+    def push(self, decision: Decision) -> Detection | None:
+        label = decision.label if decision.label != self.background else None
+        if label is None or label != (self._run[-1].label if self._run else None):
+            self._run = []
+            if label != self._active:
+                self._active = None
+        if label is None:
+            return None
+        self._run.append(decision)
+        if len(self._run) < self.confirm or label == self._active:
+            return None
+        self._active = label
+        first = self._run[0]
+        return Detection(label, decision.index, decision.frame, max(0, first.frame - self.lag))
+
+
+def detect_onsets(stream: StreamingClassifier, detector: OnsetDetector,
+                  frames: Iterable[np.ndarray]) -> list[Detection]:
+    """Every gesture onset the loop reports over a recorded stream of frames."""
+    detections = []
+    for frame in frames:
+        decision = stream.push(frame)
+        onset = detector.push(decision) if decision is not None else None
+        if onset is not None:
+            detections.append(onset)
+    return detections

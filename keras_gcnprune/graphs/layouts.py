@@ -363,17 +363,31 @@ SHREC_HAND = SkeletonLayout(
     centre=1,
 )
 
+# SHREC'21's Leap Motion hand: the palm, the thumb's base, middle and tip, then each other
+# finger's base, two middle joints and tip.
+SHREC21_HAND = SkeletonLayout(
+    "shrec21_hand",
+    ("palm", "thumb_base", "thumb_middle", "thumb_tip")
+    + tuple(f"{finger}_{part}" for finger in _FINGERS[1:]
+            for part in ("base", "first", "second", "tip")),
+    (
+        (0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (6, 7), (0, 8), (8, 9), (9, 10),
+        (10, 11), (0, 12), (12, 13), (13, 14), (14, 15), (0, 16), (16, 17), (17, 18), (18, 19),
+    ),
+    centre=0,
+)
+
 BUILTIN_LAYOUTS: dict[str, SkeletonLayout] = {
     layout.name: layout
     for layout in (
         NTU_RGBD, KINECT_V1, MSR_ACTION3D, SBU, SBU_PAIR, JHMDB, COCO, OPENPOSE,
-        MEDIAPIPE_HAND, SHREC_HAND,
+        MEDIAPIPE_HAND, SHREC_HAND, SHREC21_HAND,
     )
 }
 _ALIASES = {
     "ntu": "ntu_rgbd", "nw_ucla": "kinect_v1", "utkinect": "kinect_v1", "msr": "msr_action3d",
     "fpha": "mediapipe_hand", "mediapipe": "mediapipe_hand", "dhg": "shrec_hand",
-    "shrec": "shrec_hand",
+    "shrec": "shrec_hand", "shrec21": "shrec21_hand",
 }
 
 

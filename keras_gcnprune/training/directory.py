@@ -224,7 +224,7 @@ class RunDirectory:
 
 # Settings added after runs were first recorded, each with the value that trains as a run did
 # before the setting existed: a `run.json` without one is compared as if it held that value.
-SETTINGS_ADDED = {("warmup_epochs",): 0, ("label_smoothing",): 0.0,
+SETTINGS_ADDED = {("warmup_epochs",): 0, ("stream_windows",): 0, ("label_smoothing",): 0.0,
                   ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
                   ("pruning", "supervision_strength"): 0.1,
                   ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False,

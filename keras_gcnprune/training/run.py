@@ -30,6 +30,7 @@ from keras_gcnprune.data import (
     make_tf_dataset,
     split,
     validation_split,
+    with_random_windows,
 )
 from keras_gcnprune.pruning import (
     METHODS,
@@ -259,6 +260,9 @@ class TrainConfig:
             made without the test split. 0: none.
         distillation: Distil from a trained teacher (see `DistillationConfig`); None: the
             label loss alone.
+        stream_windows: Random windows of each raw training clip added to the training part
+            (`keras_gcnprune.data.with_random_windows`), each preprocessed on its own as a
+            streaming app does its window; 0: none.
     """
 
     dataset: str = "synthetic"
@@ -279,8 +283,11 @@ class TrainConfig:
     initial_model: str | None = None
     validation: float = 0.1
     distillation: DistillationConfig | None = None
+    stream_windows: int = 0
 
     def __post_init__(self) -> None:
+        if self.stream_windows < 0:
+            raise ValueError(f"stream_windows must be at least 0, got {self.stream_windows}.")
         if not 0.0 <= self.validation < 1.0:
             raise ValueError(f"validation must be a fraction in [0, 1), got {self.validation}.")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -329,6 +336,7 @@ def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None) ->
     if config.validation:
         train_set, validation_set = validation_split(train_set, config.validation, config.seed)
         validation = config.preprocessing.arrays(validation_set)
+    train_set = with_random_windows(train_set, config.stream_windows, config.seed)
     return RunData(dataset, config.preprocessing.arrays(train_set), validation,
                    config.preprocessing.arrays(test_set))
 
