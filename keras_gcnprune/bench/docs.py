@@ -302,7 +302,7 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
     """
     from keras_gcnprune.bench.export import export_table
     from keras_gcnprune.bench.speed import speed_table
-    from keras_gcnprune.bench.streaming import stream_table
+    from keras_gcnprune.bench.streaming import detection_table, stream_table
 
     to = Path(to)
     lines = ["# Results", "",
@@ -336,6 +336,9 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
         elif results["benchmark"] == "stream":
             lines += _table_section(results, folder, "The app loop on a recorded stream",
                                     stream_table(results))
+        elif results["benchmark"] == "detect":
+            lines += _table_section(results, folder, "Gesture onsets in continuous recordings "
+                                    "(SHREC'21's rule)", detection_table(results))
         else:
             lines += _table_section(results, folder, _export_title(results),
                                     export_table(results))

@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,20 @@ from click.testing import CliRunner
 from keras_gcnprune.app import app_home, check_app_model, make_server, missing_install
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.data import Preprocessing, load_dataset, make_synthetic_gestures
-from keras_gcnprune.deploy import LiteRtClassifier, StreamingClassifier, stream_decisions
+from keras_gcnprune.deploy import (
+    LiteRtClassifier,
+    OnsetDetector,
+    StreamingClassifier,
+    detect_onsets,
+    stream_decisions,
+)
 from keras_gcnprune.export.convert import TOLERANCES
 from keras_gcnprune.training import TrainConfig, train
 from tests.cli.conftest import invoke, refused
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SETTINGS = {"every": 3, "window": 20, "smoothing": 0.5, "threshold": 0.1}
+CONFIRM = 2
 
 
 def browser_missing() -> str | None:
@@ -137,15 +145,19 @@ def page(exported):
 def open_app(page, query=""):
     page.goto(page.base + query)
     page.wait_for_selector("body[data-ready]", timeout=120_000)
-    for name, value in SETTINGS.items():
+    for name, value in {**SETTINGS, "confirm": CONFIRM}.items():
         page.fill(f"#{name}", str(value))
         page.dispatch_event(f"#{name}", "change")
 
 
 def python_decisions(model_file, frames):
-    stream = StreamingClassifier(LiteRtClassifier(model_file), **SETTINGS)
-    return [{"frame": d.frame, "index": d.index, "label": d.label}
-            for d in stream_decisions(stream, frames)]
+    """Python's decisions and onsets on the stream, with the page's settings."""
+    model = LiteRtClassifier(model_file)
+    decisions = stream_decisions(StreamingClassifier(model, **SETTINGS), frames)
+    onsets = detect_onsets(StreamingClassifier(model, **SETTINGS),
+                           OnsetDetector(confirm=CONFIRM, lag=SETTINGS["window"] // 2), frames)
+    return ([{"frame": d.frame, "index": d.index, "label": d.label} for d in decisions],
+            [asdict(onset) for onset in onsets])
 
 
 @pytest.mark.parametrize("query, accelerator", [("", "webgpu"), ("?accelerator=wasm", "wasm")])
@@ -159,10 +171,12 @@ def test_the_page_decides_as_python_does_on_the_same_stream(page, exported, quer
     labels = json.loads((exported / "raw.tflite.json").read_text())["labels"]
     assert ", ".join(labels) in page.inner_text("#model-status")  # from the file's metadata
     frames = stream_of_clips()
-    decisions = page.evaluate("(f) => window.gcnpruneApp.play(f)", frames.tolist())
-    expected = python_decisions(exported / "raw.tflite", frames)
-    assert len(expected) > 10
-    assert [{k: d[k] for k in ("frame", "index", "label")} for d in decisions] == expected
+    played = page.evaluate("(f) => window.gcnpruneApp.play(f)", frames.tolist())
+    decisions, onsets = python_decisions(exported / "raw.tflite", frames)
+    assert len(decisions) > 10 and onsets
+    assert [{k: d[k] for k in ("frame", "index", "label")} for d in played["decisions"]] == \
+        decisions
+    assert played["onsets"] == onsets
     # Outputs of single windows against Python's LiteRT, to the export's tolerance.
     reference = LiteRtClassifier(exported / "raw.tflite")
     for start in (0, 17, 40):

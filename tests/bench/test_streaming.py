@@ -27,3 +27,20 @@ def test_the_command_writes_results(tmp_path, trained_run):  # noqa: F811
                                        "synthetic", "--every", "16", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "results.json").is_file() and (tmp_path / "results.md").is_file()
+
+
+def test_the_tracks_rule_counts_found_gestures_and_false_positives():
+    from keras_gcnprune.bench.streaming import detection_summary, score_detections
+    from keras_gcnprune.data.formats.shrec21 import Gesture
+    from keras_gcnprune.deploy import Detection
+
+    gestures = [Gesture("TAP", 100, 120), Gesture("OK", 300, 400)]
+    detections = [Detection("TAP", 0, 90, 81),  # 19 frames early: found
+                  Detection("TAP", 0, 95, 85),  # a second detection of it: false positive
+                  Detection("GRAB", 1, 310, 305),  # wrong class: false positive
+                  Detection("OK", 2, 420, 401)]  # starts after the end: false positive
+    counts = score_detections(detections, gestures)
+    assert counts == {"gestures": 2, "found": 1, "false_positives": 3}
+    summary = detection_summary([counts, {"gestures": 2, "found": 2, "false_positives": 0}])
+    assert summary["detection_rate"] == 0.75 and summary["false_positives_per_sequence"] == 1.5
+    assert summary["precision"] == 0.5 and summary["f1"] == round(2 * 0.5 * 0.75 / 1.25, 4)

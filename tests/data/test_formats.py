@@ -407,3 +407,41 @@ def test_landmarks_saved_one_npy_per_frame_load_in_frame_order(tmp_path, packed)
     train, test = split(dataset, "mod5")  # sequence 4 of each class is the test part
     assert list(test.meta["group"]) == [4, 4] and list(train.meta["group"]) == [3, 3]
     assert load_landmark_folders(source).num_classes == 2
+
+
+def write_shrec21_zip(path):
+    """Two recordings of 60 frames, one with a gesture of frames 20-29, one with the track's
+    kind of impossible annotation."""
+    import zipfile
+
+    def frames(offset):
+        return "\n".join(";".join(str(offset + t + j / 100) for j in range(140)) + ";"
+                         for t in range(60))
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("training_set/sequences/1.txt", frames(0))
+        archive.writestr("training_set/sequences/5.txt", frames(1000))
+        archive.writestr("training_set/annotations_revised_training.txt",
+                         "1;TAP;20;29; \n5;OK;10;19;TAP;50;40;\n")
+    return path
+
+
+def test_shrec21_gives_gestures_and_the_background_between_them(tmp_path):
+    from keras_gcnprune.data.formats.shrec21 import shrec21_streams
+
+    path = write_shrec21_zip(tmp_path / "shrec.zip")
+    with pytest.warns(UserWarning, match="sequence 5's gesture TAP;50;40 is not a known class "
+                                         "from a start to a later end"):
+        recordings = shrec21_streams(path)
+    assert [r.number for r in recordings] == [1, 5]
+    assert recordings[0].frames.shape == (60, 20, 3)
+    assert recordings[0].frames[3, 1, 0] == pytest.approx(3 + 7 / 100)  # joint 1's x
+    with pytest.warns(UserWarning):
+        dataset = load_dataset(f"shrec21:{path}")
+    assert dataset.class_names[-1] == "none" and dataset.skeleton.name == "shrec21_hand"
+    clips = [(dataset.class_names[y], len(s), int(g))
+             for y, s, g in zip(dataset.labels, dataset.sequences, dataset.meta["group"])]
+    # The median gesture is 10 frames: background clips of 10, one every 60 frames.
+    assert clips == [("none", 10, 1), ("TAP", 10, 1), ("none", 10, 1), ("none", 10, 5),
+                     ("OK", 10, 5), ("none", 10, 5)]
+    assert list(dataset.meta["partition"]) == ["train"] * 3 + ["test"] * 3

@@ -173,3 +173,20 @@ def test_shear_is_one_linear_map_with_unit_diagonal_and_bounded_entries():
 def test_bad_augmentation_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         Augmentation(**settings)
+
+
+def test_random_windows_are_contiguous_parts_of_their_clips():
+    from keras_gcnprune.data import make_synthetic_gestures, with_random_windows
+
+    dataset = make_synthetic_gestures(subjects=4, repetitions=1)
+    windows = with_random_windows(dataset, 3, seed=1)
+    assert len(windows) == 4 * len(dataset)
+    for i, clip in enumerate(dataset.sequences):
+        assert windows.sequences[4 * i] is clip
+        for window in windows.sequences[4 * i + 1:4 * i + 4]:
+            assert int(np.ceil(len(clip) / 2)) <= len(window) <= len(clip)
+            starts = [s for s in range(len(clip) - len(window) + 1)
+                      if np.array_equal(clip[s:s + len(window)], window)]
+            assert starts
+        assert set(windows.labels[4 * i:4 * i + 4]) == {dataset.labels[i]}
+    assert with_random_windows(dataset, 0) is dataset

@@ -44,3 +44,12 @@ def test_mediapipe_gestures_load_from_their_zip_with_the_documented_split(real_d
     assert len(dataset) == 508 and dataset.num_classes == 8
     train, test = split(dataset, "mod5")
     assert (len(train), len(test)) == (408, 100)
+
+
+def test_shrec21_reads_its_zip_and_skips_the_known_bad_annotation(real_data):
+    from keras_gcnprune.data.formats.shrec21 import shrec21_streams
+
+    with pytest.warns(UserWarning, match="sequence 64's gesture TAP;1135;162"):
+        recordings = shrec21_streams(real_data / "shrec21")
+    assert len(recordings) == 108
+    assert sum(len(r.gestures) for r in recordings) == 407

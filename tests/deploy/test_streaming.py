@@ -122,3 +122,16 @@ def test_a_file_that_takes_preprocessed_inputs_is_refused(tmp_path):
                   gpu_engine="off")
     with pytest.raises(ValueError, match="--raw-input"):
         LiteRtClassifier(tmp_path / "plain.tflite")
+
+
+def test_onsets_are_reported_once_when_confirmed_and_again_after_a_pause():
+    from keras_gcnprune.deploy import Decision, OnsetDetector
+
+    labels = [None, "none", "a", "a", "a", "b", "b", "none", "b", "b", "a", None, "a", "a"]
+    decisions = [Decision(10 + 2 * i, label, 0, 0.9, 0.0) for i, label in enumerate(labels)]
+    detector = OnsetDetector(background="none", confirm=2, lag=5)
+    found = [d for d in map(detector.push, decisions) if d is not None]
+    assert [(d.label, d.frame, d.start) for d in found] == [
+        ("a", 16, 9), ("b", 22, 15), ("b", 28, 21), ("a", 36, 29)]
+    with pytest.raises(ValueError, match="confirm >= 1"):
+        OnsetDetector(confirm=0)

@@ -7,7 +7,7 @@ import {loadAndCompile, loadLiteRt, Tensor} from '@litertjs/core';
 
 import {readAppMetadata} from './metadata.js';
 import {readArchive, writeArchive} from './npz.js';
-import {StreamingClassifier} from './stream.js';
+import {OnsetDetector, StreamingClassifier} from './stream.js';
 
 const $ = (id) => document.getElementById(id);
 const runtime = loadLiteRt('/vendor/@litertjs/core/wasm/');
@@ -77,6 +77,12 @@ function settings() {
 
 function newStream() {
   state.stream = new StreamingClassifier(state.model, settings());
+  // A model trained with a background class (`none`, as on SHREC'21) never reports it.
+  const background = state.model.labels.includes('none') ? 'none' : null;
+  state.onsets = new OnsetDetector({background, confirm: Number($('confirm').value),
+                                    lag: Math.floor(state.stream.window / 2)});
+  state.found = [];
+  $('onsets').textContent = '';
   return state.stream;
 }
 
@@ -154,7 +160,15 @@ async function onFrame(frame) {
   drawLandmarks(frame);
   if (state.recording) state.recording.frames.push(Float32Array.from(frame));
   const decision = await state.stream.push(frame);
-  if (decision) showDecision(decision);
+  if (decision) {
+    showDecision(decision);
+    const onset = state.onsets.push(decision);
+    if (onset) {
+      state.found.push(onset);
+      $('onsets').textContent = state.found.slice(-8).reverse()
+        .map((o) => `${o.label} (from frame ${o.start})`).join('\n');
+    }
+  }
   return decision;
 }
 
@@ -282,7 +296,7 @@ $('camera').addEventListener('click', async () => {
       'localhost: see the README)';
   }
 });
-for (const id of ['every', 'window', 'smoothing', 'threshold']) {
+for (const id of ['every', 'window', 'smoothing', 'threshold', 'confirm']) {
   $(id).addEventListener('change', () => { if (state.model) newStream(); });
 }
 $('record-toggle').addEventListener('click', recordToggle);
@@ -293,8 +307,11 @@ window.gcnpruneApp = {
   // Raw outputs of one window (a Float32Array of frames x joints x channels).
   outputs: (window) => state.model.outputs(window),
   // Decisions over frames, with the page's loop and settings, as fast as they come.
-  play: async (frames) => (await playFrames(frames.map((f) => Float32Array.from(f.flat())), 0))
-    .map(({frame, index, label, confidence}) => ({frame, index, label, confidence})),
+  play: async (frames) => ({
+    decisions: (await playFrames(frames.map((f) => Float32Array.from(f.flat())), 0))
+      .map(({frame, index, label, confidence}) => ({frame, index, label, confidence})),
+    onsets: state.found,
+  }),
   archiveBytes: async () => Array.from(new Uint8Array(await archive().arrayBuffer())),
 };
 

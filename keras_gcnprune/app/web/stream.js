@@ -78,3 +78,34 @@ export class StreamingClassifier {
             probabilities: Array.from(this.smoothed)};
   }
 }
+
+// keras_gcnprune.deploy.OnsetDetector: a labelled class other than the background that tops
+// `confirm` decisions in a row is reported once; again only after another class or none.
+export class OnsetDetector {
+  constructor({background = null, confirm = 2, lag = 0} = {}) {
+    if (!(confirm >= 1) || !(lag >= 0)) {
+      throw new Error(`Need confirm >= 1 and lag >= 0; got confirm=${confirm}, lag=${lag}.`);
+    }
+    Object.assign(this, {background, confirm, lag});
+    this.reset();
+  }
+
+  reset() {
+    this.run = [];
+    this.active = null;
+  }
+
+  push(decision) {
+    const label = decision.label !== this.background ? decision.label : null;
+    if (label === null || label !== (this.run.length ? this.run[this.run.length - 1].label : null)) {
+      this.run = [];
+      if (label !== this.active) this.active = null;
+    }
+    if (label === null) return null;
+    this.run.push(decision);
+    if (this.run.length < this.confirm || label === this.active) return null;
+    this.active = label;
+    return {label, index: decision.index, frame: decision.frame,
+            start: Math.max(0, this.run[0].frame - this.lag)};
+  }
+}
