@@ -207,60 +207,80 @@ def detection_summary(counts: list[dict]) -> dict:
 
 
 def run_detection(bench: DetectionBench) -> dict:
-    """Exports the run for an app and finds the gestures of SHREC'21's validation recordings
-    (numbers divisible by 5, never trained on) with the streaming loop and the onset rule;
-    also classifies each annotated gesture whole (segmented accuracy).
+    """Exports the run for an app and finds the gestures of SHREC'21's recordings with the
+    streaming loop and the onset rule, by the track's rule; also classifies each annotated
+    gesture of the validation recordings whole (segmented accuracy).
 
     Returns:
-        `{"validation": summary, "train": summary, "segmented_accuracy", "loop"}`, each
-        summary as `detection_summary` gives it (`train`: the recordings the model trained
-        on, for choosing the settings).
+        `{"validation", "choice", "fit", "segmented_accuracy", "loop"}`, each part as
+        `detection_summary` gives it: `validation` the protocol's held-out recordings (numbers
+        divisible by 5, reported), `choice` those the run held out of its training split
+        (its `validation` fraction: for choosing the loop's settings), `fit` those it trained
+        on.
     """
-    from keras_gcnprune.data.formats.shrec21 import (
-        BACKGROUND,
-        VALIDATION_EVERY,
-        shrec21_streams,
-    )
+    from keras_gcnprune.data.formats.shrec21 import BACKGROUND, shrec21_streams
     from keras_gcnprune.data.registry import dataset_location
-    from keras_gcnprune.deploy import OnsetDetector, detect_onsets
 
     info = RunDirectory(bench.run).read_info()
     if info["class_names"][-1] != BACKGROUND:
         raise ValueError(f"{bench.run} has no background class {BACKGROUND!r}: train it on "
                          "shrec21, whose clips include the frames between gestures.")
-    recordings = shrec21_streams(dataset_location(bench.data or info["config"]["dataset"]))
+    spec = bench.data or info["config"]["dataset"]
+    recordings = shrec21_streams(dataset_location(spec))
+    parts = _recording_parts(info, spec)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "app.tflite"
         export_run(bench.run, tflite=path, raw_input=True, probabilities=True, gpu_engine="off")
         model = LiteRtClassifier(path)
         window = bench.window or model.frames
         lag = window // 2 if bench.lag is None else bench.lag
-        counts = {"train": [], "validation": []}
+        counts = {"validation": [], "choice": [], "fit": []}
         correct = total = 0
         for recording in recordings:
-            part = "validation" if recording.number % VALIDATION_EVERY == 0 else "train"
-            loop = StreamingClassifier(model, bench.every, window, bench.smoothing,
-                                       bench.threshold)
-            detector = OnsetDetector(BACKGROUND, bench.confirm, lag)
-            detections = detect_onsets(loop, detector, recording.frames.astype(np.float32))
-            counts[part].append(score_detections(detections, recording.gestures))
+            part = parts.get(recording.number, "fit")
+            counts[part].append(score_detections(
+                _onsets(model, bench, window, lag, recording.frames), recording.gestures))
             if part == "validation":
                 for gesture in recording.gestures:
                     clip = recording.frames[gesture.start:gesture.end + 1].astype(np.float32)
                     scores = model.probabilities(resample(clip, model.frames))
                     correct += int(model.labels[int(scores.argmax())] == gesture.label)
                     total += 1
-    return {"validation": detection_summary(counts["validation"]),
-            "train": detection_summary(counts["train"]),
+    return {**{part: detection_summary(c) for part, c in counts.items()},
             "segmented_accuracy": round(correct / max(1, total), 4),
             "loop": {"window": window, "lag": lag}}
 
 
+def _recording_parts(info: dict, spec: str) -> dict[int, str]:
+    """`validation` for the protocol's test recordings, `choice` for those the run held out
+    of its training split; the rest were trained on."""
+    from keras_gcnprune.data import validation_split
+
+    dataset = load_dataset(spec)
+    train, test = split(dataset, info["config"]["protocol"])
+    parts = {int(g): "validation" for g in test.meta["group"]}
+    fraction = info["config"].get("validation", 0.0)
+    if fraction:
+        _, held = validation_split(train, fraction, info["config"].get("seed", 0))
+        parts |= {int(g): "choice" for g in held.meta["group"]}
+    return parts
+
+
+def _onsets(model, bench: DetectionBench, window: int, lag: int, frames: np.ndarray) -> list:
+    from keras_gcnprune.data.formats.shrec21 import BACKGROUND
+    from keras_gcnprune.deploy import OnsetDetector, detect_onsets
+
+    loop = StreamingClassifier(model, bench.every, window, bench.smoothing, bench.threshold)
+    return detect_onsets(loop, OnsetDetector(BACKGROUND, bench.confirm, lag),
+                         frames.astype(np.float32))
+
+
 def detection_table(results: dict) -> str:
-    """Markdown: the track's measures on the validation recordings and on the training ones."""
+    """Markdown: the track's measures on the validation recordings (reported), on those the
+    run held out for choices, and on those it trained on."""
     lines = ["| recordings | sequences | gestures | detection rate | false positives per "
              "sequence | precision | F1 |", "|---|---|---|---|---|---|---|"]
-    for part in ("validation", "train"):
+    for part in ("validation", "choice", "fit"):
         r = results[part]
         lines.append(f"| {part} | {r['sequences']} | {r['gestures']} | "
                      f"{r['detection_rate']:.2%} | {r['false_positives_per_sequence']:.2f} | "
