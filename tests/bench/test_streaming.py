@@ -44,3 +44,26 @@ def test_the_tracks_rule_counts_found_gestures_and_false_positives():
     summary = detection_summary([counts, {"gestures": 2, "found": 2, "false_positives": 0}])
     assert summary["detection_rate"] == 0.75 and summary["false_positives_per_sequence"] == 1.5
     assert summary["precision"] == 0.5 and summary["f1"] == round(2 * 0.5 * 0.75 / 1.25, 4)
+
+
+def test_bench_detect_runs_the_exported_model_over_whole_recordings(tmp_path):
+    import json
+
+    from tests.data.test_formats import write_shrec21_zip
+
+    data = write_shrec21_zip(tmp_path / "shrec.zip")
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", "--dataset", f"shrec21:{data}", "--epochs", "1",
+                                   "--frames", "8", "--validation", "0", "--out",
+                                   str(tmp_path / "run")])
+    assert trained.exit_code == 0, trained.output
+    result = runner.invoke(main, ["bench", "detect", str(tmp_path / "run"), "--threshold", "0",
+                                  "--confirm", "1", "--out", str(tmp_path / "detect")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "detect" / "results.json").read_text())
+    assert results["validation"]["sequences"] == 1 and results["validation"]["gestures"] == 1
+    assert results["fit"]["sequences"] == 1 and results["choice"]["sequences"] == 0
+    assert results["loop"] == {"window": 8, "lag": 4}
+    # Threshold 0, confirm 1: some class tops the first decision, so something is reported.
+    found = results["validation"]["found"] + results["validation"]["false_positives"]
+    assert found >= 1 and results["segmented_accuracy"] in (0.0, 1.0)
