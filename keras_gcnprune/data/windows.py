@@ -1,9 +1,10 @@
 """Random windows of raw training clips: what a streaming app classifies.
 
-An app classifies the last frames of a stream, which start mid-gesture as often as not, and
-preprocesses each window on its own (centred on its first frame). Training clips cut the same
-way, before preprocessing, teach a model that case; a temporal crop after preprocessing
-(`Augmentation.crop`) keeps the whole clip's centring and does not.
+An app classifies the last frames of a stream, which start mid-gesture as often as not and
+often hold the end of one gesture and the start of the next, and preprocesses each window on
+its own (centred on its first frame). Training windows cut the same way, before preprocessing,
+teach a model that case; a temporal crop after preprocessing (`Augmentation.crop`) keeps the
+whole clip's centring and does not.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ SHORTEST_WINDOW = 0.5
 
 def with_random_windows(dataset: SkeletonDataset, copies: int, seed: int = 0
                         ) -> SkeletonDataset:
-    """The dataset with `copies` random windows of each clip added after it: contiguous raw
-    frames, from `SHORTEST_WINDOW` of the clip to all of it, at a random start, with the
-    clip's label and metadata.
+    """The dataset with `copies` random windows of each clip added after it, each of a length
+    from `SHORTEST_WINDOW` of the clip to all of it: half of them inside the clip, at a random
+    start; the other half its last frames followed by the first frames of another clip of the
+    same part, at least half of the window from this clip, as in a stream of clips played
+    back to back. A window keeps its clip's label and metadata.
 
     Args:
         dataset: Training clips (never the validation or test part).
@@ -50,8 +53,14 @@ def with_random_windows(dataset: SkeletonDataset, copies: int, seed: int = 0
             sequences.append(sequence)
             continue
         length = int(rng.integers(math.ceil(SHORTEST_WINDOW * len(sequence)), len(sequence) + 1))
-        start = int(rng.integers(0, len(sequence) - length + 1))
-        sequences.append(sequence[start:start + length])
+        if rng.random() < 0.5:
+            start = int(rng.integers(0, len(sequence) - length + 1))
+            sequences.append(sequence[start:start + length])
+            continue
+        following = dataset.sequences[int(rng.integers(0, len(dataset)))]
+        tail = int(rng.integers(math.ceil(length / 2), length + 1))
+        sequences.append(np.concatenate([sequence[len(sequence) - tail:],
+                                         following[:length - tail]]))
     return SkeletonDataset(sequences, dataset.labels[order], dataset.class_names, dataset.layout,
                            dataset.name, {k: v[order] for k, v in dataset.meta.items()},
                            list(dataset.skipped))

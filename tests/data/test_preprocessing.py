@@ -175,18 +175,28 @@ def test_bad_augmentation_settings_are_refused(settings, message):
         Augmentation(**settings)
 
 
-def test_random_windows_are_contiguous_parts_of_their_clips():
+def test_random_windows_are_parts_of_their_clip_or_its_end_and_the_start_of_another():
     from keras_gcnprune.data import make_synthetic_gestures, with_random_windows
 
     dataset = make_synthetic_gestures(subjects=4, repetitions=1)
     windows = with_random_windows(dataset, 3, seed=1)
     assert len(windows) == 4 * len(dataset)
+    kinds = set()
     for i, clip in enumerate(dataset.sequences):
         assert windows.sequences[4 * i] is clip
         for window in windows.sequences[4 * i + 1:4 * i + 4]:
-            assert int(np.ceil(len(clip) / 2)) <= len(window) <= len(clip)
-            starts = [s for s in range(len(clip) - len(window) + 1)
-                      if np.array_equal(clip[s:s + len(window)], window)]
-            assert starts
+            inside = any(np.array_equal(clip[s:s + len(window)], window)
+                         for s in range(len(clip) - len(window) + 1))
+            if inside:
+                assert len(window) >= np.ceil(len(clip) / 2)
+                kinds.add("inside")
+                continue
+            tail = max(t for t in range(1, min(len(clip), len(window)) + 1)
+                       if np.array_equal(clip[-t:], window[:t]))
+            head = window[tail:]
+            assert tail >= len(window) / 2  # the majority of the window is its clip's
+            assert any(np.array_equal(other[:len(head)], head) for other in dataset.sequences)
+            kinds.add("straddling")
         assert set(windows.labels[4 * i:4 * i + 4]) == {dataset.labels[i]}
+    assert kinds == {"inside", "straddling"}
     assert with_random_windows(dataset, 0) is dataset
