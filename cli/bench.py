@@ -25,6 +25,17 @@ def _command_line() -> str:
     return "gcnprune " + shlex.join(sys.argv[1:])
 
 
+def _save_and_show(out_dir, benchmark: str, spec, table: str, results: dict) -> None:
+    """Writes a benchmark's results.json and results.md, and prints the table and the files."""
+    from dataclasses import asdict
+
+    from keras_gcnprune.bench.results import save_results
+
+    files = save_results(out_dir, benchmark, _command_line(), asdict(spec), table, **results)
+    click.echo("\n" + table)
+    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+
+
 @click.group()
 def bench() -> None:
     """Benchmarks with tables and plots: accuracy vs rate, speed, export."""
@@ -189,9 +200,7 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
 
     SBU-sized inputs (30 joints, 32 frames); writes OUT/results.json and OUT/results.md.
     """
-    from dataclasses import asdict
 
-    from keras_gcnprune.bench.results import save_results
     from keras_gcnprune.bench.speed import SpeedBench, run_speed, speed_table
 
     spec = SpeedBench(models=parse_names(models), steps=steps, rounds=rounds,
@@ -201,9 +210,7 @@ def speed(models, steps, rounds, batch_size, rate, no_tfmot, out_dir) -> None:
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     table = speed_table(results)
-    files = save_results(out_dir, "speed", _command_line(), asdict(spec), table, **results)
-    click.echo("\n" + table)
-    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+    _save_and_show(out_dir, "speed", spec, table, results)
 
 
 def _quantizations(value: str) -> tuple[str, ...]:
@@ -246,10 +253,8 @@ def export_bench(models, rates, runs, methods, quantizations, rounds, invocation
 
     Writes OUT/results.json and OUT/results.md.
     """
-    from dataclasses import asdict
 
     from keras_gcnprune.bench.export import ExportBench, export_table, run_export
-    from keras_gcnprune.bench.results import save_results
 
     spec = ExportBench(models=parse_names(models), rates=rates, runs=runs,
                        methods=parse_names(methods) if methods else None,
@@ -260,9 +265,7 @@ def export_bench(models, rates, runs, methods, quantizations, rounds, invocation
     except (ValueError, FileNotFoundError) as error:
         raise click.UsageError(str(error)) from None
     table = export_table(results)
-    files = save_results(out_dir, "export", _command_line(), asdict(spec), table, **results)
-    click.echo("\n" + table)
-    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+    _save_and_show(out_dir, "export", spec, table, results)
 
 
 @bench.command()
@@ -289,17 +292,13 @@ def stream(run, dataset, protocol, every, window, smoothing, threshold, on_error
 
     Writes OUT/results.json and OUT/results.md.
     """
-    from dataclasses import asdict
 
-    from keras_gcnprune.bench.results import save_results
     from keras_gcnprune.bench.streaming import StreamBench, run_stream, stream_table
 
     spec = StreamBench(run, dataset, protocol, every, window, smoothing, threshold, on_error)
     results = run_stream(spec)
     table = stream_table(results)
-    files = save_results(out_dir, "stream", _command_line(), asdict(spec), table, **results)
-    click.echo("\n" + table)
-    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+    _save_and_show(out_dir, "stream", spec, table, results)
 
 
 @bench.command()
@@ -324,17 +323,13 @@ def detect(run, data, every, window, smoothing, threshold, confirm, lag, out_dir
     """Gesture onsets in SHREC'21's continuous validation recordings, by the track's rule
     (label right, start inside the gesture or up to 20 frames early; false positives counted),
     with RUN exported for an app and the app's loop. Writes OUT/results.json and results.md."""
-    from dataclasses import asdict
 
-    from keras_gcnprune.bench.results import save_results
     from keras_gcnprune.bench.streaming import DetectionBench, detection_table, run_detection
 
     spec = DetectionBench(run, data, every, window, smoothing, threshold, confirm, lag)
     results = run_detection(spec)
     table = detection_table(results)
-    files = save_results(out_dir, "detect", _command_line(), asdict(spec), table, **results)
-    click.echo("\n" + table)
-    click.echo("Written: " + ", ".join(str(p) for p in files.values()))
+    _save_and_show(out_dir, "detect", spec, table, results)
 
 
 @bench.command()

@@ -77,6 +77,19 @@ def check_values(path: str | Path, sequence: np.ndarray, what: str = "") -> np.n
     return values
 
 
+def without_zero_frames(path: str | Path, frames: np.ndarray, what: str) -> np.ndarray:
+    """The frames with any nonzero coordinate (an all-zero frame is a tracker that found
+    nothing), checked as `check_values` does.
+
+    Raises:
+        SkeletonFileError: every frame is zero (`what` says what that means for the source).
+    """
+    kept = frames[np.any(frames != 0, axis=(1, 2))]
+    if not len(kept):
+        raise SkeletonFileError(path, f"all {len(frames)} frames are zero ({what})")
+    return check_values(path, kept)
+
+
 def parse_number_rows(path: Path, expected: int, what: str) -> np.ndarray:
     """Reads a text file of numbers (comma or space separated), `expected` per line.
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from keras_gcnprune.data.dataset import SkeletonDataset
-from keras_gcnprune.data.errors import BadFileLog, SkeletonFileError, check_values
+from keras_gcnprune.data.errors import BadFileLog, SkeletonFileError, without_zero_frames
 
 LANDMARKS = 21
 # The public recordings' protocol (no subjects): a sequence numbered n is a test one when
@@ -60,11 +60,7 @@ def read_landmark_sequence(source: str, frames: list[tuple[int, str]], read) -> 
             raise SkeletonFileError(f"{source}:{name}", f"{values.size} values; a frame holds "
                                                         f"{LANDMARKS} landmarks x 3")
         poses.append(values.reshape(LANDMARKS, 3))
-    poses = np.stack(poses)
-    kept = poses[np.any(poses != 0, axis=(1, 2))]
-    if not len(kept):
-        raise SkeletonFileError(source, f"all {len(poses)} frames are zero (no hand found)")
-    return check_values(source, kept)
+    return without_zero_frames(source, np.stack(poses), "no hand found")
 
 
 def load_landmark_folders(root: str | Path, on_error: str = "raise") -> SkeletonDataset:

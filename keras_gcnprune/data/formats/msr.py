@@ -11,8 +11,8 @@ from keras_gcnprune.data.dataset import SkeletonDataset
 from keras_gcnprune.data.errors import (
     BadFileLog,
     SkeletonFileError,
-    check_values,
     parse_number_rows,
+    without_zero_frames,
 )
 
 MSR_CLASSES = (
@@ -38,11 +38,8 @@ def read_msr_file(path: str | Path) -> np.ndarray:
         raise SkeletonFileError(
             path, f"truncated: {len(rows)} joint lines is not a multiple of {MSR_JOINTS}"
         )
-    frames = rows[:, :3].reshape(-1, MSR_JOINTS, 3)
-    kept = frames[np.any(frames != 0, axis=(1, 2))]
-    if not len(kept):
-        raise SkeletonFileError(path, f"all {len(frames)} frames are zero (no skeleton tracked)")
-    return check_values(path, kept)
+    return without_zero_frames(path, rows[:, :3].reshape(-1, MSR_JOINTS, 3),
+                               "no skeleton tracked")
 
 
 def load_msr(root: str | Path, on_error: str = "raise") -> SkeletonDataset:
