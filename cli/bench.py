@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import click
 
+from keras_gcnprune.bench.streaming import DETECTION_CONFIRM, DETECTION_THRESHOLD
 from keras_gcnprune.cli.options import (
     DATASET_HELP,
     ON_ERROR_HELP,
@@ -311,9 +312,10 @@ def stream(run, dataset, protocol, every, window, smoothing, threshold, on_error
 @click.option("--smoothing", default=0.5, show_default=True,
               type=click.FloatRange(0, 1, max_open=True),
               help="Weight of the previous smoothed scores (0: no smoothing).")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--threshold", default=DETECTION_THRESHOLD, show_default=True,
+              type=click.FloatRange(0, 1),
               help="Least smoothed probability for a labelled decision.")
-@click.option("--confirm", default=2, show_default=True, type=click.IntRange(1),
+@click.option("--confirm", default=DETECTION_CONFIRM, show_default=True, type=click.IntRange(1),
               help="Decisions in a row that confirm a gesture.")
 @click.option("--lag", default=None, type=click.IntRange(0),
               help="Frames from a gesture's start to its first confirming decision (default: "
