@@ -313,6 +313,14 @@ window.gcnpruneApp = {
     onsets: state.found,
   }),
   archiveBytes: async () => Array.from(new Uint8Array(await archive().arrayBuffer())),
+  // The landmarks the camera's and videos' tracker finds in one image (a canvas or video).
+  handLandmarks: async (image) => {
+    const found = [];
+    const hands = handTracker((frame) => found.push(Array.from(frame)));
+    await hands.send({image});
+    await hands.close();
+    return found;
+  },
 };
 
 const response = await fetch('/model.tflite');
