@@ -16,6 +16,7 @@ DOCUMENTED = {
     "openpose": (18, 17),
     "mediapipe_hand": (21, 21),
     "shrec_hand": (22, 21),
+    "shrec21_hand": (20, 19),
 }
 
 
@@ -32,6 +33,15 @@ def test_builtin_layout_counts_and_connectivity(name):
     adjacency = layout.adjacency()
     np.testing.assert_array_equal(adjacency, adjacency.T)
     assert adjacency.sum() == 2 * layout.num_edges
+
+
+def test_shrec21_edges_join_the_palm_to_each_finger_base_then_run_along_each_finger():
+    layout = get_layout("shrec21")
+    bases = {name: i for i, name in enumerate(layout.joints) if name.endswith("_base")}
+    assert sorted(bases.values()) == [1, 4, 8, 12, 16]
+    fingers = [[1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15], [16, 17, 18, 19]]
+    expected = {(0, f[0]) for f in fingers} | {(a, b) for f in fingers for a, b in zip(f, f[1:])}
+    assert set(layout.edges) == expected and layout.centre == 0
 
 
 def test_msr_edges_follow_the_data_readme_one_based_list():
