@@ -63,9 +63,6 @@ class OutputFolder:
                 "folder.") from error
         return set(names) if isinstance(names, list) else set()
 
-    def owns(self, name: str) -> bool:
-        return name in self.written()
-
     def check_writable(self, names: Iterable[str]) -> None:
         """Refuses up front, before any work, names this command may not write here.
 
