@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import click
 
+from keras_gcnprune.bench.executors import EXECUTORS
 from keras_gcnprune.bench.streaming import DETECTION_CONFIRM, DETECTION_THRESHOLD
 from keras_gcnprune.cli.options import (
     DATASET_HELP,
@@ -20,6 +21,8 @@ from keras_gcnprune.cli.options import (
     parse_rate_weights,
     parse_rates,
 )
+from keras_gcnprune.data.errors import ON_ERROR_CHOICES
+from keras_gcnprune.pruning.multirate import SELF_DISTILLATION_TEACHERS
 
 
 def _command_line() -> str:
@@ -86,7 +89,7 @@ def bench() -> None:
               help="Weight of the KL divergence of mrmp's sparser rates from its densest rate's "
                    "predictions in every step. Default: 0, none.")
 @click.option("--self-distillation-teacher", default=None,
-              type=click.Choice(["densest", "next"]),
+              type=click.Choice(SELF_DISTILLATION_TEACHERS),
               help="mrmp: each sparser rate learns from the densest rate of the step or from "
                    "the next denser one (default: densest).")
 @click.option("--consistent-extraction/--ranked-extraction", default=None,
@@ -122,7 +125,7 @@ def bench() -> None:
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
                    "--address, the size of the local Ray cluster. Default: one, in this "
                    "process (ray: one per CPU).")
-@click.option("--executor", default="local", type=click.Choice(["local", "ray"]),
+@click.option("--executor", default="local", type=click.Choice(EXECUTORS),
               help="Where trainings run: local processes, or Ray tasks (pip install "
                    "\"keras-gcnprune[ray]\").")
 @click.option("--address", default=None,
@@ -284,7 +287,7 @@ def export_bench(models, rates, runs, methods, quantizations, rounds, invocation
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Least smoothed probability for a labelled decision.")
 @click.option("--on-error", default="raise", show_default=True,
-              type=click.Choice(["raise", "skip"]), help=ON_ERROR_HELP)
+              type=click.Choice(ON_ERROR_CHOICES), help=ON_ERROR_HELP)
 @click.option("--out", "out_dir", default="runs/bench/stream", type=click.Path(file_okay=False))
 def stream(run, dataset, protocol, every, window, smoothing, threshold, on_error,
            out_dir) -> None:

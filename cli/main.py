@@ -22,6 +22,13 @@ from keras_gcnprune.cli.options import (
     parse_rate_weights,
     parse_rates,
 )
+from keras_gcnprune.data.errors import ON_ERROR_CHOICES
+from keras_gcnprune.export.convert import GPU_ENGINE_MODES
+from keras_gcnprune.export.run import CALIBRATIONS
+from keras_gcnprune.models import MODELS
+from keras_gcnprune.pruning.callbacks import METHODS, SCOPES, SUPERVISION
+from keras_gcnprune.pruning.multirate import ALIGNMENT_SCOPES, SELF_DISTILLATION_TEACHERS
+from keras_gcnprune.pruning.priors import PRIORS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -106,7 +113,7 @@ def training_options(command):
         click.option("--dataset", default="synthetic", help=DATASET_HELP),
         click.option("--protocol", default=None, help=PROTOCOL_HELP),
         click.option("--model", "model_name", default="attention_gcn",
-                     type=click.Choice(["attention_gcn", "stgcn"]), help="Model family."),
+                     type=click.Choice(tuple(MODELS)), help="Model family."),
         click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
                      help="Model option, repeatable; VALUE is JSON (e.g. heads=16, "
                           "widths=[32,64]). See keras_gcnprune.models."),
@@ -145,7 +152,7 @@ def training_options(command):
                           "resampled to all of them (default 1: no crop)."),
         click.option("--seed", default=0, type=int,
                      help="Seed of weights, shuffling, augmentation."),
-        click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+        click.option("--on-error", default="raise", type=click.Choice(ON_ERROR_CHOICES),
                      help=ON_ERROR_HELP),
         click.option("--validation", default=0.1,
                      type=click.FloatRange(0, 1, max_open=True),
@@ -258,7 +265,7 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
 
 @main.command()
 @training_options
-@click.option("--method", default="tcp", type=click.Choice(["magnitude", "tcp", "srmp", "mrmp"]),
+@click.option("--method", default="tcp", type=click.Choice(METHODS),
               help="magnitude: the Model Optimization Toolkit's algorithm; tcp: topologically "
                    "consistent pruning (only weights on input-to-output paths); srmp: band-stop "
                    "masks on weights aligned with a prior; mrmp: the same for several --rates "
@@ -279,11 +286,11 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
 @click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
               help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
 @click.option("--prior", default="gaussian",
-              type=click.Choice(["gaussian", "laplace", "uniform"]),
+              type=click.Choice(tuple(PRIORS)),
               help="srmp/mrmp: prior the latent weights are aligned with.")
 @click.option("--alignment", default=10.0, type=click.FloatRange(0),
               help="srmp/mrmp: weight of the prior-alignment divergence in the loss.")
-@click.option("--alignment-scope", default="layer", type=click.Choice(["layer", "global"]),
+@click.option("--alignment-scope", default="layer", type=click.Choice(ALIGNMENT_SCOPES),
               help="srmp/mrmp: align each kernel with the prior, or all weights pooled.")
 @click.option("--rates-per-step", default=None, type=click.IntRange(1),
               help="mrmp: rates evaluated per training step: the largest and others drawn at "
@@ -296,7 +303,7 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
               help="mrmp: weight of the sparser rates' KL divergence from the densest rate's "
                    "predictions in every step (default 0: none).")
 @click.option("--self-distillation-teacher", default="densest",
-              type=click.Choice(["densest", "next"]),
+              type=click.Choice(SELF_DISTILLATION_TEACHERS),
               help="mrmp: each sparser rate learns from the densest rate of the step or from "
                    "the next denser one (default: densest).")
 @click.option("--consistent-extraction/--ranked-extraction", default=True,
@@ -310,10 +317,10 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
 @click.option("--frequency", default=None, type=click.IntRange(1),
               help="Training steps between mask updates (default: the ramp from --begin to "
                    "--end takes 20 updates).")
-@click.option("--scope", default="layer", type=click.Choice(["layer", "global"]),
+@click.option("--scope", default="layer", type=click.Choice(SCOPES),
               help="Magnitude ranking per layer (the toolkit's) or global.")
 @click.option("--supervision", default="both",
-              type=click.Choice(["both", "accessibility", "coaccessibility", "feedback", "none"]),
+              type=click.Choice(tuple(SUPERVISION)),
               help="tcp: propagations that supervise the latent weights during training "
                    "(ablations: one direction, straight-through feedback instead, or the "
                    "selection only).")
@@ -453,7 +460,7 @@ def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, inc
 @click.option("--dataset", default=None, help="Dataset for calibration and test accuracy "
                                               "(default: the run's).")
 @click.option("--protocol", default=None, help=PROTOCOL_HELP)
-@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+@click.option("--on-error", default="raise", type=click.Choice(ON_ERROR_CHOICES),
               help=ON_ERROR_HELP)
 @click.option("--overwrite", is_flag=True,
               help="Replace a rate's folder holding a model extracted from another run or "
@@ -517,7 +524,7 @@ def report(model_path, as_json, png) -> None:
 @click.argument("model_path", type=click.Path(exists=True))
 @click.option("--dataset", default=None, help=DATASET_HELP + " Default: the training dataset.")
 @click.option("--protocol", default=None, help=PROTOCOL_HELP + " Default: the training one.")
-@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+@click.option("--on-error", default="raise", type=click.Choice(ON_ERROR_CHOICES),
               help=ON_ERROR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
@@ -559,10 +566,10 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
               help=DATASET_HELP + " Calibrates int8 and checks top-1 agreement on its test "
                    "split (default: none, parity on random inputs only).")
 @click.option("--protocol", default=None, help=PROTOCOL_HELP + " Default: the training one.")
-@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+@click.option("--on-error", default="raise", type=click.Choice(ON_ERROR_CHOICES),
               help=ON_ERROR_HELP)
 @click.option("--gpu-engine", default="auto", show_default=True,
-              type=click.Choice(["auto", "require", "off"]),
+              type=click.Choice(GPU_ENGINE_MODES),
               help="TFLite: run the file on LiteRT's GPU engine, GPU only, against its CPU "
                    "runtime (auto: where the engine is installed; require: fail where not).")
 @click.option("--raw-input", is_flag=True,
@@ -579,7 +586,7 @@ def evaluate(model_path, dataset, protocol, on_error, as_json) -> None:
               help="--int8, --int16x8: training samples that calibrate the activation "
                    "ranges.")
 @click.option("--calibration", default="random", show_default=True,
-              type=click.Choice(["random", "stratified"]),
+              type=click.Choice(CALIBRATIONS),
               help="--int8, --int16x8: calibration samples at random, or as many of each "
                    "class.")
 @click.option("--write-anyway", is_flag=True,
@@ -694,7 +701,7 @@ def layouts(name, as_json) -> None:
 @main.command()
 @click.argument("dataset")
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--on-error", default="raise", type=click.Choice(["raise", "skip"]),
+@click.option("--on-error", default="raise", type=click.Choice(ON_ERROR_CHOICES),
               help=ON_ERROR_HELP)
 def convert(dataset, output, on_error) -> None:
     """Convert DATASET (any spec) to the pickle-free .npz archive OUTPUT."""

@@ -187,6 +187,9 @@ class RayExecutor:
             yield pending.pop(ready), ray.get(ready)
 
 
+EXECUTORS = ("local", "ray")
+
+
 def make_executor(jobs: int | None = None, executor: str = "local", address: str | None = None,
                   task_cpus: float = 1, task_gpus: float = 0):
     """The executor of the benchmark's options.
@@ -203,7 +206,7 @@ def make_executor(jobs: int | None = None, executor: str = "local", address: str
         local_cpus = None if address or jobs is None else max(1, round(jobs * task_cpus))
         return RayExecutor(address, task_cpus, task_gpus, local_cpus)
     if executor != "local":
-        raise ValueError(f"Unknown executor {executor!r}; choose 'local' or 'ray'.")
+        raise ValueError(f"Unknown executor {executor!r}; choose one of {EXECUTORS}.")
     if address is not None or task_cpus != 1 or task_gpus != 0:
         raise ValueError("address, task_cpus and task_gpus apply to the Ray executor only "
                          "(executor='ray').")

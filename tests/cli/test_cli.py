@@ -320,3 +320,17 @@ def test_prune_mrmp_to_budgets_from_a_model_sized_by_the_largest(tmp_path):
     metrics = _prune_from_start_ratio_3(tmp_path / "start", "mrmp", "1500,900")
     kept = sorted(entry["nonzero_parameters"] for entry in metrics["rates"].values())
     assert kept == pytest.approx([900, 1500], rel=0.005)
+
+
+def test_every_choice_list_is_the_librarys_constant_not_a_copy():
+    from pathlib import Path
+
+    cli = Path(__file__).resolve().parents[2] / "cli"
+    copies = [f"{path.name}:{number}" for path in sorted(cli.glob("*.py"))
+              for number, line in enumerate(path.read_text().splitlines(), 1)
+              if "click.Choice([" in line]
+    assert copies == []
+    from keras_gcnprune.pruning.callbacks import SUPERVISION
+
+    supervision = next(p for p in main.commands["prune"].params if p.name == "supervision")
+    assert tuple(supervision.type.choices) == tuple(SUPERVISION)
