@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_gcnprune.outputs import OutputFolder
+
 ACCURACY_PLOT = "accuracy_vs_rate.png"
 DISCONNECTED_PLOT = "disconnected_vs_rate.png"
 WEIGHTS_PLOT = "accuracy_vs_weights.png"
@@ -93,8 +95,7 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "",
     axis.set_title(prefix + "accuracy against pruning rate (mean ± std over folds and seeds)")
     axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(paths["accuracy_plot"], dpi=110)
-    plt.close(figure)
+    _save(plt, figure, paths["accuracy_plot"])
 
     figure, axis = plt.subplots(figsize=(7, 4))
     for method, rows in methods.items():
@@ -106,8 +107,7 @@ def plot_accuracy(summary: list[dict], out_dir: str | Path, label: str = "",
     if methods:
         axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(paths["disconnected_plot"], dpi=110)
-    plt.close(figure)
+    _save(plt, figure, paths["disconnected_plot"])
     _plot_against_size(plt, methods, dense, paths["weights_plot"], prefix, shapes=shapes)
     compacted = {m: [r for r in rows if r.get("compacted_parameters") is not None]
                  for m, rows in methods.items()}
@@ -149,5 +149,14 @@ def _plot_against_size(plt, methods: dict, dense: list[dict] | None, path: Path,
     axis.grid(alpha=0.3)
     axis.legend(fontsize="small")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    _save(plt, figure, path)
+
+
+def _save(plt, figure, path: Path) -> None:
+    """Writes the figure as the package's own file in its folder (`keras_gcnprune.outputs`:
+    a file of that name the package did not write is refused), and closes it."""
+    try:
+        with OutputFolder(path.parent).locked() as out:
+            out.write(path.name, lambda staged: figure.savefig(staged, dpi=110), path.suffix)
+    finally:
+        plt.close(figure)
