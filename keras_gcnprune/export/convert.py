@@ -243,6 +243,13 @@ def _size(path: Path) -> int:
 SAVED_MODEL_ENTRIES = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
 
 
+def tflite_output(path: str | Path, reads=()) -> tuple[OutputFolder, str, str]:
+    """The output folder of a `.tflite` file, its name, and the name of the metadata written
+    beside it (`<file>.json`)."""
+    out, name = file_output(path, reads)
+    return out, name, name + ".json"
+
+
 def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1,
                        check_inputs: np.ndarray | None = None,
                        metadata: dict | None = None, reads=()) -> ExportReport:
@@ -391,8 +398,7 @@ def export_tflite(
         raise ValueError(f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}.")
     if gpu_engine not in GPU_ENGINE_MODES:
         raise ValueError(f"gpu_engine must be one of {GPU_ENGINE_MODES}, got {gpu_engine!r}.")
-    out, name = file_output(path, reads)
-    sidecar = name + ".json"
+    out, name, sidecar = tflite_output(path, reads)
     check_inputs = default_check_inputs(model) if check_inputs is None else check_inputs
     if quantization in CALIBRATED and representative is not None:
         check_inputs = representative[:len(check_inputs)]

@@ -170,9 +170,10 @@ def sample_inputs(source: str | Path | bytes, samples: int = 8, seed: int = 0) -
     arrays = []
     for shape, dtype in _input_specs(read_model(source)):
         full = (samples, *shape[1:])
-        if int(np.prod(full, dtype=np.float64)) > MAX_SAMPLE_VALUES:
+        values = int(np.prod(full, dtype=np.float64))  # float: no overflow on hostile shapes
+        if values > MAX_SAMPLE_VALUES:
             raise ValueError(f"{samples} inputs of shape {tuple(shape)} would hold "
-                             f"{int(np.prod(full, dtype=np.float64)):,} values, more than the "
+                             f"{values:,} values, more than the "
                              f"{MAX_SAMPLE_VALUES:,} a check generates: check fewer samples, "
                              "or a model of a smaller input.")
         if np.issubdtype(dtype, np.floating):

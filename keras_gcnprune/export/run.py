@@ -16,10 +16,11 @@ from keras_gcnprune.export.convert import (
     default_check_inputs,
     export_saved_model,
     export_tflite,
+    tflite_output,
 )
 from keras_gcnprune.export.metadata import export_metadata
 from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
-from keras_gcnprune.outputs import OutputFolder, file_output
+from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import RunDirectory, check_data_fits, load_model_file, run_data
@@ -118,8 +119,8 @@ def _check_outputs(tflite, saved_model, reads: list[Path]) -> None:
     if saved_model is not None:
         OutputFolder(saved_model, reads).check_writable(SAVED_MODEL_ENTRIES)
     if tflite is not None:
-        out, name = file_output(tflite, reads)
-        out.check_writable([name, name + ".json"])
+        out, *names = tflite_output(tflite, reads)
+        out.check_writable(names)
 
 
 def export_run(
@@ -178,9 +179,8 @@ def export_run(
     """
     if tflite is None and saved_model is None:
         raise ValueError("Nothing to export: give a TFLite file, a SavedModel folder or both.")
-    reads = RunDirectory.files_read(model_path)
-    if dataset is not None and dataset_location(dataset) is not None:
-        reads.append(dataset_location(dataset))
+    reads = [*RunDirectory.files_read(model_path),
+             dataset_location(dataset) if dataset is not None else None]
     _check_outputs(tflite, saved_model, reads)
     model, info = _load(Path(model_path))
     if quantization in CALIBRATED and dataset is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,18 +104,25 @@ class RunDirectory:
         saved = with_added_settings(self.read_info()["config"])
         return not settings_difference(saved, config.to_dict())
 
-    def claim(self, config: TrainConfig, overwrite: bool = False) -> None:
-        """Makes this this configuration's run directory before training writes in it.
+    def claim(self, overwrite: bool, check_recorded: Callable[[], None]) -> None:
+        """Makes this the run directory of what is about to be written (a training, an
+        extraction, an ensemble), before anything is written in it.
 
-        A directory whose `run.json` records other settings is refused (`RunConflictError`,
-        naming them) unless `overwrite`, which first removes every file of the old run.
-        `metrics.json` is removed, so that until the new set of files is complete no reader
-        takes the directory for a finished run; `train` records the settings (`write_info`)
-        before fitting starts, so that a later run of other settings is refused even if this
-        one is interrupted. Call it holding the directory's lock (`output.locked()`).
+        A directory whose `run.json` records another run is refused by `check_recorded`
+        (which raises `RunConflictError`, naming what differs) unless `overwrite`, which first
+        removes every file of the old run. `metrics.json` is removed, so that until the new set
+        of files is complete no reader takes the directory for a finished run; `train` records
+        the settings (`write_info`) before fitting starts, so that a later run of other settings
+        is refused even if this one is interrupted. Call it holding the directory's lock
+        (`output.locked()`).
+
+        Args:
+            overwrite: Replace a run of other settings.
+            check_recorded: Raises `RunConflictError` when the recorded `run.json` is not of
+                the run about to be written.
 
         Raises:
-            RunConflictError: other settings are recorded and `overwrite` is False.
+            RunConflictError: another run is recorded and `overwrite` is False.
             OutputConflictError: a file of the run's names here was not written by the
                 package, or is read by the command.
         """
@@ -122,7 +130,7 @@ class RunDirectory:
         if overwrite:
             self.remove_artifacts()
         elif self.run_file.exists():
-            self.check_same_settings(config)
+            check_recorded()
         self.output.remove(self.metrics_file.name)
 
     def check_same_settings(self, config: TrainConfig) -> None:

@@ -45,11 +45,9 @@ def _check_same_data(infos: list[dict], paths: list[str]) -> None:
                              + "; ".join(differing) + ".")
 
 
-def _claim(run: RunDirectory, members: list[str], overwrite: bool) -> None:
-    """Refuses a directory holding another run (a training, or an ensemble of other members)
-    unless `overwrite`; the same ensemble is simply written again."""
-    if not run.run_file.exists() or overwrite:
-        return
+def _check_same_members(run: RunDirectory, members: list[str]) -> None:
+    """Refuses a directory holding another run (a training, or an ensemble of other members);
+    the same ensemble is simply written again."""
     recorded = [m["run"] for m in run.read_info().get("members", [])]
     if recorded != members:
         raise RunConflictError(
@@ -106,8 +104,7 @@ def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
 def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: list[dict],
                     member_metrics: list[dict], overwrite: bool,
                     dataset: SkeletonDataset | None, started: float) -> dict:
-    run.check_writable()
-    _claim(run, paths, overwrite)
+    run.claim(overwrite, lambda: _check_same_members(run, paths))
     member_streams = [tuple(i["config"]["preprocessing"]["streams"]) for i in infos]
     model = ensemble(members, member_streams)
     preprocessing = Preprocessing.from_dict({**infos[0]["config"]["preprocessing"],
@@ -120,7 +117,6 @@ def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: l
                         for path, i, streams in zip(paths, infos, member_streams)]}
     _, data = run_data(info, on_error=config.get("on_error", "raise"), loaded=dataset)
     x_test, y_test = data.test
-    run.remove_artifacts()
     run.save_model(model, run.model_file)
     run.write_json(run.run_file, info)
     metrics = {

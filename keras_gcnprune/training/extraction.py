@@ -115,14 +115,7 @@ def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: 
     """Writes one rate's run directory: `metrics.json` removed first and written last, so
     that a directory interrupted in between is never taken for a finished one."""
     extracted_info = _extracted_info(info, rate, model_path, options)
-    target.check_writable()
-    if target.run_file.exists() and not overwrite:
-        difference = settings_difference(target.read_info(), extracted_info)
-        if difference:
-            raise RunConflictError(
-                f"{target.path} holds another extraction ({difference}). Extract to another "
-                "folder, or overwrite it.")
-    target.output.remove(target.metrics_file.name)
+    target.claim(overwrite, lambda: _check_same_extraction(target, extracted_info))
     extracted = extract(model, rate, calibration_data=x_train, **options)
     target.save_model(extracted, target.model_file)
     metrics = {
@@ -137,6 +130,13 @@ def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: 
     target.write_json(target.run_file, extracted_info)
     target.write_metrics(metrics)
     return metrics
+
+
+def _check_same_extraction(target: RunDirectory, extracted_info: dict) -> None:
+    difference = settings_difference(target.read_info(), extracted_info)
+    if difference:
+        raise RunConflictError(f"{target.path} holds another extraction ({difference}). "
+                               "Extract to another folder, or overwrite it.")
 
 
 def recorded_extraction(pruning: dict) -> dict:

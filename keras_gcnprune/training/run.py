@@ -436,17 +436,19 @@ def train(
             return run.read_metrics()
         if not overwrite and only_extraction_differs(run, config):
             return _reextract(run, config, dataset)
-        run.claim(config, overwrite)
+        run.claim(overwrite, lambda: run.check_same_settings(config))
         return _train(run, config, dataset, verbose, callbacks)
 
 
-def reads_of(config: TrainConfig) -> list[Path]:
-    """The files and folders a training reads: its dataset, initial model and teacher."""
-    reads = RunDirectory.files_read(config.initial_model) if config.initial_model else []
+def reads_of(config: TrainConfig) -> list[Path | None]:
+    """The files and folders a training reads: its dataset, initial model and teacher (None
+    for a dataset with no files, which `OutputFolder` ignores)."""
+    reads = [dataset_location(config.dataset)]
+    if config.initial_model:
+        reads += RunDirectory.files_read(config.initial_model)
     if config.distillation is not None and config.distillation.teacher:
         reads += RunDirectory.files_read(config.distillation.teacher)
-    location = dataset_location(config.dataset)
-    return reads + ([location] if location else [])
+    return reads
 
 
 def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,

@@ -13,13 +13,13 @@ missing observations, not poses: they are dropped, and a sequence left empty is 
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from keras_gcnprune.data.dataset import SkeletonDataset
 from keras_gcnprune.data.errors import BadFileLog, SkeletonFileError, without_zero_frames
+from keras_gcnprune.data.formats.packed import packed_files
 
 LANDMARKS = 21
 # The public recordings' protocol (no subjects): a sequence numbered n is a test one when
@@ -27,24 +27,15 @@ LANDMARKS = 21
 TEST_EVERY, TEST_REMAINDER = 5, 4
 
 
-def _frame_files(root: Path) -> tuple[dict[tuple[str, str], list[tuple[int, str]]], callable]:
-    """Frame files by (class, sequence), each (frame number, name), and a reader of a name."""
-    if zipfile.is_zipfile(root):
-        archive = zipfile.ZipFile(root)
-        names = [n for n in archive.namelist() if n.endswith(".npy")]
-        def read(name):
-            return np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
-    else:
-        names = [p.relative_to(root).as_posix() for p in root.rglob("*.npy")]
-        def read(name):
-            return np.load(root / name, allow_pickle=False)
+def _sequences(names: list[str]) -> dict[tuple[str, str], list[tuple[int, str]]]:
+    """Frame files by (class, sequence), each (frame number, name)."""
     sequences: dict[tuple[str, str], list[tuple[int, str]]] = {}
     for name in names:
         parts = PurePosixPath(name).parts
         if len(parts) < 3 or not parts[-1][:-4].isdigit():
             continue
         sequences.setdefault((parts[-3], parts[-2]), []).append((int(parts[-1][:-4]), name))
-    return sequences, read
+    return sequences
 
 
 def read_landmark_sequence(source: str, frames: list[tuple[int, str]], read) -> np.ndarray:
@@ -78,11 +69,12 @@ def load_landmark_folders(root: str | Path, on_error: str = "raise") -> Skeleton
     Example:
         >>> ds = load_landmark_folders("mediapipe_gestures.zip")  # doctest: +SKIP
     """
-    root = Path(root)
-    if root.is_dir() and not any(root.rglob("*.npy")):
-        archives = sorted(root.glob("*.zip"))
-        root = archives[0] if len(archives) == 1 else root
-    sequences_found, read = _frame_files(root)
+    root, names, read_bytes = packed_files(root, ".npy")
+    sequences_found = _sequences(names)
+
+    def read(name: str) -> np.ndarray:
+        return np.load(io.BytesIO(read_bytes(name)), allow_pickle=False)
+
     if not sequences_found:
         raise FileNotFoundError(f"No <class>/<sequence>/<frame>.npy landmark files in {root}.")
     classes = sorted({name for name, _ in sequences_found})

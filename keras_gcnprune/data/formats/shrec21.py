@@ -9,13 +9,12 @@ sequence: `<seq>;<LABEL>;<start>;<end>;...`. Read from the track's zip as distri
 `load_shrec21` gives the segmented gestures as clips, with clips of the frames between gestures
 as the class `none` (what an app sees most of the time), each with its sequence as `group`;
 `shrec21_streams` gives the continuous recordings with their annotations, for measuring
-detection as the track did (`keras_gcnprune.bench.streaming.detections`).
+detection as the track did (`keras_gcnprune.bench.streaming.run_detection`).
 """
 
 from __future__ import annotations
 
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from keras_gcnprune.data.dataset import SkeletonDataset
 from keras_gcnprune.data.errors import BadFileLog, SkeletonFileError, check_values
+from keras_gcnprune.data.formats.packed import packed_files
 
 SHREC21_CLASSES = ("ONE", "TWO", "THREE", "FOUR", "OK", "MENU", "LEFT", "RIGHT", "CIRCLE", "V",
                    "CROSS", "GRAB", "PINCH", "TAP", "DENY", "KNOB", "EXPAND")
@@ -49,15 +49,6 @@ class Recording:
     number: int
     frames: np.ndarray
     gestures: tuple[Gesture, ...]
-
-
-def _files(root: Path) -> tuple[dict[str, str], callable]:
-    if zipfile.is_zipfile(root):
-        archive = zipfile.ZipFile(root)
-        names = {PurePosixPath(n).name: n for n in archive.namelist() if n.endswith(".txt")}
-        return names, lambda name: archive.read(name).decode()
-    names = {p.name: str(p) for p in root.rglob("*.txt")}
-    return names, lambda name: Path(name).read_text()
 
 
 def _annotations(text: str, source: str) -> dict[int, tuple[Gesture, ...]]:
@@ -99,11 +90,12 @@ def shrec21_streams(root: str | Path, on_error: str = "raise") -> list[Recording
     Raises:
         FileNotFoundError: no annotation file under `root`.
     """
-    root = Path(root)
-    if root.is_dir() and not (root / "sequences").exists():
-        archives = sorted(root.glob("*.zip"))
-        root = archives[0] if len(archives) == 1 else root
-    names, read = _files(root)
+    root, paths, read_bytes = packed_files(root, ".txt")
+    names = {PurePosixPath(path).name: path for path in paths}
+
+    def read(name: str) -> str:
+        return read_bytes(name).decode()
+
     annotation = next((n for n in names if n.startswith("annotations")), None)
     if annotation is None:
         raise FileNotFoundError(f"No SHREC'21 annotations (annotations_*.txt) in {root}.")
