@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import click
 
+from keras_gcnprune.bench.accuracy import AccuracyBench
 from keras_gcnprune.bench.executors import EXECUTORS
 from keras_gcnprune.bench.streaming import DETECTION_CONFIRM, DETECTION_THRESHOLD
 from keras_gcnprune.cli.options import (
@@ -20,8 +21,10 @@ from keras_gcnprune.cli.options import (
     parse_ramp,
     parse_rate_weights,
     parse_rates,
+    parse_streams,
 )
 from keras_gcnprune.data.errors import ON_ERROR_CHOICES
+from keras_gcnprune.models import MODELS
 from keras_gcnprune.pruning.multirate import SELF_DISTILLATION_TEACHERS
 
 
@@ -48,14 +51,15 @@ def bench() -> None:
 @bench.command()
 @click.option("--quick", is_flag=True,
               help="The quick preset: SBU, 5 folds, 1 seed, 40 epochs, rates 0.9,0.98,0.995, "
-                   "every method (115 trainings, 15 to 20 s each on 2 CPU cores). Without it: "
+                   "every method (115 trainings). Without it: "
                    "the full preset (all folds, 3 seeds, 80 epochs, 7 rates). Options given "
                    "override.")
 @click.option("--dataset", default=None, help=DATASET_HELP + " Default: sbu.")
 @click.option("--protocol", "protocols", multiple=True,
               help=PROTOCOL_HELP.replace("Default: the dataset's first protocol.",
                                          "Repeatable. Default: every one of the dataset's."))
-@click.option("--model", "model_name", default=None, help="Model name. Default: attention_gcn.")
+@click.option("--model", "model_name", default=None, type=click.Choice(tuple(MODELS)),
+              help=f"Model family. Default: {AccuracyBench.model}.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Model option, repeatable; VALUE is JSON (e.g. heads=16, to prune a wider "
                    "model down to the same budgets; give rates that reach them). small_dense "
@@ -73,8 +77,17 @@ def bench() -> None:
                    "instead of --rates: the rates at which the model (with its --option "
                    "widths) keeps them, so that models of other widths meet at the same sizes.")
 @click.option("--seeds", default=None, type=click.IntRange(1), help="Seeds per run. Default: 3.")
-@click.option("--epochs", default=None, type=click.IntRange(1), help="Default: 80.")
-@click.option("--frames", default=None, type=click.IntRange(1), help="Default: 32.")
+@click.option("--epochs", default=None, type=click.IntRange(1),
+              help=f"Default: {AccuracyBench.epochs}.")
+@click.option("--frames", default=None, type=click.IntRange(1),
+              help=f"Default: {AccuracyBench.frames}.")
+@click.option("--streams", default=None,
+              callback=lambda _, __, value: value and parse_streams(value),
+              help="Input streams, comma separated: joint, bone, motion. Default: "
+                   f"{','.join(AccuracyBench.streams)}.")
+@click.option("--refit/--no-refit", default=None,
+              help="Train every final model again on the whole training split after its "
+                   "selection run (validation held out). Default: refit.")
 @click.option("--unseen", default=None, callback=lambda _, __, value: parse_rates(value),
               help="Rates never trained, extracted from every mrmp training to check their "
                    "realized rate.")
@@ -140,10 +153,10 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, unseen, rates_per_step, rate_weights, self_distillation,
-             self_distillation_teacher, consistent_extraction, distill, from_dense, start_ratio,
-             supervision_strength, block_density, ramp, jobs, executor, address, task_cpus,
-             task_gpus, out_dir) -> None:
+             epochs, frames, streams, refit, unseen, rates_per_step, rate_weights,
+             self_distillation, self_distillation_teacher, consistent_extraction, distill,
+             from_dense, start_ratio, supervision_strength, block_density, ramp, jobs, executor,
+             address, task_cpus, task_gpus, out_dir) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -163,7 +176,8 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
     overrides = {"dataset": dataset, "protocols": protocols or None, "model": model_name,
                  "model_options": parse_options(options) or None,
                  "methods": parse_names(methods), "rates": rates, "seeds": seeds,
-                 "epochs": epochs, "frames": frames, "unseen": unseen,
+                 "epochs": epochs, "frames": frames, "streams": streams, "refit": refit,
+                 "unseen": unseen,
                  "rates_per_step": rates_per_step, "self_distillation": self_distillation,
                  "self_distillation_teacher": self_distillation_teacher,
                  "consistent_extraction": consistent_extraction, "distill": distill,

@@ -17,10 +17,10 @@ from keras_gcnprune.cli.options import (
     ON_ERROR_HELP,
     PROTOCOL_HELP,
     parse_budgets,
-    parse_names,
     parse_options,
     parse_rate_weights,
     parse_rates,
+    parse_streams,
 )
 from keras_gcnprune.data.errors import ON_ERROR_CHOICES
 from keras_gcnprune.export.convert import GPU_ENGINE_MODES
@@ -29,18 +29,10 @@ from keras_gcnprune.models import MODELS
 from keras_gcnprune.pruning.callbacks import METHODS, SCOPES, SUPERVISION
 from keras_gcnprune.pruning.multirate import ALIGNMENT_SCOPES, SELF_DISTILLATION_TEACHERS
 from keras_gcnprune.pruning.priors import PRIORS
+from keras_gcnprune.training import TrainConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-def _streams(value: str) -> tuple[str, ...]:
-    from keras_gcnprune.data import STREAMS
-
-    streams = parse_names(value)
-    unknown = [s for s in streams if s not in STREAMS]
-    if unknown or not streams:
-        raise click.BadParameter(f"unknown streams {unknown or value!r}; choose from {STREAMS}.")
-    return streams
-
+TRAINING = TrainConfig()  # every training option's default is the library's
 
 class _Commands(click.Group):
     """The command group: expected errors end in one `Error:` line and exit 1; `--debug`, or
@@ -112,24 +104,26 @@ def training_options(command):
     options = [
         click.option("--dataset", default="synthetic", help=DATASET_HELP),
         click.option("--protocol", default=None, help=PROTOCOL_HELP),
-        click.option("--model", "model_name", default="attention_gcn",
+        click.option("--model", "model_name", default=TRAINING.model,
                      type=click.Choice(tuple(MODELS)), help="Model family."),
         click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
                      help="Model option, repeatable; VALUE is JSON (e.g. heads=16, "
                           "widths=[32,64]). See keras_gcnprune.models."),
-        click.option("--epochs", default=60, type=click.IntRange(1), help="Training epochs."),
-        click.option("--batch-size", default=32, type=click.IntRange(1), help="Batch size."),
-        click.option("--frames", default=32, type=click.IntRange(1),
+        click.option("--epochs", default=TRAINING.epochs, type=click.IntRange(1),
+                     help="Training epochs."),
+        click.option("--batch-size", default=TRAINING.batch_size, type=click.IntRange(1),
+                     help="Batch size."),
+        click.option("--frames", default=TRAINING.preprocessing.frames, type=click.IntRange(1),
                      help="Frames T every sequence is resampled to."),
-        click.option("--streams", default="joint",
+        click.option("--streams", default=",".join(TRAINING.preprocessing.streams),
                      help="Input streams, comma separated: joint, bone, motion."),
-        click.option("--learning-rate", default=2e-3, type=float,
+        click.option("--learning-rate", default=TRAINING.learning_rate, type=float,
                      help="Peak AdamW learning rate."),
-        click.option("--weight-decay", default=1e-4, type=click.FloatRange(0),
+        click.option("--weight-decay", default=TRAINING.weight_decay, type=click.FloatRange(0),
                      help="AdamW weight decay."),
-        click.option("--warmup-epochs", default=0, type=click.IntRange(0),
+        click.option("--warmup-epochs", default=TRAINING.warmup_epochs, type=click.IntRange(0),
                      help="Epochs of linear learning-rate warm-up before the cosine decay."),
-        click.option("--label-smoothing", default=0.0,
+        click.option("--label-smoothing", default=TRAINING.label_smoothing,
                      type=click.FloatRange(0, 1, max_open=True),
                      help="Share of each label's probability spread over all classes."),
         click.option("--augment/--no-augment", default=True,
@@ -143,22 +137,28 @@ def training_options(command):
                           "x0.9 to x1.1)."),
         click.option("--shear", default=None, type=click.FloatRange(0),
                      help="Augmentation: largest shear coefficient (default 0: none)."),
-        click.option("--stream-windows", default=0, type=click.IntRange(0, 64),
+        click.option("--stream-windows", default=TRAINING.stream_windows,
+                     type=click.IntRange(0, 64),
                      help="Random windows (half to all of a clip) of each raw training clip "
                           "added to the training part, each preprocessed on its own as a "
                           "streaming app does (for the app loop; see bench stream)."),
         click.option("--crop", default=None, type=click.FloatRange(0, 1, min_open=True),
                      help="Augmentation: shortest temporal crop as a share of the frames, "
                           "resampled to all of them (default 1: no crop)."),
-        click.option("--seed", default=0, type=int,
+        click.option("--seed", default=TRAINING.seed, type=int,
                      help="Seed of weights, shuffling, augmentation."),
         click.option("--on-error", default="raise", type=click.Choice(ON_ERROR_CHOICES),
                      help=ON_ERROR_HELP),
-        click.option("--validation", default=0.1,
+        click.option("--validation", default=TRAINING.validation,
                      type=click.FloatRange(0, 1, max_open=True),
                      help="Share of the training split held out as validation (whole subjects "
                           "or sets where the data have them); val_accuracy is measured on it, "
                           "the test split only reported. 0: none."),
+        click.option("--refit/--no-refit", default=TRAINING.refit,
+                     help="With --validation: after the selection run (validation held out, in "
+                          "OUT/selection), train the final model again on the whole training "
+                          "split with the same settings; --no-refit keeps the selection run's "
+                          "model."),
         click.option("--teacher", default=None, type=click.Path(exists=True),
                      help="Distil from this trained run (directory or model.keras), e.g. the "
                           "dense run of the same data: softened-logit KL plus the label loss."),
@@ -177,8 +177,8 @@ def training_options(command):
 
 def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
             learning_rate, weight_decay, warmup_epochs, label_smoothing, augment, rotation,
-            scaling, shear, crop, seed, on_error, validation, teacher, distill_temperature,
-            distill_weight, **extra):
+            scaling, shear, crop, seed, on_error, validation, refit, teacher,
+            distill_temperature, distill_weight, **extra):
     from keras_gcnprune.data import Preprocessing
     from keras_gcnprune.training import DistillationConfig, TrainConfig
 
@@ -189,11 +189,11 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
         model_options=parse_options(options), epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
         label_smoothing=label_smoothing,
-        preprocessing=Preprocessing(frames=frames, streams=_streams(streams)),
+        preprocessing=Preprocessing(frames=frames, streams=parse_streams(streams)),
         augmentation=_augmentation(augment, rotation=rotation, scaling=scaling, shear=shear,
                                    crop=crop),
         seed=seed, on_error=on_error,
-        validation=validation, distillation=distillation, **extra,
+        validation=validation, refit=refit, distillation=distillation, **extra,
     )
 
 
@@ -218,7 +218,12 @@ def _report_run(metrics: dict, out_dir) -> None:
         weights = f"{metrics['nonzero_parameters']:,} nonzero of {weights}"
     line = (f"test accuracy {metrics['test_accuracy']:.2%} on {metrics['test_samples']} "
             f"sequences ({weights}, {metrics['wall_time_s']:.0f} s)")
-    if "validation_accuracy" in metrics:
+    if "selection_test_accuracy" in metrics:
+        line = (f"validation accuracy {metrics['validation_accuracy']:.2%} on "
+                f"{metrics['validation_samples']} held-out training sequences (selection run, "
+                f"in {Path(out_dir) / 'selection'}); final model refit on all "
+                f"{metrics['train_samples']} training sequences: " + line)
+    elif "validation_accuracy" in metrics:
         line = (f"validation accuracy {metrics['validation_accuracy']:.2%} on "
                 f"{metrics['validation_samples']} held-out training sequences; " + line)
     if "realized_rate" in metrics:
@@ -260,6 +265,10 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
     if not overwrite and RunDirectory(out_dir).finished_with(config):
         click.echo(f"{out_dir} holds a finished run of these settings: not trained again "
                    "(--overwrite trains it again).")
+    elif config.refits:
+        click.echo(f"Training twice: the selection run with {config.validation:.0%} of the "
+                   "training split held out as validation, then the final model on all of it "
+                   "(--no-refit: once).")
     _report_run(run_training(config, out_dir, dataset=dataset, overwrite=overwrite), out_dir)
 
 

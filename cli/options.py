@@ -102,3 +102,15 @@ def parse_rate_weights(value: str | None) -> tuple[float, ...] | None:
     if not weights or min(weights) <= 0:
         raise click.BadParameter(f"rate weights must be positive numbers, got {value!r}.")
     return weights
+
+
+def parse_streams(value: str) -> tuple[str, ...]:
+    """`"joint,bone"` -> `("joint", "bone")`: input streams, each one of
+    `keras_gcnprune.data.STREAMS`; a usage error names an unknown one."""
+    from keras_gcnprune.data import STREAMS
+
+    streams = parse_names(value)
+    unknown = [s for s in streams if s not in STREAMS]
+    if unknown or not streams:
+        raise click.BadParameter(f"unknown streams {unknown or value!r}; choose from {STREAMS}.")
+    return streams

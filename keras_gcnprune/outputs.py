@@ -106,9 +106,13 @@ class OutputFolder:
 
     def _forget(self, name: str) -> None:
         written = self.written()
-        if name in written:
-            _replace_text(self.record_file, json.dumps(sorted(written - {name}), indent=1),
-                          self._partial_dir())
+        if name not in written:
+            return
+        if written == {name}:  # nothing left: the folder holds nothing of the package's
+            self.record_file.unlink()
+            return
+        _replace_text(self.record_file, json.dumps(sorted(written - {name}), indent=1),
+                      self._partial_dir())
 
     def _partial_dir(self) -> Path:
         partial = self.record_dir / "partial"

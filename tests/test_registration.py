@@ -18,7 +18,8 @@ print(type(model).__name__, model.output_shape[-1])
 
 def test_a_saved_run_loads_after_importing_the_package_alone(tmp_path):
     run = tmp_path / "run"
-    trained = CliRunner().invoke(main, ["train", "--epochs", "1", "--frames", "16", "--out",
+    trained = CliRunner().invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                        "--epochs", "1", "--frames", "16", "--out",
                                         str(run)])
     assert trained.exit_code == 0, trained.output
     # A new interpreter: nothing imported but the package itself.

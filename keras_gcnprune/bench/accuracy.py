@@ -60,6 +60,7 @@ from keras_gcnprune.training import (
 )
 from keras_gcnprune.training.directory import settings_difference
 from keras_gcnprune.training.run import (
+    DEFAULT_STREAMS,
     check_ramp,
     compacted_metrics,
     only_extraction_differs,
@@ -104,6 +105,10 @@ class AccuracyBench:
         seeds: Seeds 0..seeds-1 of every (method, rate, protocol).
         epochs: Training epochs of every run.
         frames: Frames per sequence.
+        streams: Input streams of every model (`keras_gcnprune.data.Preprocessing.streams`).
+        refit: Every run trains its final model again on the whole training split after its
+            selection run (`TrainConfig.refit`); the validation accuracy that chooses is the
+            selection run's, the test accuracy the final model's.
         unseen: Rates never trained that are extracted from every mrmp training, to check the
             realized rate of untrained rates (when the training finishes: rates added later
             need a fresh --out).
@@ -159,13 +164,15 @@ class AccuracyBench:
 
     dataset: str = "sbu"
     protocols: tuple[str, ...] = ()
-    model: str = "attention_gcn"
+    model: str = TrainConfig.model
     model_options: dict = field(default_factory=dict)
     methods: tuple[str, ...] = BASE_METHODS
     rates: tuple[float, ...] = (0.5, 0.7, 0.9, 0.95, 0.98, 0.99, 0.995)
     seeds: int = 3
-    epochs: int = 80
-    frames: int = 32
+    epochs: int = TrainConfig.epochs
+    frames: int = Preprocessing.frames
+    streams: tuple[str, ...] = DEFAULT_STREAMS
+    refit: bool = TrainConfig.refit
     unseen: tuple[float, ...] = ()
     rates_per_step: int | None = None
     rate_weights: tuple[float, ...] | None = None
@@ -243,6 +250,11 @@ class AccuracyBench:
             raise ValueError("start_ratio and from_dense exclude each other: the dense run has "
                              "the benchmark's width, not the starting widths.")
 
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The preprocessing of every run."""
+        return Preprocessing(frames=self.frames, streams=tuple(self.streams))
+
     def trainings(self, protocols: Sequence[str]) -> list[Training]:
         """Every training the benchmark needs: seed 0 on every fold first, then the next seed,
         so that a benchmark stopped early has covered all folds."""
@@ -297,8 +309,8 @@ class AccuracyBench:
         pruning = self.pruning(training)
         config = TrainConfig(dataset=self.dataset, protocol=training.protocol, model=self.model,
                              model_options=dict(self.model_options), epochs=self.epochs,
-                             preprocessing=Preprocessing(frames=self.frames), seed=training.seed,
-                             on_error="skip", pruning=pruning,
+                             preprocessing=self.preprocessing, seed=training.seed,
+                             on_error="skip", pruning=pruning, refit=self.refit,
                              distillation=teacher,
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
@@ -379,7 +391,7 @@ def rates_for_budgets(bench: AccuracyBench, budgets: Sequence[int], dataset: Ske
     """
     config = TrainConfig(dataset=bench.dataset, model=bench.model,
                          model_options=dict(bench.model_options),
-                         preprocessing=Preprocessing(frames=bench.frames))
+                         preprocessing=bench.preprocessing)
     model = build_model(config, dataset)
     return tuple(round(rate_for_budget(model, budget), 6) for budget in budgets)
 
@@ -581,7 +593,8 @@ COVERAGE_SETTINGS = ("methods", "rates", "protocols", "seeds")
 
 # Settings newer than some results whose behaviour then was not today's default (the others
 # had their default's behaviour before they existed).
-BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": False}
+BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": False,
+                            "streams": ("joint",), "refit": False}
 
 
 # Settings that only some methods' trainings read, with those methods.

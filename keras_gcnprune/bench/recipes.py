@@ -25,12 +25,15 @@ def recipes_line(results: dict) -> str:
         Model `stgcn`, 32 frames, 3 seed(s), every protocol of each dataset; validation is ...
     """
     s = results["settings"]
-    return (f"Model `{s['model']}`, {s['frames']} frames, {s['seeds']} seed(s), every protocol "
+    protocols = "the first protocol" if s.get("first_protocol") else "every protocol"
+    test = "the final model, refit on the whole training split," if s.get("refit") else \
+        "the model trained without the validation part"
+    return (f"Model `{s['model']}`, {s['frames']} frames, {s['seeds']} seed(s), {protocols} "
             f"of each dataset; validation is carved from each training split "
             f"({s['validation']:.0%}, whole subjects or groups where the data have them). Mean "
             "± standard deviation over protocols and seeds; in brackets the lead over `default` "
             "(the package's defaults) in the same run. Only the validation columns choose; "
-            "test is reported.")
+            f"test ({test}) is reported.")
 
 
 def summarise_recipes(records: list[dict]) -> list[dict]:

@@ -9,22 +9,27 @@ from collections.abc import Callable
 import keras
 
 from keras_gcnprune.models import attention_gcn as _attention_gcn
+from keras_gcnprune.models import paper_gcn as _paper_gcn
 from keras_gcnprune.models import stgcn as _stgcn
 from keras_gcnprune.models.attention_gcn import attention_gcn
 from keras_gcnprune.models.ensemble import ensemble, union_of_streams
+from keras_gcnprune.models.paper_gcn import paper_gcn
 from keras_gcnprune.models.stgcn import stgcn
 
 MODELS: dict[str, Callable[..., keras.Model]] = {
     "attention_gcn": attention_gcn,
     "stgcn": stgcn,
+    "paper_gcn": paper_gcn,
 }
 WIDTH_SCALERS: dict[str, Callable[..., dict]] = {
     "attention_gcn": _attention_gcn.scaled_widths,
     "stgcn": _stgcn.scaled_widths,
+    "paper_gcn": _paper_gcn.scaled_widths,
 }
 WIDTH_VARIANTS: dict[str, dict[str, dict]] = {
     "attention_gcn": _attention_gcn.WIDTH_VARIANTS,
     "stgcn": _stgcn.WIDTH_VARIANTS,
+    "paper_gcn": _paper_gcn.WIDTH_VARIANTS,
 }
 
 
@@ -32,7 +37,7 @@ def build(name: str, layout, num_classes: int, frames: int, **options) -> keras.
     """Builds a model by name.
 
     Args:
-        name: `"attention_gcn"` or `"stgcn"`.
+        name: A key of `MODELS`: `"attention_gcn"`, `"stgcn"` or `"paper_gcn"`.
         layout: Skeleton layout (name, dict or `SkeletonLayout`).
         num_classes: Number of classes.
         frames: Frames T of the input.
@@ -145,4 +150,5 @@ def width_variants(name: str) -> dict[str, dict]:
 
 
 __all__ = ["MODELS", "WIDTH_SCALERS", "WIDTH_VARIANTS", "attention_gcn", "build", "ensemble",
+           "paper_gcn",
            "scaled_options", "stgcn", "union_of_streams", "width_variants"]

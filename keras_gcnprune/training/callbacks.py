@@ -146,3 +146,37 @@ class HistoryFile(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             history[key] = history.get(key, [])[:epoch] + [float(value)]
         self.output.write_text(self.name, json.dumps(history, indent=2))
+
+
+class LossAdaptiveLearningRate(keras.callbacks.Callback):
+    """Multiplies the learning rate by `factor` after an epoch whose training loss rose, and
+    divides it by `factor` after one whose loss fell (the seed papers' regime).
+
+    The rate lives in the optimizer, which the run's backup saves; the previous epoch's loss
+    is read back from the history file on a resume, so that a resumed run adapts as an
+    uninterrupted one.
+
+    Args:
+        history: The run's history file (`HistoryFile`), read on a resume.
+        factor: The factor in (0, 1).
+    """
+
+    def __init__(self, history: HistoryFile, factor: float = 0.99) -> None:
+        super().__init__()
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1), got {factor}.")
+        self.history, self.factor = history, factor
+        self.previous = None
+
+    def on_train_begin(self, logs=None) -> None:
+        path = self.history.output.path / self.history.name
+        losses = json.loads(path.read_text()).get("loss", []) if path.exists() else []
+        self.previous = losses[-1] if losses else None
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        loss = float((logs or {})["loss"])
+        if self.previous is not None and loss != self.previous:
+            rate = self.model.optimizer.learning_rate
+            scale = self.factor if loss > self.previous else 1.0 / self.factor
+            rate.assign(rate * scale)
+        self.previous = loss

@@ -3,7 +3,9 @@ writing its files atomically, and reading them back with errors that name the fi
 
 A run directory holds `model.keras`, `run.json` (what is needed to use the model again),
 `history.json`, for pruned runs `stripped.keras` and `connectivity.json`, while training a
-`backup/`, and `metrics.json`, written last so that its presence marks a complete set. Its
+`backup/`, for a refit run (`TrainConfig.refit`) its selection run in `selection/` (a run
+directory of its own), and `metrics.json`, written last so that its presence marks a complete
+set. Its
 files are written through an `OutputFolder` (`keras_gcnprune.outputs`): recorded as the
 package's before they are written, never written over or removed when the user's, and
 written under the folder's lock.
@@ -76,12 +78,14 @@ class RunDirectory:
     stripped_file = property(lambda self: self.path / "stripped.keras")
     connectivity_file = property(lambda self: self.path / "connectivity.json")
     backup_dir = property(lambda self: self.path / "backup")
+    selection_dir = property(lambda self: self.path / "selection")
 
     def artifacts(self) -> list[Path]:
         """Everything `train` writes here; `claim(overwrite=True)` removes these, each only
         where the package recorded it as written here."""
         return [self.metrics_file, self.model_file, self.run_file, self.history_file,
-                self.stripped_file, self.connectivity_file, self.backup_dir]
+                self.stripped_file, self.connectivity_file, self.backup_dir,
+                self.selection_dir]
 
     def check_writable(self) -> None:
         """Refuses, before any work, a directory where an artifact's name is the user's or
@@ -233,6 +237,7 @@ class RunDirectory:
 # Settings added after runs were first recorded, each with the value that trains as a run did
 # before the setting existed: a `run.json` without one is compared as if it held that value.
 SETTINGS_ADDED = {("warmup_epochs",): 0, ("stream_windows",): 0, ("label_smoothing",): 0.0,
+                  ("refit",): False, ("schedule",): "cosine",
                   ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
                   ("pruning", "supervision_strength"): 0.1,
                   ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False,

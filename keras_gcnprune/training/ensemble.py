@@ -17,12 +17,14 @@ from keras_gcnprune.training.run import (
     environment,
     evaluate_arrays,
     run_data,
+    selection_counterpart,
+    selection_metrics,
     size_metrics,
     validation_metrics,
 )
 
 # What members must share: the data they were trained and are evaluated on.
-SHARED_SETTINGS = ("dataset", "protocol", "seed", "validation")
+SHARED_SETTINGS = ("dataset", "protocol", "seed", "validation", "refit")
 SHARED_PREPROCESSING = ("frames", "centre", "scale")
 
 
@@ -125,6 +127,7 @@ def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: l
         "model": "ensemble",
         "test_accuracy": evaluate_arrays(model, x_test, y_test),
         **validation_metrics(model, data),
+        **_selection_ensemble(paths, member_streams, info, dataset),
         "train_samples": len(data.train[0]),
         "test_samples": len(x_test),
         **size_metrics(model),
@@ -139,3 +142,18 @@ def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: l
     }
     run.write_metrics(metrics)
     return metrics
+
+
+def _selection_ensemble(paths: list[str], member_streams: list[tuple[str, ...]], info: dict,
+                        dataset: SkeletonDataset | None) -> dict:
+    """For refit members, what the metrics keep of the ensemble of their selection runs'
+    models (`selection_metrics`: its validation accuracy); nothing for members not refit."""
+    selections = [selection_counterpart(path) for path in paths]
+    if selections == paths:
+        return {}
+    model = ensemble([load_run(path)[0] for path in selections], member_streams)
+    selection_info = {**info, "config": {**info["config"], "refit": False}}
+    _, data = run_data(selection_info, on_error=info["config"].get("on_error", "raise"),
+                       loaded=dataset)
+    return selection_metrics({"test_accuracy": evaluate_arrays(model, *data.test),
+                              **validation_metrics(model, data)})

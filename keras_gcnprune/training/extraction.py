@@ -14,7 +14,14 @@ from keras_gcnprune.training.directory import (
     load_run,
     settings_difference,
 )
-from keras_gcnprune.training.run import check_data_fits, extracted_metrics, run_data
+from keras_gcnprune.training.run import (
+    check_data_fits,
+    evaluate_arrays,
+    extracted_metrics,
+    run_data,
+    selection_metrics,
+    validation_metrics,
+)
 
 
 def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,
@@ -100,18 +107,37 @@ def _extract_all(model_path, folders: dict[str, float], out: OutputFolder, reads
     if calibration_batches:
         options["calibration_batches"] = calibration_batches
     trained = set(pruning.get("rates") or [pruning["rate"]])
+    selection = _selection_extraction(model_path, dataset, protocol, on_error, options)
     results = []
     for name, rate in folders.items():
         target = RunDirectory(out.claim(name), reads)
         with target.output.locked():
             results.append(_extract_one(model, rate, target, info, options, trained, data,
-                                        model_path, x_train, pruning, overwrite))
+                                        model_path, x_train, pruning, overwrite, selection))
     return results
+
+
+def _selection_extraction(model_path, dataset, protocol, on_error, options: dict):
+    """For a refit run, a function of a rate giving what the metrics keep of its selection
+    run's model extracted at that rate (`selection_metrics`: its validation accuracy); None
+    for a run that was not refit."""
+    run, model_file = RunDirectory.holding(model_path)
+    selection_file = run.selection_dir / model_file.name
+    if not selection_file.is_file():
+        return None
+    model, info = load_run(selection_file)
+    _, data = run_data(info, dataset, protocol, on_error)
+
+    def metrics_at(rate: float) -> dict:
+        extracted = extract(model, rate, calibration_data=data.train[0], **options)
+        return selection_metrics({"test_accuracy": evaluate_arrays(extracted, *data.test),
+                                  **validation_metrics(extracted, data)})
+    return metrics_at
 
 
 def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: dict,
                  trained: set, data, model_path, x_train, pruning: dict,
-                 overwrite: bool) -> dict:
+                 overwrite: bool, selection) -> dict:
     """Writes one rate's run directory: `metrics.json` removed first and written last, so
     that a directory interrupted in between is never taken for a finished one."""
     extracted_info = _extracted_info(info, rate, model_path, options)
@@ -124,6 +150,7 @@ def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: 
         "consistent": options["consistent"],
         **extracted_metrics(extracted, data, closed_form_rate(
             model, rate, pruning.get("prior", "gaussian"), options["include_adjacency"])),
+        **(selection(rate) if selection else {}),
         "extracted_from": str(model_path),
         "path": str(target.path),
     }

@@ -54,6 +54,7 @@ from keras_gcnprune.reports import PruningSummaries, connectivity_report, model_
 from keras_gcnprune.training.callbacks import (
     EpochCounter,
     HistoryFile,
+    LossAdaptiveLearningRate,
     ResumableBackup,
     StopOnNonFiniteLoss,
 )
@@ -73,6 +74,10 @@ from keras_gcnprune.training.distillation import (
 )
 
 RAMP_UPDATES = 20
+SCHEDULES = ("cosine", "loss_adaptive")  # of the learning rate, `TrainConfig.schedule`
+# The input streams a training takes by default (the family, epochs and the rest are
+# `TrainConfig`'s defaults); chosen on validation across datasets, docs/defaults.md.
+DEFAULT_STREAMS = ("joint", "bone", "motion")
 # PruningConfig's settings that decide only which weights an srmp or mrmp model keeps at a rate,
 # not its training: a finished run is extracted again when only these change (`_reextract`).
 EXTRACTION_SETTINGS = ("consistent_extraction", "calibration_batches")
@@ -233,7 +238,8 @@ class PruningConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on.
+    """Everything a training run depends on. The defaults are the package's recommendation
+    for new data, chosen on validation across datasets (`docs/defaults.md`).
 
     Args:
         dataset: Dataset spec (see `keras_gcnprune.data.load_dataset`).
@@ -242,13 +248,19 @@ class TrainConfig:
         model_options: Extra options of the model function.
         epochs: Training epochs.
         batch_size: Batch size.
-        learning_rate: Peak learning rate of AdamW with cosine decay.
+        learning_rate: Peak learning rate of AdamW (with `schedule="cosine"`), or its
+            starting rate (`"loss_adaptive"`).
         weight_decay: AdamW weight decay.
         warmup_epochs: Epochs over which the learning rate rises linearly from 0 to its peak
             before the cosine decay (0: none).
+        schedule: `"cosine"`: a cosine decay of the learning rate to 1% over the run after
+            the warm-up; `"loss_adaptive"`: the rate is multiplied by 0.99 after an epoch
+            whose training loss rose and divided by 0.99 after one whose loss fell (the seed
+            papers' regime, `LossAdaptiveLearningRate`).
         label_smoothing: Share of each label's probability spread evenly over all classes in
             the label loss (0: plain cross-entropy).
-        preprocessing: Input preprocessing (frames, centring, scale, streams).
+        preprocessing: Input preprocessing (frames, centring, scale, streams; by default
+            joint, bone and motion, `DEFAULT_STREAMS`).
         augmentation: On-the-fly augmentation of training batches, or None.
         seed: Seed of weights, shuffling and augmentation.
         on_error: `"raise"` or `"skip"` for bad dataset files.
@@ -263,19 +275,26 @@ class TrainConfig:
         stream_windows: Random windows of each raw training clip added to the training part
             (`keras_gcnprune.data.with_random_windows`), each preprocessed on its own as a
             streaming app does its window; 0: none.
+        refit: With a `validation` share, train twice: first the selection run, with the
+            validation part held out (in the run's `selection/` folder; the metrics report its
+            validation accuracy, on which choices are made), then the final model on the
+            whole training split with the same settings and epochs. False: the selection
+            run's model is the final one, and never sees the validation part.
     """
 
     dataset: str = "synthetic"
     protocol: str | None = None
-    model: str = "attention_gcn"
+    model: str = "stgcn"
     model_options: dict = field(default_factory=dict)
-    epochs: int = 30
+    epochs: int = 80
     batch_size: int = 32
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     warmup_epochs: int = 0
+    schedule: str = "cosine"
     label_smoothing: float = 0.0
-    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    preprocessing: Preprocessing = field(
+        default_factory=lambda: Preprocessing(streams=DEFAULT_STREAMS))
     augmentation: Augmentation | None = field(default_factory=Augmentation)
     seed: int = 0
     on_error: str = "raise"
@@ -284,6 +303,7 @@ class TrainConfig:
     validation: float = 0.1
     distillation: DistillationConfig | None = None
     stream_windows: int = 0
+    refit: bool = True
 
     def __post_init__(self) -> None:
         if self.stream_windows < 0:
@@ -297,11 +317,22 @@ class TrainConfig:
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs={self.epochs}), got "
                              f"{self.warmup_epochs}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
+                             f"{self.schedule!r}.")
+        if self.schedule == "loss_adaptive" and self.warmup_epochs:
+            raise ValueError("warmup_epochs warm up the cosine schedule; the loss-adaptive "
+                             "schedule has none: leave warmup_epochs 0.")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be at least 1, got epochs="
                              f"{self.epochs}, batch_size={self.batch_size}.")
+
+    @property
+    def refits(self) -> bool:
+        """Whether the final model is trained again on the whole training split."""
+        return self.refit and self.validation > 0
 
     def to_dict(self) -> dict:
         config = asdict(self)
@@ -329,11 +360,12 @@ class RunData:
 
 
 def prepare_data(config: TrainConfig, dataset: SkeletonDataset | None = None) -> RunData:
-    """Loads, splits (protocol, then validation) and preprocesses the data of a run."""
+    """Loads, splits (protocol, then validation) and preprocesses the data of a run; a refit
+    run's final model fits the whole training split (no validation part)."""
     dataset = dataset if dataset is not None else load_dataset(config.dataset, config.on_error)
     train_set, test_set = split(dataset, config.protocol)
     validation = None
-    if config.validation:
+    if config.validation and not config.refits:
         train_set, validation_set = validation_split(train_set, config.validation, config.seed)
         validation = config.preprocessing.arrays(validation_set)
     train_set = with_random_windows(train_set, config.stream_windows, config.seed)
@@ -354,9 +386,12 @@ def build_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
 
 
 def learning_rate_schedule(config: TrainConfig, steps: int
-                           ) -> keras.optimizers.schedules.LearningRateSchedule:
+                           ) -> keras.optimizers.schedules.LearningRateSchedule | float:
     """Cosine decay from `learning_rate` to 1% of it over the run, after a linear warm-up
-    of `warmup_epochs` (steps: training steps per epoch)."""
+    of `warmup_epochs` (steps: training steps per epoch); the starting rate alone for the
+    loss-adaptive schedule, which `LossAdaptiveLearningRate` changes between epochs."""
+    if config.schedule == "loss_adaptive":
+        return config.learning_rate
     warmup = steps * config.warmup_epochs
     decay = max(1, steps * config.epochs - warmup)
     if not warmup:
@@ -435,9 +470,46 @@ def train(
         if not overwrite and run.finished_with(config):
             return run.read_metrics()
         if not overwrite and only_extraction_differs(run, config):
-            return _reextract(run, config, dataset)
+            selection = _select(run, config, dataset, verbose, callbacks, overwrite)
+            return _reextract(run, config, dataset, selection)
         run.claim(overwrite, lambda: run.check_same_settings(config))
-        return _train(run, config, dataset, verbose, callbacks)
+        selection = _select(run, config, dataset, verbose, callbacks, overwrite)
+        return _train(run, config, dataset, verbose, callbacks, selection)
+
+
+def selection_config(config: TrainConfig) -> TrainConfig:
+    """The settings of a refit run's selection run: the same, with the validation part held
+    out, starting from (and distilling from) the selection runs of its initial model and
+    teacher where they have one, so that no model it learns from has seen that part."""
+    distillation = config.distillation
+    if distillation is not None and distillation.teacher:
+        distillation = replace(distillation, teacher=selection_counterpart(distillation.teacher))
+    initial_model = config.initial_model and selection_counterpart(config.initial_model)
+    return replace(config, refit=False, initial_model=initial_model, distillation=distillation)
+
+
+def selection_counterpart(model_path: str) -> str:
+    """The same model file of the selection run of the run holding `model_path`, where that
+    run was refit (else `model_path` itself)."""
+    run, model_file = RunDirectory.holding(model_path)
+    counterpart = run.selection_dir / model_file.name
+    return str(counterpart) if counterpart.is_file() else model_path
+
+
+def _select(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,
+            verbose: int | str, callbacks: list[keras.callbacks.Callback] | None,
+            overwrite: bool) -> dict | None:
+    """Trains (or resumes, or reads) a refit run's selection run; None for a run that is not
+    refit."""
+    if not config.refits:
+        return None
+    name = run.selection_dir.name
+    folder = run.output.claim(name)
+    try:
+        return train(selection_config(config), folder, dataset, verbose, callbacks, overwrite)
+    finally:
+        if not folder.exists():  # refused before writing anything: nothing of it is left
+            run.output.remove(name)
 
 
 def reads_of(config: TrainConfig) -> list[Path | None]:
@@ -452,7 +524,8 @@ def reads_of(config: TrainConfig) -> list[Path | None]:
 
 
 def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,
-           verbose: int | str, callbacks: list[keras.callbacks.Callback] | None) -> dict:
+           verbose: int | str, callbacks: list[keras.callbacks.Callback] | None,
+           selection: dict | None) -> dict:
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     data = prepare_data(config, dataset)
@@ -488,8 +561,12 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
                              json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
         run.output.remove(run.history_file.name)
-    callbacks = [StopOnNonFiniteLoss(), backup, EpochCounter(epoch),
-                 HistoryFile(run.output, run.history_file.name),
+    history = HistoryFile(run.output, run.history_file.name)
+    adaptive = [LossAdaptiveLearningRate(history)] if config.schedule == "loss_adaptive" \
+        else []
+    # The rate adapts before the backup saves the epoch, and reads the history before the
+    # history file adds the epoch.
+    callbacks = [StopOnNonFiniteLoss(), *adaptive, backup, EpochCounter(epoch), history,
                  *(callbacks or [])]
     if pruning is not None:
         schedule = pruning.schedule(len(train_data) * config.epochs)
@@ -509,13 +586,14 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
         verbose=verbose,
     )
     return _write_results(run, model, config, data, time.perf_counter() - fit_started,
-                          started)
+                          started, selection)
 
 
 def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, data: RunData,
-                   train_time: float, started: float) -> dict:
+                   train_time: float, started: float, selection: dict | None) -> dict:
     """Extracts a multi-rate network at its rates, then writes the model, its pruning reports
-    and `metrics.json`, and returns the metrics."""
+    and `metrics.json` (with the selection run's validation accuracy where it was refit), and
+    returns the metrics."""
     x_train = data.train[0]
     pruning = config.pruning
     pruning_metrics = {}
@@ -527,6 +605,8 @@ def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, d
         report = connectivity_report(model)
         run.write_json(run.connectivity_file, report)
         run.save_model(strip_pruning(model), run.stripped_file)
+        if selection is not None and "rates" in pruning_metrics:
+            add_selection_rates(pruning_metrics["rates"], selection["rates"])
         pruning_metrics = {
             "pruning_method": pruning.method,
             "target_rate": pruning.rate,
@@ -540,6 +620,7 @@ def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, d
         "model": config.model,
         "test_accuracy": evaluate_arrays(model, *data.test, config.batch_size),
         **validation_metrics(model, data, config.batch_size),
+        **selection_metrics(selection),
         "train_samples": len(x_train),
         "test_samples": len(data.test[0]),
         **size_metrics(model),
@@ -553,6 +634,23 @@ def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, d
     # (`RunDirectory.claim` removes it before anything else is replaced).
     run.write_metrics(metrics)
     return metrics
+
+
+def selection_metrics(selection: dict | None) -> dict:
+    """What a refit run's metrics keep of its selection run: the validation accuracy choices
+    are made on, and the selection model's own test accuracy (nothing when not refit)."""
+    if selection is None:
+        return {}
+    return {"validation_accuracy": selection["validation_accuracy"],
+            "validation_samples": selection["validation_samples"],
+            "selection_test_accuracy": selection["test_accuracy"]}
+
+
+def add_selection_rates(rates: dict, selection_rates: dict) -> None:
+    """Adds to each rate's metrics of a refit multi-rate run its selection run's validation
+    accuracy at that rate."""
+    for rate, metrics in rates.items():
+        metrics.update(selection_metrics(selection_rates[rate]))
 
 
 def only_extraction_differs(run: RunDirectory, config: TrainConfig) -> bool:
@@ -569,8 +667,8 @@ def only_extraction_differs(run: RunDirectory, config: TrainConfig) -> bool:
     return not settings_difference(saved, wanted)
 
 
-def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None = None
-              ) -> dict:
+def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,
+               selection: dict | None) -> dict:
     """Extracts a finished srmp or mrmp run's models again with `config`'s extraction settings,
     in place, without retraining (`only_extraction_differs` must hold): the trained latent
     weights decide every rate's model, the extraction settings only which weights it keeps.
@@ -583,7 +681,7 @@ def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset 
     data = prepare_data(config, dataset)
     model = load_model_file(run.model_file)
     metrics = _write_results(run, model, config, data, trained["train_time_s"],
-                             started - trained["wall_time_s"])
+                             started - trained["wall_time_s"], selection)
     run.write_info(config, data.dataset)
     return metrics
 
@@ -712,6 +810,7 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
         on_error=on_error,
         seed=trained.get("seed", 0),
         validation=trained.get("validation", 0.0),  # runs from before the validation split
+        refit=trained.get("refit", False),
     )
     return config, prepare_data(config, loaded)
 

@@ -58,7 +58,8 @@ def needs_browser():
 def exported(tmp_path_factory):
     """A raw-input export of a short training, and one without the package's metadata."""
     folder = tmp_path_factory.mktemp("app")
-    train(TrainConfig(epochs=2, preprocessing=Preprocessing(frames=16)), folder / "run",
+    train(TrainConfig(model="attention_gcn",
+                      epochs=2, preprocessing=Preprocessing(frames=16)), folder / "run",
           verbose=0)
     assert invoke("export", folder / "run", "--tflite", folder / "raw.tflite", "--raw-input",
                   "--probabilities", "--gpu-engine", "off").exit_code == 0
@@ -234,6 +235,7 @@ def test_recorded_clips_save_as_an_archive_that_trains(page, exported, tmp_path)
     assert dataset.class_names == ("open", "close") and len(dataset) == 10
     np.testing.assert_array_equal(dataset.sequences[6], frames[7:37])
     assert dataset.skeleton.name == "mediapipe_hand"
-    result = CliRunner().invoke(main, ["train", "--dataset", str(archive), "--epochs", "1",
+    result = CliRunner().invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                       "--dataset", str(archive), "--epochs", "1",
                                        "--frames", "16", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output

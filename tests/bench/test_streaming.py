@@ -53,7 +53,8 @@ def test_bench_detect_runs_the_exported_model_over_whole_recordings(tmp_path):
 
     data = write_shrec21_zip(tmp_path / "shrec.zip")
     runner = CliRunner()
-    trained = runner.invoke(main, ["train", "--dataset", f"shrec21:{data}", "--epochs", "1",
+    trained = runner.invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                   "--dataset", f"shrec21:{data}", "--epochs", "1",
                                    "--frames", "8", "--validation", "0", "--out",
                                    str(tmp_path / "run")])
     assert trained.exit_code == 0, trained.output

@@ -5,7 +5,9 @@ from click.testing import CliRunner
 
 from keras_gcnprune.cli.main import main
 
-TRAIN = ["train", "--epochs", "1", "--frames", "16"]
+# Fast settings; the defaults have tests of their own.
+TRAIN = ["train", "--epochs", "1", "--frames", "16", "--model", "attention_gcn", "--streams",
+         "joint", "--no-refit"]
 
 
 def invoke(*arguments):

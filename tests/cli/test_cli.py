@@ -20,7 +20,11 @@ def test_help_explains_every_option_with_its_default(command):
         assert len(line.split()) > 1, f"option without help: {line}"
     text = " ".join(result.output.split())
     if command == "train":
-        assert "[default: attention_gcn]" in text and "[default: 60;" in text
+        from keras_gcnprune.training import TrainConfig
+
+        assert f"[default: {TrainConfig.model}]" in text
+        assert f"[default: {TrainConfig.epochs};" in text
+        assert "[default: joint,bone,motion]" in text and "[default: refit]" in text
 
 
 def test_prune_help_states_the_ramp_updates_the_training_uses():
@@ -57,7 +61,8 @@ def test_convert_train_evaluate_from_the_command_line(tmp_path):
     assert len(load_archive(archive)) == 840
     out = tmp_path / "run"
     trained = runner.invoke(main, [
-        "train", "--dataset", str(archive), "--protocol", "cross_subject", "--epochs", "1",
+        "train", "--model", "attention_gcn", "--no-refit",
+        "--dataset", str(archive), "--protocol", "cross_subject", "--epochs", "1",
         "--frames", "16", "--streams", "joint", "--option", "heads=2", "--out", str(out),
     ])
     assert trained.exit_code == 0, trained.output
@@ -78,9 +83,11 @@ def test_convert_train_evaluate_from_the_command_line(tmp_path):
 
 def test_train_rejects_bad_options(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(main, ["train", "--streams", "velocity", "--out", str(tmp_path)])
+    result = runner.invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                  "--streams", "velocity", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown streams" in result.output
-    result = runner.invoke(main, ["train", "--option", "heads", "--out", str(tmp_path)])
+    result = runner.invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                  "--option", "heads", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
 
 
@@ -88,7 +95,8 @@ def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_p
     runner = CliRunner()
     out = tmp_path / "run"
     trained = runner.invoke(main, [
-        "train", "--epochs", "2", "--frames", "16", "--option", "heads=2", "--rotation", "40",
+        "train", "--model", "attention_gcn", "--no-refit",
+        "--epochs", "2", "--frames", "16", "--option", "heads=2", "--rotation", "40",
         "--shear", "0.2", "--crop", "0.8", "--label-smoothing", "0.1", "--warmup-epochs", "1",
         "--weight-decay", "0.001", "--streams", "joint,motion", "--out", str(out)])
     assert trained.exit_code == 0, trained.output
@@ -98,7 +106,8 @@ def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_p
                                       "persons": 1}
     assert (config["label_smoothing"], config["warmup_epochs"], config["weight_decay"]) == \
         (0.1, 1, 0.001)
-    refused = runner.invoke(main, ["train", "--no-augment", "--rotation", "30", "--crop", "0.9",
+    refused = runner.invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                   "--no-augment", "--rotation", "30", "--crop", "0.9",
                                    "--out", str(tmp_path / "other")])
     assert refused.exit_code == 2 and "drop --rotation, --crop" in refused.output
 
@@ -106,7 +115,8 @@ def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_p
 def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
     runner = CliRunner()
     out = tmp_path / "budget"
-    pruned = runner.invoke(main, ["prune", "--method", "tcp", "--budget", "1500", "--epochs", "1",
+    pruned = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
+                                  "--method", "tcp", "--budget", "1500", "--epochs", "1",
                                   "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "budget 1,500 nonzero weights: rate" in pruned.output
@@ -119,7 +129,8 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
         (["--start-ratio", "8"], "--start-ratio sizes a new model for --budget"),
         (["--budget", "1500", "--start-ratio", "1"], "not in the range x>1"),
     ]:
-        refused = runner.invoke(main, ["prune", "--method", "tcp", *arguments, "--frames", "16",
+        refused = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
+                                       "--method", "tcp", *arguments, "--frames", "16",
                                        "--out", str(tmp_path / "refused")])
         assert refused.exit_code in (1, 2) and message in refused.output, refused.output
         assert "Traceback" not in refused.output
@@ -128,7 +139,8 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
 def test_prune_in_channel_blocks_to_a_budget_of_compacted_weights(tmp_path):
     out = tmp_path / "block"
     pruned = CliRunner().invoke(main, [
-        "prune", "--method", "tcp", "--block-density", "1", "--budget", "1500", "--epochs", "1",
+        "prune", "--model", "attention_gcn", "--no-refit",
+        "--method", "tcp", "--block-density", "1", "--budget", "1500", "--epochs", "1",
         "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "budget 1,500 weights once compacted: rate" in pruned.output
@@ -147,7 +159,8 @@ def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
     runner = CliRunner()
     out = tmp_path / "pruned"
     pruned = runner.invoke(main, [
-        "prune", "--dataset", "synthetic", "--method", "magnitude", "--rate", "0.99",
+        "prune", "--model", "attention_gcn", "--no-refit",
+        "--dataset", "synthetic", "--method", "magnitude", "--rate", "0.99",
         "--epochs", "1", "--frames", "16", "--streams", "joint", "--out", str(out),
     ])
     assert pruned.exit_code == 0, pruned.output
@@ -170,11 +183,13 @@ def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
 
 def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
     runner = CliRunner()
-    missing = runner.invoke(main, ["prune", "--method", "mrmp", "--out", str(tmp_path)])
+    missing = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
+                                   "--method", "mrmp", "--out", str(tmp_path)])
     assert missing.exit_code == 2 and "give rates" in missing.output
     out = tmp_path / "mrmp"
     pruned = runner.invoke(main, [
-        "prune", "--dataset", "synthetic", "--method", "mrmp", "--rates", "0.5,0.9",
+        "prune", "--model", "attention_gcn", "--no-refit",
+        "--dataset", "synthetic", "--method", "mrmp", "--rates", "0.5,0.9",
         "--rates-per-step", "1", "--rate-weights", "1,3", "--prior", "laplace", "--epochs", "2",
         "--frames", "16", "--out", str(out),
     ])
@@ -184,10 +199,12 @@ def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
     assert pruning["prior"] == "laplace" and pruning["rate_weights"] == [1.0, 3.0]
     for weights, message in (("1", "rate_weights must be 2 positive numbers"),
                              ("1,-2", "rate weights must be positive numbers")):
-        refused = runner.invoke(main, ["prune", "--method", "mrmp", "--rates", "0.5,0.9",
+        refused = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
+                                       "--method", "mrmp", "--rates", "0.5,0.9",
                                        "--rate-weights", weights, "--out", str(tmp_path)])
         assert refused.exit_code == 2 and message in refused.output, refused.output
-    alone = runner.invoke(main, ["prune", "--method", "mrmp", "--rates", "0.5,0.9",
+    alone = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
+                                 "--method", "mrmp", "--rates", "0.5,0.9",
                                  "--rates-per-step", "1", "--self-distillation", "0.5",
                                  "--out", str(tmp_path)])
     assert alone.exit_code == 2 and "needs two rates per step or more" in alone.output
@@ -205,7 +222,8 @@ def test_mrmp_training_then_a_family_of_extracted_models(tmp_path):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--frames", "16", "--out",
+    result = CliRunner().invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                       "--epochs", "1", "--frames", "16", "--out",
                                        str(out)])
     assert result.exit_code == 0, result.output
     return out
@@ -230,11 +248,14 @@ def test_expected_errors_are_one_line_and_exit_1(tmp_path, finished_run):
     cases = [
         (["convert", str(tmp_path / "empty.npz"), str(tmp_path / "x.npz")], "empty or cut short"),
         (["convert", "msr:/nowhere", str(tmp_path / "x.npz")], "/nowhere"),
-        (["train", "--dataset", str(tmp_path / "nan.npz"), "--out", str(tmp_path / "r")],
+        (["train", "--model", "attention_gcn", "--no-refit",
+          "--dataset", str(tmp_path / "nan.npz"), "--out", str(tmp_path / "r")],
          "nan.npz: sequence 0"),
-        (["train", "--learning-rate", "nan", "--out", str(tmp_path / "r")],
+        (["train", "--model", "attention_gcn", "--no-refit",
+          "--learning-rate", "nan", "--out", str(tmp_path / "r")],
          "learning_rate must be a positive number, got nan"),
-        (["train", "--option", "heads=0", "--epochs", "1", "--out", str(tmp_path / "r")],
+        (["train", "--model", "attention_gcn", "--no-refit",
+          "--option", "heads=0", "--epochs", "1", "--out", str(tmp_path / "r")],
          "Option heads=0 of attention_gcn: give whole numbers"),
         (["evaluate", str(finished_run), "--protocol", "fold9"], "Unknown protocol 'fold9'"),
         (["report", str(tmp_path / "empty.tflite")], "empty.tflite"),
@@ -256,7 +277,8 @@ def test_a_run_of_other_settings_is_refused_unless_overwrite(finished_run, tmp_p
 
     out = shutil.copytree(finished_run, tmp_path / "copy")
     runner = CliRunner()
-    other = ["train", "--epochs", "1", "--frames", "8", "--seed", "3", "--out", str(out)]
+    other = ["train", "--model", "attention_gcn", "--no-refit",
+             "--epochs", "1", "--frames", "8", "--seed", "3", "--out", str(out)]
     one_error_line(runner.invoke(main, other), "holds a run with other settings",
                    "seed: 0 there, 3 now")
     assert json.loads((out / "run.json").read_text())["config"]["seed"] == 0
@@ -299,7 +321,8 @@ def test_a_terminated_export_leaves_no_staging_folder(finished_run, tmp_path):
 def _prune_from_start_ratio_3(out, method: str, budgets: str) -> dict:
     """Prunes with `method` to `budgets` from a start of 3 times the largest; its metrics."""
     pruned = CliRunner().invoke(main, [
-        "prune", "--method", method, "--budget", budgets, "--start-ratio", "3",
+        "prune", "--model", "attention_gcn", "--no-refit",
+        "--method", method, "--budget", budgets, "--start-ratio", "3",
         "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "start: attention_gcn {" in pruned.output
@@ -334,3 +357,20 @@ def test_every_choice_list_is_the_librarys_constant_not_a_copy():
 
     supervision = next(p for p in main.commands["prune"].params if p.name == "supervision")
     assert tuple(supervision.type.choices) == tuple(SUPERVISION)
+
+
+def test_train_without_options_fits_the_default_family_on_three_streams_and_refits(tmp_path):
+    from keras_gcnprune.training import TrainConfig, load_run
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--frames", "16", "--out",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Training twice" in result.output and "final model refit on all" in result.output
+    model, info = load_run(out)
+    assert info["config"]["model"] == TrainConfig.model and model.input_shape[-1] == 9
+    assert info["config"]["preprocessing"]["streams"] == ["joint", "bone", "motion"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    selection = json.loads((out / "selection" / "metrics.json").read_text())
+    assert metrics["validation_accuracy"] == selection["validation_accuracy"]
+    assert metrics["train_samples"] == selection["train_samples"] + selection["validation_samples"]

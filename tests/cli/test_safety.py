@@ -77,8 +77,9 @@ def test_ensemble_keeps_the_users_files_and_its_members(run, tmp_path):
 def test_prune_into_the_run_it_starts_from_is_refused_before_anything_is_removed(run, tmp_path):
     start = shutil.copytree(run, tmp_path / "start")
     before = {p.name: p.read_bytes() for p in start.iterdir() if p.is_file()}
-    refused(invoke("prune", "--from", start, "--out", start, "--overwrite", "--epochs", "1",
-                   "--rate", "0.5"), "which this command reads")
+    refused(invoke("prune", "--model", "attention_gcn", "--no-refit", "--from", start, "--out",
+                   start, "--overwrite", "--epochs", "1", "--rate", "0.5"),
+            "which this command reads")
     assert {p.name: p.read_bytes() for p in start.iterdir() if p.is_file()} == before
 
 
@@ -101,8 +102,8 @@ def test_a_finished_run_is_not_trained_again(run):
 @pytest.fixture(scope="module")
 def mrmp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("safety") / "mrmp"
-    result = invoke("prune", "--method", "mrmp", "--rates", "0.5,0.9", "--epochs", "1",
-                    "--frames", "16", "--out", out)
+    result = invoke("prune", "--model", "attention_gcn", "--no-refit", "--method", "mrmp",
+                    "--rates", "0.5,0.9", "--epochs", "1", "--frames", "16", "--out", out)
     assert result.exit_code == 0, result.output
     return out
 

@@ -215,6 +215,13 @@ def test_inconsistent_archive_and_unknown_dataset(tmp_path):
         load_dataset(f"sbu:{tmp_path / 'nothing'}")
 
 
+def test_a_bare_dataset_name_without_a_data_folder_says_how_to_give_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("GCNPRUNE_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ../shared/data beside it
+    with pytest.raises(ValueError, match="give sbu:PATH, or set GCNPRUNE_DATA"):
+        load_dataset("sbu")
+
+
 def test_unknown_protocol_names_the_choices():
     with pytest.raises(ValueError, match="cross_subject"):
         split(load_dataset("synthetic"), "fold1")

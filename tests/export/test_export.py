@@ -38,7 +38,8 @@ def inputs(model, samples=8, seed=5):
 def trained_run(tmp_path_factory):
     """A small TCP-pruned AttentionGCN trained on the synthetic gestures."""
     out = tmp_path_factory.mktemp("run")
-    config = TrainConfig(dataset="synthetic", epochs=30, preprocessing=Preprocessing(frames=16),
+    config = TrainConfig(model="attention_gcn",
+                         dataset="synthetic", epochs=30, preprocessing=Preprocessing(frames=16),
                          pruning=PruningConfig(method="tcp", rate=0.8))
     train(config, out, verbose=0)
     return out

@@ -41,7 +41,7 @@ def test_stgcn_moving_statistics_catch_up_with_the_data_within_a_short_training(
     moving_mean = model.get_layer("data_bn").moving_mean.numpy()
     np.testing.assert_allclose(moving_mean, 5.0 * (1 - 0.9**30), atol=0.25)
 
-@pytest.mark.parametrize("name", ["attention_gcn", "stgcn"])
+@pytest.mark.parametrize("name", ["attention_gcn", "stgcn", "paper_gcn"])
 def test_save_and_load_round_trip_weights_and_masks_exactly(name, tmp_path):
     model = models.build(name, layout="jhmdb", num_classes=5, frames=8, channels=2)
     rng = np.random.default_rng(1)
@@ -87,3 +87,22 @@ def test_ensemble_refuses_members_that_do_not_fit_together():
                         [("joint",), ("bone", "motion")])
     with pytest.raises(ValueError, match="at least 2 members"):
         models.ensemble([joint], [("joint",)])
+
+
+def test_paper_gcn_features_are_the_mean_coordinates_of_four_chunks_of_each_trajectory():
+    model = models.build("paper_gcn", "sbu", num_classes=8, frames=32)
+    features = keras.Model(model.input, model.get_layer("segments_first").output)
+    x = np.random.default_rng(0).standard_normal((2, 32, 15, 3)).astype("float32")
+    expected = x.reshape(2, 4, 8, 15, 3).mean(axis=2).transpose(0, 2, 1, 3).reshape(2, 1, 15, 12)
+    np.testing.assert_allclose(features(x).numpy(), expected, atol=1e-6)
+
+
+def test_paper_gcn_is_three_blocks_of_single_head_attention_and_graph_convolution():
+    model = models.build("paper_gcn", "sbu", num_classes=8, frames=32, filters=16)
+    for index in (1, 2, 3):
+        attention = model.get_layer(f"block{index}_attention")
+        assert attention.heads == 1 and attention.output.shape[-1] == 16
+        assert model.get_layer(f"block{index}_gcn").output.shape[-1] == 16
+    assert model.get_layer("fc").output.shape[-1] == 64
+    with pytest.raises(ValueError, match="multiple of chunks=4"):
+        models.build("paper_gcn", "sbu", num_classes=8, frames=30)

@@ -33,7 +33,7 @@ def gestures():
 
 @pytest.mark.parametrize("method", ["magnitude", "tcp"])
 def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tmp_path, method):
-    config = TrainConfig(epochs=4, preprocessing=Preprocessing(frames=16),
+    config = TrainConfig(model="attention_gcn", epochs=4, preprocessing=Preprocessing(frames=16),
                          pruning=PruningConfig(method=method, rate=0.9, frequency=5))
     metrics = train(config, tmp_path, dataset=gestures, verbose=0)
     assert metrics["realized_rate"] == pytest.approx(0.9, abs=0.005)
@@ -52,7 +52,7 @@ def test_pruned_training_run_reaches_the_rate_and_writes_its_report(gestures, tm
 
 
 def test_block_tcp_run_trains_a_model_that_compacts_to_its_block(gestures, tmp_path):
-    config = TrainConfig(epochs=4, preprocessing=Preprocessing(frames=16),
+    config = TrainConfig(model="attention_gcn", epochs=4, preprocessing=Preprocessing(frames=16),
                          pruning=PruningConfig(method="tcp", rate=0.95, block_density=0.5))
     metrics = train(config, tmp_path, dataset=gestures, verbose=0)
     assert metrics["realized_rate"] == pytest.approx(0.95, abs=0.005)
@@ -93,7 +93,7 @@ def test_an_option_the_method_would_ignore_is_refused(method, options, message):
 
 
 def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_path):
-    config = TrainConfig(epochs=5, preprocessing=Preprocessing(frames=16),
+    config = TrainConfig(model="attention_gcn", epochs=5, preprocessing=Preprocessing(frames=16),
                          pruning=PruningConfig(method="mrmp", rates=(0.8, 0.5), frequency=5))
     metrics = train(config, tmp_path / "mrmp", dataset=gestures, verbose=0)
     assert config.pruning.rate == 0.8 and sorted(metrics["rates"]) == ["0.5", "0.8"]
@@ -115,7 +115,7 @@ def test_multi_rate_run_reports_every_rate_and_extracts_a_family(gestures, tmp_p
 
 
 def test_extraction_refuses_runs_not_trained_for_it(gestures, tmp_path):
-    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16),
+    config = TrainConfig(model="attention_gcn", epochs=1, preprocessing=Preprocessing(frames=16),
                          pruning=PruningConfig(method="magnitude", rate=0.5))
     train(config, tmp_path, dataset=gestures, verbose=0)
     with pytest.raises(ValueError, match="aligned with a prior"):

@@ -7,7 +7,7 @@ def test_a_run_directory_names_its_files_and_finds_itself_from_a_model_file(tmp_
     run = RunDirectory(tmp_path)
     assert [path.name for path in run.artifacts()] == [
         "metrics.json", "model.keras", "run.json", "history.json", "stripped.keras",
-        "connectivity.json", "backup"]
+        "connectivity.json", "backup", "selection"]
     assert RunDirectory.holding(tmp_path)[1] == tmp_path / "model.keras"
     holder, model_file = RunDirectory.holding(tmp_path / "stripped.keras")
     assert (holder.path, model_file) == (tmp_path, tmp_path / "stripped.keras")

@@ -100,7 +100,7 @@ def test_bad_settings_are_refused():
 @pytest.fixture(scope="module")
 def teacher_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("teacher")
-    train(TrainConfig(epochs=2), out, verbose=0)
+    train(TrainConfig(model="attention_gcn", epochs=2), out, verbose=0)
     return out
 
 
@@ -110,7 +110,7 @@ def teacher_run(tmp_path_factory):
     PruningConfig(method="mrmp", rates=(0.8, 0.9)),
 ], ids=["dense", "tcp", "mrmp"])
 def test_runs_distil_with_any_pruning_method(teacher_run, tmp_path, pruning):
-    config = TrainConfig(epochs=1, pruning=pruning,
+    config = TrainConfig(model="attention_gcn", epochs=1, pruning=pruning,
                          distillation=DistillationConfig(str(teacher_run), weight=0.7))
     metrics = train(config, tmp_path, verbose=0)
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
@@ -123,7 +123,7 @@ def test_runs_distil_with_any_pruning_method(teacher_run, tmp_path, pruning):
 def test_a_teacher_of_other_inputs_is_refused(teacher_run, tmp_path):
     from keras_gcnprune.data import Preprocessing
 
-    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16),
+    config = TrainConfig(model="attention_gcn", epochs=1, preprocessing=Preprocessing(frames=16),
                          distillation=DistillationConfig(str(teacher_run)))
     with pytest.raises(ValueError, match=r"takes inputs \(32, 21, 3\).*student takes \(16"):
         train(config, tmp_path, verbose=0)

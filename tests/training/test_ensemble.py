@@ -29,7 +29,7 @@ def stream_runs(gestures, tmp_path_factory):
     runs = {}
     for name, streams in (("joint", ("joint",)), ("motion", ("motion",)),
                           ("bone_motion", ("bone", "motion"))):
-        config = TrainConfig(epochs=2, seed=3, validation=0.2,
+        config = TrainConfig(model="attention_gcn", epochs=2, seed=3, validation=0.2,
                              preprocessing=Preprocessing(frames=16, streams=streams))
         train(config, root / name, dataset=gestures, verbose=0)
         runs[name] = root / name
@@ -42,7 +42,7 @@ def test_ensemble_averages_its_members_logits_on_their_own_streams(gestures, str
     metrics = ensemble_runs(paths, tmp_path / "ens", dataset=gestures)
     ensemble, info = load_run(tmp_path / "ens")
     assert info["config"]["preprocessing"]["streams"] == ["joint", "bone", "motion"]
-    config = TrainConfig(seed=3, validation=0.2,
+    config = TrainConfig(model="attention_gcn", seed=3, validation=0.2,
                          preprocessing=Preprocessing(frames=16, streams=("joint", "bone",
                                                                          "motion")))
     x_test, y_test = prepare_data(config, gestures).test
@@ -72,7 +72,8 @@ def test_an_ensemble_run_is_evaluated_like_any_run(gestures, stream_runs, tmp_pa
 
 
 def test_members_of_other_data_are_refused(gestures, stream_runs, tmp_path):
-    other = TrainConfig(epochs=1, seed=4, validation=0.2, preprocessing=Preprocessing(frames=16))
+    other = TrainConfig(model="attention_gcn",
+                        epochs=1, seed=4, validation=0.2, preprocessing=Preprocessing(frames=16))
     train(other, tmp_path / "seed4", dataset=gestures, verbose=0)
     with pytest.raises(ValueError, match="same data and split: seed: 3 in .*, 4 in"):
         ensemble_runs([stream_runs["joint"], tmp_path / "seed4"], tmp_path / "ens",

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.real_data
 
 def sbu_fold(real_data, fold, tmp_path, dataset=None):
     dataset = dataset or load_sbu(real_data / "sbu_kinect_interaction")
-    config = TrainConfig(dataset="sbu", protocol=f"fold{fold}", epochs=80,
+    config = TrainConfig(model="attention_gcn", dataset="sbu", protocol=f"fold{fold}", epochs=80,
+                         refit=False,
                          preprocessing=Preprocessing(frames=32))
     return train(config, tmp_path / f"fold{fold}", dataset=dataset, verbose=0)["test_accuracy"]
 

@@ -1,6 +1,7 @@
 import json
 from dataclasses import replace
 
+import keras
 import numpy as np
 import pytest
 
@@ -16,7 +17,8 @@ def gestures():
 
 
 def test_synthetic_task_is_at_chance_untrained_and_not_solved_in_one_epoch(gestures, tmp_path):
-    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=32), seed=0)
+    config = TrainConfig(model="attention_gcn",
+                         epochs=1, preprocessing=Preprocessing(frames=32), seed=0)
     x_test, y_test = prepare_data(config, gestures).test
     untrained = models.build("attention_gcn", "mediapipe_hand", num_classes=14, frames=32)
     untrained_accuracy = np.mean(np.argmax(untrained.predict(x_test, verbose=0), -1) == y_test)
@@ -26,7 +28,8 @@ def test_synthetic_task_is_at_chance_untrained_and_not_solved_in_one_epoch(gestu
 
 
 def test_training_learns_and_writes_a_complete_run(gestures, tmp_path):
-    config = TrainConfig(epochs=12, preprocessing=Preprocessing(frames=32), seed=1)
+    config = TrainConfig(model="attention_gcn",
+                         epochs=12, preprocessing=Preprocessing(frames=32), seed=1)
     metrics = train(config, tmp_path, dataset=gestures, verbose=0)
     assert metrics["test_accuracy"] > 0.4  # well above chance (0.071) on unseen subjects
     for name in ("model.keras", "run.json", "history.json", "metrics.json"):
@@ -41,7 +44,8 @@ def test_training_learns_and_writes_a_complete_run(gestures, tmp_path):
 
 
 def test_evaluate_reproduces_the_training_accuracy(gestures, tmp_path, monkeypatch):
-    config = TrainConfig(epochs=2, preprocessing=Preprocessing(frames=16), seed=2)
+    config = TrainConfig(model="attention_gcn",
+                         epochs=2, preprocessing=Preprocessing(frames=16), seed=2)
     metrics = train(config, tmp_path, dataset=gestures, verbose=0)
     monkeypatch.setattr("keras_gcnprune.training.run.load_dataset", lambda spec, on_error: gestures)
     assert evaluate(tmp_path / "model.keras")["test_accuracy"] == metrics["test_accuracy"]
@@ -75,7 +79,8 @@ def test_a_crashed_run_resumes_where_it_stopped_and_keeps_its_history(gestures, 
 
     from keras_gcnprune.training import run
 
-    config = TrainConfig(epochs=4, preprocessing=Preprocessing(frames=16), seed=3)
+    config = TrainConfig(model="attention_gcn",
+                         epochs=4, preprocessing=Preprocessing(frames=16), seed=3, refit=False)
     with monkeypatch.context() as patch:
         patch.setattr(run, "HistoryFile", crashing_history(2))
         with pytest.raises(StopAfter):
@@ -110,7 +115,7 @@ def test_a_backup_of_another_configuration_or_a_corrupt_one_is_discarded(gesture
     backup = _package_backup(tmp_path)
     (backup / "run_config.json").write_text("{}")
     (backup / "latest.weights.h5").write_text("not hdf5")
-    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16))
+    config = TrainConfig(model="attention_gcn", epochs=1, preprocessing=Preprocessing(frames=16))
     with pytest.warns(UserWarning, match="different configuration"):
         train(config, tmp_path, dataset=gestures, verbose=0)
     (tmp_path / "metrics.json").unlink()  # as if interrupted after its last epoch
@@ -127,7 +132,7 @@ def test_a_backup_folder_the_package_did_not_write_is_refused_and_kept(gestures,
     (tmp_path / "backup").mkdir()
     (tmp_path / "backup" / "notes.txt").write_text("mine")
     (tmp_path / "history.json").write_text("mine too")
-    config = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16))
+    config = TrainConfig(model="attention_gcn", epochs=1, preprocessing=Preprocessing(frames=16))
     with pytest.raises(OutputConflictError, match="exists and was not written by gcnprune"):
         train(config, tmp_path, dataset=gestures, verbose=0)
     assert (tmp_path / "backup" / "notes.txt").read_text() == "mine"
@@ -148,8 +153,9 @@ class Kill(keras.callbacks.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 gestures = make_synthetic_gestures(subjects=6, test_subjects=2, repetitions=5, seed=0)
-config = TrainConfig(epochs=4, batch_size=8, preprocessing=Preprocessing(frames=16), seed=4,
-                     pruning=PruningConfig(method=sys.argv[2], rate=0.9))
+config = TrainConfig(model="attention_gcn",
+                     epochs=4, batch_size=8, preprocessing=Preprocessing(frames=16), seed=4,
+                     pruning=PruningConfig(method=sys.argv[2], rate=0.9), refit=False)
 train(config, sys.argv[1], dataset=gestures, verbose=0, callbacks=[Kill()])
 """
 
@@ -164,8 +170,9 @@ def test_a_killed_pruning_run_resumes_exactly_where_an_uninterrupted_one_would_b
 
     from keras_gcnprune.training import PruningConfig
 
-    config = TrainConfig(epochs=4, batch_size=8, preprocessing=Preprocessing(frames=16), seed=4,
-                         pruning=PruningConfig(method=method, rate=0.9))
+    config = TrainConfig(model="attention_gcn",
+                         epochs=4, batch_size=8, preprocessing=Preprocessing(frames=16), seed=4,
+                         pruning=PruningConfig(method=method, rate=0.9), refit=False)
     killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path / "cut"), method],
                             capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -189,7 +196,8 @@ def test_a_finished_mrmp_run_asked_for_another_extraction_is_extracted_again_not
     from keras_gcnprune.training import RunConflictError
 
     def config(consistent, rates=(0.9, 0.98)):
-        return TrainConfig(epochs=3, batch_size=8, preprocessing=Preprocessing(frames=16), seed=2,
+        return TrainConfig(model="attention_gcn",
+                           epochs=3, batch_size=8, preprocessing=Preprocessing(frames=16), seed=2,
                            pruning=PruningConfig(method="mrmp", rates=rates,
                                                  consistent_extraction=consistent))
 
@@ -215,15 +223,17 @@ def test_a_finished_mrmp_run_asked_for_another_extraction_is_extracted_again_not
 @pytest.mark.parametrize("value", [float("nan"), -1e-3, 0.0, float("inf")])
 def test_a_learning_rate_that_is_not_a_positive_number_is_refused(value):
     with pytest.raises(ValueError, match="learning_rate must be a positive number"):
-        TrainConfig(learning_rate=value)
+        TrainConfig(model="attention_gcn", learning_rate=value)
 
 
 def test_the_learning_rate_warms_up_linearly_then_decays_by_cosine_to_one_percent():
     from keras_gcnprune.training.run import learning_rate_schedule
 
     steps = 10  # per epoch
-    plain = learning_rate_schedule(TrainConfig(epochs=5, learning_rate=1e-2), steps)
-    warm = learning_rate_schedule(TrainConfig(epochs=5, learning_rate=1e-2, warmup_epochs=1),
+    plain = learning_rate_schedule(TrainConfig(model="attention_gcn",
+                                               epochs=5, learning_rate=1e-2), steps)
+    warm = learning_rate_schedule(TrainConfig(model="attention_gcn",
+                                              epochs=5, learning_rate=1e-2, warmup_epochs=1),
                                   steps)
     np.testing.assert_allclose([float(plain(s)) for s in (0, 25, 50)], [1e-2, 5.05e-3, 1e-4],
                                rtol=1e-5)
@@ -237,13 +247,14 @@ def test_the_learning_rate_warms_up_linearly_then_decays_by_cosine_to_one_percen
 ])
 def test_bad_schedule_or_loss_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(epochs=5, **settings)
+        TrainConfig(model="attention_gcn", epochs=5, **settings)
 
 
 def test_a_loss_that_becomes_nan_stops_training_and_writes_no_metrics(gestures, tmp_path):
     from keras_gcnprune.training import TrainingDivergedError
 
-    config = TrainConfig(epochs=2, learning_rate=1e30, preprocessing=Preprocessing(frames=16))
+    config = TrainConfig(model="attention_gcn",
+                         epochs=2, learning_rate=1e30, preprocessing=Preprocessing(frames=16))
     with pytest.raises(TrainingDivergedError, match="loss became nan at epoch 1, batch"):
         train(config, tmp_path, dataset=gestures, verbose=0)
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "model.keras").exists()
@@ -258,7 +269,8 @@ def test_non_finite_data_is_refused_before_training(tmp_path):
     from keras_gcnprune.data import SkeletonFileError
 
     with pytest.raises(SkeletonFileError, match="sequence 1: 1 NaN, infinite"):
-        train(TrainConfig(dataset=str(path), epochs=1), tmp_path / "run", verbose=0)
+        train(TrainConfig(model="attention_gcn",
+                          dataset=str(path), epochs=1), tmp_path / "run", verbose=0)
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
@@ -266,9 +278,11 @@ def test_a_run_directory_of_other_settings_is_refused_unless_overwritten(gesture
                                                                          monkeypatch):
     from keras_gcnprune.training import RunConflictError, load_run, run
 
-    first = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16), seed=0)
+    first = TrainConfig(model="attention_gcn",
+                        epochs=1, preprocessing=Preprocessing(frames=16), seed=0, refit=False)
     train(first, tmp_path, dataset=gestures, verbose=0)
-    other = TrainConfig(epochs=1, preprocessing=Preprocessing(frames=8), seed=3)
+    other = TrainConfig(model="attention_gcn",
+                        epochs=1, preprocessing=Preprocessing(frames=8), seed=3, refit=False)
     with pytest.raises(RunConflictError, match=r"other settings \(preprocessing: .*'frames': 16.* "
                                                r"there, .*'frames': 8.* now; seed: 0 there, 3 now"):
         train(other, tmp_path, dataset=gestures, verbose=0)
@@ -286,7 +300,8 @@ def test_run_files_that_contradict_or_are_damaged_are_refused_naming_the_file(ge
                                                                               tmp_path):
     from keras_gcnprune.training import load_run
 
-    train(TrainConfig(epochs=1, preprocessing=Preprocessing(frames=16)), tmp_path,
+    train(TrainConfig(model="attention_gcn",
+                      epochs=1, preprocessing=Preprocessing(frames=16)), tmp_path,
           dataset=gestures, verbose=0)
     run_file, model_file = tmp_path / "run.json", tmp_path / "model.keras"
     info = json.loads(run_file.read_text())
@@ -309,7 +324,9 @@ def test_run_files_that_contradict_or_are_damaged_are_refused_naming_the_file(ge
 
 
 def test_val_accuracy_is_the_held_out_training_part_never_the_test_split(gestures, tmp_path):
-    config = TrainConfig(epochs=2, preprocessing=Preprocessing(frames=16), validation=0.25)
+    config = TrainConfig(model="attention_gcn",
+                         epochs=2, preprocessing=Preprocessing(frames=16), validation=0.25,
+                         refit=False)
     metrics = train(config, tmp_path, dataset=gestures, verbose=0)
     data = prepare_data(config, gestures)
     assert metrics["validation_samples"] == len(data.validation[1]) > 0
@@ -319,6 +336,59 @@ def test_val_accuracy_is_the_held_out_training_part_never_the_test_split(gesture
     none = train(replace(config, validation=0.0), tmp_path / "none", dataset=gestures,
                  verbose=0)
     assert "validation_accuracy" not in none and none["train_samples"] == 4 * 14 * 5
+
+
+def test_a_refit_run_reports_its_selection_runs_validation_and_fits_the_whole_split(
+        gestures, tmp_path):
+    from keras_gcnprune.training import load_run
+
+    config = TrainConfig(model="attention_gcn",
+                         epochs=2, preprocessing=Preprocessing(frames=16), validation=0.25)
+    metrics = train(config, tmp_path, dataset=gestures, verbose=0)
+    selection = json.loads((tmp_path / "selection" / "metrics.json").read_text())
+    assert metrics["train_samples"] == 4 * 14 * 5  # validation part included
+    assert selection["train_samples"] + selection["validation_samples"] == 4 * 14 * 5
+    assert metrics["validation_accuracy"] == selection["validation_accuracy"]
+    assert metrics["validation_samples"] == selection["validation_samples"] > 0
+    assert metrics["selection_test_accuracy"] == selection["test_accuracy"]
+    assert "val_accuracy" not in json.loads((tmp_path / "history.json").read_text())
+    _, info = load_run(tmp_path / "selection")
+    assert info["config"]["refit"] is False and info["config"]["validation"] == 0.25
+    # a run that starts from a refit run starts its selection run from that run's selection
+    pruned = replace(config, initial_model=str(tmp_path / "model.keras"),
+                     pruning=PruningConfig(method="magnitude", rate=0.5))
+    train(pruned, tmp_path / "pruned", dataset=gestures, verbose=0)
+    _, info = load_run(tmp_path / "pruned" / "selection")
+    assert info["config"]["initial_model"] == str(tmp_path / "selection" / "model.keras")
+    assert train(config, tmp_path, dataset=gestures, verbose=0) == metrics  # not retrained
+    train(replace(config, seed=4), tmp_path, dataset=gestures, verbose=0, overwrite=True)
+    assert json.loads((tmp_path / "selection" / "run.json").read_text())["config"]["seed"] == 4
+
+
+def test_the_loss_adaptive_rate_follows_the_loss_and_resumes_from_the_history(tmp_path):
+    from keras_gcnprune.training.callbacks import HistoryFile, LossAdaptiveLearningRate
+
+    class Model:
+        optimizer = type("Optimizer", (), {})()
+
+    Model.optimizer.learning_rate = keras.Variable(1.0)
+    history = HistoryFile(OutputFolder(tmp_path), "history.json")
+    adaptive = LossAdaptiveLearningRate(history, factor=0.5)
+    adaptive.set_model(Model())
+    adaptive.on_train_begin()
+    rates = []
+    for epoch, loss in enumerate([3.0, 2.0, 2.5, 2.5, 1.0]):
+        adaptive.on_epoch_end(epoch, {"loss": loss})
+        rates.append(float(Model.optimizer.learning_rate.numpy()))
+    assert rates == [1.0, 2.0, 1.0, 1.0, 2.0]  # fell: /0.5, rose: x0.5, equal: kept
+    (tmp_path / "history.json").write_text(json.dumps({"loss": [3.0, 2.0]}))
+    resumed = LossAdaptiveLearningRate(history, factor=0.5)
+    resumed.set_model(Model())
+    resumed.on_train_begin()
+    resumed.on_epoch_end(2, {"loss": 2.5})
+    assert float(Model.optimizer.learning_rate.numpy()) == 1.0
+    with pytest.raises(ValueError, match="schedule must be one of cosine, loss_adaptive"):
+        TrainConfig(model="attention_gcn", schedule="step")
 
 
 def test_a_run_recorded_before_a_setting_existed_compares_as_that_settings_old_behaviour():
@@ -331,8 +401,9 @@ def test_a_run_recorded_before_a_setting_existed_compares_as_that_settings_old_b
     for key in ("shear", "crop"):
         del recorded["augmentation"][key]
     saved = with_added_settings(recorded)
-    assert settings_difference(saved, TrainConfig().to_dict()) == ""
-    cropped = TrainConfig(augmentation=Augmentation(crop=0.8), label_smoothing=0.1)
+    assert settings_difference(saved, TrainConfig(model="attention_gcn").to_dict()) == ""
+    cropped = TrainConfig(model="attention_gcn",
+                          augmentation=Augmentation(crop=0.8), label_smoothing=0.1)
     assert settings_difference(saved, cropped.to_dict()).startswith(
         "augmentation: {'rotation': 15.0")
     assert "label_smoothing: 0.0 there, 0.1 now" in settings_difference(saved, cropped.to_dict())
@@ -344,7 +415,8 @@ def test_a_pruning_run_recorded_before_rate_weights_self_distillation_and_extrac
     from keras_gcnprune.training.directory import settings_difference, with_added_settings
 
     for method, extraction_changed in (("magnitude", False), ("srmp", True)):
-        config = TrainConfig(pruning=PruningConfig(method=method, rate=0.9)).to_dict()
+        config = TrainConfig(model="attention_gcn",
+                             pruning=PruningConfig(method=method, rate=0.9)).to_dict()
         recorded = {**config, "pruning": {k: v for k, v in config["pruning"].items()
                                           if k not in ("rate_weights", "self_distillation",
                                                        "self_distillation_teacher",

@@ -37,7 +37,7 @@ def test_scaled_options_scale_every_width_of_the_family_and_keep_the_rest():
 @pytest.mark.parametrize("include_adjacency", [True, False])
 def test_rate_for_budget_is_the_exact_inverse_and_refuses_a_budget_out_of_reach(
         gestures, include_adjacency):
-    model = build_model(TrainConfig(), gestures)
+    model = build_model(TrainConfig(model="attention_gcn"), gestures)
     total = model_costs(model)["parameters"]
     unpruned = total - sum(int(np.prod(w.kernel.shape))
                            for w in prunable_weights(model, include_adjacency))
@@ -51,7 +51,7 @@ def test_rate_for_budget_is_the_exact_inverse_and_refuses_a_budget_out_of_reach(
 
 
 def test_budget_at_rate_is_the_unpruned_weights_plus_the_kept_share(gestures):
-    model = build_model(TrainConfig(), gestures)
+    model = build_model(TrainConfig(model="attention_gcn"), gestures)
     total = model_costs(model)["parameters"]
     pruned = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model))
     channels = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, False))
@@ -76,7 +76,7 @@ def test_matched_widths_give_the_nearest_weight_count_the_family_allows(gestures
 
 
 def test_a_budget_below_the_smallest_model_gives_the_smallest(gestures):
-    options = width_matched_options(TrainConfig(), gestures, 10)
+    options = width_matched_options(TrainConfig(model="attention_gcn"), gestures, 10)
     assert options == {"heads": 1, "head_channels": 1, "graph_channels": 1}
 
 
@@ -102,7 +102,7 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
     from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
     from keras_gcnprune.pruning.topology import current_masks
 
-    model = build_model(TrainConfig(), gestures)
+    model = build_model(TrainConfig(model="attention_gcn"), gestures)
     before = current_masks(model)
 
     def compacted(rate, counted="parameters"):
