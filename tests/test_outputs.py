@@ -26,7 +26,8 @@ def test_a_recorded_file_is_replaced_and_a_users_file_is_neither_replaced_nor_re
     assert json.loads(out.record_file.read_text()) == ["result.json"]
     with out.locked():
         out.remove("result.json")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".gcnprune", "notes.txt"]
+    # nothing of the package's is left: neither is its record
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_what_a_command_reads_is_never_written_over(tmp_path):

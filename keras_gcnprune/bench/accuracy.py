@@ -385,7 +385,8 @@ def rates_for_budgets(bench: AccuracyBench, budgets: Sequence[int], dataset: Ske
 
     Example:
         >>> from keras_gcnprune.data import load_dataset
-        >>> bench = AccuracyBench(dataset="synthetic", model_options={"heads": 4})
+        >>> bench = AccuracyBench(dataset="synthetic", model="attention_gcn", streams=("joint",),
+        ...                       model_options={"heads": 4})
         >>> rates_for_budgets(bench, [1500], load_dataset("synthetic"))
         (0.932663,)
     """

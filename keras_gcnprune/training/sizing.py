@@ -181,10 +181,12 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
 
     Example:
         >>> from keras_gcnprune.data import load_dataset
-        >>> options = width_matched_options(TrainConfig(), load_dataset("synthetic"), 5000)
+        >>> from keras_gcnprune.data import Preprocessing
+        >>> config = TrainConfig(model="attention_gcn", preprocessing=Preprocessing())
+        >>> options = width_matched_options(config, load_dataset("synthetic"), 5000)
         >>> options
         {'heads': 3, 'head_channels': 3, 'graph_channels': 10}
-        >>> weights_of(replace(TrainConfig(), model_options=options), load_dataset("synthetic"))
+        >>> weights_of(replace(config, model_options=options), load_dataset("synthetic"))
         5506
     """
     if weights < 1:
@@ -248,9 +250,10 @@ def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budgets: Sequen
             budget.
 
     Example:
-        >>> from keras_gcnprune.data import load_dataset
+        >>> from keras_gcnprune.data import Preprocessing, load_dataset
         >>> gestures = load_dataset("synthetic")
-        >>> options, rates = pruning_start(TrainConfig(), gestures, [1500], ratio=8)
+        >>> config = TrainConfig(model="attention_gcn", preprocessing=Preprocessing())
+        >>> options, rates = pruning_start(config, gestures, [1500], ratio=8)
         >>> options["heads"], round(rates[0], 3)
         (5, 0.891)
     """

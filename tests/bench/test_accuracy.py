@@ -13,7 +13,13 @@ from keras_gcnprune.cli.main import main
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder
 from tests.conftest import held_by_another_process
 
-BENCH = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude", "mrmp"),
+# The small model on joints, trained once: fast (the defaults have tests of their own).
+SMALL = {"model": "attention_gcn", "streams": ("joint",), "refit": False}
+FAST = ["--model", "attention_gcn", "--streams", "joint", "--no-refit"]
+
+
+BENCH = AccuracyBench(**{**SMALL, "refit": True},
+                      dataset="synthetic", methods=("dense", "magnitude", "mrmp"),
                       rates=(0.5, 0.9), seeds=1, epochs=1, unseen=(0.7,))
 
 
@@ -34,7 +40,7 @@ def finished(tmp_path_factory):
 
 
 def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "mrmp"),
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "tcp", "mrmp"),
                           rates=(0.99, 0.9), seeds=2)
     plan = bench.trainings(("fold1", "fold2"))
     assert [(t.name, t.protocol, t.seed) for t in plan[:5]] == [
@@ -42,12 +48,13 @@ def test_plan_trains_mrmp_once_and_every_other_method_once_per_rate():
         ("mrmp_0.9_0.99", "fold1", 0), ("dense", "fold2", 0)]
     assert len(plan) == 16 and {t.seed for t in plan[8:]} == {1}
     assert bench.pruning(plan[3]).trained_rates() == (0.9, 0.99)
-    assert bench.pruning(AccuracyBench(methods=("tcp_none",), rates=(0.9,))
+    assert bench.pruning(AccuracyBench(**SMALL, methods=("tcp_none",), rates=(0.9,))
                          .trainings(("x",))[0]).supervision == "none"
 
 
 def test_band_stop_options_reach_the_trainings_rate_weights_with_their_rates():
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "mrmp"), rates=(0.99, 0.9),
+    bench = AccuracyBench(**SMALL,
+                          dataset="synthetic", methods=("dense", "mrmp"), rates=(0.99, 0.9),
                           rate_weights=(4.0, 1.0), self_distillation=0.5,
                           self_distillation_teacher="next", seeds=1)
     assert bench.rates == (0.9, 0.99) and bench.rate_weights == (1.0, 4.0)
@@ -55,27 +62,28 @@ def test_band_stop_options_reach_the_trainings_rate_weights_with_their_rates():
     assert mrmp.rates == (0.9, 0.99) and mrmp.rate_weights == (1.0, 4.0)
     assert mrmp.self_distillation == 0.5 and mrmp.self_distillation_teacher == "next"
     assert mrmp.consistent_extraction
-    ranked = AccuracyBench(methods=("srmp",), rates=(0.9,), consistent_extraction=False)
+    ranked = AccuracyBench(**SMALL, methods=("srmp",), rates=(0.9,), consistent_extraction=False)
     assert not ranked.pruning(ranked.trainings(("x",))[0]).consistent_extraction
     with pytest.raises(ValueError, match="add mrmp to methods"):
-        AccuracyBench(methods=("tcp",), rates=(0.9,), rate_weights=(1.0,))
+        AccuracyBench(**SMALL, methods=("tcp",), rates=(0.9,), rate_weights=(1.0,))
     with pytest.raises(ValueError, match="self_distillation teaches mrmp"):
-        AccuracyBench(methods=("srmp",), rates=(0.9,), self_distillation=1.0)
+        AccuracyBench(**SMALL, methods=("srmp",), rates=(0.9,), self_distillation=1.0)
     with pytest.raises(ValueError, match="rate_weights must be 2 positive numbers"):
-        AccuracyBench(methods=("mrmp",), rates=(0.9, 0.99), rate_weights=(1.0,))
+        AccuracyBench(**SMALL, methods=("mrmp",), rates=(0.9, 0.99), rate_weights=(1.0,))
 
 
 def test_supervision_strength_reaches_every_tcp_training_and_only_those():
-    bench = AccuracyBench(methods=("magnitude", "tcp", "tcp_accessibility", "tcp_block"),
+    bench = AccuracyBench(**SMALL, methods=("magnitude", "tcp", "tcp_accessibility", "tcp_block"),
                           rates=(0.9,), supervision_strength=0.1, seeds=1)
     strengths = {t.method: bench.pruning(t).supervision_strength
                  for t in bench.trainings(("x",))}
     assert strengths == {"magnitude": 0.03, "tcp": 0.1, "tcp_accessibility": 0.1,
                          "tcp_block": 0.1}
     with pytest.raises(ValueError, match="add one of tcp, .* or leave it 0.03"):
-        AccuracyBench(methods=("magnitude", "srmp"), rates=(0.9,), supervision_strength=0.1)
+        AccuracyBench(**SMALL,
+                      methods=("magnitude", "srmp"), rates=(0.9,), supervision_strength=0.1)
     with pytest.raises(ValueError, match="strength must be a number >= 0, got -1"):
-        AccuracyBench(methods=("tcp",), rates=(0.9,), supervision_strength=-1.0)
+        AccuracyBench(**SMALL, methods=("tcp",), rates=(0.9,), supervision_strength=-1.0)
 
 
 def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_models(tmp_path):
@@ -83,7 +91,7 @@ def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_mo
     from keras_gcnprune.training import budget_at_rate, build_model
     from keras_gcnprune.training.sizing import weights_of
 
-    bench = AccuracyBench(dataset="synthetic", methods=("tcp", "small_dense", "dense"),
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("tcp", "small_dense", "dense"),
                           rates=(0.9, 0.98), seeds=1, distill=True)
     plan = bench.trainings(("cross_subject",))
     shapes = ["", "_heads1", "_heads2", "_heads4"]
@@ -102,7 +110,7 @@ def test_small_dense_trains_once_per_rate_at_the_weights_of_that_rates_pruned_mo
         if training.variant:
             assert config.model_options["heads"] == int(training.variant[len("heads"):])
     with pytest.raises(ValueError, match="distill=True uses the dense runs: add dense"):
-        AccuracyBench(methods=("tcp",), rates=(0.9,), distill=True)
+        AccuracyBench(**SMALL, methods=("tcp",), rates=(0.9,), distill=True)
 
 
 def test_a_wider_model_is_pruned_to_the_budgets_of_its_rates_and_small_dense_matches_them(
@@ -112,7 +120,7 @@ def test_a_wider_model_is_pruned_to_the_budgets_of_its_rates_and_small_dense_mat
     from keras_gcnprune.training.sizing import weights_of
 
     wide = {"heads": 16, "head_channels": 16}
-    bench = AccuracyBench(dataset="synthetic", model_options=wide, rates=(0.99,), seeds=1,
+    bench = AccuracyBench(**SMALL, dataset="synthetic", model_options=wide, rates=(0.99,), seeds=1,
                           methods=("dense", "tcp", "small_dense"))
     dataset = load_dataset("synthetic")
     dense, tcp, small = (bench.train_config(t, dataset, tmp_path)
@@ -127,7 +135,7 @@ def test_a_wider_model_is_pruned_to_the_budgets_of_its_rates_and_small_dense_mat
 def test_from_dense_starts_pruning_from_the_dense_run_and_doubles_small_dense(tmp_path):
     from keras_gcnprune.data import load_dataset
 
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "small_dense"),
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "tcp", "small_dense"),
                           rates=(0.9,), seeds=1, epochs=5, from_dense=True)
     dense, tcp, small, *_ = bench.trainings(("cross_subject",))
     dataset = load_dataset("synthetic")
@@ -137,7 +145,7 @@ def test_from_dense_starts_pruning_from_the_dense_run_and_doubles_small_dense(tm
     assert bench.train_config(small, dataset, tmp_path).epochs == 10
     assert replace(bench, distill=True).train_config(small, dataset, tmp_path).epochs == 5
     with pytest.raises(ValueError, match="from_dense=True uses the dense runs"):
-        AccuracyBench(methods=("tcp",), rates=(0.9,), from_dense=True)
+        AccuracyBench(**SMALL, methods=("tcp",), rates=(0.9,), from_dense=True)
 
 
 @pytest.mark.parametrize("options,message", [
@@ -148,7 +156,7 @@ def test_from_dense_starts_pruning_from_the_dense_run_and_doubles_small_dense(tm
 ])
 def test_bad_settings_are_refused_with_the_value(options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        AccuracyBench(**options)
+        AccuracyBench(**SMALL, **options)
 
 
 def test_records_summary_and_files(finished):
@@ -196,7 +204,8 @@ def test_rerun_skips_finished_trainings(finished):
 
 
 def test_interrupted_benchmark_continues_where_it_stopped(tmp_path):
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
+    bench = AccuracyBench(**SMALL,
+                          dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
                           seeds=1, epochs=1)
     started = []
 
@@ -227,7 +236,8 @@ def test_other_settings_in_the_same_folder_are_refused(finished):
 
 def test_export_bench_uses_the_trained_runs(finished):
     out, _ = finished
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
+    bench = AccuracyBench(**SMALL,
+                          dataset="synthetic", methods=("dense", "magnitude"), rates=(0.9,),
                           seeds=1, epochs=1)
     assert bench  # the module fixture trained magnitude at 0.9 on the same settings
     results = run_export(ExportBench(rates=(0.9,), runs=str(out), rounds=1, invocations=2))
@@ -242,7 +252,8 @@ def test_export_bench_uses_the_trained_runs(finished):
 @pytest.fixture(scope="module")
 def block_bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("block_bench")
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "small_dense", "tcp_block"),
+    bench = AccuracyBench(**SMALL,
+                          dataset="synthetic", methods=("dense", "small_dense", "tcp_block"),
                           rates=(0.95,), seeds=1, epochs=1)
     return out, run_accuracy(bench, out, command="test", progress=quiet(6))
 
@@ -269,7 +280,8 @@ def test_tcp_block_results_from_before_block_budget_are_not_resumed_at_compacted
     saved = json.loads((out / "results.json").read_text())
     del saved["settings"]["block_budget"]  # they pruned tcp_block at the nominal rates
     (out / "results.json").write_text(json.dumps(saved))
-    bench = AccuracyBench(dataset="synthetic", methods=("tcp_block",), rates=(0.95,), seeds=1,
+    bench = AccuracyBench(**SMALL,
+                          dataset="synthetic", methods=("tcp_block",), rates=(0.95,), seeds=1,
                           epochs=1)
     with pytest.raises(ValueError, match="block_budget: 'nonzero' there, 'compacted' now"):
         run_accuracy(bench, out, progress=quiet(1))
@@ -287,7 +299,7 @@ def test_tcp_block_prunes_to_the_rate_whose_compacted_model_has_the_budget(
     dataset = load_dataset("synthetic")
     rates = {}
     for block_budget in ("compacted", "nonzero"):
-        bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "tcp_block"),
+        bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "tcp", "tcp_block"),
                               rates=(0.95,), seeds=1, start_ratio=start_ratio,
                               block_density=1.0, block_budget=block_budget)
         dense, tcp, block = (bench.train_config(t, dataset, tmp_path)
@@ -300,7 +312,7 @@ def test_tcp_block_prunes_to_the_rate_whose_compacted_model_has_the_budget(
     assert rates["compacted"][0] != rates["compacted"][1]
     with pytest.raises(ValueError, match="block_budget must be one of compacted, nonzero, got "
                                          "'kept'"):
-        AccuracyBench(block_budget="kept")
+        AccuracyBench(**SMALL, block_budget="kept")
 
 
 def test_export_bench_times_compacted_tcp_block_against_the_chosen_small_dense(block_bench):
@@ -386,7 +398,7 @@ def test_a_models_pruning_setting_is_named_in_a_few_words():
 def test_cli_accuracy_and_docs(tmp_path):
     runner = CliRunner()
     out = tmp_path / "bench"
-    result = runner.invoke(main, ["bench", "accuracy", "--dataset", "synthetic", "--methods",
+    result = runner.invoke(main, ["bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods",
                                   "dense,tcp", "--rates", "0.9", "--seeds", "1", "--epochs",
                                   "1", "--option", "heads=2", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -405,7 +417,7 @@ def test_cli_accuracy_and_docs(tmp_path):
 
 def test_cli_refuses_unknown_methods_and_folders_without_results(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(main, ["bench", "accuracy", "--dataset", "synthetic",
+    result = runner.invoke(main, ["bench", "accuracy", *FAST, "--dataset", "synthetic",
                                   "--methods", "dense,l1", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "Unknown methods ['l1']" in result.output
     result = runner.invoke(main, ["bench", "docs", str(tmp_path)])
@@ -499,7 +511,8 @@ def test_budgets_become_the_rates_at_which_the_benchmarks_model_keeps_them(tmp_p
     from keras_gcnprune.training import budget_at_rate, build_model
 
     dataset = load_dataset("synthetic")
-    narrow = AccuracyBench(dataset="synthetic", model_options={"heads": 2}, methods=("dense",
+    narrow = AccuracyBench(**SMALL,
+                           dataset="synthetic", model_options={"heads": 2}, methods=("dense",
                            "tcp"), seeds=1)
     budgets = (3000, 1200)
     rates = rates_for_budgets(narrow, budgets, dataset)
@@ -515,7 +528,7 @@ def test_budgets_become_the_rates_at_which_the_benchmarks_model_keeps_them(tmp_p
 def test_cli_accuracy_with_budgets_prunes_to_them(tmp_path):
     runner = CliRunner()
     out = tmp_path / "bench"
-    args = ["bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,magnitude",
+    args = ["bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "dense,magnitude",
             "--seeds", "1", "--epochs", "1", "--option", "heads=2", "--out", str(out)]
     result = runner.invoke(main, [*args, "--budgets", "3000"])
     assert result.exit_code == 0, result.output
@@ -534,7 +547,7 @@ def test_start_ratio_prunes_a_model_that_many_times_each_budget_down_to_that_bud
     from keras_gcnprune.training.sizing import weights_of
 
     dataset = load_dataset("synthetic")
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "tcp", "magnitude"),
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "tcp", "magnitude"),
                           rates=(0.9, 0.98), seeds=1, start_ratio=4)
     plan = bench.trainings(("cross_subject",))
     dense = bench.train_config(plan[0], dataset, tmp_path)
@@ -556,7 +569,8 @@ def test_start_ratio_starts_mrmp_from_that_many_times_its_largest_budget(tmp_pat
     from keras_gcnprune.training.sizing import weights_of
 
     dataset = load_dataset("synthetic")
-    bench = AccuracyBench(dataset="synthetic", methods=("dense", "mrmp"), rates=(0.9, 0.98),
+    bench = AccuracyBench(**SMALL,
+                          dataset="synthetic", methods=("dense", "mrmp"), rates=(0.9, 0.98),
                           seeds=1, start_ratio=4)
     dense_training, mrmp_training = bench.trainings(("cross_subject",))
     dense = build_model(bench.train_config(dense_training, dataset, tmp_path), dataset)
@@ -576,13 +590,13 @@ def test_start_ratio_starts_mrmp_from_that_many_times_its_largest_budget(tmp_pat
 ])
 def test_start_ratio_refuses_what_it_cannot_do(options, message):
     with pytest.raises(ValueError, match=message):
-        AccuracyBench(**{"methods": ("dense", "tcp"), "rates": (0.9,), **options})
+        AccuracyBench(**SMALL, **{"methods": ("dense", "tcp"), "rates": (0.9,), **options})
 
 
 def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,tcp,mrmp",
+        "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "dense,tcp,mrmp",
         "--rates", "0.9,0.95", "--seeds", "1", "--epochs", "1", "--start-ratio", "3", "--out",
         str(out)])
     assert result.exit_code == 0, result.output
@@ -607,7 +621,7 @@ def test_cli_accuracy_start_ratio_is_recorded_with_each_runs_start(tmp_path):
 def test_cli_accuracy_block_density_fills_whole_channels(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp_block", "--rates",
+        "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "tcp_block", "--rates",
         "0.9", "--seeds", "1", "--epochs", "1", "--block-density", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
@@ -623,7 +637,7 @@ def test_cli_accuracy_block_density_fills_whole_channels(tmp_path):
 def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "dense,magnitude,mrmp",
+        "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "dense,magnitude,mrmp",
         "--rates", "0.95,0.9", "--rate-weights", "3,1", "--self-distillation", "0.5",
         "--self-distillation-teacher", "next", "--seeds", "1", "--epochs", "1", "--ramp", "0,0.3",
         "--out", str(out)])
@@ -649,7 +663,7 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
 @pytest.mark.parametrize("ramp", ["0.6,0.3", "0.3", "a,b"])
 def test_cli_accuracy_refuses_a_ramp_that_does_not_fit_the_training(tmp_path, ramp):
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp", "--rates", "0.9",
+        "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "tcp", "--rates", "0.9",
         "--ramp", ramp, "--out", str(tmp_path / "bench")])
     assert result.exit_code == 2 and "--ramp" in result.output
 
@@ -657,7 +671,8 @@ def test_cli_accuracy_refuses_a_ramp_that_does_not_fit_the_training(tmp_path, ra
 def test_cli_accuracy_supervision_strength_reaches_tcp_runs_and_the_page(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "magnitude,tcp", "--rates",
+        "bench", "accuracy", *FAST,
+        "--dataset", "synthetic", "--methods", "magnitude,tcp", "--rates",
         "0.9", "--seeds", "1", "--epochs", "1", "--supervision-strength", "0.1",
         "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -672,6 +687,6 @@ def test_cli_accuracy_supervision_strength_reaches_tcp_runs_and_the_page(tmp_pat
 
 def test_cli_accuracy_refuses_a_block_density_above_one(tmp_path):
     result = CliRunner().invoke(main, [
-        "bench", "accuracy", "--dataset", "synthetic", "--methods", "tcp_block", "--rates",
+        "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "tcp_block", "--rates",
         "0.9", "--block-density", "1.5", "--out", str(tmp_path / "bench")])
     assert result.exit_code == 2 and "--block-density" in result.output

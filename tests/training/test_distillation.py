@@ -125,5 +125,5 @@ def test_a_teacher_of_other_inputs_is_refused(teacher_run, tmp_path):
 
     config = TrainConfig(model="attention_gcn", epochs=1, preprocessing=Preprocessing(frames=16),
                          distillation=DistillationConfig(str(teacher_run)))
-    with pytest.raises(ValueError, match=r"takes inputs \(32, 21, 3\).*student takes \(16"):
+    with pytest.raises(ValueError, match=r"takes inputs \(32, 21, 9\).*student takes \(16"):
         train(config, tmp_path, verbose=0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_gcnprune import models
-from keras_gcnprune.data import load_dataset
+from keras_gcnprune.data import Preprocessing, load_dataset
 from keras_gcnprune.pruning import prunable_weights
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import (
@@ -18,6 +18,8 @@ from keras_gcnprune.training import (
     width_matched_options,
 )
 from keras_gcnprune.training.sizing import weights_of
+
+JOINTS = Preprocessing()  # joint coordinates: 3 input channels
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def test_scaled_options_scale_every_width_of_the_family_and_keep_the_rest():
 @pytest.mark.parametrize("include_adjacency", [True, False])
 def test_rate_for_budget_is_the_exact_inverse_and_refuses_a_budget_out_of_reach(
         gestures, include_adjacency):
-    model = build_model(TrainConfig(model="attention_gcn"), gestures)
+    model = build_model(TrainConfig(model="attention_gcn", preprocessing=JOINTS), gestures)
     total = model_costs(model)["parameters"]
     unpruned = total - sum(int(np.prod(w.kernel.shape))
                            for w in prunable_weights(model, include_adjacency))
@@ -51,7 +53,7 @@ def test_rate_for_budget_is_the_exact_inverse_and_refuses_a_budget_out_of_reach(
 
 
 def test_budget_at_rate_is_the_unpruned_weights_plus_the_kept_share(gestures):
-    model = build_model(TrainConfig(model="attention_gcn"), gestures)
+    model = build_model(TrainConfig(model="attention_gcn", preprocessing=JOINTS), gestures)
     total = model_costs(model)["parameters"]
     pruned = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model))
     channels = sum(int(np.prod(w.kernel.shape)) for w in prunable_weights(model, False))
@@ -63,7 +65,7 @@ def test_budget_at_rate_is_the_unpruned_weights_plus_the_kept_share(gestures):
 
 @pytest.mark.parametrize("model", ["attention_gcn", "stgcn"])
 def test_matched_widths_give_the_nearest_weight_count_the_family_allows(gestures, model):
-    config = TrainConfig(model=model)
+    config = TrainConfig(model=model, preprocessing=JOINTS)
     dense = weights_of(config, gestures)
     for target in (dense // 4, dense // 12):
         options = width_matched_options(config, gestures, target)
@@ -76,7 +78,8 @@ def test_matched_widths_give_the_nearest_weight_count_the_family_allows(gestures
 
 
 def test_a_budget_below_the_smallest_model_gives_the_smallest(gestures):
-    options = width_matched_options(TrainConfig(model="attention_gcn"), gestures, 10)
+    config = TrainConfig(model="attention_gcn", preprocessing=JOINTS)
+    options = width_matched_options(config, gestures, 10)
     assert options == {"heads": 1, "head_channels": 1, "graph_channels": 1}
 
 
@@ -102,7 +105,7 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
     from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
     from keras_gcnprune.pruning.topology import current_masks
 
-    model = build_model(TrainConfig(model="attention_gcn"), gestures)
+    model = build_model(TrainConfig(model="attention_gcn", preprocessing=JOINTS), gestures)
     before = current_masks(model)
 
     def compacted(rate, counted="parameters"):
