@@ -46,6 +46,7 @@ def sequential(tmp_path_factory):
     out = tmp_path_factory.mktemp("sequential")
     environment = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "keras_gcnprune.cli.main", "bench", "accuracy",
+                    "--model", "attention_gcn", "--streams", "joint", "--no-refit",
                     "--dataset", "synthetic", "--methods", "dense,magnitude,tcp", "--rates",
                     "0.9", "--seeds", "1", "--epochs", "1", "--frames", "16", "--out",
                     str(out)], env=environment, check=True, capture_output=True)
