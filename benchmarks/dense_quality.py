@@ -71,7 +71,6 @@ RECIPES = {
     "dropout5": {"model_options": {"dropout": 0.5}},
     "epochs160": {"epochs": 160},
     "joint": {"preprocessing": {"streams": ("joint",)}},
-    "stgcn": {"model": "stgcn"},
     "paper_gcn": {"model": "paper_gcn"},
     # The seed papers' baseline with their regime: Adam, learning rate x0.99 when the loss
     # rises, /0.99 when it falls, 2,700 epochs, batches of 200, no augmentation.

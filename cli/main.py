@@ -180,7 +180,7 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
             scaling, shear, crop, seed, on_error, validation, refit, teacher,
             distill_temperature, distill_weight, **extra):
     from keras_gcnprune.data import Preprocessing
-    from keras_gcnprune.training import DistillationConfig, TrainConfig
+    from keras_gcnprune.training import DistillationConfig
 
     distillation = DistillationConfig(teacher, distill_temperature, distill_weight) \
         if teacher else None

@@ -253,7 +253,7 @@ class AccuracyBench:
     @property
     def preprocessing(self) -> Preprocessing:
         """The preprocessing of every run."""
-        return Preprocessing(frames=self.frames, streams=tuple(self.streams))
+        return Preprocessing(frames=self.frames, streams=self.streams)
 
     def trainings(self, protocols: Sequence[str]) -> list[Training]:
         """Every training the benchmark needs: seed 0 on every fold first, then the next seed,

@@ -100,7 +100,7 @@ def load_dataset(spec: str, on_error: str = "raise") -> SkeletonDataset:
     name, location = _parse(spec)
     if name == "synthetic":
         return make_synthetic_gestures(seed=int(location) if location else 0)
-    path = Path(location) if location else _default_location(name)
+    path = dataset_location(spec) or _default_location(name)  # which says why there is none
     if not path.exists():
         raise FileNotFoundError(f"Dataset path {path} (from spec {spec!r}) does not exist.")
     return LOADERS[name](path, on_error)

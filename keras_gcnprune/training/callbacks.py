@@ -140,9 +140,13 @@ class HistoryFile(keras.callbacks.Callback):
         super().__init__()
         self.output, self.name = output, name
 
-    def on_epoch_end(self, epoch: int, logs=None) -> None:
+    def read(self) -> dict:
+        """The per-epoch metrics written so far (empty before the first epoch)."""
         path = self.output.path / self.name
-        history = json.loads(path.read_text()) if path.exists() else {}
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        history = self.read()
         for key, value in (logs or {}).items():
             history[key] = history.get(key, [])[:epoch] + [float(value)]
         self.output.write_text(self.name, json.dumps(history, indent=2))
@@ -169,8 +173,7 @@ class LossAdaptiveLearningRate(keras.callbacks.Callback):
         self.previous = None
 
     def on_train_begin(self, logs=None) -> None:
-        path = self.history.output.path / self.history.name
-        losses = json.loads(path.read_text()).get("loss", []) if path.exists() else []
+        losses = self.history.read().get("loss", [])
         self.previous = losses[-1] if losses else None
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:

@@ -16,9 +16,9 @@ from keras_gcnprune.training.directory import (
 from keras_gcnprune.training.run import (
     environment,
     evaluate_arrays,
+    measured_selection,
     run_data,
-    selection_counterpart,
-    selection_metrics,
+    selection_model,
     size_metrics,
     validation_metrics,
 )
@@ -148,12 +148,11 @@ def _selection_ensemble(paths: list[str], member_streams: list[tuple[str, ...]],
                         dataset: SkeletonDataset | None) -> dict:
     """For refit members, what the metrics keep of the ensemble of their selection runs'
     models (`selection_metrics`: its validation accuracy); nothing for members not refit."""
-    selections = [selection_counterpart(path) for path in paths]
-    if selections == paths:
+    selections = [selection_model(path) for path in paths]
+    if None in selections:  # members agree on refit (`SHARED_SETTINGS`): none was refit
         return {}
     model = ensemble([load_run(path)[0] for path in selections], member_streams)
     selection_info = {**info, "config": {**info["config"], "refit": False}}
     _, data = run_data(selection_info, on_error=info["config"].get("on_error", "raise"),
                        loaded=dataset)
-    return selection_metrics({"test_accuracy": evaluate_arrays(model, *data.test),
-                              **validation_metrics(model, data)})
+    return measured_selection(model, data)

@@ -16,11 +16,10 @@ from keras_gcnprune.training.directory import (
 )
 from keras_gcnprune.training.run import (
     check_data_fits,
-    evaluate_arrays,
     extracted_metrics,
+    measured_selection,
     run_data,
-    selection_metrics,
-    validation_metrics,
+    selection_model,
 )
 
 
@@ -121,17 +120,15 @@ def _selection_extraction(model_path, dataset, protocol, on_error, options: dict
     """For a refit run, a function of a rate giving what the metrics keep of its selection
     run's model extracted at that rate (`selection_metrics`: its validation accuracy); None
     for a run that was not refit."""
-    run, model_file = RunDirectory.holding(model_path)
-    selection_file = run.selection_dir / model_file.name
-    if not selection_file.is_file():
+    selection_file = selection_model(model_path)
+    if selection_file is None:
         return None
     model, info = load_run(selection_file)
     _, data = run_data(info, dataset, protocol, on_error)
 
     def metrics_at(rate: float) -> dict:
         extracted = extract(model, rate, calibration_data=data.train[0], **options)
-        return selection_metrics({"test_accuracy": evaluate_arrays(extracted, *data.test),
-                                  **validation_metrics(extracted, data)})
+        return measured_selection(extracted, data)
     return metrics_at
 
 

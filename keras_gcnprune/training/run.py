@@ -488,12 +488,17 @@ def selection_config(config: TrainConfig) -> TrainConfig:
     return replace(config, refit=False, initial_model=initial_model, distillation=distillation)
 
 
-def selection_counterpart(model_path: str) -> str:
+def selection_model(model_path: str | Path) -> str | None:
     """The same model file of the selection run of the run holding `model_path`, where that
-    run was refit (else `model_path` itself)."""
+    run was refit (else None)."""
     run, model_file = RunDirectory.holding(model_path)
     counterpart = run.selection_dir / model_file.name
-    return str(counterpart) if counterpart.is_file() else model_path
+    return str(counterpart) if counterpart.is_file() else None
+
+
+def selection_counterpart(model_path: str) -> str:
+    """`selection_model(model_path)`, or `model_path` itself for a run that was not refit."""
+    return selection_model(model_path) or model_path
 
 
 def _select(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,
@@ -644,6 +649,13 @@ def selection_metrics(selection: dict | None) -> dict:
     return {"validation_accuracy": selection["validation_accuracy"],
             "validation_samples": selection["validation_samples"],
             "selection_test_accuracy": selection["test_accuracy"]}
+
+
+def measured_selection(model: keras.Model, data: RunData) -> dict:
+    """`selection_metrics` of a selection model built from a refit run's selection run (an
+    extraction, an ensemble), measured on that run's data."""
+    return selection_metrics({"test_accuracy": evaluate_arrays(model, *data.test),
+                              **validation_metrics(model, data)})
 
 
 def add_selection_rates(rates: dict, selection_rates: dict) -> None:

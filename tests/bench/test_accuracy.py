@@ -11,12 +11,7 @@ from keras_gcnprune.bench.export import ExportBench, run_export
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder
-from tests.conftest import held_by_another_process
-
-# The small model on joints, trained once: fast (the defaults have tests of their own).
-SMALL = {"model": "attention_gcn", "streams": ("joint",), "refit": False}
-FAST = ["--model", "attention_gcn", "--streams", "joint", "--no-refit"]
-
+from tests.conftest import FAST, SMALL, held_by_another_process
 
 BENCH = AccuracyBench(**{**SMALL, "refit": True},
                       dataset="synthetic", methods=("dense", "magnitude", "mrmp"),

@@ -19,9 +19,8 @@ from keras_gcnprune.bench.executors import (
     make_executor,
 )
 from keras_gcnprune.bench.progress import Progress
+from tests.conftest import FAST, SMALL
 
-# The small model on joints, trained once: fast (the defaults have tests of their own).
-SMALL = {"model": "attention_gcn", "streams": ("joint",), "refit": False}
 BENCH = AccuracyBench(**SMALL,
                       dataset="synthetic", methods=("dense", "magnitude", "tcp"), rates=(0.9,),
                       seeds=1, epochs=1, frames=16)
@@ -46,7 +45,7 @@ def sequential(tmp_path_factory):
     out = tmp_path_factory.mktemp("sequential")
     environment = {**os.environ, "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "keras_gcnprune.cli.main", "bench", "accuracy",
-                    "--model", "attention_gcn", "--streams", "joint", "--no-refit",
+                    *FAST,
                     "--dataset", "synthetic", "--methods", "dense,magnitude,tcp", "--rates",
                     "0.9", "--seeds", "1", "--epochs", "1", "--frames", "16", "--out",
                     str(out)], env=environment, check=True, capture_output=True)

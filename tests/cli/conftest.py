@@ -4,10 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from keras_gcnprune.cli.main import main
+from tests.conftest import FAST
 
-# Fast settings; the defaults have tests of their own.
-TRAIN = ["train", "--epochs", "1", "--frames", "16", "--model", "attention_gcn", "--streams",
-         "joint", "--no-refit"]
+TRAIN = ["train", "--epochs", "1", "--frames", "16", *FAST]
 
 
 def invoke(*arguments):
