@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import click
 
-from keras_gcnprune.bench.accuracy import AccuracyBench
+from keras_gcnprune.bench.accuracy import PRUNING_SETTINGS, AccuracyBench
 from keras_gcnprune.bench.executors import EXECUTORS
 from keras_gcnprune.bench.streaming import DETECTION_CONFIRM, DETECTION_THRESHOLD
 from keras_gcnprune.cli.options import (
@@ -18,14 +18,12 @@ from keras_gcnprune.cli.options import (
     parse_budgets,
     parse_names,
     parse_options,
-    parse_ramp,
-    parse_rate_weights,
     parse_rates,
     parse_streams,
+    pruning_options,
 )
 from keras_gcnprune.data.errors import ON_ERROR_CHOICES
 from keras_gcnprune.models import MODELS
-from keras_gcnprune.pruning.multirate import SELF_DISTILLATION_TEACHERS
 
 
 def _command_line() -> str:
@@ -91,24 +89,6 @@ def bench() -> None:
 @click.option("--unseen", default=None, callback=lambda _, __, value: parse_rates(value),
               help="Rates never trained, extracted from every mrmp training to check their "
                    "realized rate.")
-@click.option("--rates-per-step", default=None, type=click.IntRange(1),
-              help="Rates evaluated per mrmp training step. Default: all.")
-@click.option("--rate-weights", default=None,
-              callback=lambda _, __, value: parse_rate_weights(value),
-              help="Weights of mrmp's per-rate losses, one per rate of --rates (or budget of "
-                   "--budgets) in its order. Default: 1/sqrt(1 - rate), favouring the "
-                   "sparsest.")
-@click.option("--self-distillation", default=None, type=click.FloatRange(0),
-              help="Weight of the KL divergence of mrmp's sparser rates from its densest rate's "
-                   "predictions in every step. Default: 0, none.")
-@click.option("--self-distillation-teacher", default=None,
-              type=click.Choice(SELF_DISTILLATION_TEACHERS),
-              help="mrmp: each sparser rate learns from the densest rate of the step or from "
-                   "the next denser one (default: densest).")
-@click.option("--consistent-extraction/--ranked-extraction", default=None,
-              help="srmp and mrmp keep the best-ranked subnetwork of each budget whose every "
-                   "weight lies on an input-to-output path (default), or the largest-ranked "
-                   "weights, as the band-stop methods were published.")
 @click.option("--distill", is_flag=True, default=None,
               help="Every method but dense (small_dense included) distils from the dense run "
                    "of its fold and seed.")
@@ -121,18 +101,7 @@ def bench() -> None:
                    "budget, and prunes it to that budget (mrmp: from this many times the "
                    "largest budget, every rate trained on it). Default: from the benchmark's "
                    "model.")
-@click.option("--supervision-strength", default=None, type=click.FloatRange(0),
-              help="Scale of the gradient TCP's supervision gives the latent weights (tcp, "
-                   "its ablations and tcp_block). Default: 0.03.")
-@click.option("--block-density", default=None,
-              type=click.FloatRange(0, 1, min_open=True),
-              help="The fraction of its channel block's weights tcp_block keeps (1: whole "
-                   "channels, few zeros left after compaction). Default: 0.5.")
-@click.option("--ramp", default=None, metavar="BEGIN,END",
-              callback=lambda _, __, value: parse_ramp(value),
-              help="Fractions of the training at which every pruning method's ramp starts "
-                   "and reaches its rate (then the final masks fine-tune), e.g. 0,0.3. "
-                   "Default: 0.1,0.6.")
+@pruning_options(*PRUNING_SETTINGS, "block_density", "begin", "end", defaults=AccuracyBench)
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
@@ -153,10 +122,9 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, streams, refit, unseen, rates_per_step, rate_weights,
-             self_distillation, self_distillation_teacher, consistent_extraction, distill,
-             from_dense, start_ratio, supervision_strength, block_density, ramp, jobs, executor,
-             address, task_cpus, task_gpus, out_dir) -> None:
+             epochs, frames, streams, refit, unseen, distill, from_dense, start_ratio, jobs,
+             executor, address, task_cpus, task_gpus, out_dir, rate_weights,
+             **pruning) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
     Writes OUT/results.json, OUT/results.md and the plots OUT/accuracy_vs_rate.png,
@@ -177,13 +145,8 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "model_options": parse_options(options) or None,
                  "methods": parse_names(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "streams": streams, "refit": refit,
-                 "unseen": unseen,
-                 "rates_per_step": rates_per_step, "self_distillation": self_distillation,
-                 "self_distillation_teacher": self_distillation_teacher,
-                 "consistent_extraction": consistent_extraction, "distill": distill,
-                 "from_dense": from_dense, "start_ratio": start_ratio,
-                 "supervision_strength": supervision_strength,
-                 "block_density": block_density, "ramp": ramp}
+                 "unseen": unseen, "distill": distill, "from_dense": from_dense,
+                 "start_ratio": start_ratio, **pruning}
     preset = PRESETS["quick" if quick else "full"]
     try:
         # the weights pair with the rates in their given order: with --budgets, once derived

@@ -18,17 +18,15 @@ from keras_gcnprune.cli.options import (
     PROTOCOL_HELP,
     parse_budgets,
     parse_options,
-    parse_rate_weights,
     parse_rates,
     parse_streams,
+    pruning_options,
+    renamed,
 )
 from keras_gcnprune.data.errors import ON_ERROR_CHOICES
 from keras_gcnprune.export.convert import GPU_ENGINE_MODES
 from keras_gcnprune.export.run import CALIBRATIONS
 from keras_gcnprune.models import MODELS
-from keras_gcnprune.pruning.callbacks import METHODS, SCOPES, SUPERVISION
-from keras_gcnprune.pruning.multirate import ALIGNMENT_SCOPES, SELF_DISTILLATION_TEACHERS
-from keras_gcnprune.pruning.priors import PRIORS
 from keras_gcnprune.training import TrainConfig
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -132,7 +130,8 @@ def training_options(command):
         click.option("--rotation", default=None, type=click.FloatRange(0),
                      help="Augmentation: largest rotation in degrees, about each axis "
                           "(default: keras_gcnprune.data.Augmentation's, 15)."),
-        click.option("--scaling", default=None, type=click.FloatRange(0),
+        renamed("--scaling", "--scale"),
+        click.option("--scale", default=None, type=click.FloatRange(0),
                      help="Augmentation: largest relative scale change (0.1, the default: "
                           "x0.9 to x1.1)."),
         click.option("--shear", default=None, type=click.FloatRange(0),
@@ -177,7 +176,7 @@ def training_options(command):
 
 def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
             learning_rate, weight_decay, warmup_epochs, label_smoothing, augment, rotation,
-            scaling, shear, crop, seed, on_error, validation, refit, teacher,
+            scale, shear, crop, seed, on_error, validation, refit, teacher,
             distill_temperature, distill_weight, **extra):
     from keras_gcnprune.data import Preprocessing
     from keras_gcnprune.training import DistillationConfig
@@ -190,7 +189,7 @@ def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, 
         learning_rate=learning_rate, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
         label_smoothing=label_smoothing,
         preprocessing=Preprocessing(frames=frames, streams=parse_streams(streams)),
-        augmentation=_augmentation(augment, rotation=rotation, scaling=scaling, shear=shear,
+        augmentation=_augmentation(augment, rotation=rotation, scale=scale, shear=shear,
                                    crop=crop),
         seed=seed, on_error=on_error,
         validation=validation, refit=refit, distillation=distillation, **extra,
@@ -208,8 +207,7 @@ def _augmentation(augment: bool, **given):
             raise click.UsageError(f"--no-augment turns augmentation off; drop "
                                    f"{', '.join('--' + option for option in given)}.")
         return None
-    fields = {"scaling": "scale"}  # the option's name where it differs from the field's
-    return Augmentation(**{fields.get(option, option): value for option, value in given.items()})
+    return Augmentation(**given)
 
 
 def _report_run(metrics: dict, out_dir) -> None:
@@ -274,13 +272,6 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
 
 @main.command()
 @training_options
-@click.option("--method", default="tcp", type=click.Choice(METHODS),
-              help="magnitude: the Model Optimization Toolkit's algorithm; tcp: topologically "
-                   "consistent pruning (only weights on input-to-output paths); srmp: band-stop "
-                   "masks on weights aligned with a prior; mrmp: the same for several --rates "
-                   "in one training (then gcnprune extract at any rate).")
-@click.option("--rate", default=0.9, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Final fraction of prunable weights removed (not mrmp).")
 @click.option("--budget", "budgets", default=None,
               callback=lambda _, __, value: parse_budgets(value),
               help="Nonzero weights to keep, biases and normalization included, instead of "
@@ -292,73 +283,22 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
                    "widths are scaled to about this many times the budget (mrmp: the largest "
                    "budget), rather than one of the given widths. 10 was best on validation at "
                    "the smallest budgets of SBU, JHMDB and MSR (docs/small_budgets.md).")
-@click.option("--rates", default=None, callback=lambda _, __, value: parse_rates(value),
-              help="mrmp: the rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).")
-@click.option("--prior", default="gaussian",
-              type=click.Choice(tuple(PRIORS)),
-              help="srmp/mrmp: prior the latent weights are aligned with.")
-@click.option("--alignment", default=10.0, type=click.FloatRange(0),
-              help="srmp/mrmp: weight of the prior-alignment divergence in the loss.")
-@click.option("--alignment-scope", default="layer", type=click.Choice(ALIGNMENT_SCOPES),
-              help="srmp/mrmp: align each kernel with the prior, or all weights pooled.")
-@click.option("--rates-per-step", default=None, type=click.IntRange(1),
-              help="mrmp: rates evaluated per training step: the largest and others drawn at "
-                   "random (default: all).")
-@click.option("--rate-weights", default=None,
-              callback=lambda _, __, value: parse_rate_weights(value),
-              help="mrmp: weights of the per-rate losses, one per rate of --rates, comma "
-                   "separated (default: 1/sqrt(1 - rate), favouring the sparsest).")
-@click.option("--self-distillation", default=0.0, type=click.FloatRange(0),
-              help="mrmp: weight of the sparser rates' KL divergence from the densest rate's "
-                   "predictions in every step (default 0: none).")
-@click.option("--self-distillation-teacher", default="densest",
-              type=click.Choice(SELF_DISTILLATION_TEACHERS),
-              help="mrmp: each sparser rate learns from the densest rate of the step or from "
-                   "the next denser one (default: densest).")
-@click.option("--consistent-extraction/--ranked-extraction", default=True,
-              help="srmp/mrmp: the model at each rate keeps the best-ranked subnetwork of that "
-                   "size whose every weight lies on an input-to-output path (default), or the "
-                   "largest-ranked weights, as the band-stop methods were published.")
-@click.option("--begin", default=0.1, type=click.FloatRange(0, 1),
-              help="Fraction of training after which pruning starts.")
-@click.option("--end", default=0.6, type=click.FloatRange(0, 1),
-              help="Fraction of training at which the rate is reached (then fine-tuning).")
-@click.option("--frequency", default=None, type=click.IntRange(1),
-              help="Training steps between mask updates (default: the ramp from --begin to "
-                   "--end takes 20 updates).")
-@click.option("--scope", default="layer", type=click.Choice(SCOPES),
-              help="Magnitude ranking per layer (the toolkit's) or global.")
-@click.option("--supervision", default="both",
-              type=click.Choice(tuple(SUPERVISION)),
-              help="tcp: propagations that supervise the latent weights during training "
-                   "(ablations: one direction, straight-through feedback instead, or the "
-                   "selection only).")
-@click.option("--supervision-strength", default=0.03, type=click.FloatRange(0),
-              help="tcp: scale of the gradient the supervision gives the latent weights.")
-@click.option("--block-density", default=None,
-              type=click.FloatRange(0, 1, min_open=True),
-              help="tcp: keep the weights inside a block of whole channels that they fill to "
-                   "this density (e.g. 0.5), so that `gcnprune export --compact` removes the "
-                   "other channels: a smaller, faster exported model (default: unstructured).")
-@click.option("--include-adjacency/--kernels-only", default=True,
-              help="Prune the learned adjacencies (attention heads', learned graph offsets) "
-                   "with the channel kernels, so the rate counts every weight but biases and "
-                   "normalization (default), or the channel kernels only.")
-@click.option("--tensorboard", "log_dir", default=None, type=click.Path(file_okay=False),
-              help="Write per-layer rate and disconnected weights as TensorBoard scalars here "
-                   "at every epoch end (needs the tensorboard package).")
+@pruning_options()
+@renamed("--begin", "--ramp BEGIN,END")
+@renamed("--end", "--ramp BEGIN,END")
 @click.option("--from", "from_run", default=None, type=click.Path(exists=True),
               help="Start from this trained run (directory or model.keras) instead of a new "
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, alignment_scope,
-          rates_per_step, rate_weights, self_distillation, self_distillation_teacher,
-          consistent_extraction, begin, end, frequency, scope, supervision, supervision_strength,
-          block_density, include_adjacency, log_dir, from_run, overwrite, **options) -> None:
+def prune(out_dir, budgets, start_ratio, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
-    from keras_gcnprune.training import PruningConfig, RunDirectory
+    from keras_gcnprune.pruning import PruningConfig, pruning_settings
+    from keras_gcnprune.training import RunDirectory
 
+    settings = {name: options.pop(name) for name in
+                [s.name for s in pruning_settings() if s.name not in ("begin", "end")]}
+    settings["begin"], settings["end"] = options.pop("ramp")
     initial_model = None
     if from_run:
         run, model_file = RunDirectory.holding(from_run)
@@ -376,20 +316,11 @@ def prune(out_dir, method, rate, budgets, start_ratio, rates, prior, alignment, 
         raise click.UsageError("--start-ratio sizes a new model for --budget: give --budget, "
                                "without --from.")
     if budgets:
-        config, dataset, rate, rates = _rates_for_budgets(config, budgets, method, rates,
-                                                          include_adjacency, start_ratio,
-                                                          block_density)
+        config, dataset, settings["rate"], settings["rates"] = _rates_for_budgets(
+            config, budgets, settings["method"], settings["rates"],
+            settings["include_adjacency"], start_ratio, settings["block_density"])
     try:
-        pruning = PruningConfig(method=method, rate=rate, begin=begin, end=end,
-                                frequency=frequency, scope=scope, supervision=supervision,
-                                supervision_strength=supervision_strength,
-                                block_density=block_density, rates=rates or (), prior=prior,
-                                alignment=alignment, alignment_scope=alignment_scope,
-                                rates_per_step=rates_per_step, rate_weights=rate_weights,
-                                self_distillation=self_distillation,
-                                self_distillation_teacher=self_distillation_teacher,
-                                consistent_extraction=consistent_extraction, log_dir=log_dir,
-                                include_adjacency=include_adjacency)
+        pruning = PruningConfig(**{**settings, "rates": settings["rates"] or ()})
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     _train_and_report(replace(config, pruning=pruning), out_dir, overwrite, dataset)
@@ -735,8 +666,8 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     blocks, and export the dense and the compacted pruned model to verified TFLite files."""
     from keras_gcnprune.data import Preprocessing, load_dataset
     from keras_gcnprune.export import export_run, litert_latency_ms
-    from keras_gcnprune.pruning.channels import BLOCK_DENSITY
-    from keras_gcnprune.training import PruningConfig, RunDirectory, TrainConfig
+    from keras_gcnprune.pruning import PruningConfig
+    from keras_gcnprune.training import RunDirectory, TrainConfig
     from keras_gcnprune.training import train as run_training
 
     click.echo("Generating synthetic hand gestures (14 classes, MediaPipe hand layout)...")
@@ -748,8 +679,7 @@ def quickstart(out_dir, epochs, prune_epochs, rate, seed) -> None:
     dense = run_training(TrainConfig(epochs=epochs, **common), dense_dir, dataset=dataset)
     click.echo(f"\nPruning {rate:.0%} of the weights with topologically consistent pruning, "
                "in channel blocks that compaction removes...")
-    pruning = PruningConfig(method="tcp", rate=rate, block_density=BLOCK_DENSITY, begin=0.0,
-                            end=0.5)
+    pruning = PruningConfig.preset("tcp_block", rate=rate, begin=0.0, end=0.5)
     pruned = run_training(TrainConfig(epochs=prune_epochs, initial_model=str(
         dense_run.model_file), pruning=pruning, **common), tcp_dir, dataset=dataset)
     click.echo("\nExporting both models to TFLite (the pruned one compacted) and checking them "

@@ -74,7 +74,7 @@ def parse_ramp(value: str | None) -> tuple[float, float] | None:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not BEGIN,END (two fractions of the training, "
                                  "e.g. 0,0.3).") from None
-    from keras_gcnprune.training.run import check_ramp
+    from keras_gcnprune.pruning.config import check_ramp
 
     try:
         check_ramp(begin, end)
@@ -114,3 +114,96 @@ def parse_streams(value: str) -> tuple[str, ...]:
     if unknown or not streams:
         raise click.BadParameter(f"unknown streams {unknown or value!r}; choose from {STREAMS}.")
     return streams
+
+
+ITEM_PARSERS = {"rates": parse_rates, "weights": parse_rate_weights}
+
+
+def pruning_options(*names: str, defaults: object | None = None):
+    """A decorator adding the options of `PruningConfig`'s settings `names` (all where none
+    is) to a command, generated from the settings' descriptions: one spelling, help text,
+    choice list and bounds per setting. `begin` and `end` are one option, `--ramp BEGIN,END`,
+    whose value arrives as `ramp`.
+
+    Args:
+        names: The settings.
+        defaults: None: every option defaults to its setting's default. Otherwise options
+            default to None (not given) and their help states `defaults`' value of the
+            setting (a benchmark's, whose own defaults fill in what is not given).
+    """
+    from keras_gcnprune.pruning import pruning_settings
+
+    settings = {setting.name: setting for setting in pruning_settings(*names)}
+    options = [_ramp_option(settings["begin"], settings["end"], defaults)
+               if name == "begin" else _pruning_option(setting, defaults)
+               for name, setting in settings.items() if name != "end"]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+def _pruning_option(setting, defaults: object | None):
+    described = setting.metadata
+    spelling = described.get("option", setting.name).replace("_", "-")
+    flags = described.get("flags")
+    declaration = f"--{flags[0]}/--{flags[1]}" if flags else f"--{spelling}"
+    help = described["help"] + _default_help(setting, defaults)
+    default = setting.default if defaults is None else None
+    extra = {}
+    if "choices" in described:
+        extra["type"] = click.Choice(described["choices"])
+    elif "bounds" in described:
+        low, high, low_open, high_open = described["bounds"]
+        kind = click.IntRange if "int" in str(setting.type) else click.FloatRange
+        extra["type"] = kind(low, high, **({"min_open": low_open, "max_open": high_open}
+                                           if kind is click.FloatRange else {}))
+    elif "items" in described:
+        parse = ITEM_PARSERS[described["items"]]
+        extra["callback"] = lambda _, __, value: parse(value)
+        default = None if defaults is not None or not setting.default else \
+            ",".join(f"{item:g}" for item in setting.default)
+    if not flags and setting.type == "bool":
+        extra["is_flag"] = True
+    return click.option(declaration, setting.name, default=default, help=help, **extra)
+
+
+def _default_help(setting, defaults: object | None) -> str:
+    """The default the help states where click does not show it: a None default's meaning,
+    and every default of a command whose options default to None (`defaults`')."""
+    value = setting.default if defaults is None else getattr(defaults, setting.name)
+    if value is None:
+        unset = setting.metadata.get("unset")
+        return f" Default: {unset}." if unset else ""
+    if defaults is None:
+        return ""
+    flags = setting.metadata.get("flags")
+    return f" Default: --{flags[0] if value else flags[1]}." if flags else \
+        f" Default: {_shown(value)}."
+
+
+def _shown(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{item:g}" for item in value)
+    return "none" if value is None else str(value)
+
+
+def _ramp_option(begin, end, defaults: object | None):
+    help = (f"{begin.metadata['help'][:-1]}, and "
+            f"{end.metadata['help'][0].lower()}{end.metadata['help'][1:]}")
+    ramp = (begin.default, end.default) if defaults is None else defaults.ramp
+    return click.option("--ramp", "ramp", default=None if defaults is not None else _shown(ramp),
+                        metavar="BEGIN,END", callback=lambda _, __, value: parse_ramp(value),
+                        help=help + (f" Default: {_shown(ramp)}." if defaults is not None
+                                     else ""))
+
+
+def renamed(old: str, new: str):
+    """A hidden option of an old spelling, refused with a message naming its new one."""
+    def refuse(context, parameter, value):
+        if value is not None:
+            raise click.UsageError(f"{old} is now {new}: give {new} instead.")
+
+    return click.option(old, default=None, hidden=True, expose_value=False, callback=refuse)

@@ -33,19 +33,12 @@ from keras_gcnprune.bench.results import (
 )
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
 from keras_gcnprune.outputs import OutputFolder
-from keras_gcnprune.pruning.callbacks import (
-    MULTI_RATE_METHODS,
-    SUPERVISION,
-    check_method_options,
-)
-from keras_gcnprune.pruning.channels import BLOCK_DENSITY
+from keras_gcnprune.pruning import BLOCK_DENSITY, PRUNING_PRESETS, PruningConfig
+from keras_gcnprune.pruning.config import pruning_settings
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
-from keras_gcnprune.pruning.supervision import SUPERVISION_STRENGTH
-from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     DistillationConfig,
-    PruningConfig,
     RunDirectory,
     TrainConfig,
     block_rate_for_budget,
@@ -61,7 +54,6 @@ from keras_gcnprune.training import (
 from keras_gcnprune.training.directory import settings_difference
 from keras_gcnprune.training.run import (
     DEFAULT_STREAMS,
-    check_ramp,
     compacted_metrics,
     only_extraction_differs,
     rate_summary,
@@ -69,11 +61,29 @@ from keras_gcnprune.training.run import (
 from keras_gcnprune.training.sizing import check_start_ratio
 
 RECORDS_FILE = "records.json"
-BASE_METHODS = ("dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp")
-TCP_ABLATIONS = tuple(f"tcp_{s}" for s in SUPERVISION if s != "both")
-METHODS = (*BASE_METHODS, *TCP_ABLATIONS, "tcp_block")
-TCP_METHODS = ("tcp", *TCP_ABLATIONS, "tcp_block")
 UNPRUNED_METHODS = ("dense", "small_dense")
+# What a benchmark compares: the unpruned models and the named pruning presets.
+BENCH_METHODS = (*UNPRUNED_METHODS, *PRUNING_PRESETS)
+BASE_METHODS = (*UNPRUNED_METHODS, "magnitude", "tcp", "srmp", "mrmp")
+# The settings of `PruningConfig` a benchmark sets for every pruning preset that uses them;
+# block_density is tcp_block's only (the other TCP presets are unstructured).
+PRUNING_SETTINGS = ("rates_per_step", "rate_weights", "self_distillation",
+                    "self_distillation_teacher", "consistent_extraction",
+                    "supervision_strength")
+
+
+def presets_using(setting: str) -> tuple[str, ...]:
+    """The pruning presets whose method uses a `PruningConfig` setting."""
+    (described,) = pruning_settings(setting)
+    methods = described.metadata["methods"]
+    return tuple(name for name, preset in PRUNING_PRESETS.items()
+                 if methods is None or preset["method"] in methods)
+
+
+TCP_METHODS = presets_using("supervision_strength")
+# Settings that only some methods' trainings read, with those methods.
+METHOD_SETTINGS = {**{setting: presets_using(setting) for setting in PRUNING_SETTINGS},
+                   "block_density": ("tcp_block",), "block_budget": ("tcp_block",)}
 BLOCK_BUDGETS = ("compacted", "nonzero")  # what tcp_block's rates budget
 # A record's compacted sizes, and what they are for a model that is not pruned.
 COMPACTED_SIZES = {"compacted_parameters": "parameters", "compacted_macs": "macs",
@@ -174,24 +184,24 @@ class AccuracyBench:
     streams: tuple[str, ...] = DEFAULT_STREAMS
     refit: bool = TrainConfig.refit
     unseen: tuple[float, ...] = ()
-    rates_per_step: int | None = None
-    rate_weights: tuple[float, ...] | None = None
-    self_distillation: float = 0.0
-    self_distillation_teacher: str = "densest"
-    consistent_extraction: bool = True
+    rates_per_step: int | None = PruningConfig.rates_per_step
+    rate_weights: tuple[float, ...] | None = PruningConfig.rate_weights
+    self_distillation: float = PruningConfig.self_distillation
+    self_distillation_teacher: str = PruningConfig.self_distillation_teacher
+    consistent_extraction: bool = PruningConfig.consistent_extraction
     distill: bool = False
     from_dense: bool = False
     start_ratio: float | None = None
-    supervision_strength: float = SUPERVISION_STRENGTH
+    supervision_strength: float = PruningConfig.supervision_strength
     block_density: float = BLOCK_DENSITY
     block_budget: str = "compacted"
     ramp: tuple[float, float] = (PruningConfig.begin, PruningConfig.end)
 
     def __post_init__(self) -> None:
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in BENCH_METHODS]
         if unknown or not self.methods:
             raise ValueError(f"Unknown methods {unknown or list(self.methods)}; choose from "
-                             f"{', '.join(METHODS)}.")
+                             f"{', '.join(BENCH_METHODS)}.")
         for name, rates in (("rates", self.rates), ("unseen", self.unseen)):
             if not all(0.0 < r < 1.0 for r in rates):
                 raise ValueError(f"{name} must be in (0, 1), got {list(rates)}.")
@@ -205,24 +215,15 @@ class AccuracyBench:
                 raise ValueError(f"{option}=True uses the dense runs: add dense to methods.")
         if self.start_ratio is not None:
             self._check_start_ratio()
-        check_block_density(self.block_density)
         if self.block_budget not in BLOCK_BUDGETS:
             raise ValueError(f"block_budget must be one of {', '.join(BLOCK_BUDGETS)}, got "
                              f"{self.block_budget!r}.")
-        check_ramp(*self.ramp)
         self.ramp = tuple(self.ramp)
+        self._check_settings_have_methods()
         if self.rate_weights is None:
             self.rates = tuple(sorted(set(self.rates)))
-        elif "mrmp" in self.methods:
-            self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
         else:
-            raise ValueError("rate_weights weigh mrmp's per-rate losses: add mrmp to methods, "
-                             "or leave rate_weights None.")
-        if self.self_distillation and "mrmp" not in self.methods:
-            raise ValueError("self_distillation teaches mrmp's sparser rates from its densest: "
-                             "add mrmp to methods, or leave self_distillation 0.")
-        if self.supervision_strength != SUPERVISION_STRENGTH:
-            self._check_supervision_strength()
+            self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
         # found once: budgets by rate, small_dense options by (rate, variant), starts by
         # rates, tcp_block's rates by (budget, model options)
         self._budgets: dict[float, int] = {}
@@ -233,12 +234,19 @@ class AccuracyBench:
             raise ValueError(f"seeds and epochs must be at least 1, got seeds={self.seeds}, "
                              f"epochs={self.epochs}.")
 
-    def _check_supervision_strength(self) -> None:
-        if not set(TCP_METHODS) & set(self.methods):
-            raise ValueError(f"supervision_strength ({self.supervision_strength}) scales TCP's "
-                             f"supervision: add one of {', '.join(TCP_METHODS)} to methods, or "
-                             f"leave it {SUPERVISION_STRENGTH}.")
-        check_method_options("tcp", strength=self.supervision_strength)
+    def _check_settings_have_methods(self) -> None:
+        """Refuses a setting off its default that no method of the benchmark uses (it would
+        be ignored), then checks every pruning setting once, in each preset's
+        `PruningConfig`."""
+        for setting, methods in METHOD_SETTINGS.items():
+            default = AccuracyBench.__dataclass_fields__[setting].default
+            if getattr(self, setting) != default and not set(methods) & set(self.methods):
+                them = "it" if len(methods) == 1 else "one of them"
+                raise ValueError(f"{setting}={getattr(self, setting)!r} applies to "
+                                 f"{', '.join(methods)} only: add {them} to methods, or "
+                                 f"leave it {default!r}.")
+        for method in set(self.methods) - set(UNPRUNED_METHODS):
+            self.pruning(Training(method, self.rates[0], "", 0, self.rates))
 
     def _check_start_ratio(self) -> None:
         check_start_ratio(self.start_ratio)
@@ -278,25 +286,13 @@ class AccuracyBench:
         """The pruning of a training (None for dense and small_dense)."""
         if training.method in UNPRUNED_METHODS:
             return None
-        if training.method == "mrmp":
-            options = {"method": "mrmp", "rates": self.rates,
-                       "rates_per_step": self.rates_per_step, "rate_weights": self.rate_weights,
-                       "self_distillation": self.self_distillation,
-                       "self_distillation_teacher": self.self_distillation_teacher,
-                       "consistent_extraction": self.consistent_extraction}
-        elif training.method == "tcp_block":
-            options = {"method": "tcp", "rate": training.rate,
-                       "block_density": self.block_density,
-                       "supervision_strength": self.supervision_strength}
-        else:  # consistent_extraction: srmp's; PruningConfig sets False for the others
-            name, _, supervision = training.method.partition("_")
-            options = {"method": name, "rate": training.rate,
-                       "supervision": supervision or "both",
-                       "consistent_extraction": self.consistent_extraction,
-                       **({"supervision_strength": self.supervision_strength}
-                          if name == "tcp" else {})}
+        settings = {setting: getattr(self, setting) for setting in PRUNING_SETTINGS}
+        if training.method == "tcp_block":
+            settings["block_density"] = self.block_density
+        rate = {"rates": training.rates} if training.method == "mrmp" else \
+            {"rate": training.rate}
         begin, end = self.ramp
-        return PruningConfig(**options, begin=begin, end=end)
+        return PruningConfig.preset(training.method, **settings, **rate, begin=begin, end=end)
 
     def train_config(self, training: Training, dataset: SkeletonDataset, out_dir: Path
                      ) -> TrainConfig:
@@ -536,7 +532,7 @@ class AccuracyResults:
         and rates of every record, earlier runs kept in the results (see `earlier_records`)
         included."""
         present = {*self.bench.methods, *(r["method"] for r in self.summary)}
-        methods = tuple(method for method in METHODS if method in present)
+        methods = tuple(method for method in BENCH_METHODS if method in present)
         rates = tuple(sorted({*self.bench.rates,
                               *(r["rate"] for r in self.summary if r["method"] != "dense")}))
         return replace(self.bench, methods=methods, rates=rates)
@@ -595,13 +591,8 @@ COVERAGE_SETTINGS = ("methods", "rates", "protocols", "seeds")
 # Settings newer than some results whose behaviour then was not today's default (the others
 # had their default's behaviour before they existed).
 BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": False,
-                            "streams": ("joint",), "refit": False}
+                            "streams": ("joint",), "refit": False, "block_density": 0.5}
 
-
-# Settings that only some methods' trainings read, with those methods.
-METHOD_SETTINGS = {"block_budget": ("tcp_block",), "consistent_extraction": MULTI_RATE_METHODS,
-                   "self_distillation": ("mrmp",), "self_distillation_teacher": ("mrmp",),
-                   "supervision_strength": TCP_METHODS}
 
 
 def saved_settings(results: dict) -> dict:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keras_gcnprune.bench.accuracy import (
-    METHODS,
+    BENCH_METHODS,
     TCP_METHODS,
     UNPRUNED_METHODS,
     AccuracyBench,
@@ -249,7 +249,7 @@ def _across_section(group: list[tuple[dict, str]]) -> list[str]:
                 rows.append(row)
         shapes += small_dense_shapes(results["records"])
     name = group[0][0]["settings"]["dataset"].split(":")[0]
-    shown = [m for m in METHODS if m in methods]
+    shown = [m for m in BENCH_METHODS if m in methods]
     nonzero, *others = [budget_table(rows, shown, size, shapes) for size in BUDGET_SIZES]
     tables = [nonzero, budget_leads(rows, shown, shapes), *others]
     return [f"## {DATASET_TITLES.get(name, name)}: the best model within a budget across "

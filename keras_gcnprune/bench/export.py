@@ -28,12 +28,16 @@ from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS
 from keras_gcnprune.bench.results import chosen_on_validation, load_results
 from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
 from keras_gcnprune.export.convert import CALIBRATED
-from keras_gcnprune.pruning import assign_masks, topologically_consistent_masks
-from keras_gcnprune.pruning.channels import BLOCK_DENSITY
+from keras_gcnprune.pruning import (
+    PRUNING_PRESETS,
+    assign_masks,
+    topologically_consistent_masks,
+)
 from keras_gcnprune.reports import model_costs
 
 UNTRAINED_RATES = (0.9, 0.95, 0.98, 0.99)
-SELECTIONS = {"tcp": None, "tcp_block": BLOCK_DENSITY}  # method -> block density
+# method -> block density
+SELECTIONS = {name: PRUNING_PRESETS[name].get("block_density") for name in ("tcp", "tcp_block")}
 
 
 @dataclass

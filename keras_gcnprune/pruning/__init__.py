@@ -13,6 +13,12 @@ from keras_gcnprune.pruning.callbacks import (
     pruning_callback,
 )
 from keras_gcnprune.pruning.compaction import compact
+from keras_gcnprune.pruning.config import (
+    BLOCK_DENSITY,
+    PRUNING_PRESETS,
+    PruningConfig,
+    pruning_settings,
+)
 from keras_gcnprune.pruning.masks import (
     assign_masks,
     magnitude_mask,
@@ -43,11 +49,13 @@ from keras_gcnprune.pruning.topology import (
 )
 
 __all__ = [
+    "BLOCK_DENSITY",
     "GAUSSIAN",
     "LAPLACE",
     "METHODS",
     "MULTI_RATE_METHODS",
     "PRIORS",
+    "PRUNING_PRESETS",
     "UNIFORM",
     "AlignmentSchedule",
     "MultiRateModel",
@@ -67,6 +75,7 @@ __all__ = [
     "MagnitudePruning",
     "PolynomialDecay",
     "PruningCallback",
+    "PruningConfig",
     "TopologicalPruning",
     "TopologicalSupervision",
     "UpdatePruningStep",
@@ -77,6 +86,7 @@ __all__ = [
     "prunable_weights",
     "prune_low_magnitude",
     "pruning_callback",
+    "pruning_settings",
     "reachability",
     "realized_rate",
     "strip_pruning",

@@ -27,7 +27,6 @@ from keras_gcnprune.pruning.topology import (
     reachability,
 )
 
-BLOCK_DENSITY = 0.5  # a sensible default: the kept weights fill half of their channel block
 PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, *WINDOW_POOLING_LAYERS, keras.layers.Add)
 BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
 # Masked layers narrow through their pruning protocol; any other layer fixes its groups.

@@ -1,5 +1,6 @@
 """Training runs: `model.fit` on a dataset spec, with the run's artifacts written to disk."""
 
+from keras_gcnprune.pruning import PruningConfig  # a training's pruning; kept here for imports
 from keras_gcnprune.training.callbacks import EpochCounter, TrainingDivergedError
 from keras_gcnprune.training.directory import (
     RunConflictError,
@@ -15,7 +16,6 @@ from keras_gcnprune.training.distillation import (
 from keras_gcnprune.training.ensemble import ensemble_runs
 from keras_gcnprune.training.extraction import extract_run
 from keras_gcnprune.training.run import (
-    PruningConfig,
     RunData,
     TrainConfig,
     build_model,

@@ -33,23 +33,15 @@ from keras_gcnprune.data import (
     with_random_windows,
 )
 from keras_gcnprune.pruning import (
-    METHODS,
-    MULTI_RATE_METHODS,
-    MultiRateModel,
-    PolynomialDecay,
-    align_with_prior,
+    PruningConfig,
     assign_masks,
     closed_form_rate,
     compact,
     extract,
     extraction_masks,
-    pruning_callback,
     recalibrate_batch_norm,
     strip_pruning,
 )
-from keras_gcnprune.pruning.callbacks import SUPERVISION_STRENGTH, check_method_options
-from keras_gcnprune.pruning.multirate import check_self_distillation, sort_rates
-from keras_gcnprune.pruning.tcp import check_block_density
 from keras_gcnprune.reports import PruningSummaries, connectivity_report, model_costs
 from keras_gcnprune.training.callbacks import (
     EpochCounter,
@@ -73,7 +65,6 @@ from keras_gcnprune.training.distillation import (
     with_teacher_logits,
 )
 
-RAMP_UPDATES = 20
 SCHEDULES = ("cosine", "loss_adaptive")  # of the learning rate, `TrainConfig.schedule`
 # The input streams a training takes by default (the family, epochs and the rest are
 # `TrainConfig`'s defaults); chosen on validation across datasets, docs/defaults.md.
@@ -81,159 +72,6 @@ DEFAULT_STREAMS = ("joint", "bone", "motion")
 # PruningConfig's settings that decide only which weights an srmp or mrmp model keeps at a rate,
 # not its training: a finished run is extracted again when only these change (`_reextract`).
 EXTRACTION_SETTINGS = ("consistent_extraction", "calibration_batches")
-
-
-def check_ramp(begin: float, end: float) -> None:
-    """Refuses a pruning ramp that does not start before it ends inside the training.
-
-    Raises:
-        ValueError: naming both fractions.
-    """
-    if not 0.0 <= begin < end <= 1.0:
-        raise ValueError(f"need 0 <= begin < end <= 1, got begin={begin}, end={end}.")
-
-
-@dataclass
-class PruningConfig:
-    """Pruning during a training run: a polynomial ramp from 0 to `rate`.
-
-    Args:
-        method: `"magnitude"` (the toolkit's algorithm), `"tcp"` (topologically consistent),
-            `"srmp"` (band-stop masks with prior alignment, one rate) or `"mrmp"` (the same,
-            several rates trained at once).
-        rate: Final fraction of prunable weights removed (mrmp: the largest of `rates`).
-        begin: Fraction of the training steps after which pruning starts.
-        end: Fraction of the training steps at which `rate` is reached; training goes on
-            with the final masks after it.
-        frequency: Steps between mask updates; None (default): the ramp takes
-            `RAMP_UPDATES` updates whatever the length of training, so that a short training
-            does not jump to `rate` in a few large steps.
-        scope: `"layer"` or `"global"` ranking (magnitude only).
-        supervision: Which propagations supervise TCP training (tcp only): `"both"`,
-            `"accessibility"`, `"coaccessibility"`, `"feedback"` or `"none"`.
-        supervision_strength: Scale of the gradient TCP's supervision gives the latent
-            weights (tcp only; see `keras_gcnprune.pruning.TopologicalSupervision`).
-        block_density: TCP only: select inside a block of whole channels filled to this
-            density, so that `keras_gcnprune.export.compact` removes the other channels and
-            the exported model gets smaller and faster; None (default): the paper's
-            unstructured TCP.
-        rates: The rates an mrmp run trains (mrmp only).
-        prior: Prior of the latent weights (srmp, mrmp): `"gaussian"`, `"laplace"`,
-            `"uniform"`.
-        alignment: Coefficient of the prior-alignment divergence (srmp, mrmp).
-        alignment_scope: `"layer"` (each kernel aligned) or `"global"` (all weights pooled).
-        rates_per_step: Rates evaluated per training step (mrmp; None: all).
-        rate_weights: Weights of the per-rate losses, one per rate of `rates` in its order
-            (mrmp; None: `MultiRateModel`'s default, which favours the sparsest rates).
-        self_distillation: Weight of the sparser rates' distillation from a denser one in
-            every step (mrmp; see `MultiRateModel`); 0: none.
-        self_distillation_teacher: `"densest"` or `"next"` denser rate (mrmp; see
-            `MultiRateModel`).
-        consistent_extraction: srmp, mrmp: the model at each rate keeps the best-ranked
-            topologically consistent subnetwork of that rate's size, so that no kept weight
-            lies off every input-to-output path (`keras_gcnprune.pruning.extraction_masks`);
-            False: the largest-ranked weights, as the band-stop methods were published. The
-            other methods extract nothing: False for them, as their runs recorded before
-            this setting.
-        calibration_batches: Training batches that recalibrate batch normalization when a
-            model is extracted at a rate (srmp, mrmp).
-        log_dir: Folder for TensorBoard scalars per layer at every epoch end
-            (`keras_gcnprune.reports.PruningSummaries`; None: none).
-        include_adjacency: The rate applies to the learned joint-to-joint weights too
-            (attention heads' adjacencies, graph convolutions' learned offsets), so that it
-            counts every weight but biases and normalization (default); False: channel
-            kernels only, for comparison with runs that left the adjacencies dense.
-    """
-
-    method: str = "tcp"
-    rate: float = 0.9
-    begin: float = 0.1
-    end: float = 0.6
-    frequency: int | None = None
-    scope: str = "layer"
-    supervision: str = "both"
-    supervision_strength: float = SUPERVISION_STRENGTH
-    block_density: float | None = None
-    rates: tuple[float, ...] = ()
-    prior: str = "gaussian"
-    alignment: float = 10.0
-    alignment_scope: str = "layer"
-    rates_per_step: int | None = None
-    rate_weights: tuple[float, ...] | None = None
-    self_distillation: float = 0.0
-    self_distillation_teacher: str = "densest"
-    consistent_extraction: bool = True
-    calibration_batches: int = 10
-    log_dir: str | None = None
-    include_adjacency: bool = True
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"Unknown pruning method {self.method!r}; choose one of {METHODS}.")
-        if self.method == "mrmp":
-            if not self.rates:
-                raise ValueError("mrmp trains several rates at once: give rates, e.g. "
-                                 "rates=(0.9, 0.95, 0.98, 0.99).")
-            self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
-            self.rate = self.rates[-1]
-            check_self_distillation(self.self_distillation, len(self.rates),
-                                    self.rates_per_step, self.self_distillation_teacher)
-        elif self.rates:
-            raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
-                             "one rate (use rate).")
-        self.consistent_extraction = self.consistent_extraction and self.multi_rate
-        if self.rate_weights is not None and self.method != "mrmp":
-            raise ValueError(f"rate_weights weigh the losses of mrmp's rates; {self.method} "
-                             "trains one rate: leave rate_weights None.")
-        if self.self_distillation and self.method != "mrmp":
-            raise ValueError(f"self_distillation teaches mrmp's sparser rates from its densest; "
-                             f"{self.method} trains one rate: leave self_distillation 0.")
-        check_method_options(self.method, self.scope, self.supervision, self.block_density,
-                             self.supervision_strength)
-        check_block_density(self.block_density)
-        if not 0.0 < self.rate < 1.0:
-            raise ValueError(f"rate must be in (0, 1), got {self.rate}.")
-        if self.frequency is not None and self.frequency < 1:
-            raise ValueError(f"frequency must be at least 1 step, got {self.frequency}; leave it "
-                             f"None for {RAMP_UPDATES} updates over the ramp.")
-        check_ramp(self.begin, self.end)
-
-    def schedule(self, total_steps: int) -> PolynomialDecay:
-        """The schedule over `total_steps`, its last turn exactly on its end step."""
-        begin = int(self.begin * total_steps)
-        span = max(1, int(self.end * total_steps) - begin)
-        frequency = max(1, min(self.frequency or span // RAMP_UPDATES, span))
-        turns = max(1, span // frequency)
-        return PolynomialDecay(0.0, self.rate, begin_step=begin,
-                               end_step=begin + turns * frequency, frequency=frequency)
-
-    @property
-    def multi_rate(self) -> bool:
-        """Whether the method trains a `MultiRateModel` (srmp, mrmp)."""
-        return self.method in MULTI_RATE_METHODS
-
-    def trained_rates(self) -> tuple[float, ...]:
-        """The rates the run trains: `rates` for mrmp, `(rate,)` otherwise."""
-        return self.rates or (self.rate,)
-
-    def trainer(self, network: keras.Model, seed: int, fresh: bool = True) -> keras.Model:
-        """The model `fit` trains: a `MultiRateModel` around `network` (srmp, mrmp), or it.
-
-        A `fresh` (newly initialized) network's kernels are first drawn from the prior
-        (`align_with_prior`), so training starts aligned; a trained one is left to the
-        alignment loss.
-        """
-        if not self.multi_rate:
-            return network
-        if fresh:
-            align_with_prior(network, self.prior, self.include_adjacency)
-        return MultiRateModel(network, self.trained_rates(), self.prior, self.alignment,
-                              self.alignment_scope, rates_per_step=self.rates_per_step,
-                              rate_weights=self.rate_weights,
-                              self_distillation=self.self_distillation,
-                              self_distillation_teacher=self.self_distillation_teacher,
-                              seed=seed,
-                              include_adjacency=self.include_adjacency)
 
 
 @dataclass
@@ -574,11 +412,8 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
     callbacks = [StopOnNonFiniteLoss(), *adaptive, backup, EpochCounter(epoch), history,
                  *(callbacks or [])]
     if pruning is not None:
-        schedule = pruning.schedule(len(train_data) * config.epochs)
         # Before the backup, so that the pruning step is written before it saves an epoch.
-        callbacks.insert(1, pruning_callback(
-            pruning.method, schedule, pruning.scope, pruning.supervision, pruning.block_density,
-            pruning.include_adjacency, pruning.supervision_strength))
+        callbacks.insert(1, pruning.callback(len(train_data) * config.epochs))
         if pruning.log_dir:
             callbacks.insert(2, PruningSummaries(pruning.log_dir))
     fit_started = time.perf_counter()

@@ -16,7 +16,7 @@ import keras
 
 from keras_gcnprune import models
 from keras_gcnprune.data import SkeletonDataset
-from keras_gcnprune.pruning import requested_weights
+from keras_gcnprune.pruning import BLOCK_DENSITY, requested_weights
 from keras_gcnprune.pruning.masks import prunable_entries
 from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training.run import TrainConfig, build_model
@@ -75,7 +75,7 @@ def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = T
     return 1.0 - (budget - unpruned) / entries
 
 
-def block_rate_for_budget(model: keras.Model, budget: int, block_density: float = 1.0,
+def block_rate_for_budget(model: keras.Model, budget: int, block_density: float = BLOCK_DENSITY,
                           include_adjacency: bool = True) -> float:
     """The rate at which TCP inside channel blocks (`block_density`) leaves `model`, once
     compacted (`keras_gcnprune.pruning.compact`), the weight count closest to `budget`: a

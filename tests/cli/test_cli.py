@@ -28,7 +28,7 @@ def test_help_explains_every_option_with_its_default(command):
 
 
 def test_prune_help_states_the_ramp_updates_the_training_uses():
-    from keras_gcnprune.training.run import RAMP_UPDATES
+    from keras_gcnprune.pruning.config import RAMP_UPDATES
 
     result = CliRunner().invoke(main, ["prune", "--help"], terminal_width=200)
     assert f"takes {RAMP_UPDATES} updates" in " ".join(result.output.split())
@@ -40,7 +40,7 @@ def test_prune_defaults_are_the_librarys():
     defaults = {p.name: p.default for p in main.commands["prune"].params}
     library = PruningConfig(method="tcp", rate=0.9)
     assert defaults["supervision_strength"] == library.supervision_strength == 0.03
-    assert (defaults["begin"], defaults["end"]) == (library.begin, library.end)
+    assert defaults["ramp"] == f"{library.begin:g},{library.end:g}"
 
 
 def test_layouts_lists_and_shows():

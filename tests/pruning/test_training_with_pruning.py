@@ -148,7 +148,7 @@ def test_schedule_ends_exactly_on_a_pruning_turn():
 
 
 def test_default_schedule_ramps_in_twenty_updates_however_short_the_training():
-    from keras_gcnprune.training.run import RAMP_UPDATES
+    from keras_gcnprune.pruning.config import RAMP_UPDATES
 
     for steps in (320, 6400):
         schedule = PruningConfig(rate=0.98, begin=0.1, end=0.6).schedule(steps)
@@ -178,3 +178,23 @@ def test_strip_pruning_bakes_masks_and_keeps_outputs(gestures):
     assert all(int(layer.pruning_step.numpy()) == 0 for layer in stripped.layers
                if hasattr(layer, "pruning_step"))
     assert int(model.get_layer("block1_gcn").pruning_step.numpy()) == 1
+
+
+def test_a_preset_is_its_method_with_the_settings_its_method_uses():
+    from keras_gcnprune.pruning import BLOCK_DENSITY, PRUNING_PRESETS, PruningConfig
+
+    shared = {"supervision_strength": 0.1, "self_distillation": 1.0, "rates_per_step": 2,
+              "consistent_extraction": True}
+    block = PruningConfig.preset("tcp_block", rate=0.9, **shared)
+    assert (block.method, block.block_density, block.supervision_strength) == \
+        ("tcp", BLOCK_DENSITY, 0.1)
+    assert block.self_distillation == 0.0 and block.rates_per_step is None
+    ablation = PruningConfig.preset("tcp_feedback", rate=0.9, **shared)
+    assert ablation.supervision == "feedback" and ablation.block_density is None
+    mrmp = PruningConfig.preset("mrmp", rates=(0.9, 0.5), **shared)
+    assert (mrmp.rates, mrmp.self_distillation, mrmp.supervision_strength) == \
+        ((0.5, 0.9), 1.0, PruningConfig.supervision_strength)
+    assert PruningConfig.preset("tcp_block", rate=0.9, block_density=0.5).block_density == 0.5
+    assert set(PRUNING_PRESETS) >= {"magnitude", "tcp", "srmp", "mrmp", "tcp_none", "tcp_block"}
+    with pytest.raises(ValueError, match="Unknown pruning preset 'tcp_blocks'"):
+        PruningConfig.preset("tcp_blocks", rate=0.9)

@@ -293,7 +293,7 @@ $('camera').addEventListener('click', async () => {
     await trackVideo($('video'));
   } catch (error) {
     $('source-status').textContent = `Camera: ${error.message} (a phone needs https or ` +
-      'localhost: see the README)';
+      'localhost: see docs/guide/export.md)';
   }
 });
 for (const id of ['every', 'window', 'smoothing', 'threshold', 'confirm']) {
