@@ -20,8 +20,8 @@ per stream, say): their weights, MACs, epochs and training time are the members'
 Each training is a run directory under OUT/<dataset>/<recipe>/<protocol>/seed<k>; a rerun skips
 finished ones and resumes an interrupted one. Prints the results as JSON and as a Markdown
 page (`--page` also writes it), and writes OUT/results.json and its tables as OUT/results.md;
-`gcnprune bench docs OUT ...` puts them on a results page beside the pruning benchmarks, with
-the published numbers of each dataset's protocol.
+`python benchmarks/results_page.py OUT ...` puts them on a results page beside the pruning
+benchmarks, with the published numbers of each dataset's protocol.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-from keras_gcnprune.bench.docs import machine_line
-from keras_gcnprune.bench.recipes import (
+from recipes import (
     chosen_recipe,
     recipe_tables,
     recipes_line,
     summarise_recipes,
 )
+from results_page import machine_line
+
 from keras_gcnprune.bench.results import load_results, save_results
 from keras_gcnprune.data import Augmentation, Preprocessing, load_dataset, protocol_names
 from keras_gcnprune.export import export_run, litert_latency_ms

@@ -23,5 +23,5 @@ gcnprune bench accuracy --dataset jhmdb --option heads=16 --option head_channels
     --option graph_channels=64 --methods dense,small_dense,magnitude,tcp,srmp --rates 0.99084 \
     --seeds 1 --epochs 80 --jobs 2 --out "$RUNS/jhmdb_wide2"
 gcnprune bench speed --steps 30 --rounds 3 --no-tfmot --out "$RUNS/frontier_speed"
-gcnprune bench docs "$RUNS/sbu_frontier" "$RUNS/msr_frontier" "$RUNS/jhmdb_frontier" \
+python benchmarks/results_page.py "$RUNS/sbu_frontier" "$RUNS/msr_frontier" "$RUNS/jhmdb_frontier" \
     "$RUNS/jhmdb_wide2" "$RUNS/frontier_speed" --to docs/frontier.md

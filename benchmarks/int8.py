@@ -29,8 +29,8 @@ from pathlib import Path
 import keras
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+from results_page import machine_line
 
-from keras_gcnprune.bench.docs import machine_line
 from keras_gcnprune.bench.results import machine
 from keras_gcnprune.export import export_tflite
 from keras_gcnprune.export.convert import INPUT_NAME, SIGNATURE

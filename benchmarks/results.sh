@@ -49,5 +49,5 @@ for dataset in jhmdb msr sbu; do
     folder="$SMALL_BUDGETS/${dataset}_ratio10_3seeds"
     if [[ -f "$folder/results.json" ]]; then pages+=("$folder"); fi
 done
-gcnprune bench docs "${pages[@]}" "$RUNS/sbu_stgcn" "$RUNS/speed" "$RUNS/export" \
+python benchmarks/results_page.py "${pages[@]}" "$RUNS/sbu_stgcn" "$RUNS/speed" "$RUNS/export" \
     "$RUNS/export_jhmdb_block" "$RUNS/export_stgcn" "$RUNS/export_untrained" --to docs/results.md

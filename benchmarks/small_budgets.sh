@@ -36,4 +36,4 @@ for dataset in jhmdb msr sbu; do
     bench --dataset "$dataset" --methods dense,srmp,mrmp,tcp_block --start-ratio "$CHOSEN_RATIO" \
         --seeds 3 --out "$RUNS/${dataset}_ratio${CHOSEN_RATIO}_3seeds"
 done
-gcnprune bench docs "${pages[@]}" --to docs/small_budgets.md
+python benchmarks/results_page.py "${pages[@]}" --to docs/small_budgets.md

@@ -312,20 +312,3 @@ def detect(run, data, every, window, smoothing, threshold, confirm, lag, out_dir
     results = run_detection(spec)
     table = detection_table(results)
     _save_and_show(out_dir, "detect", spec, table, results)
-
-
-@bench.command()
-@click.argument("out_dirs", nargs=-1, required=True, type=click.Path(exists=True,
-                                                                     file_okay=False))
-@click.option("--to", default="docs/results.md", type=click.Path(dir_okay=False),
-              help="The Markdown page to write; results.json files and plots are copied into "
-                   "the results/ folder beside it.")
-def docs(out_dirs, to) -> None:
-    """Generates the results page from benchmark output folders (accuracy, speed, export)."""
-    from keras_gcnprune.bench.docs import write_docs
-
-    try:
-        path = write_docs(out_dirs, to, command=_command_line())
-    except FileNotFoundError as error:
-        raise click.UsageError(str(error)) from None
-    click.echo(f"Written: {path}")

@@ -9,6 +9,10 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# This project's own experiments and page generators (not in the package), run as scripts from
+# there; their tests import them as those scripts do.
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
 # The small model on joints, trained once: fast settings for tests that are not about the
 # defaults (which have tests of their own), as benchmark fields and as command-line options.
 SMALL = {"model": "attention_gcn", "streams": ("joint",), "refit": False}

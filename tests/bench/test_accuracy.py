@@ -1,17 +1,19 @@
 import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from results_page import write_docs
 
 from keras_gcnprune.bench import AccuracyBench, run_accuracy
-from keras_gcnprune.bench.docs import write_docs
 from keras_gcnprune.bench.export import ExportBench, run_export
 from keras_gcnprune.bench.progress import Progress
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder
-from tests.conftest import FAST, SMALL, held_by_another_process
+from tests.conftest import BENCHMARKS, FAST, SMALL, held_by_another_process
 
 BENCH = AccuracyBench(**{**SMALL, "refit": True},
                       dataset="synthetic", methods=("dense", "magnitude", "mrmp"),
@@ -374,7 +376,7 @@ def test_docs_choose_each_budgets_model_across_benchmarks_of_the_same_models(fin
 def test_a_models_pruning_setting_is_named_in_a_few_words():
     from dataclasses import asdict
 
-    from keras_gcnprune.bench.docs import _pruning_label
+    from results_page import _pruning_label
 
     default = asdict(AccuracyBench())
     assert _pruning_label(default, "tcp") == _pruning_label(default, "tcp_block") == "default"
@@ -407,8 +409,8 @@ def test_cli_accuracy_and_docs(tmp_path):
     run = json.loads((out / "runs/tcp_0.9/cross_subject/seed0/run.json").read_text())
     assert run["config"]["model_options"] == {"heads": 2}
     page = tmp_path / "results.md"
-    result = runner.invoke(main, ["bench", "docs", str(out), "--to", str(page)])
-    assert result.exit_code == 0, result.output
+    subprocess.run([sys.executable, str(BENCHMARKS / "results_page.py"), str(out), "--to",
+                    str(page)], check=True, capture_output=True)
     assert "tcp top-1 %" in page.read_text()
 
 
@@ -417,8 +419,9 @@ def test_cli_refuses_unknown_methods_and_folders_without_results(tmp_path):
     result = runner.invoke(main, ["bench", "accuracy", *FAST, "--dataset", "synthetic",
                                   "--methods", "dense,l1", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "Unknown methods ['l1']" in result.output
-    result = runner.invoke(main, ["bench", "docs", str(tmp_path)])
-    assert result.exit_code == 2 and "results.json does not exist" in result.output
+    page = subprocess.run([sys.executable, str(BENCHMARKS / "results_page.py"), str(tmp_path)],
+                          capture_output=True, text=True)
+    assert page.returncode == 1 and "results.json does not exist" in page.stderr
 
 
 def test_a_rerun_with_fewer_methods_keeps_the_other_records(finished, tmp_path):

@@ -1,4 +1,7 @@
-"""`docs/results.md` generated from benchmark output folders, never typed by hand.
+"""This project's results pages (`docs/results.md` and the others) generated from benchmark
+output folders, never typed by hand:
+
+    python benchmarks/results_page.py OUT [OUT ...] --to docs/results.md
 
 Each folder's `results.json` and plots are copied next to the Markdown file
 (`<docs>/results/<name>/`), so the published numbers and the raw results travel together;
@@ -7,10 +10,15 @@ the trained models stay in the output folders.
 
 from __future__ import annotations
 
+import argparse
 import json
+import shlex
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from recipes import recipe_tables, recipes_line
 
 from keras_gcnprune.bench.accuracy import (
     BENCH_METHODS,
@@ -25,7 +33,6 @@ from keras_gcnprune.bench.plots import (
     DISCONNECTED_PLOT,
     WEIGHTS_PLOT,
 )
-from keras_gcnprune.bench.recipes import recipe_tables, recipes_line
 from keras_gcnprune.bench.results import (
     BUDGET_SIZES,
     RESULTS_FILE,
@@ -306,7 +313,7 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
 
     to = Path(to)
     lines = ["# Results", "",
-             "Generated from benchmark runs by `gcnprune bench docs`; do not edit by hand."
+             "Generated from benchmark runs by `benchmarks/results_page.py`; do not edit by hand."
              + (f" Command: `{command}`." if command else ""), ""]
     loaded = {out_dir: load_results(out_dir) for out_dir in map(Path, out_dirs)}
     keys = {out_dir: _models_key(results) for out_dir, results in loaded.items()}
@@ -344,3 +351,22 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
                                     export_table(results))
     to.write_text("\n".join(lines))
     return to
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dirs", nargs="+", help="Benchmark output folders.")
+    parser.add_argument("--to", default="docs/results.md",
+                        help="The Markdown page to write; results.json files and plots are "
+                             "copied into the results/ folder beside it.")
+    args = parser.parse_args()
+    try:
+        path = write_docs(args.out_dirs, args.to, command=shlex.join(
+            ["python", "benchmarks/results_page.py", *sys.argv[1:]]))
+    except FileNotFoundError as error:
+        raise SystemExit(f"Error: {error}") from None
+    print(f"Written: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,9 @@
 import json
 
 import pytest
+from recipes import chosen_recipe, recipe_tables, summarise_recipes
+from results_page import write_docs
 
-from keras_gcnprune.bench.docs import write_docs
-from keras_gcnprune.bench.recipes import chosen_recipe, recipe_tables, summarise_recipes
 from keras_gcnprune.bench.results import save_results
 
 

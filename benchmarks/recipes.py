@@ -1,6 +1,6 @@
 """Dense training recipes side by side: their summary over protocols and seeds, the recipe
 chosen on validation, and the tables of `benchmarks/dense_quality.py`'s results (`results.json`
-with `"benchmark": "recipes"`), which `gcnprune bench docs` puts on the results page next to
+with `"benchmark": "recipes"`), which `results_page.py` puts on the results page next to
 the published numbers of each dataset's protocol."""
 
 from __future__ import annotations
