@@ -102,7 +102,8 @@ def measure(name: str, run: Path, on_error: str, folder: Path) -> list[dict]:
             path = folder / f"{name}_{variant}_{label.replace(' ', '_')}.tflite"
             representative = None if calibration is None else \
                 x_train[calibration_indices(np.asarray(y_train), *calibration)]
-            export_tflite(exported, path, quantization, representative=representative,
+            export_tflite(exported, path, quantization=quantization,
+                          representative=representative,
                           write_anyway=True, gpu_engine="off")
             row[label] = {part: _scores(_tflite_classes(path, x), keras_classes[part], y)
                           for part, (x, y) in parts.items()}

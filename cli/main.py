@@ -539,10 +539,13 @@ def export(model_path, tflite, saved_model, quantization, batch_size, sparse, co
     """Export a model (run directory or .keras file) to TFLite and/or SavedModel, verified."""
     from keras_gcnprune.export import export_run
 
-    reports = export_run(model_path, tflite, saved_model, quantization or "none",
-                         batch_size, sparse, compaction, dataset, protocol, on_error, gpu_engine,
-                         raw_input, axes, probabilities, calibration_samples, calibration,
-                         write_anyway)
+    reports = export_run(model_path, tflite=tflite, saved_model=saved_model,
+                         quantization=quantization or "none", batch_size=batch_size,
+                         sparse=sparse, compaction=compaction, dataset=dataset,
+                         protocol=protocol, on_error=on_error, gpu_engine=gpu_engine,
+                         raw_input=raw_input, axes=axes, probabilities=probabilities,
+                         calibration_samples=calibration_samples, calibration=calibration,
+                         write_anyway=write_anyway)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

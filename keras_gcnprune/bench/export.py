@@ -177,7 +177,7 @@ def measure_exports(pruned: dict[tuple[str, float], keras.Model], name: str, fol
             costs = model_costs(exported)
             for quantization in quantizations:
                 path = folder / f"{name}_{method}_{rate:g}_{variant}_{quantization}.tflite"
-                report = export_tflite(exported, path, quantization, representative=(
+                report = export_tflite(exported, path, quantization=quantization, representative=(
                     _calibration(exported) if quantization in CALIBRATED else None))
                 files[(method, rate, variant, quantization)] = (path, {
                     "parameters": costs["parameters"],

@@ -250,7 +250,7 @@ def tflite_output(path: str | Path, reads=()) -> tuple[OutputFolder, str, str]:
     return out, name, name + ".json"
 
 
-def export_saved_model(model: keras.Model, path: str | Path, batch_size: int = 1,
+def export_saved_model(model: keras.Model, path: str | Path, *, batch_size: int = 1,
                        check_inputs: np.ndarray | None = None,
                        metadata: dict | None = None, reads=()) -> ExportReport:
     """Writes a verified SavedModel with the `classify` signature.
@@ -332,6 +332,7 @@ def _litert_runner(path: Path, output: str) -> Callable:
 def export_tflite(
     model: keras.Model,
     path: str | Path,
+    *,
     quantization: str = "none",
     batch_size: int = 1,
     sparse: bool = False,

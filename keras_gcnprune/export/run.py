@@ -125,6 +125,7 @@ def _check_outputs(tflite, saved_model, reads: list[Path]) -> None:
 
 def export_run(
     model_path: str | Path,
+    *,
     tflite: str | Path | None = None,
     saved_model: str | Path | None = None,
     quantization: str = "none",
@@ -201,14 +202,16 @@ def export_run(
     pruned = _for_apps(model, info, raw_input, axes, probabilities) if compaction else exported
     reports = []
     if saved_model is not None:
-        reports.append(export_saved_model(exported, saved_model, batch_size, check_inputs,
-                                          _metadata(pruned, info, "none", batch_size, costs),
-                                          reads))
+        reports.append(export_saved_model(
+            exported, saved_model, batch_size=batch_size, check_inputs=check_inputs,
+            metadata=_metadata(pruned, info, "none", batch_size, costs), reads=reads))
     if tflite is not None:
         reports.append(export_tflite(
-            exported, tflite, quantization, batch_size, sparse, representative, check_inputs,
-            labelled, _metadata(pruned, info, quantization, batch_size, costs), gpu_engine,
-            targets, write_anyway, reads))
+            exported, tflite, quantization=quantization, batch_size=batch_size, sparse=sparse,
+            representative=representative, check_inputs=check_inputs, labelled_inputs=labelled,
+            metadata=_metadata(pruned, info, quantization, batch_size, costs),
+            gpu_engine=gpu_engine, labelled_targets=targets, write_anyway=write_anyway,
+            reads=reads))
     for report in reports:
         report.costs = costs
     return reports

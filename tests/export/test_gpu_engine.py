@@ -53,7 +53,7 @@ def test_every_built_model_runs_gpu_only_on_the_engine(tmp_path, name, pruning, 
     model = prepared(name, pruning)
     samples = np.random.default_rng(1).standard_normal(
         (48, *model.input_shape[1:])).astype("float32")
-    report = export_tflite(model, tmp_path / "m.tflite", quantization,
+    report = export_tflite(model, tmp_path / "m.tflite", quantization=quantization,
                            representative=samples if quantization == "int8" else None,
                            gpu_engine="require")
     assert report.gpu_findings == []
