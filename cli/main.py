@@ -226,8 +226,8 @@ def _report_run(metrics: dict, out_dir) -> None:
                 f"{metrics['validation_samples']} held-out training sequences; " + line)
     if "realized_rate" in metrics:
         line += (f"; {metrics['pruning_method']} pruning: {metrics['realized_rate']:.2%} of "
-                 f"prunable weights removed, {metrics['kept_weights']:,} kept, "
-                 f"{metrics['disconnected_fraction']:.1%} of them disconnected")
+                 f"prunable weights removed, {metrics['kept_weights']:,} kept"
+                 + _disconnected(metrics, ", {:.1%} of them disconnected"))
     if metrics.get("compacted_parameters", metrics["parameters"]) < metrics["parameters"]:
         line += (f"; {metrics['compacted_parameters']:,} weights and "
                  f"{metrics['compacted_macs']:,} MACs once compacted (export --compact)")
@@ -243,8 +243,15 @@ def _rates_table(rows: list[dict]) -> str:
     for row in rows:
         lines.append(f"{row['rate']:<8g} {row['test_accuracy']:>13.2%}  "
                      f"{row['realized_rate']:>8.2%}  {row['kept_weights']:>12,}  "
-                     f"{row['disconnected_fraction']:>12.1%}")
+                     + _disconnected(row, "{:>12.1%}"))
     return "\n".join(lines)
+
+
+def _disconnected(metrics: dict, form: str) -> str:
+    """The disconnected fraction in `form`; nothing for a model whose layers state no
+    reachability rules, which has none."""
+    fraction = metrics.get("disconnected_fraction")
+    return "" if fraction is None else form.format(fraction)
 
 
 @main.command()

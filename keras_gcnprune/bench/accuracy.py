@@ -36,7 +36,6 @@ from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning import BLOCK_DENSITY, PRUNING_PRESETS, PruningConfig
 from keras_gcnprune.pruning.config import pruning_settings
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
-from keras_gcnprune.reports import connectivity_report
 from keras_gcnprune.training import (
     DistillationConfig,
     RunDirectory,
@@ -56,6 +55,7 @@ from keras_gcnprune.training.run import (
     DEFAULT_STREAMS,
     compacted_metrics,
     only_extraction_differs,
+    pruning_report,
     rate_summary,
 )
 from keras_gcnprune.training.sizing import check_start_ratio
@@ -456,7 +456,7 @@ def _record(training: Training, rate: float, metrics: dict, run_metrics: dict) -
 def _dense_record(training: Training, run_dir: Path, metrics: dict) -> dict:
     """dense at rate 0; small_dense at the rate whose budget it matches."""
     model, _ = load_run(run_dir)
-    summary = rate_summary(connectivity_report(model))
+    summary = rate_summary(pruning_report(model))
     return _record(training, training.rate or 0.0, {**metrics, **summary}, metrics)
 
 

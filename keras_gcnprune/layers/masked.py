@@ -130,6 +130,13 @@ class MaskedLayer(keras.layers.Layer):
     """
 
     stock_class: type | None = None  # the stock Keras layer this type is the prunable form of
+    # The protocol in tiers: `masked_weights()` is all that magnitude and multi-rate pruning
+    # (ranked extraction) need; each capability is the methods a layer type adds for more.
+    CAPABILITIES = {
+        "reachability": ("shadow_forward", "shadow_backward", "shadow_used"),
+        "compaction": ("narrowed_config",),
+        "stock": ("stock_options", "stock_config"),
+    }
     # Options of a stock layer that a prunable form cannot honour: refused, never dropped.
     STOCK_OPTIONS_REFUSED = ("bias_regularizer", "activity_regularizer", "kernel_constraint",
                              "depthwise_constraint", "bias_constraint", "quantization_config")
@@ -199,6 +206,23 @@ class MaskedLayer(keras.layers.Layer):
     def masked_weights(self) -> list[MaskedWeight]:
         """Returns the prunable weights of this layer (empty before the layer is built)."""
         return list(self._masked_weights)
+
+    @classmethod
+    def implements(cls, capability: str) -> bool:
+        """Whether this layer type implements a capability of the pruning protocol beyond its
+        masked weights (`CAPABILITIES`): `"reachability"` (TCP, consistent extraction,
+        connectivity reports), `"compaction"` or `"stock"` (the prunable form of a stock
+        Keras layer).
+
+        Example:
+            >>> from keras_gcnprune.layers import GraphConv
+            >>> GraphConv.implements("reachability")
+            True
+        """
+        methods = cls.CAPABILITIES[capability]
+        return all(any(method in klass.__dict__ for klass in cls.__mro__
+                       if klass is not MaskedLayer and issubclass(klass, MaskedLayer))
+                   for method in methods)
 
     # ---- the pruning protocol ----
 

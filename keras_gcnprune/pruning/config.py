@@ -261,6 +261,12 @@ class PruningConfig:
                                 self.supervision_strength)
 
     @property
+    def needs_reachability(self) -> bool:
+        """Whether the pruning follows input-to-output paths (TCP's selection, consistent
+        extraction), which only layers with reachability rules allow."""
+        return self.method == "tcp" or self.consistent_extraction
+
+    @property
     def multi_rate(self) -> bool:
         """Whether the method trains a `MultiRateModel` (srmp, mrmp)."""
         return self.method in MULTI_RATE_METHODS

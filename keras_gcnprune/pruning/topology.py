@@ -38,7 +38,7 @@ from keras_gcnprune.layers.shadow import (
     conv2d_strides,
     sample_of,
 )
-from keras_gcnprune.pruning.masks import prunable_weights
+from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
 IDENTITY_LAYERS = (
@@ -243,6 +243,7 @@ def propagate(model: keras.Model, shadow: Shadow, accessibility: bool = True,
         `(accessible, coaccessible, used)`: stepped shadows by tensor id, and for every masked
         weight (by mask path) the stepped count of input-to-output paths through each entry.
     """
+    check_reachability_rules(model)
     steps, xp, step = graph_steps(model), shadow.xp, shadow.algebra.step
     accessible = {id(t): _ones(t, xp) for t in model.inputs}
     for layer, inputs, outputs in steps:
@@ -270,6 +271,29 @@ def propagate(model: keras.Model, shadow: Shadow, accessibility: bool = True,
                                 shadow)
             used.update({path: step(value) for path, value in entries.items()})
     return accessible, coaccessible, used
+
+
+def layers_without_reachability(model: keras.Model) -> list[MaskedLayer]:
+    """The masked layers of `model` whose type lists its masked weights but states no
+    reachability rules (see `MaskedLayer.implements`)."""
+    return [layer for layer in masked_layers(model) if not layer.implements("reachability")]
+
+
+def check_reachability_rules(model: keras.Model) -> None:
+    """Refuses a model with a masked layer that has no reachability rules.
+
+    Raises:
+        ValueError: naming the layer, what needs the rules and what works without them.
+    """
+    missing = layers_without_reachability(model)
+    if missing:
+        layer = missing[0]
+        raise ValueError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) lists its masked weights but states "
+            "no reachability rules (shadow_forward, shadow_backward, shadow_used of "
+            "keras_gcnprune.layers.MaskedLayer): TCP, consistent extraction, connectivity "
+            "reports and compaction need them; magnitude pruning, and srmp or mrmp with "
+            "ranked extraction, do not.")
 
 
 def reachability(model: keras.Model, masks: Masks | None = None) -> Reachability:

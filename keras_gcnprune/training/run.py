@@ -39,9 +39,11 @@ from keras_gcnprune.pruning import (
     compact,
     extract,
     extraction_masks,
+    prunable_weights,
     recalibrate_batch_norm,
     strip_pruning,
 )
+from keras_gcnprune.pruning.topology import check_reachability_rules, layers_without_reachability
 from keras_gcnprune.reports import PruningSummaries, connectivity_report, model_costs
 from keras_gcnprune.training.callbacks import (
     EpochCounter,
@@ -396,6 +398,8 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
         if validation_data is not None:
             validation_data = with_teacher_logits(validation_data, teacher)
     pruning = config.pruning
+    if pruning is not None and pruning.needs_reachability:
+        check_reachability_rules(model)  # before training, not after it
     trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
         else model
     compile_for_classification(trainer, config, steps=len(train_data))
@@ -442,8 +446,9 @@ def _write_results(run: RunDirectory, model: keras.Model, config: TrainConfig, d
         pruning_metrics["rates"] = multi_rate_results(model, pruning, x_train, data)
     run.save_model(model, run.model_file)
     if pruning is not None:
-        report = connectivity_report(model)
-        run.write_json(run.connectivity_file, report)
+        report = pruning_report(model)
+        if "layers" in report:
+            run.write_json(run.connectivity_file, report)
         run.save_model(strip_pruning(model), run.stripped_file)
         if selection is not None and "rates" in pruning_metrics:
             add_selection_rates(pruning_metrics["rates"], selection["rates"])
@@ -558,15 +563,27 @@ def compacted_metrics(model: keras.Model) -> dict:
             "compacted_nonzero_parameters": costs["kept_parameters"]}
 
 
+def pruning_report(model: keras.Model) -> dict:
+    """The model's `connectivity_report`; for a model with masked layers that state no
+    reachability rules, only its `total` rate and kept weights (magnitude and ranked
+    multi-rate pruning need no more)."""
+    if not layers_without_reachability(model):
+        return connectivity_report(model)
+    masks = [weight.mask.numpy() for weight in prunable_weights(model)]
+    kept = int(sum(mask.sum() for mask in masks))
+    return {"total": {"rate": 1.0 - kept / sum(mask.size for mask in masks), "kept": kept}}
+
+
 def rate_summary(report: dict) -> dict:
-    """The pruning metrics of a run from its `connectivity_report`."""
-    return {
-        "realized_rate": report["total"]["rate"],
-        "disconnected_fraction": report["total"]["disconnected_fraction"],
-        "kept_weights": report["total"]["kept"],
-        "dead_channels": sum(layer["dead_outputs"] for layer in report["layers"]
-                             if layer["role"] == "channels"),
-    }
+    """The pruning metrics of a run from its `pruning_report`: realized rate and kept
+    weights, and where the layers have reachability rules, the disconnected fraction of the
+    kept weights and the dead channels."""
+    summary = {"realized_rate": report["total"]["rate"], "kept_weights": report["total"]["kept"]}
+    if "layers" in report:
+        summary["disconnected_fraction"] = report["total"]["disconnected_fraction"]
+        summary["dead_channels"] = sum(layer["dead_outputs"] for layer in report["layers"]
+                                       if layer["role"] == "channels")
+    return summary
 
 
 def validation_metrics(model: keras.Model, data: RunData, batch_size: int = 64) -> dict:
@@ -600,7 +617,7 @@ def extracted_metrics(extracted: keras.Model, data: RunData, closed_form: float)
     return {
         "test_accuracy": evaluate_arrays(extracted, *data.test),
         **validation_metrics(extracted, data),
-        **rate_summary(connectivity_report(extracted)),
+        **rate_summary(pruning_report(extracted)),
         **size_metrics(extracted),
         **compacted_metrics(extracted),
         "closed_form_rate": closed_form,

@@ -7,6 +7,7 @@ import pytest
 
 from keras_gcnprune import models
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder
 from keras_gcnprune.training import PruningConfig, TrainConfig, evaluate, prepare_data, train
 
@@ -144,6 +145,7 @@ KILLED_RUN = """
 import os, signal, sys
 import keras
 from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.outputs import OutputConflictError, OutputFolder
 from keras_gcnprune.training import PruningConfig, TrainConfig, train
 
@@ -425,3 +427,51 @@ def test_a_pruning_run_recorded_before_rate_weights_self_distillation_and_extrac
         there = difference.split(" there")[0]
         assert ("'consistent_extraction': False" in there) == extraction_changed
         assert bool(difference) == extraction_changed
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class ChannelMix(MaskedLayer):
+    """A custom prunable layer at the protocol's first tier: it lists its masked kernel and
+    nothing more (no reachability rules, no compaction)."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel, self.kernel_mask = self.add_masked_weight(
+            "kernel", (input_shape[-1], self.units), in_axis=0, out_axes=(1,))
+
+    def call(self, inputs, training=None):
+        return keras.ops.relu(keras.ops.matmul(inputs, self.masked(self.kernel, self.kernel_mask,
+                                                                    training)))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_a_layer_that_only_lists_its_masked_weights_is_magnitude_pruned_through_train(
+        gestures, tmp_path):
+    from keras_gcnprune.layers import GraphConv, MaskedDense
+
+    assert not ChannelMix.implements("reachability") and not ChannelMix.implements("compaction")
+    assert GraphConv.implements("reachability") and GraphConv.implements("compaction")
+    assert MaskedDense.implements("stock") and not GraphConv.implements("stock")
+    inputs = keras.Input((16, 21, 3))
+    features = keras.layers.GlobalAveragePooling2D()(ChannelMix(64)(inputs))
+    custom = keras.Model(inputs, keras.layers.Dense(14)(features))
+    custom.save(tmp_path / "custom.keras")
+    config = TrainConfig(model="attention_gcn", epochs=2, refit=False, validation=0.0,
+                         initial_model=str(tmp_path / "custom.keras"),
+                         preprocessing=Preprocessing(frames=16, streams=("joint",)),
+                         pruning=PruningConfig(method="magnitude", rate=0.5, begin=0.0, end=0.5))
+    metrics = train(config, tmp_path / "magnitude", dataset=gestures, verbose=0)
+    assert metrics["realized_rate"] == pytest.approx(0.5, abs=1 / 192)
+    assert metrics["kept_weights"] == 96  # half of the 3 x 64 kernel
+    assert "disconnected_fraction" not in metrics and "compacted_parameters" not in metrics
+    assert not (tmp_path / "magnitude" / "connectivity.json").exists()
+    with pytest.raises(ValueError, match="'channel_mix' \\(ChannelMix\\) lists its masked "
+                                         "weights but states no reachability rules"):
+        train(replace(config, pruning=PruningConfig(method="tcp", rate=0.5)), tmp_path / "tcp",
+              dataset=gestures, verbose=0)
+    assert not (tmp_path / "tcp" / "metrics.json").exists()
