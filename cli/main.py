@@ -16,7 +16,6 @@ from keras_gcnprune.cli.options import (
     DATASET_HELP,
     ON_ERROR_HELP,
     PROTOCOL_HELP,
-    parse_budgets,
     parse_options,
     parse_rates,
     parse_streams,
@@ -279,17 +278,6 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
 
 @main.command()
 @training_options
-@click.option("--budget", "budgets", default=None,
-              callback=lambda _, __, value: parse_budgets(value),
-              help="Nonzero weights to keep, biases and normalization included, instead of "
-                   "--rate (mrmp: one per trained rate, comma separated, instead of --rates); "
-                   "the rate that keeps them is derived from the model. With --block-density: "
-                   "the weights of the compacted model (`gcnprune export --compact`).")
-@click.option("--start-ratio", default=None, type=click.FloatRange(1, min_open=True),
-              help="With --budget and without --from: prune a new model of the family whose "
-                   "widths are scaled to about this many times the budget (mrmp: the largest "
-                   "budget), rather than one of the given widths. 10 was best on validation at "
-                   "the smallest budgets of SBU, JHMDB and MSR (docs/small_budgets.md).")
 @pruning_options()
 @renamed("--begin", "--ramp BEGIN,END")
 @renamed("--end", "--ramp BEGIN,END")
@@ -298,7 +286,7 @@ def _train_and_report(config, out_dir, overwrite: bool, dataset=None) -> None:
                    "model; its dataset and preprocessing apply unless given here.")
 @click.option("--out", "out_dir", default="runs/prune", type=click.Path(file_okay=False),
               help="Run directory: model.keras, stripped.keras, connectivity.json, metrics.")
-def prune(out_dir, budgets, start_ratio, from_run, overwrite, **options) -> None:
+def prune(out_dir, from_run, overwrite, **options) -> None:
     """Train with pruning, from scratch or from a trained model."""
     from keras_gcnprune.pruning import PruningConfig, pruning_settings
     from keras_gcnprune.training import RunDirectory
@@ -306,6 +294,7 @@ def prune(out_dir, budgets, start_ratio, from_run, overwrite, **options) -> None
     settings = {name: options.pop(name) for name in
                 [s.name for s in pruning_settings() if s.name not in ("begin", "end")]}
     settings["begin"], settings["end"] = options.pop("ramp")
+    settings["budgets"], settings["rates"] = settings["budgets"] or (), settings["rates"] or ()
     initial_model = None
     if from_run:
         run, model_file = RunDirectory.holding(from_run)
@@ -318,74 +307,41 @@ def prune(out_dir, budgets, start_ratio, from_run, overwrite, **options) -> None
         options["frames"] = trained["preprocessing"]["frames"]
         options["streams"] = ",".join(trained["preprocessing"]["streams"])
         initial_model = str(model_file)
-    config, dataset = _config(**options, initial_model=initial_model), None
-    if start_ratio is not None and (not budgets or from_run):
-        raise click.UsageError("--start-ratio sizes a new model for --budget: give --budget, "
-                               "without --from.")
-    if budgets:
-        config, dataset, settings["rate"], settings["rates"] = _rates_for_budgets(
-            config, budgets, settings["method"], settings["rates"],
-            settings["include_adjacency"], start_ratio, settings["block_density"])
+    if settings["budgets"] and click.get_current_context().get_parameter_source("rate") is \
+            not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("Give --budget or --rate/--rates, not both.")
     try:
-        pruning = PruningConfig(**{**settings, "rates": settings["rates"] or ()})
+        pruning = PruningConfig(**settings)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    _train_and_report(replace(config, pruning=pruning), out_dir, overwrite, dataset)
+    config, dataset = replace(_config(**options, initial_model=initial_model),
+                              pruning=pruning), None
+    if pruning.budgets:
+        config, dataset = _resolved_budgets(config)
+    _train_and_report(config, out_dir, overwrite, dataset)
 
 
-def _rates_for_budgets(config, budgets: tuple[int, ...], method: str, rates, include_adjacency,
-                       start_ratio: float | None = None, block_density: float | None = None):
-    """(the config, the loaded dataset, rate, rates) that keep `budgets` nonzero weights in the
-    run's model, or in a new model sized by `start_ratio` (its options in the config), or with
-    `block_density`, that compact it to `budgets` weights; --rate and --rates are refused
-    beside --budget."""
-    import keras
+def _resolved_budgets(config):
+    """(the config with its budgets turned into rates on its model, the loaded dataset); says
+    which rate each budget became, and passes the library's advice on."""
+    import warnings
 
     from keras_gcnprune.data import load_dataset
-    from keras_gcnprune.reports import model_costs
-    from keras_gcnprune.training import (
-        SUGGESTED_START_RATIO,
-        block_rate_for_budget,
-        load_model_file,
-        pruning_start,
-        rate_for_budget,
-    )
-    from keras_gcnprune.training.run import build_model
+    from keras_gcnprune.training import resolve_budgets
 
-    context = click.get_current_context()
-    if rates or context.get_parameter_source("rate") is not click.core.ParameterSource.DEFAULT:
-        raise click.UsageError("Give --budget or --rate/--rates, not both.")
-    if method != "mrmp" and len(budgets) > 1:
-        raise click.UsageError(f"{method} prunes to one budget; {len(budgets)} given (several "
-                               "are for --method mrmp).")
     dataset = load_dataset(config.dataset, config.on_error)
-    if start_ratio is not None:
-        options, _ = pruning_start(config, dataset, budgets, start_ratio, include_adjacency)
-        config = replace(config, model_options=options)
-    if config.initial_model:
-        model = load_model_file(Path(config.initial_model))
-    else:
-        keras.utils.set_random_seed(config.seed)  # the model the training starts from
-        model = build_model(config, dataset)
-    weights = model_costs(model)["parameters"]
-    if start_ratio is not None:
-        click.echo(f"start: {config.model} {config.model_options}, {weights:,} weights")
-    elif not config.initial_model and weights > SUGGESTED_START_RATIO * max(budgets):
-        click.echo(f"note: the model has {weights:,} weights, {weights / max(budgets):.0f} times "
-                   f"the budget; pruning a model about {SUGGESTED_START_RATIO:g} times the "
-                   f"budget was more accurate at the smallest budgets (docs/small_budgets.md): "
-                   f"add --start-ratio {SUGGESTED_START_RATIO:g}.", err=True)
-    try:
-        derived = tuple(rate_for_budget(model, budget, include_adjacency)
-                        if block_density is None else
-                        block_rate_for_budget(model, budget, block_density, include_adjacency)
-                        for budget in budgets)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from error
-    counted = "nonzero weights" if block_density is None else "weights once compacted"
-    for budget, rate in zip(budgets, derived):
+    with warnings.catch_warnings(record=True) as advice:
+        warnings.simplefilter("always")
+        resolved = resolve_budgets(config, dataset)
+    for warning in advice:
+        click.echo(f"note: {warning.message}", err=True)
+    pruning = config.pruning
+    if pruning.start_ratio is not None:
+        click.echo(f"start: {config.model} {resolved.model_options}")
+    counted = "nonzero weights" if pruning.block_density is None else "weights once compacted"
+    for budget, rate in zip(pruning.budgets, resolved.pruning.trained_rates()):
         click.echo(f"budget {budget:,} {counted}: rate {rate:.4%} of the pruned weights")
-    return config, dataset, derived[0], derived if method == "mrmp" else None
+    return resolved, dataset
 
 
 @main.command()

@@ -116,7 +116,7 @@ def parse_streams(value: str) -> tuple[str, ...]:
     return streams
 
 
-ITEM_PARSERS = {"rates": parse_rates, "weights": parse_rate_weights}
+ITEM_PARSERS = {"rates": parse_rates, "weights": parse_rate_weights, "budgets": parse_budgets}
 
 
 def pruning_options(*names: str, defaults: object | None = None):

@@ -34,7 +34,7 @@ from keras_gcnprune.bench.results import (
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
 from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning import BLOCK_DENSITY, PRUNING_PRESETS, PruningConfig
-from keras_gcnprune.pruning.config import pruning_settings
+from keras_gcnprune.pruning.config import check_start_ratio, pruning_settings
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
 from keras_gcnprune.training import (
     DistillationConfig,
@@ -42,11 +42,11 @@ from keras_gcnprune.training import (
     TrainConfig,
     block_rate_for_budget,
     budget_at_rate,
+    budget_rates,
     build_model,
     extract_run,
     load_run,
     pruning_start,
-    rate_for_budget,
     train,
     width_matched_options,
 )
@@ -58,7 +58,6 @@ from keras_gcnprune.training.run import (
     pruning_report,
     rate_summary,
 )
-from keras_gcnprune.training.sizing import check_start_ratio
 
 RECORDS_FILE = "records.json"
 UNPRUNED_METHODS = ("dense", "small_dense")
@@ -389,8 +388,7 @@ def rates_for_budgets(bench: AccuracyBench, budgets: Sequence[int], dataset: Ske
     config = TrainConfig(dataset=bench.dataset, model=bench.model,
                          model_options=dict(bench.model_options),
                          preprocessing=bench.preprocessing)
-    model = build_model(config, dataset)
-    return tuple(round(rate_for_budget(model, budget), 6) for budget in budgets)
+    return tuple(round(rate, 6) for rate in budget_rates(build_model(config, dataset), budgets))
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,14 @@ def _setting(default: Any, help: str, methods: tuple[str, ...] | None = None,
     return field(default=default, metadata={"help": help, "methods": methods, **described})
 
 
+def check_start_ratio(ratio: float) -> None:
+    """Refuses a starting model's weights over its budget of 1 or less (see
+    `PruningConfig.start_ratio`)."""
+    if not ratio > 1.0:
+        raise ValueError(f"The start ratio must be above 1 (the starting model's weights over "
+                         f"the budget it is pruned to), got {ratio}.")
+
+
 def check_ramp(begin: float, end: float) -> None:
     """Refuses a pruning ramp that does not start before it ends inside the training.
 
@@ -79,6 +87,12 @@ class PruningConfig:
             `"srmp"` (band-stop masks with prior alignment, one rate) or `"mrmp"` (the same,
             several rates trained at once).
         rate: Final fraction of prunable weights removed (mrmp: the largest of `rates`).
+        budgets: Instead of a rate (mrmp: of rates), the nonzero weights to keep, biases and
+            normalization included (with `block_density`: the weights of the compacted model);
+            one budget (mrmp: one per trained rate). A training resolves them to rates on its
+            model before it starts (`keras_gcnprune.training.resolve_budgets`).
+        start_ratio: With `budgets`, prune a new model of the family whose widths are scaled
+            to about this many times the (largest) budget, rather than the configured one.
         begin: Fraction of the training steps after which pruning starts.
         end: Fraction of the training steps at which `rate` is reached; training goes on
             with the final masks after it.
@@ -134,6 +148,17 @@ class PruningConfig:
         "gcnprune extract at any rate).", choices=METHODS)
     rate: float = _setting(0.9, "Final fraction of prunable weights removed (not mrmp).",
                            bounds=(0, 1, True, True))
+    budgets: tuple[int, ...] = _setting(
+        (), "Nonzero weights to keep, biases and normalization included, instead of --rate "
+            "(mrmp: one per trained rate, comma separated, instead of --rates); the rate that "
+            "keeps them is derived from the model. With --block-density: the weights of the "
+            "compacted model (export --compact).", option="budget", items="budgets")
+    start_ratio: float | None = _setting(
+        None, "With a budget and without --from: prune a new model of the family whose widths "
+              "are scaled to about this many times the budget (mrmp: the largest budget), "
+              "rather than one of the given widths. 10 was best on validation at the smallest "
+              "budgets of SBU, JHMDB and MSR (docs/small_budgets.md).",
+        bounds=(1, None, True, False))
     begin: float = _setting(0.1, "Fraction of training after which pruning starts.",
                             option="ramp")
     end: float = _setting(0.6, "Fraction of training at which the rate is reached (then "
@@ -198,15 +223,16 @@ class PruningConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"Unknown pruning method {self.method!r}; choose one of {METHODS}.")
-        if self.method == "mrmp":
+        self._check_budgets()
+        if self.method == "mrmp" and not self.budgets:
             if not self.rates:
                 raise ValueError("mrmp trains several rates at once: give rates, e.g. "
-                                 "rates=(0.9, 0.95, 0.98, 0.99).")
+                                 "rates=(0.9, 0.95, 0.98, 0.99), or budgets.")
             self.rates, self.rate_weights = sort_rates(self.rates, self.rate_weights)
             self.rate = self.rates[-1]
             check_self_distillation(self.self_distillation, len(self.rates),
                                     self.rates_per_step, self.self_distillation_teacher)
-        elif self.rates:
+        elif self.rates and self.method != "mrmp":
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
         self.consistent_extraction = self.consistent_extraction and self.multi_rate
@@ -225,6 +251,24 @@ class PruningConfig:
             raise ValueError(f"frequency must be at least 1 step, got {self.frequency}; leave it "
                              f"None for {RAMP_UPDATES} updates over the ramp.")
         check_ramp(self.begin, self.end)
+
+    def _check_budgets(self) -> None:
+        self.budgets = tuple(self.budgets)
+        if self.start_ratio is not None:
+            check_start_ratio(self.start_ratio)
+            if not self.budgets:
+                raise ValueError(f"start_ratio={self.start_ratio} sizes a new model for a "
+                                 "budget: give budgets too.")
+        if not self.budgets:
+            return
+        if min(self.budgets) < 1 or not all(isinstance(b, int) for b in self.budgets):
+            raise ValueError(f"budgets must be positive weight counts, got {list(self.budgets)}.")
+        if self.rates:
+            raise ValueError(f"Give budgets or rates, not both (budgets {list(self.budgets)}, "
+                             f"rates {list(self.rates)}).")
+        if self.method != "mrmp" and len(self.budgets) > 1:
+            raise ValueError(f"{self.method} prunes to one budget; {len(self.budgets)} given "
+                             "(several are for mrmp).")
 
     @classmethod
     def preset(cls, name: str, **settings: Any) -> PruningConfig:

@@ -30,8 +30,10 @@ from keras_gcnprune.training.sizing import (
     SUGGESTED_START_RATIO,
     block_rate_for_budget,
     budget_at_rate,
+    budget_rates,
     pruning_start,
     rate_for_budget,
+    resolve_budgets,
     width_matched_options,
 )
 
@@ -48,6 +50,7 @@ __all__ = [
     "TrainConfig",
     "TrainingDivergedError",
     "budget_at_rate",
+    "budget_rates",
     "rate_for_budget",
     "block_rate_for_budget",
     "build_model",
@@ -60,6 +63,7 @@ __all__ = [
     "load_run",
     "prepare_data",
     "pruning_start",
+    "resolve_budgets",
     "run_data",
     "train",
     "width_matched_options",

@@ -242,7 +242,8 @@ SETTINGS_ADDED = {("warmup_epochs",): 0, ("stream_windows",): 0, ("label_smoothi
                   ("pruning", "supervision_strength"): 0.1,
                   ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False,
                   ("pruning", "self_distillation"): 0.0,
-                  ("pruning", "self_distillation_teacher"): "densest"}
+                  ("pruning", "self_distillation_teacher"): "densest",
+                  ("pruning", "budgets"): (), ("pruning", "start_ratio"): None}
 
 
 def with_added_settings(saved: dict) -> dict:

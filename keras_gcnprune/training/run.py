@@ -305,6 +305,12 @@ def train(
     Example:
         >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
     """
+    if config.pruning is not None and config.pruning.budgets:
+        # sizing builds its models with this module's build_model: imported where it is used
+        from keras_gcnprune.training.sizing import resolve_budgets
+
+        dataset = dataset or load_dataset(config.dataset, config.on_error)
+        config = resolve_budgets(config, dataset)
     run = RunDirectory(out_dir, reads=reads_of(config))
     with run.output.locked():
         if not overwrite and run.finished_with(config):

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import keras
 
 from keras_gcnprune import models
 from keras_gcnprune.data import SkeletonDataset
 from keras_gcnprune.pruning import BLOCK_DENSITY, requested_weights
+from keras_gcnprune.pruning.config import check_start_ratio
 from keras_gcnprune.pruning.masks import prunable_entries
 from keras_gcnprune.reports import model_costs
+from keras_gcnprune.training.directory import load_model_file
 from keras_gcnprune.training.run import TrainConfig, build_model
 
 FACTORS = (1 / 64, 16.0)  # width multipliers searched
@@ -217,13 +221,6 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
     return options_at(low if weights - below < above - weights else high)
 
 
-def check_start_ratio(ratio: float) -> None:
-    """Refuses a starting model's weights over its budget (`pruning_start`) of 1 or less."""
-    if not ratio > 1.0:
-        raise ValueError(f"The start ratio must be above 1 (the starting model's weights over "
-                         f"the budget it is pruned to), got {ratio}.")
-
-
 def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budgets: Sequence[int],
                   ratio: float, include_adjacency: bool = True) -> tuple[dict, tuple[float, ...]]:
     """The model to prune to `budgets` nonzero weights when it is not given: the run's family
@@ -268,3 +265,69 @@ def pruning_start(config: TrainConfig, dataset: SkeletonDataset, budgets: Sequen
         raise ValueError(f"A start of {ratio} times the budget ({options}) cannot be pruned to "
                          f"it: {error} Give a larger ratio.") from None
     return options, tuple(round(rate, 6) for rate in rates)
+
+
+def budget_rates(model: keras.Model, budgets: Sequence[int], block_density: float | None = None,
+                 include_adjacency: bool = True) -> tuple[float, ...]:
+    """The pruning rate at which `model` keeps each of `budgets`: nonzero weights, biases and
+    normalization included (`rate_for_budget`), or with `block_density`, the weights of its
+    compacted model (`block_rate_for_budget`)."""
+    if block_density is None:
+        return tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
+    return tuple(block_rate_for_budget(model, budget, block_density, include_adjacency)
+                 for budget in budgets)
+
+
+def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfig:
+    """`config` with its pruning's budgets turned into rates on the model the training starts
+    from: the initial model, the model of the configured widths under the run's seed, or with
+    a start ratio, the family's model about that many times the largest budget (its widths
+    then in the returned `model_options`). `keras_gcnprune.training.train` calls it first; a
+    configuration without budgets is returned as it is.
+
+    Args:
+        config: The run; its `pruning.budgets` (and `start_ratio`) are resolved.
+        dataset: The loaded dataset (layout, classes, channels).
+
+    Returns:
+        The configuration with the pruning's `rate` (mrmp: `rates`) and no budgets.
+
+    Raises:
+        ValueError: a budget the model cannot reach (with the reachable range), or a start
+            ratio beside an initial model.
+
+    Example:
+        >>> from keras_gcnprune.data import Preprocessing, load_dataset
+        >>> from keras_gcnprune.pruning import PruningConfig
+        >>> config = TrainConfig(model="attention_gcn", preprocessing=Preprocessing(),
+        ...                      pruning=PruningConfig(method="tcp", budgets=(1500,)))
+        >>> round(resolve_budgets(config, load_dataset("synthetic")).pruning.rate, 3)
+        0.952
+    """
+    pruning = config.pruning
+    if pruning is None or not pruning.budgets:
+        return config
+    if pruning.start_ratio is not None:
+        if config.initial_model:
+            raise ValueError(f"start_ratio sizes a new model for the budget; the run starts from "
+                             f"{config.initial_model}: leave start_ratio None.")
+        options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
+                                   pruning.include_adjacency)
+        config = replace(config, model_options=options)
+    if config.initial_model:
+        model = load_model_file(Path(config.initial_model))
+    else:
+        keras.utils.set_random_seed(config.seed)  # the model the training starts from
+        model = build_model(config, dataset)
+    weights = model_costs(model)["parameters"]
+    if pruning.start_ratio is None and not config.initial_model and \
+            weights > SUGGESTED_START_RATIO * max(pruning.budgets):
+        warnings.warn(f"The model has {weights:,} weights, {weights / max(pruning.budgets):.0f} "
+                      f"times the budget; pruning a model about {SUGGESTED_START_RATIO:g} times "
+                      "the budget was more accurate at the smallest budgets "
+                      f"(docs/small_budgets.md): set start_ratio={SUGGESTED_START_RATIO:g} "
+                      f"(--start-ratio {SUGGESTED_START_RATIO:g}).", stacklevel=2)
+    rates = budget_rates(model, pruning.budgets, pruning.block_density,
+                         pruning.include_adjacency)
+    rate = {"rates": rates} if pruning.method == "mrmp" else {"rate": rates[0]}
+    return replace(config, pruning=replace(pruning, budgets=(), start_ratio=None, **rate))

@@ -1,5 +1,6 @@
 """Dense models sized to a pruned model's weights: the small_dense baseline."""
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -127,3 +128,25 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
     total = model_costs(model)["parameters"]
     with pytest.raises(ValueError, match=f"more than attention_gcn has \\({total}\\)"):
         block_rate_for_budget(model, total + 1)
+
+
+def test_a_training_resolves_its_budget_on_the_model_it_starts_from(tmp_path):
+    from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+    from keras_gcnprune.pruning import PruningConfig
+    from keras_gcnprune.training import TrainConfig, train
+
+    gestures = make_synthetic_gestures(subjects=4, test_subjects=1, repetitions=2, seed=0)
+    config = TrainConfig(model="attention_gcn", epochs=1, refit=False, validation=0.0,
+                         preprocessing=Preprocessing(frames=16, streams=("joint",)),
+                         pruning=PruningConfig(method="magnitude", budgets=(1500,)))
+    with pytest.warns(UserWarning, match="times the budget"):
+        metrics = train(config, tmp_path / "run", dataset=gestures, verbose=0)
+    assert metrics["nonzero_parameters"] == 1500
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["config"]["pruning"]
+    assert recorded["budgets"] == [] and 0.9 < recorded["rate"] < 1.0
+    again = train(config, tmp_path / "run", dataset=gestures, verbose=0)  # the same run: kept
+    assert again == metrics
+    with pytest.raises(ValueError, match="Give budgets or rates, not both"):
+        PruningConfig(method="mrmp", budgets=(1500, 900), rates=(0.9, 0.95))
+    with pytest.raises(ValueError, match="start_ratio=4.0 sizes a new model for a budget"):
+        PruningConfig(method="tcp", start_ratio=4.0)
