@@ -18,19 +18,13 @@ import keras
 import numpy as np
 
 from keras_gcnprune.layers import MaskedLayer
-from keras_gcnprune.pruning.topology import (
-    IDENTITY_LAYERS,
-    POOLING_LAYERS,
-    WINDOW_POOLING_LAYERS,
-    Masks,
-    graph_steps,
-    reachability,
-)
+from keras_gcnprune.pruning.stock import BARRIER_KINDS, PASSING_KINDS, layers_of
+from keras_gcnprune.pruning.topology import Masks, graph_steps, reachability
 
-PASS_THROUGH = (*IDENTITY_LAYERS, *POOLING_LAYERS, *WINDOW_POOLING_LAYERS, keras.layers.Add)
-BARRIERS = (keras.layers.Reshape, keras.layers.Permute, keras.layers.Concatenate)
+PASS_THROUGH = layers_of(*PASSING_KINDS)
+BARRIERS = layers_of(*BARRIER_KINDS)
 # Masked layers narrow through their pruning protocol; any other layer fixes its groups.
-KNOWN = (*PASS_THROUGH, MaskedLayer, keras.layers.Flatten)
+KNOWN = (*PASS_THROUGH, MaskedLayer, *layers_of("flatten"))
 
 
 class ChannelGroups:

@@ -23,10 +23,8 @@ from keras_gcnprune.pruning.masks import (
     masked_layers,
 )
 from keras_gcnprune.pruning.schedules import ConstantSparsity, Schedule
+from keras_gcnprune.pruning.stock import UNPRUNED_WEIGHTS
 
-# Stock layers that keep their weights unpruned in a pruned model, as the toolkit keeps them.
-KEPT_AS_THEY_ARE = (keras.layers.BatchNormalization, keras.layers.LayerNormalization,
-                    keras.layers.PReLU)
 # The toolkit's options that would change which weights are pruned: refused unless default.
 TOOLKIT_DEFAULTS = {"block_size": (1, 1), "block_pooling_type": "AVG", "pruning_policy": None,
                     "sparsity_m_by_n": None}
@@ -119,13 +117,13 @@ def _cannot_prune(layer) -> ValueError:
     return ValueError(
         f"Layer {layer.name!r} ({type(layer).__name__}) cannot be pruned: prunable stock "
         f"layers are {sorted(cls.__name__ for cls in prunable_forms())}; "
-        f"{sorted(cls.__name__ for cls in KEPT_AS_THEY_ARE)}, the keras_gcnprune layers and "
+        f"{sorted(cls.__name__ for cls in UNPRUNED_WEIGHTS)}, the keras_gcnprune layers and "
         "layers without weights are kept as they are.")
 
 
 def _clone(layer: keras.layers.Layer) -> keras.layers.Layer:
     """A new, unbuilt layer of the same config (its weights are copied once it is built)."""
-    if layer.weights and not isinstance(layer, (*KEPT_AS_THEY_ARE, MaskedLayer)):
+    if layer.weights and not isinstance(layer, (*UNPRUNED_WEIGHTS, MaskedLayer)):
         raise _cannot_prune(layer)
     return layer.__class__.from_config(layer.get_config())
 

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_gcnprune.layers import ConstantOffset, MaskedLayer
+from keras_gcnprune.layers import MaskedLayer
 from keras_gcnprune.layers.shadow import (
     EXACT,
     Shadow,
@@ -39,21 +39,12 @@ from keras_gcnprune.layers.shadow import (
     sample_of,
 )
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
+from keras_gcnprune.pruning.stock import layers_of
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
-IDENTITY_LAYERS = (
-    keras.layers.BatchNormalization, keras.layers.LayerNormalization, keras.layers.ReLU,
-    keras.layers.Activation, keras.layers.Dropout, keras.layers.LeakyReLU, keras.layers.ELU,
-    keras.layers.PReLU, keras.layers.Softmax, keras.layers.SpatialDropout2D, ConstantOffset,
-)
-POOLING_LAYERS = (
-    keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D,
-    keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D,
-)
-WINDOW_POOLING_LAYERS = (
-    keras.layers.MaxPooling1D, keras.layers.MaxPooling2D,
-    keras.layers.AveragePooling1D, keras.layers.AveragePooling2D,
-)
+IDENTITY_LAYERS = layers_of("identity")
+POOLING_LAYERS = layers_of("global_pooling")
+WINDOW_POOLING_LAYERS = layers_of("window_pooling")
 
 
 def current_masks(model: keras.Model) -> Masks:
@@ -85,20 +76,20 @@ def _structural_rule(layer) -> Rule:
     """Rules of the layers that only move, merge or pass neurons."""
     if isinstance(layer, IDENTITY_LAYERS):
         return Rule(lambda layer_, x, s: x[0], lambda layer_, co, shapes, s: [co])
-    if isinstance(layer, (keras.layers.Reshape, keras.layers.Flatten)):
+    if isinstance(layer, layers_of("reshape", "flatten")):
         return Rule(
             lambda layer_, x, s: s.xp.reshape(x[0], tuple(layer_.output.shape[1:])),
             lambda layer_, co, shapes, s: [s.xp.reshape(co, shapes[0])],
         )
-    if isinstance(layer, keras.layers.Permute):
+    if isinstance(layer, layers_of("permute")):
         order = [d - 1 for d in layer.dims]
         return Rule(
             lambda layer_, x, s: s.xp.transpose(x[0], order),
             lambda layer_, co, shapes, s: [s.xp.transpose(co, list(np.argsort(order)))],
         )
-    if isinstance(layer, keras.layers.Add):
+    if isinstance(layer, layers_of("add")):
         return Rule(lambda layer_, x, s: sum(x), lambda layer_, co, shapes, s: [co] * len(shapes))
-    if isinstance(layer, keras.layers.Concatenate):
+    if isinstance(layer, layers_of("concatenate")):
         return Rule(_concat_forward, _concat_backward)
     if isinstance(layer, WINDOW_POOLING_LAYERS):
         return Rule(_window_pool_forward, _window_pool_backward)
