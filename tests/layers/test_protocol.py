@@ -121,7 +121,8 @@ def test_a_layer_type_without_the_protocol_is_named():
 
     inputs = keras.Input((4,))
     model = keras.Model(inputs, Unfinished(name="unfinished")(inputs))
-    with pytest.raises(NotImplementedError, match=r"Unfinished \('unfinished'\) does not "
-                                                  r"implement shadow_forward"):
+    assert not Unfinished.implements("reachability")
+    with pytest.raises(ValueError, match=r"Layer 'unfinished' \(Unfinished\) lists its masked "
+                                         r"weights but states no reachability rules"):
         reachability(model)
 
