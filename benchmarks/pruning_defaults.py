@@ -14,6 +14,7 @@ Resumable: rerun the same command and finished trainings are skipped.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -84,15 +85,19 @@ def page(args: argparse.Namespace, rows: list[dict]) -> str:
              f"{args.rates}, accuracies averaged over the rates. The dense models of the same "
              "settings are on [defaults.md](defaults.md).", "", machine_line(results), "",
              *leave_one_dataset_out(rows),
-             "## Every run", "", "| dataset | candidate | rate | validation % | test % | "
-             "compacted weights | compacted MACs |", "|---|---|---|---|---|---|---|"]
+             "## Every run", "", "Compacted sizes against the dense model's (the pruned run's "
+             "own architecture before compaction).", "",
+             "| dataset | candidate | rate | validation % | test % | compacted weights | "
+             "compacted MACs |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         for run in sorted(row["runs"], key=lambda r: r["rate"]):
+            dense_macs = json.loads((Path(run["run"]) / "metrics.json").read_text())["macs"]
             lines.append(f"| {row['dataset']} | {row['recipe']} | {run['rate']:g} | "
                          f"{100 * run['validation_accuracy']:.2f} | "
                          f"{100 * run['test_accuracy']:.2f} | "
-                         f"{run.get('compacted_parameters', run['parameters']):,} | "
-                         f"{run.get('compacted_macs', 0):,} |")
+                         f"{run['compacted_parameters']:,} "
+                         f"({run['compacted_parameters'] / run['parameters']:.2f}x) | "
+                         f"{run['compacted_macs']:,} ({run['compacted_macs'] / dense_macs:.3f}x) |")
     return "\n".join(lines) + "\n"
 
 
