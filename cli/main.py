@@ -21,6 +21,7 @@ from keras_gcnprune.cli.options import (
     parse_streams,
     pruning_options,
     renamed,
+    with_options,
 )
 from keras_gcnprune.data.errors import ON_ERROR_CHOICES
 from keras_gcnprune.export.convert import GPU_ENGINE_MODES
@@ -168,9 +169,7 @@ def training_options(command):
         click.option("--overwrite", is_flag=True,
                      help="Replace a run of other settings in --out (otherwise refused)."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def _config(dataset, protocol, model_name, options, epochs, batch_size, frames, streams,
@@ -291,8 +290,8 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
     from keras_gcnprune.pruning import PruningConfig, pruning_settings
     from keras_gcnprune.training import RunDirectory
 
-    settings = {name: options.pop(name) for name in
-                [s.name for s in pruning_settings() if s.name not in ("begin", "end")]}
+    settings = {setting.name: options.pop(setting.name) for setting in pruning_settings()
+                if setting.name not in ("begin", "end")}
     settings["begin"], settings["end"] = options.pop("ramp")
     settings["budgets"], settings["rates"] = settings["budgets"] or (), settings["rates"] or ()
     initial_model = None

@@ -138,11 +138,14 @@ def pruning_options(*names: str, defaults: object | None = None):
                if name == "begin" else _pruning_option(setting, defaults)
                for name, setting in settings.items() if name != "end"]
 
-    def decorate(command):
-        for option in reversed(options):
-            command = option(command)
-        return command
-    return decorate
+    return lambda command: with_options(command, options)
+
+
+def with_options(command, options: list):
+    """`command` with `options` (click decorators) applied, the first one shown first."""
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _pruning_option(setting, defaults: object | None):
@@ -164,9 +167,7 @@ def _pruning_option(setting, defaults: object | None):
         parse = ITEM_PARSERS[described["items"]]
         extra["callback"] = lambda _, __, value: parse(value)
         default = None if defaults is not None or not setting.default else \
-            ",".join(f"{item:g}" for item in setting.default)
-    if not flags and setting.type == "bool":
-        extra["is_flag"] = True
+            _shown(setting.default)
     return click.option(declaration, setting.name, default=default, help=help, **extra)
 
 

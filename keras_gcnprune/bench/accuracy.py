@@ -34,7 +34,7 @@ from keras_gcnprune.bench.results import (
 from keras_gcnprune.data import Preprocessing, SkeletonDataset, load_dataset, protocol_names
 from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning import BLOCK_DENSITY, PRUNING_PRESETS, PruningConfig
-from keras_gcnprune.pruning.config import check_start_ratio, pruning_settings
+from keras_gcnprune.pruning.config import check_start_ratio, settings_used_by
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
 from keras_gcnprune.training import (
     DistillationConfig,
@@ -73,10 +73,8 @@ PRUNING_SETTINGS = ("rates_per_step", "rate_weights", "self_distillation",
 
 def presets_using(setting: str) -> tuple[str, ...]:
     """The pruning presets whose method uses a `PruningConfig` setting."""
-    (described,) = pruning_settings(setting)
-    methods = described.metadata["methods"]
     return tuple(name for name, preset in PRUNING_PRESETS.items()
-                 if methods is None or preset["method"] in methods)
+                 if setting in settings_used_by(preset["method"]))
 
 
 TCP_METHODS = presets_using("supervision_strength")
@@ -590,7 +588,6 @@ COVERAGE_SETTINGS = ("methods", "rates", "protocols", "seeds")
 # had their default's behaviour before they existed).
 BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": False,
                             "streams": ("joint",), "refit": False, "block_density": 0.5}
-
 
 
 def saved_settings(results: dict) -> dict:

@@ -283,9 +283,7 @@ class PruningConfig:
         if name not in PRUNING_PRESETS:
             raise ValueError(f"Unknown pruning preset {name!r}; choose one of "
                              f"{', '.join(PRUNING_PRESETS)}.")
-        method = PRUNING_PRESETS[name]["method"]
-        used = {setting.name for setting in fields(cls)
-                if setting.metadata["methods"] is None or method in setting.metadata["methods"]}
+        used = settings_used_by(PRUNING_PRESETS[name]["method"])
         return cls(**{**PRUNING_PRESETS[name],
                       **{key: value for key, value in settings.items() if key in used}})
 
@@ -347,6 +345,13 @@ PRUNING_PRESETS: dict[str, dict[str, Any]] = {
        for supervision in SUPERVISION if supervision != "both"},
     "tcp_block": {"method": "tcp", "block_density": BLOCK_DENSITY},
 }
+
+
+def settings_used_by(method: str) -> set[str]:
+    """The names of the `PruningConfig` settings that `method` uses (each field's
+    `metadata["methods"]`; None: every method)."""
+    return {setting.name for setting in fields(PruningConfig)
+            if setting.metadata["methods"] is None or method in setting.metadata["methods"]}
 
 
 def pruning_settings(*names: str) -> list[Field]:

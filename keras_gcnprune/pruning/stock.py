@@ -47,6 +47,11 @@ PASSING_KINDS = ("identity", "global_pooling", "window_pooling", "add")
 BARRIER_KINDS = ("reshape", "permute", "concatenate")
 
 
+def stock_kind(layer: keras.layers.Layer) -> str | None:
+    """The kind of a stock layer (`STOCK_LAYERS`), None for any other layer."""
+    return next((kind for cls, kind in STOCK_LAYERS.items() if isinstance(layer, cls)), None)
+
+
 def layers_of(*kinds: str) -> tuple[type, ...]:
     """The stock layer classes of these kinds, for `isinstance`.
 

@@ -39,12 +39,9 @@ from keras_gcnprune.layers.shadow import (
     sample_of,
 )
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights
-from keras_gcnprune.pruning.stock import layers_of
+from keras_gcnprune.pruning.stock import stock_kind
 
 Masks = dict[str, np.ndarray]  # mask variable path -> 0/1 array
-IDENTITY_LAYERS = layers_of("identity")
-POOLING_LAYERS = layers_of("global_pooling")
-WINDOW_POOLING_LAYERS = layers_of("window_pooling")
 
 
 def current_masks(model: keras.Model) -> Masks:
@@ -74,26 +71,27 @@ MASKED_RULE = Rule(
 
 def _structural_rule(layer) -> Rule:
     """Rules of the layers that only move, merge or pass neurons."""
-    if isinstance(layer, IDENTITY_LAYERS):
+    kind = stock_kind(layer)
+    if kind == "identity":
         return Rule(lambda layer_, x, s: x[0], lambda layer_, co, shapes, s: [co])
-    if isinstance(layer, layers_of("reshape", "flatten")):
+    if kind in ("reshape", "flatten"):
         return Rule(
             lambda layer_, x, s: s.xp.reshape(x[0], tuple(layer_.output.shape[1:])),
             lambda layer_, co, shapes, s: [s.xp.reshape(co, shapes[0])],
         )
-    if isinstance(layer, layers_of("permute")):
+    if kind == "permute":
         order = [d - 1 for d in layer.dims]
         return Rule(
             lambda layer_, x, s: s.xp.transpose(x[0], order),
             lambda layer_, co, shapes, s: [s.xp.transpose(co, list(np.argsort(order)))],
         )
-    if isinstance(layer, layers_of("add")):
+    if kind == "add":
         return Rule(lambda layer_, x, s: sum(x), lambda layer_, co, shapes, s: [co] * len(shapes))
-    if isinstance(layer, layers_of("concatenate")):
+    if kind == "concatenate":
         return Rule(_concat_forward, _concat_backward)
-    if isinstance(layer, WINDOW_POOLING_LAYERS):
+    if kind == "window_pooling":
         return Rule(_window_pool_forward, _window_pool_backward)
-    if isinstance(layer, POOLING_LAYERS) and not layer.keepdims:
+    if kind == "global_pooling" and not layer.keepdims:
         return Rule(
             lambda layer_, x, s: s.xp.sum(s.xp.reshape(x[0], (-1, x[0].shape[-1])), axis=0),
             lambda layer_, co, shapes, s: [s.xp.broadcast_to(co, shapes[0])],

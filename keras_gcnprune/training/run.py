@@ -40,6 +40,7 @@ from keras_gcnprune.pruning import (
     extract,
     extraction_masks,
     prunable_weights,
+    realized_rate,
     recalibrate_batch_norm,
     strip_pruning,
 )
@@ -575,9 +576,9 @@ def pruning_report(model: keras.Model) -> dict:
     multi-rate pruning need no more)."""
     if not layers_without_reachability(model):
         return connectivity_report(model)
-    masks = [weight.mask.numpy() for weight in prunable_weights(model)]
-    kept = int(sum(mask.sum() for mask in masks))
-    return {"total": {"rate": 1.0 - kept / sum(mask.size for mask in masks), "kept": kept}}
+    weights = prunable_weights(model)
+    kept = int(sum(weight.mask.numpy().sum() for weight in weights))
+    return {"total": {"rate": realized_rate(weights), "kept": kept}}
 
 
 def rate_summary(report: dict) -> dict:
