@@ -32,11 +32,11 @@ HOWS = ("ranked", "consistent")
 def measurements(run: str, min_rate: float, done: set, datasets: dict):
     """(rate, how, metrics) of every extraction of `run` not in `done`."""
     model, info = load_run(run)
-    pruning = info["config"]["pruning"]
-    rates = [r for r in (pruning.get("rates") or [pruning["rate"]]) if r >= min_rate]
+    pruning = info.pruning
+    rates = [r for r in (pruning["rates"] or [pruning["rate"]]) if r >= min_rate]
     if all((run, rate, how) in done for rate in rates for how in HOWS):
         return
-    name = info["config"]["dataset"]
+    name = info.config["dataset"]
     _, data = run_data(info, on_error="skip", loaded=datasets.get(name))
     datasets[name] = data.dataset
     for rate in rates:

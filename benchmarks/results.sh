@@ -8,7 +8,7 @@
 # model has each budget's weights and compared at compacted weights: on MSR's validation density
 # 1 beat 0.5 at every compacted size); the smallest budgets
 # from a start ten times the budget (benchmarks/small_budgets.sh's 3-seed folders, when
-# present); ST-GCN on SBU fold 1; the speed and export benchmarks.
+# present); the speed and export benchmarks. (ST-GCN's frontier: docs/frontier_stgcn.md.)
 # About 11 hours on 2 CPU cores (the dense recipes about 3 hours; pruning with --jobs 2: MSR
 # about 45 minutes, JHMDB 2 hours, SBU 3.5 hours). Resumable: rerun it and finished runs are
 # skipped. Runs go to $RUNS (default runs/results).
@@ -35,13 +35,9 @@ for dataset in msr jhmdb; do
     gcnprune bench accuracy --dataset "$dataset" --out "$RUNS/${dataset}_ramp03" --ramp 0,0.3 \
         "${ACCURACY[@]}"
 done
-gcnprune bench accuracy --dataset sbu --model stgcn --protocol fold1 --out "$RUNS/sbu_stgcn" \
-    --methods dense,tcp,tcp_block --rates 0.95,0.99 --seeds 1 --epochs 80 --jobs 2
 gcnprune bench speed --out "$RUNS/speed"
-gcnprune bench export --runs "$RUNS/sbu" --out "$RUNS/export"
 gcnprune bench export --runs "$RUNS/jhmdb_ramp03" --methods small_dense,tcp_block \
     --out "$RUNS/export_jhmdb_block"
-gcnprune bench export --runs "$RUNS/sbu_stgcn" --out "$RUNS/export_stgcn"
 gcnprune bench export --out "$RUNS/export_untrained"
 pages=("$RUNS/dense_streams" "$RUNS/dense_sbu160" "$RUNS/dense_stgcn" "$RUNS/msr"
        "$RUNS/msr_ramp03" "$RUNS/jhmdb" "$RUNS/jhmdb_ramp03" "$RUNS/sbu")
@@ -49,5 +45,5 @@ for dataset in jhmdb msr sbu; do
     folder="$SMALL_BUDGETS/${dataset}_ratio10_3seeds"
     if [[ -f "$folder/results.json" ]]; then pages+=("$folder"); fi
 done
-python benchmarks/results_page.py "${pages[@]}" "$RUNS/sbu_stgcn" "$RUNS/speed" "$RUNS/export" \
-    "$RUNS/export_jhmdb_block" "$RUNS/export_stgcn" "$RUNS/export_untrained" --to docs/results.md
+python benchmarks/results_page.py "${pages[@]}" "$RUNS/speed" "$RUNS/export_jhmdb_block" \
+    "$RUNS/export_untrained" --to docs/results.md

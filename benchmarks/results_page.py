@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import shutil
 import sys
@@ -260,7 +261,7 @@ def _across_section(group: list[tuple[dict, str]]) -> list[str]:
     nonzero, *others = [budget_table(rows, shown, size, shapes) for size in BUDGET_SIZES]
     tables = [nonzero, budget_leads(rows, shown, shapes), *others]
     return [f"## {DATASET_TITLES.get(name, name)}: the best model within a budget across "
-            f"{len(group)} benchmarks", "",
+            f"{len(group)} benchmark{'s' if len(group) > 1 else ''}", "",
             "Each method's model of the best validation accuracy among every rate and pruning "
             "setting of " + ", ".join(f"[{folder}]({folder}/{RESULTS_FILE})"
                                       for _, folder in group)
@@ -292,14 +293,83 @@ def _table_section(results: dict, folder: str, title: str, table: str) -> list[s
             "", table, f"Raw results: [{folder}/{RESULTS_FILE}]({folder}/{RESULTS_FILE}).", ""]
 
 
-def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = "") -> Path:
-    """Writes the results page from benchmark output folders.
+def _dataset_of(results: dict) -> str | None:
+    """The dataset a benchmark measures (None for one of several datasets or of none)."""
+    settings = results.get("settings") or {}
+    if results["benchmark"] == "accuracy":
+        return settings["dataset"].split(":")[0]
+    datasets = settings.get("datasets") or []
+    return datasets[0] if len(datasets) == 1 else None
+
+
+def _date(results: dict) -> str:
+    return results.get("machine", {}).get("date", "")
+
+
+def _demoted(lines: list[str], levels: int) -> list[str]:
+    """Section lines with their headings `levels` deeper."""
+    return [re.sub(r"^(#+) ", "#" * levels + r"\1 ", line, flags=re.MULTILINE)
+            for line in lines]
+
+
+def _copy_results(out_dir: Path, target: Path) -> set[str]:
+    """Copies a benchmark folder's results and plots into `target`; the names copied."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied = set()
+    for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT, COMPACTED_PLOT):
+        if (out_dir / name).exists():
+            if (out_dir / name).resolve() != (target / name).resolve():  # not its own copy
+                shutil.copyfile(out_dir / name, target / name)
+            copied.add(name)
+    return copied
+
+
+def _section(results: dict, folder: str, copied: set[str]) -> list[str]:
+    """One benchmark's section, headed `## title`."""
+    from keras_gcnprune.bench.export import export_table
+    from keras_gcnprune.bench.speed import speed_table
+    from keras_gcnprune.bench.streaming import detection_table, stream_table
+
+    kind = results["benchmark"]
+    if kind == "accuracy":
+        return _accuracy_section(results, folder, copied)
+    if kind == "recipes":
+        return _recipes_section(results, folder)
+    title, table = {
+        "speed": lambda: ("Training step time against dense", speed_table(results)),
+        "stream": lambda: ("The app loop on a recorded stream", stream_table(results)),
+        "detect": lambda: ("Gesture onsets in continuous recordings (SHREC'21's rule)",
+                           detection_table(results)),
+    }.get(kind, lambda: (_export_title(results), export_table(results)))()
+    return _table_section(results, folder, title, table)
+
+
+def _archived(text: str, commit: str) -> str:
+    """A page whose data left the repository: no plots, each benchmark's raw results named at
+    the commit that last held them, its other links as plain folder names."""
+    text = re.sub(r"^!\[.*\n", "", text, flags=re.MULTILINE)
+    text = re.sub(rf"Raw results: \[results/([^/\]]+)/{RESULTS_FILE}\]\([^)]*\)\.",
+                  rf"Raw results: `git show {commit}:docs/results/\1/{RESULTS_FILE}`.", text)
+    return re.sub(r"\[results/([^\]]+)\]\(results/[^)]*\)", r"`\1`", text)
+
+
+OTHER = "Speed, export and the app loop"
+ACROSS = "Across datasets"
+
+
+def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = "",
+               archived_at: str | None = None) -> Path:
+    """Writes a results page from benchmark output folders, one part per dataset: the best
+    model within each budget first, then every benchmark, newest first.
 
     Args:
-        out_dirs: `--out` folders of `gcnprune bench accuracy`, `speed` or `export`; each
-            one's files are copied into `results/<its folder name>`.
-        to: The Markdown file to write (its `results/` sibling folder receives the copies).
+        out_dirs: `--out` folders of `gcnprune bench accuracy`, `speed` or `export` (or of
+            this project's scripts); each one's files are copied into `results/<its folder
+            name>` beside the page.
+        to: The Markdown file to write.
         command: The command that generated the page, recorded in it.
+        archived_at: Write an archive page instead: nothing is copied and no plot is shown;
+            each section names its raw results at this git commit.
 
     Returns:
         The path of the Markdown file.
@@ -307,50 +377,48 @@ def write_docs(out_dirs: Sequence[str | Path], to: str | Path, command: str = ""
     Example:
         >>> write_docs(["runs/bench/accuracy"], "docs/results.md")  # doctest: +SKIP
     """
-    from keras_gcnprune.bench.export import export_table
-    from keras_gcnprune.bench.speed import speed_table
-    from keras_gcnprune.bench.streaming import detection_table, stream_table
-
     to = Path(to)
-    lines = ["# Results", "",
-             "Generated from benchmark runs by `benchmarks/results_page.py`; do not edit by hand."
-             + (f" Command: `{command}`." if command else ""), ""]
     loaded = {out_dir: load_results(out_dir) for out_dir in map(Path, out_dirs)}
-    keys = {out_dir: _models_key(results) for out_dir, results in loaded.items()}
-    groups: dict[str, list[tuple[dict, str]]] = {}
+    parts: dict[str, list[tuple[dict, str, list[str]]]] = {}
+    groups: dict[tuple[str, str], list[tuple[dict, str]]] = {}
     for out_dir, results in loaded.items():
         folder = f"results/{out_dir.name}"
-        target = to.parent / folder
-        target.mkdir(parents=True, exist_ok=True)
-        copied = set()
-        for name in (RESULTS_FILE, ACCURACY_PLOT, DISCONNECTED_PLOT, WEIGHTS_PLOT,
-                     COMPACTED_PLOT):
-            if (out_dir / name).exists():
-                if (out_dir / name).resolve() != (target / name).resolve():  # not its own copy
-                    shutil.copyfile(out_dir / name, target / name)
-                copied.add(name)
+        copied = set() if archived_at else _copy_results(out_dir, to.parent / folder)
+        lines = _section(results, folder, copied)
+        dataset = _dataset_of(results)
+        part = DATASET_TITLES.get(dataset, dataset) if dataset else \
+            (ACROSS if results["benchmark"] == "recipes" else OTHER)
+        parts.setdefault(part, []).append((results, folder, lines))
         if results["benchmark"] == "accuracy":
-            lines += _accuracy_section(results, folder, copied)
-            group = groups.setdefault(keys[out_dir], [])
-            group.append((results, folder))
-            if len(group) > 1 and len(group) == list(keys.values()).count(keys[out_dir]):
-                lines += _across_section(group)
-        elif results["benchmark"] == "speed":
-            lines += _table_section(results, folder, "Training step time against dense",
-                                    speed_table(results))
-        elif results["benchmark"] == "recipes":
-            lines += _recipes_section(results, folder)
-        elif results["benchmark"] == "stream":
-            lines += _table_section(results, folder, "The app loop on a recorded stream",
-                                    stream_table(results))
-        elif results["benchmark"] == "detect":
-            lines += _table_section(results, folder, "Gesture onsets in continuous recordings "
-                                    "(SHREC'21's rule)", detection_table(results))
-        else:
-            lines += _table_section(results, folder, _export_title(results),
-                                    export_table(results))
-    to.write_text("\n".join(lines))
+            groups.setdefault((part, _models_key(results)), []).append((results, folder))
+    order = sorted(parts, key=lambda part: (part in (ACROSS, OTHER), part == OTHER, part))
+    lines = ["# Archived results" if archived_at else "# Results", "",
+             "Generated from benchmark runs by `benchmarks/results_page.py`; do not edit by hand."
+             + (f" Command: `{command}`." if command else ""), "",
+             *([f"Superseded by later measurements and kept for the record; their data left the "
+                f"repository after commit {archived_at}, where each section names them.", ""]
+               if archived_at else []),
+             "One part per dataset: the best model within each budget first (chosen on "
+             "validation across the benchmarks of the same models), then every benchmark, "
+             "newest first.", "",
+             *[f"- [{part}](#{_anchor(part)})" for part in order], ""]
+    for part in order:
+        lines += [f"## {part}", ""]
+        for (group_part, _), group in groups.items():
+            if group_part == part:
+                lines += _demoted(_across_section(group), 1)
+        for _, _, section in sorted(parts[part], key=lambda item: _date(item[0]),
+                                    reverse=True):
+            lines += _demoted(section, 1)
+    text = "\n".join(lines)
+    to.write_text(_archived(text, archived_at) if archived_at else text)
     return to
+
+
+def _anchor(title: str) -> str:
+    """GitHub's anchor of a heading."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
 
 
 def main() -> None:
@@ -359,10 +427,14 @@ def main() -> None:
     parser.add_argument("--to", default="docs/results.md",
                         help="The Markdown page to write; results.json files and plots are "
                              "copied into the results/ folder beside it.")
+    parser.add_argument("--archived-at", metavar="COMMIT",
+                        help="Write an archive page: copy nothing, show no plot, and name each "
+                             "benchmark's raw results at this commit.")
     args = parser.parse_args()
     try:
         path = write_docs(args.out_dirs, args.to, command=shlex.join(
-            ["python", "benchmarks/results_page.py", *sys.argv[1:]]))
+            ["python", "benchmarks/results_page.py", *sys.argv[1:]]),
+            archived_at=args.archived_at)
     except FileNotFoundError as error:
         raise SystemExit(f"Error: {error}") from None
     print(f"Written: {path}")

@@ -298,13 +298,12 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
     if from_run:
         run, model_file = RunDirectory.holding(from_run)
         _, info = run.load(model_file)
-        trained = info["config"]
         if click.get_current_context().get_parameter_source("dataset") is \
                 click.core.ParameterSource.DEFAULT:
-            options["dataset"] = trained["dataset"]
-        options["protocol"] = options["protocol"] or trained["protocol"]
-        options["frames"] = trained["preprocessing"]["frames"]
-        options["streams"] = ",".join(trained["preprocessing"]["streams"])
+            options["dataset"] = info.config["dataset"]
+        options["protocol"] = options["protocol"] or info.config["protocol"]
+        options["frames"] = info.preprocessing.frames
+        options["streams"] = ",".join(info.streams)
         initial_model = str(model_file)
     if settings["budgets"] and click.get_current_context().get_parameter_source("rate") is \
             not click.core.ParameterSource.DEFAULT:

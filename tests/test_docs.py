@@ -29,8 +29,8 @@ def test_the_readme_is_a_front_door():
     assert len((PROJECT_ROOT / "README.md").read_text().splitlines()) <= 200
 
 
-def test_every_relative_link_of_the_pages_resolves():
-    for page in PAGES:
+def test_every_relative_link_of_every_page_resolves():
+    for page in [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").rglob("*.md"))]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
             assert (page.parent / target).exists(), f"{page.name}: {target}"
 

@@ -22,7 +22,7 @@ from keras_gcnprune.data import load_dataset, split
 from keras_gcnprune.data.preprocessing import resample
 from keras_gcnprune.deploy import LiteRtClassifier, StreamingClassifier, stream_decisions
 from keras_gcnprune.export import export_run, gpu_engine_missing
-from keras_gcnprune.training import RunDirectory
+from keras_gcnprune.training import RunDirectory, RunInfo
 
 
 @dataclass
@@ -51,8 +51,8 @@ class StreamBench:
     on_error: str = "raise"
 
 
-def _clips(bench: StreamBench, info: dict):
-    config = info["config"]
+def _clips(bench: StreamBench, info: RunInfo):
+    config = info.config
     dataset = load_dataset(bench.dataset or config["dataset"], bench.on_error)
     train, test = split(dataset, bench.protocol or config["protocol"])
     window = bench.window or int(np.median([len(s) for s in train.sequences]))
@@ -123,12 +123,12 @@ def run_stream(bench: StreamBench) -> dict:
     return result
 
 
-def _training(info: dict) -> dict:
+def _training(info: RunInfo) -> dict:
     """What a stream benchmark's table says of how its run trained."""
-    config = info["config"]
+    config = info.config
     return {"model": config["model"], "epochs": config["epochs"],
-            "stream_windows": config.get("stream_windows", 0),
-            "crop": (config.get("augmentation") or {}).get("crop", 1.0)}
+            "stream_windows": config["stream_windows"],
+            "crop": (config["augmentation"] or {"crop": 1.0})["crop"]}
 
 
 def _training_line(trained: dict) -> str:
@@ -243,10 +243,10 @@ def run_detection(bench: DetectionBench) -> dict:
     from keras_gcnprune.data.registry import dataset_location
 
     info = RunDirectory(bench.run).read_info()
-    if info["class_names"][-1] != BACKGROUND:
+    if info.class_names[-1] != BACKGROUND:
         raise ValueError(f"{bench.run} has no background class {BACKGROUND!r}: train it on "
                          "shrec21, whose clips include the frames between gestures.")
-    spec = bench.data or info["config"]["dataset"]
+    spec = bench.data or info.config["dataset"]
     recordings = shrec21_streams(dataset_location(spec))
     parts = _recording_parts(info, spec)
     with tempfile.TemporaryDirectory() as folder:
@@ -273,17 +273,18 @@ def run_detection(bench: DetectionBench) -> dict:
             "loop": {"window": window, "lag": lag}}
 
 
-def _recording_parts(info: dict, spec: str) -> dict[int, str]:
-    """`validation` for the protocol's test recordings, `choice` for those the run held out
-    of its training split; the rest were trained on."""
+def _recording_parts(info: RunInfo, spec: str) -> dict[int, str]:
+    """`validation` for the protocol's test recordings, `choice` for those the run's final
+    model never saw (held out of its training split and not refit on); the rest were trained
+    on."""
     from keras_gcnprune.data import validation_split
 
     dataset = load_dataset(spec)
-    train, test = split(dataset, info["config"]["protocol"])
+    config = info.config
+    train, test = split(dataset, config["protocol"])
     parts = {int(g): "validation" for g in test.meta["group"]}
-    fraction = info["config"].get("validation", 0.0)
-    if fraction:
-        _, held = validation_split(train, fraction, info["config"].get("seed", 0))
+    if config["validation"] and not config["refit"]:
+        _, held = validation_split(train, config["validation"], config["seed"])
         parts |= {int(g): "choice" for g in held.meta["group"]}
     return parts
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 
 from keras_gcnprune.data.dataset import check_class_names
 from keras_gcnprune.layers import SkeletonPreprocessing
 from keras_gcnprune.pruning.masks import masked_layers, prunable_weights, realized_rate
 
+if TYPE_CHECKING:
+    from keras_gcnprune.training import RunInfo
 
-def export_metadata(model: keras.Model, run_info: dict | None = None, quantization: str = "none",
-                    batch_size: int = 1) -> dict:
+
+def export_metadata(model: keras.Model, run_info: RunInfo | None = None,
+                    quantization: str = "none", batch_size: int = 1) -> dict:
     """Builds the metadata embedded in exported models and written beside them.
 
     Args:
         model: The exported Keras model.
-        run_info: The training run's `run.json` (labels, layout, preprocessing, pruning); without
+        run_info: The training run's record (labels, layout, preprocessing, pruning); without
             it, labels are `class_0`, `class_1`, ... and the layout is unknown.
         quantization: The export's quantization.
         batch_size: The export's static batch.
@@ -29,12 +34,9 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
     from keras_gcnprune import __version__
     from keras_gcnprune.export.convert import INPUT_NAME, SIGNATURE, output_name
 
-    info = run_info or {}
-    config = info.get("config", {})
     _, frames, joints, channels = model.input_shape
     classes = int(model.output_shape[-1])
-    layout = info.get("layout")
-    labels = info.get("class_names") or [f"class_{i}" for i in range(classes)]
+    labels = list(run_info.class_names) if run_info else [f"class_{i}" for i in range(classes)]
     check_class_names(labels)
     if len(labels) != classes:
         raise ValueError(f"{len(labels)} class names for a model of {classes} outputs: an app "
@@ -50,15 +52,13 @@ def export_metadata(model: keras.Model, run_info: dict | None = None, quantizati
                    "dtype": "float32"},
         "raw_input": _raw_input(model),
         "labels": labels,
-        "layout": None if layout is None else {
-            "name": layout["name"], "joints": layout["joints"], "edges": layout["edges"],
-            "centre": layout.get("centre"),
-        },
+        "layout": None if run_info is None else {
+            key: value for key, value in run_info.layout.to_dict().items() if key != "persons"},
         "frames": frames,
         "joints": joints,
         "channels": channels,
-        "preprocessing": config.get("preprocessing"),
-        "pruning": _pruning(model, config.get("pruning")),
+        "preprocessing": run_info.config["preprocessing"] if run_info else None,
+        "pruning": _pruning(model, run_info.pruning if run_info else None),
         "quantization": quantization,
     }
 

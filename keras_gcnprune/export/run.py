@@ -23,7 +23,13 @@ from keras_gcnprune.export.raw_input import with_probabilities, with_raw_input
 from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning.compaction import compact
 from keras_gcnprune.reports import model_costs
-from keras_gcnprune.training import RunDirectory, check_data_fits, load_model_file, run_data
+from keras_gcnprune.training import (
+    RunDirectory,
+    RunInfo,
+    check_data_fits,
+    load_model_file,
+    run_data,
+)
 
 REPRESENTATIVE_SAMPLES = 256
 COMPACTION_TOLERANCE = 1e-5
@@ -48,7 +54,7 @@ def compacted_with_check(model: keras.Model, check_inputs: np.ndarray) -> tuple[
                        "max_abs_diff": difference}
 
 
-def _load(model_path: Path) -> tuple[keras.Model, dict | None]:
+def _load(model_path: Path) -> tuple[keras.Model, RunInfo | None]:
     run, model_file = RunDirectory.holding(model_path)
     if run.run_file.exists():
         return run.load(model_file)
@@ -80,9 +86,8 @@ def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration
         raise ValueError(f"dataset={dataset!r} (--dataset) needs the run's run.json beside "
                          "the model: it records the preprocessing the model expects.")
     if raw_input:
-        trained = Preprocessing.from_dict(info["config"]["preprocessing"])
-        raw = Preprocessing(frames=trained.frames, centre=False, scale=False)
-        info = {**info, "config": {**info["config"], "preprocessing": raw.to_dict()}}
+        raw = Preprocessing(frames=info.preprocessing.frames, centre=False, scale=False)
+        info = info.with_config(preprocessing=raw.to_dict())
     config, data = run_data(info, dataset, protocol, on_error)
     check_data_fits(model, info, data.dataset, config.dataset)
     (x_train, y_train), (x_test, y_test) = data.train, data.test
@@ -90,7 +95,7 @@ def _data(model, info, dataset, protocol, on_error, raw_input: bool, calibration
     return x_train[chosen], x_test, np.asarray(y_test), x_test[:32]
 
 
-def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str | None,
+def _for_apps(model: keras.Model, info: RunInfo | None, raw_input: bool, axes: str | None,
               probabilities: bool) -> keras.Model:
     if not raw_input:
         return with_probabilities(model) if probabilities else model
@@ -98,11 +103,10 @@ def _for_apps(model: keras.Model, info: dict | None, raw_input: bool, axes: str 
         raise ValueError("raw_input=True (--raw-input) needs the run's run.json beside "
                          "the model: it records the preprocessing and the layout that the "
                          "graph must reproduce.")
-    return with_raw_input(model, Preprocessing.from_dict(info["config"]["preprocessing"]),
-                          info["layout"], axes, probabilities)
+    return with_raw_input(model, info.preprocessing, info.layout, axes, probabilities)
 
 
-def _metadata(pruned: keras.Model, info: dict | None, quantization: str, batch_size: int,
+def _metadata(pruned: keras.Model, info: RunInfo | None, quantization: str, batch_size: int,
               costs: dict | None) -> dict:
     """The export's metadata, its pruning rate taken on the model before compaction (against
     the unpruned model), with the compacted model's weights and MACs."""

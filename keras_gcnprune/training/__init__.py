@@ -26,6 +26,7 @@ from keras_gcnprune.training.run import (
     run_data,
     train,
 )
+from keras_gcnprune.training.run_info import RunInfo
 from keras_gcnprune.training.sizing import (
     SUGGESTED_START_RATIO,
     block_rate_for_budget,
@@ -61,6 +62,7 @@ __all__ = [
     "extract_run",
     "load_model_file",
     "load_run",
+    "RunInfo",
     "prepare_data",
     "pruning_start",
     "resolve_budgets",

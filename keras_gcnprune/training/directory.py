@@ -13,7 +13,6 @@ written under the folder's lock.
 
 from __future__ import annotations
 
-import copy
 import json
 import zipfile
 from collections.abc import Callable
@@ -22,15 +21,13 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from keras_gcnprune.data.dataset import check_class_names
 from keras_gcnprune.outputs import OutputFolder
+from keras_gcnprune.training.run_info import RUN_FILE, RunInfo
 
 if TYPE_CHECKING:
-    from keras_gcnprune.data import SkeletonDataset
     from keras_gcnprune.training.run import TrainConfig
 
 MODEL_FILE = "model.keras"
-RUN_FILE = "run.json"
 
 
 class RunConflictError(ValueError):
@@ -105,8 +102,7 @@ class RunDirectory:
         """Whether a finished run of exactly `config`'s settings is here."""
         if not (self.finished() and self.run_file.exists()):
             return False
-        saved = with_added_settings(self.read_info()["config"])
-        return not settings_difference(saved, config.to_dict())
+        return not settings_difference(self.read_info().config, config.to_dict())
 
     def claim(self, overwrite: bool, check_recorded: Callable[[], None]) -> None:
         """Makes this the run directory of what is about to be written (a training, an
@@ -138,49 +134,30 @@ class RunDirectory:
         self.output.remove(self.metrics_file.name)
 
     def check_same_settings(self, config: TrainConfig) -> None:
-        """Refuses a run directory whose `run.json` records other settings than `config` (a
-        setting added since it was written counts as its `SETTINGS_ADDED` value).
+        """Refuses a run directory whose `run.json` records other settings than `config`.
 
         Raises:
             RunConflictError: naming each differing setting, there and now.
         """
-        saved = with_added_settings(self.read_info()["config"])
-        details = settings_difference(saved, config.to_dict())
+        details = settings_difference(self.read_info().config, config.to_dict())
         if details:
             raise RunConflictError(
                 f"{self.path} holds a run with other settings ({details}). Use another output "
                 "directory, the same settings to continue it, or overwrite it.")
 
-    def write_info(self, config: TrainConfig, dataset: SkeletonDataset) -> None:
-        """Writes `run.json`: the settings, layout and class names needed to use the model."""
-        self.write_json(self.run_file, {
-            "config": config.to_dict(),
-            "layout": dataset.skeleton.to_dict(),
-            "class_names": list(dataset.class_names),
-            "dataset_name": dataset.name,
-        })
+    def write_info(self, info: RunInfo) -> None:
+        """Writes `run.json`: what using the model again needs."""
+        self.write_json(self.run_file, info.to_dict())
 
-    def read_info(self) -> dict:
-        """Reads `run.json`, refusing one that is not valid JSON or lacks its sections."""
+    def read_info(self) -> RunInfo:
+        """Reads `run.json`, refusing one that is not valid JSON or not a run record."""
         path = self.run_file
         try:
-            info = json.loads(path.read_text())
+            record = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{path} is not a readable run record ({error}); rerun the "
                              "training that wrote it.") from error
-        required = {"config", "layout", "class_names"}
-        if not isinstance(info, dict) or not required <= set(info) or \
-                not isinstance(info["config"], dict) or "preprocessing" not in info["config"] \
-                or not isinstance(info["class_names"], list):
-            raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with "
-                             "the preprocessing in config and class_names a list, as `gcnprune "
-                             "train` writes them.")
-        try:
-            check_class_names(info["class_names"])
-        except ValueError as error:
-            raise ValueError(f"{path}: {error} Restore the class names the run was trained "
-                             "with.") from error
-        return info
+        return RunInfo.from_dict(record, path)
 
     def write_metrics(self, metrics: dict) -> None:
         """Writes `metrics.json`, whole: write it last, it marks a finished run."""
@@ -207,7 +184,7 @@ class RunDirectory:
             raise ValueError(f"{path} is not a file of the run directory {self.path}.")
         return path.name
 
-    def load(self, model_file: Path | None = None) -> tuple[keras.Model, dict]:
+    def load(self, model_file: Path | None = None) -> tuple[keras.Model, RunInfo]:
         """The trained model (`model.keras`, or `model_file`) and its `run.json`.
 
         Raises:
@@ -232,32 +209,6 @@ class RunDirectory:
         model = load_model_file(model_file)
         check_run_matches_model(model, info, self.run_file)
         return model, info
-
-
-# Settings added after runs were first recorded, each with the value that trains as a run did
-# before the setting existed: a `run.json` without one is compared as if it held that value.
-SETTINGS_ADDED = {("warmup_epochs",): 0, ("stream_windows",): 0, ("label_smoothing",): 0.0,
-                  ("refit",): False, ("schedule",): "cosine",
-                  ("augmentation", "shear"): 0.0, ("augmentation", "crop"): 1.0,
-                  ("pruning", "supervision_strength"): 0.1,
-                  ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False,
-                  ("pruning", "self_distillation"): 0.0,
-                  ("pruning", "self_distillation_teacher"): "densest",
-                  ("pruning", "budgets"): (), ("pruning", "start_ratio"): None}
-
-
-def with_added_settings(saved: dict) -> dict:
-    """`saved` (a recorded configuration) with every `SETTINGS_ADDED` entry it lacks."""
-    saved = copy.deepcopy(saved)
-    for path, value in SETTINGS_ADDED.items():
-        parent = saved
-        for key in path[:-1]:
-            parent = parent.get(key)
-            if not isinstance(parent, dict):  # e.g. no augmentation at all
-                break
-        else:
-            parent.setdefault(path[-1], value)
-    return saved
 
 
 def settings_difference(saved: dict, wanted: dict) -> str:
@@ -300,27 +251,26 @@ def _check_archive_sizes(path: Path) -> None:
                     "file is not loaded.")
 
 
-def check_run_matches_model(model: keras.Model, info: dict, run_file: Path) -> None:
+def check_run_matches_model(model: keras.Model, info: RunInfo, run_file: Path) -> None:
     """Refuses a `run.json` that does not describe the model beside it (frames, joints,
     channels, classes), as a run directory rewritten by other settings could leave."""
-    preprocessing = info["config"]["preprocessing"]
     _, frames, joints, channels = model.input_shape
     mismatches = [
         f"{what}: {recorded} in {RUN_FILE}, {actual} in the model"
         for what, recorded, actual in (
-            ("frames", preprocessing["frames"], frames),
-            ("joints", len(info["layout"]["joints"]), joints),
-            ("classes", len(info["class_names"]), model.output_shape[-1]),
+            ("frames", info.preprocessing.frames, frames),
+            ("joints", len(info.layout.joints), joints),
+            ("classes", len(info.class_names), model.output_shape[-1]),
         ) if recorded != actual]
-    if channels % len(preprocessing["streams"]):
-        mismatches.append(f"streams: {len(preprocessing['streams'])} in {RUN_FILE}, which do "
+    if channels % len(info.streams):
+        mismatches.append(f"streams: {len(info.streams)} in {RUN_FILE}, which do "
                           f"not divide the model's {channels} input channels")
     if mismatches:
         raise ValueError(f"{run_file} does not describe the model beside it ("
                          + "; ".join(mismatches) + "); retrain the run, or overwrite it.")
 
 
-def load_run(model_path: str | Path) -> tuple[keras.Model, dict]:
+def load_run(model_path: str | Path) -> tuple[keras.Model, RunInfo]:
     """Loads a trained model and its `run.json` (from the run directory or the model's folder).
 
     Raises:

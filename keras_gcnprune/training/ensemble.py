@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_gcnprune.data import Preprocessing, SkeletonDataset
+from keras_gcnprune.data import SkeletonDataset
 from keras_gcnprune.models.ensemble import ensemble, union_of_streams
 from keras_gcnprune.training.directory import (
     RunConflictError,
@@ -22,25 +23,23 @@ from keras_gcnprune.training.run import (
     size_metrics,
     validation_metrics,
 )
+from keras_gcnprune.training.run_info import RunInfo
 
 # What members must share: the data they were trained and are evaluated on.
 SHARED_SETTINGS = ("dataset", "protocol", "seed", "validation", "refit")
 SHARED_PREPROCESSING = ("frames", "centre", "scale")
 
 
-def _check_same_data(infos: list[dict], paths: list[str]) -> None:
+def _check_same_data(infos: list[RunInfo], paths: list[str]) -> None:
     first = infos[0]
     for info, path in zip(infos[1:], paths[1:]):
-        differing = [f"{key}: {first['config'].get(key)!r} in {paths[0]}, "
-                     f"{info['config'].get(key)!r} in {path}"
-                     for key in SHARED_SETTINGS
-                     if info["config"].get(key) != first["config"].get(key)]
-        differing += [f"preprocessing {key}: {first['config']['preprocessing'][key]!r} in "
-                      f"{paths[0]}, {info['config']['preprocessing'][key]!r} in {path}"
+        differing = [f"{key}: {first.config[key]!r} in {paths[0]}, {info.config[key]!r} in "
+                     f"{path}" for key in SHARED_SETTINGS if info.config[key] != first.config[key]]
+        differing += [f"preprocessing {key}: {getattr(first.preprocessing, key)!r} in "
+                      f"{paths[0]}, {getattr(info.preprocessing, key)!r} in {path}"
                       for key in SHARED_PREPROCESSING
-                      if info["config"]["preprocessing"][key]
-                      != first["config"]["preprocessing"][key]]
-        if info["class_names"] != first["class_names"]:
+                      if getattr(info.preprocessing, key) != getattr(first.preprocessing, key)]
+        if info.class_names != first.class_names:
             differing.append(f"class names differ between {paths[0]} and {path}")
         if differing:
             raise ValueError("Ensemble members must be trained on the same data and split: "
@@ -50,7 +49,7 @@ def _check_same_data(infos: list[dict], paths: list[str]) -> None:
 def _check_same_members(run: RunDirectory, members: list[str]) -> None:
     """Refuses a directory holding another run (a training, or an ensemble of other members);
     the same ensemble is simply written again."""
-    recorded = [m["run"] for m in run.read_info().get("members", [])]
+    recorded = [m["run"] for m in run.read_info().members]
     if recorded != members:
         raise RunConflictError(
             f"{run.path} holds another run (members {recorded or 'none: a training'}). Use "
@@ -103,27 +102,26 @@ def ensemble_runs(run_paths: Sequence[str | Path], out_dir: str | Path,
                                started)
 
 
-def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: list[dict],
+def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: list[RunInfo],
                     member_metrics: list[dict], overwrite: bool,
                     dataset: SkeletonDataset | None, started: float) -> dict:
     run.claim(overwrite, lambda: _check_same_members(run, paths))
-    member_streams = [tuple(i["config"]["preprocessing"]["streams"]) for i in infos]
+    member_streams = [info.streams for info in infos]
     model = ensemble(members, member_streams)
-    preprocessing = Preprocessing.from_dict({**infos[0]["config"]["preprocessing"],
-                                             "streams": union_of_streams(member_streams)})
-    config = {**infos[0]["config"], "model": "ensemble", "model_options": {},
-              "preprocessing": preprocessing.to_dict(), "pruning": None}
-    info = {**infos[0], "config": config,
-            "members": [{"run": path, "model": i["config"]["model"],
-                         "streams": list(streams)}
-                        for path, i, streams in zip(paths, infos, member_streams)]}
-    _, data = run_data(info, on_error=config.get("on_error", "raise"), loaded=dataset)
+    preprocessing = dataclasses.replace(infos[0].preprocessing,
+                                        streams=union_of_streams(member_streams))
+    info = dataclasses.replace(
+        infos[0].with_config(model="ensemble", model_options={},
+                             preprocessing=preprocessing.to_dict(), pruning=None),
+        members=tuple({"run": path, "model": i.config["model"], "streams": list(streams)}
+                      for path, i, streams in zip(paths, infos, member_streams)))
+    _, data = run_data(info, on_error=info.config["on_error"], loaded=dataset)
     x_test, y_test = data.test
     run.save_model(model, run.model_file)
-    run.write_json(run.run_file, info)
+    run.write_info(info)
     metrics = {
-        "dataset": config["dataset"],
-        "protocol": config["protocol"],
+        "dataset": info.config["dataset"],
+        "protocol": info.config["protocol"],
         "model": "ensemble",
         "test_accuracy": evaluate_arrays(model, x_test, y_test),
         **validation_metrics(model, data),
@@ -144,7 +142,7 @@ def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: l
     return metrics
 
 
-def _selection_ensemble(paths: list[str], member_streams: list[tuple[str, ...]], info: dict,
+def _selection_ensemble(paths: list[str], member_streams: list[tuple[str, ...]], info: RunInfo,
                         dataset: SkeletonDataset | None) -> dict:
     """For refit members, what the metrics keep of the ensemble of their selection runs'
     models (`selection_metrics`: its validation accuracy); nothing for members not refit."""
@@ -152,7 +150,6 @@ def _selection_ensemble(paths: list[str], member_streams: list[tuple[str, ...]],
     if None in selections:  # members agree on refit (`SHARED_SETTINGS`): none was refit
         return {}
     model = ensemble([load_run(path)[0] for path in selections], member_streams)
-    selection_info = {**info, "config": {**info["config"], "refit": False}}
-    _, data = run_data(selection_info, on_error=info["config"].get("on_error", "raise"),
+    _, data = run_data(info.with_config(refit=False), on_error=info.config["on_error"],
                        loaded=dataset)
     return measured_selection(model, data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from keras_gcnprune.training.run import (
     run_data,
     selection_model,
 )
+from keras_gcnprune.training.run_info import RunInfo
 
 
 def extract_run(model_path: str | Path, rates: Sequence[float], out_dir: str | Path,
@@ -90,10 +91,10 @@ def _extract_all(model_path, folders: dict[str, float], out: OutputFolder, reads
                  consistent, calibration_batches, dataset, protocol, on_error,
                  overwrite: bool) -> list[dict]:
     model, info = load_run(model_path)
-    pruning = info["config"].get("pruning") or {}
-    if pruning.get("method") not in MULTI_RATE_METHODS:
+    pruning = info.pruning or {"method": None}
+    if pruning["method"] not in MULTI_RATE_METHODS:
         raise ValueError(
-            f"{model_path} was trained with pruning method {pruning.get('method')!r}; "
+            f"{model_path} was trained with pruning method {pruning['method']!r}; "
             f"extraction at any rate needs a run trained with one of {MULTI_RATE_METHODS} "
             "(gcnprune prune --method mrmp --rates ...), whose weights are aligned with a prior."
         )
@@ -105,7 +106,7 @@ def _extract_all(model_path, folders: dict[str, float], out: OutputFolder, reads
         options["consistent"] = consistent
     if calibration_batches:
         options["calibration_batches"] = calibration_batches
-    trained = set(pruning.get("rates") or [pruning["rate"]])
+    trained = set(pruning["rates"] or [pruning["rate"]])
     selection = _selection_extraction(model_path, dataset, protocol, on_error, options)
     results = []
     for name, rate in folders.items():
@@ -132,7 +133,7 @@ def _selection_extraction(model_path, dataset, protocol, on_error, options: dict
     return metrics_at
 
 
-def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: dict,
+def _extract_one(model, rate: float, target: RunDirectory, info: RunInfo, options: dict,
                  trained: set, data, model_path, x_train, pruning: dict,
                  overwrite: bool, selection) -> dict:
     """Writes one rate's run directory: `metrics.json` removed first and written last, so
@@ -146,18 +147,18 @@ def _extract_one(model, rate: float, target: RunDirectory, info: dict, options: 
         "trained": rate in trained,
         "consistent": options["consistent"],
         **extracted_metrics(extracted, data, closed_form_rate(
-            model, rate, pruning.get("prior", "gaussian"), options["include_adjacency"])),
+            model, rate, pruning["prior"], options["include_adjacency"])),
         **(selection(rate) if selection else {}),
         "extracted_from": str(model_path),
         "path": str(target.path),
     }
-    target.write_json(target.run_file, extracted_info)
+    target.write_info(extracted_info)
     target.write_metrics(metrics)
     return metrics
 
 
-def _check_same_extraction(target: RunDirectory, extracted_info: dict) -> None:
-    difference = settings_difference(target.read_info(), extracted_info)
+def _check_same_extraction(target: RunDirectory, extracted_info: RunInfo) -> None:
+    difference = settings_difference(target.read_info().to_dict(), extracted_info.to_dict())
     if difference:
         raise RunConflictError(f"{target.path} holds another extraction ({difference}). "
                                "Extract to another folder, or overwrite it.")
@@ -165,15 +166,13 @@ def _check_same_extraction(target: RunDirectory, extracted_info: dict) -> None:
 
 def recorded_extraction(pruning: dict) -> dict:
     """`extract`'s `consistent`, `calibration_batches` and `include_adjacency` as a run's
-    recorded pruning settings (`run.json`) ask, a setting recorded before it existed as runs
-    behaved then: the largest-ranked weights, and channel kernels only."""
-    return {"consistent": pruning.get("consistent_extraction", False),
-            "calibration_batches": pruning.get("calibration_batches", 10),
-            "include_adjacency": pruning.get("include_adjacency", False)}
+    recorded pruning settings (`RunInfo.pruning`) ask."""
+    return {"consistent": pruning["consistent_extraction"],
+            "calibration_batches": pruning["calibration_batches"],
+            "include_adjacency": pruning["include_adjacency"]}
 
 
-def _extracted_info(info: dict, rate: float, model_path, options: dict) -> dict:
-    info = copy.deepcopy(info)
-    info["config"]["pruning"]["rate"] = rate
-    return {**info, "extracted_from": str(Path(model_path).resolve()),
-            "extraction": dict(options)}
+def _extracted_info(info: RunInfo, rate: float, model_path, options: dict) -> RunInfo:
+    return dataclasses.replace(info.with_config(pruning={**info.pruning, "rate": rate}),
+                               extracted_from=str(Path(model_path).resolve()),
+                               extraction=dict(options))

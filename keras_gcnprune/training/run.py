@@ -58,7 +58,6 @@ from keras_gcnprune.training.directory import (
     load_model_file,
     load_run,
     settings_difference,
-    with_added_settings,
 )
 from keras_gcnprune.training.distillation import (
     DistillationConfig,
@@ -67,6 +66,7 @@ from keras_gcnprune.training.distillation import (
     label_accuracy,
     with_teacher_logits,
 )
+from keras_gcnprune.training.run_info import RunInfo
 
 SCHEDULES = ("cosine", "loss_adaptive")  # of the learning rate, `TrainConfig.schedule`
 # The input streams a training takes by default (the family, epochs and the rest are
@@ -410,7 +410,7 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
     trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
         else model
     compile_for_classification(trainer, config, steps=len(train_data))
-    run.write_info(config, dataset)
+    run.write_info(RunInfo.of_training(config, dataset))
     backup = ResumableBackup(run.output, run.backup_dir.name,
                              json.dumps(config.to_dict(), sort_keys=True))
     if not backup.resumable():
@@ -517,8 +517,8 @@ def only_extraction_differs(run: RunDirectory, config: TrainConfig) -> bool:
     models at its rates were extracted otherwise (`EXTRACTION_SETTINGS`)."""
     if config.pruning is None or not config.pruning.multi_rate or not run.finished():
         return False
-    saved, wanted = with_added_settings(run.read_info()["config"]), config.to_dict()
-    if not settings_difference(saved, wanted) or not isinstance(saved.get("pruning"), dict):
+    saved, wanted = run.read_info().config, config.to_dict()
+    if not settings_difference(saved, wanted) or not isinstance(saved["pruning"], dict):
         return False
     for settings in (saved, wanted):
         for name in EXTRACTION_SETTINGS:
@@ -541,7 +541,7 @@ def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset 
     model = load_model_file(run.model_file)
     metrics = _write_results(run, model, config, data, trained["train_time_s"],
                              started - trained["wall_time_s"], selection)
-    run.write_info(config, data.dataset)
+    run.write_info(RunInfo.of_training(config, data.dataset))
     return metrics
 
 
@@ -657,14 +657,14 @@ def evaluate_arrays(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size
     return float(np.mean(np.argmax(logits, axis=-1) == y))
 
 
-def run_data(info: dict, dataset: str | None = None, protocol: str | None = None,
+def run_data(info: RunInfo, dataset: str | None = None, protocol: str | None = None,
              on_error: str = "raise", loaded: SkeletonDataset | None = None
              ) -> tuple[TrainConfig, RunData]:
     """Loads and splits a dataset with the preprocessing a trained run's model expects, and
     the run's own validation part (same fraction and seed).
 
     Args:
-        info: The run's `run.json` (see `load_run`).
+        info: The run's record (see `load_run`).
         dataset: Dataset spec (default: the one it was trained on).
         protocol: Protocol (default: the one it was trained with).
         on_error: `"raise"` or `"skip"` for bad dataset files.
@@ -673,36 +673,36 @@ def run_data(info: dict, dataset: str | None = None, protocol: str | None = None
     Returns:
         `(config, data)`.
     """
-    trained = info["config"]
+    trained = info.config
     config = TrainConfig(
         dataset=dataset or trained["dataset"],
         protocol=protocol or trained["protocol"],
-        preprocessing=Preprocessing.from_dict(trained["preprocessing"]),
+        preprocessing=info.preprocessing,
         on_error=on_error,
-        seed=trained.get("seed", 0),
-        validation=trained.get("validation", 0.0),  # runs from before the validation split
-        refit=trained.get("refit", False),
+        seed=trained["seed"],
+        validation=trained["validation"],
+        refit=trained["refit"],
     )
     return config, prepare_data(config, loaded)
 
 
-def check_data_fits(model: keras.Model, info: dict, loaded: SkeletonDataset, spec: str) -> None:
+def check_data_fits(model: keras.Model, info: RunInfo, loaded: SkeletonDataset,
+                    spec: str) -> None:
     """Raises when a dataset's classes (names, in order) or joints differ from what the run's
     model takes: a class index means the same class in both, or accuracies are wrong."""
-    if loaded.num_classes != len(info["class_names"]) or loaded.num_joints != model.input_shape[2]:
+    if loaded.num_classes != len(info.class_names) or loaded.num_joints != model.input_shape[2]:
         raise ValueError(
             f"Dataset {spec!r} ({loaded.num_classes} classes, {loaded.num_joints} "
-            f"joints) does not match the model ({len(info['class_names'])} classes, "
+            f"joints) does not match the model ({len(info.class_names)} classes, "
             f"{model.input_shape[2]} joints)."
         )
-    differing = [i for i, (ours, theirs) in enumerate(zip(loaded.class_names,
-                                                          info["class_names"]))
+    differing = [i for i, (ours, theirs) in enumerate(zip(loaded.class_names, info.class_names))
                  if ours != theirs]
     if differing:
         i = differing[0]
         raise ValueError(
             f"Dataset {spec!r} names class {i} {loaded.class_names[i]!r} where the run's model "
-            f"has {info['class_names'][i]!r} ({len(differing)} classes differ): the same "
+            f"has {info.class_names[i]!r} ({len(differing)} classes differ): the same "
             "classes must come in the same order, or every accuracy is wrong. Store the run's "
             "class_names, in its order, in the dataset.")
 

@@ -69,7 +69,7 @@ def exported(tmp_path_factory):
     from keras_gcnprune.training import load_run
 
     model, info = load_run(folder / "run")
-    export_tflite(with_raw_input(model, Preprocessing(frames=16), info["layout"]),
+    export_tflite(with_raw_input(model, Preprocessing(frames=16), info.layout),
                   folder / "bare.tflite", gpu_engine="off")
     return folder
 

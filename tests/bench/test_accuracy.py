@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from migrate_runs import migrate
 from results_page import write_docs
 
 from keras_gcnprune.bench import AccuracyBench, run_accuracy
@@ -279,6 +280,7 @@ def test_tcp_block_results_from_before_block_budget_are_not_resumed_at_compacted
     saved = json.loads((out / "results.json").read_text())
     del saved["settings"]["block_budget"]  # they pruned tcp_block at the nominal rates
     (out / "results.json").write_text(json.dumps(saved))
+    migrate([out])  # records that, as this project's kept results were
     bench = AccuracyBench(**SMALL,
                           dataset="synthetic", methods=("tcp_block",), rates=(0.95,), seeds=1,
                           epochs=1)
@@ -340,7 +342,7 @@ def test_docs_page_is_generated_from_the_results(finished, tmp_path):
     out, _ = finished
     page = write_docs([out], tmp_path / "docs" / "results.md", command="gcnprune bench docs x")
     text = page.read_text()
-    assert "## Synthetic hand gestures: accuracy against pruning rate" in text
+    assert "\n### Synthetic hand gestures: accuracy against pruning rate" in text
     assert "Command: `test`" in text and "gcnprune bench docs x" in text
     assert f"![accuracy against rate](results/{out.name}/accuracy_vs_rate.png)" in text
     assert (f"![accuracy against compacted weights](results/{out.name}/"
@@ -363,10 +365,15 @@ def test_docs_choose_each_budgets_model_across_benchmarks_of_the_same_models(fin
         saved["settings"].update(change)
         (copies[name] / "results.json").write_text(json.dumps(saved))
     page = write_docs([out, copies["longer"], copies["early"]], tmp_path / "page.md").read_text()
-    sections = re.findall(r"^## .*$", page, flags=re.MULTILINE)
-    assert sections[-1] == "## Synthetic hand gestures: the best model within a budget " \
-        "across 2 benchmarks" and len(sections) == 4  # the longer training is not compared
-    across = page.split(sections[-1])[1]
+    parts = re.findall(r"^## .*$", page, flags=re.MULTILINE)
+    sections = re.findall(r"^### .*$", page, flags=re.MULTILINE)
+    assert parts == ["## Synthetic hand gestures"]
+    # the budget tables first; the longer training is not compared with the others
+    assert sections[:2] == [
+        "### Synthetic hand gestures: the best model within a budget across 2 benchmarks",
+        "### Synthetic hand gestures: the best model within a budget across 1 benchmark"]
+    assert len(sections) == 5
+    across = page.split(sections[0])[1].split(sections[1])[0]
     assert f"[results/{out.name}](results/{out.name}/results.json), " \
         "[results/early](results/early/results.json)" in across
     assert "| budget | magnitude | mrmp |\n|---|---|---|\n| 1% (257) |" in across
@@ -462,6 +469,7 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
         run_accuracy(replace(BENCH, distill=True), out, progress=quiet(1))
     del saved["settings"]["consistent_extraction"]  # mrmp kept its largest-ranked weights
     (out / "results.json").write_text(json.dumps(saved))
+    migrate([out])  # records that, as this project's kept results were
     with pytest.raises(ValueError, match="consistent_extraction: False there, True now"):
         run_accuracy(replace(BENCH, methods=("dense",)), out, progress=quiet(1))
     page = write_docs([out], tmp_path / "page.md").read_text()

@@ -368,8 +368,8 @@ def test_train_without_options_fits_the_default_family_on_three_streams_and_refi
     assert result.exit_code == 0, result.output
     assert "Training twice" in result.output and "final model refit on all" in result.output
     model, info = load_run(out)
-    assert info["config"]["model"] == TrainConfig.model and model.input_shape[-1] == 9
-    assert info["config"]["preprocessing"]["streams"] == ["joint", "bone", "motion"]
+    assert info.config["model"] == TrainConfig.model and model.input_shape[-1] == 9
+    assert info.streams == ("joint", "bone", "motion")
     metrics = json.loads((out / "metrics.json").read_text())
     selection = json.loads((out / "selection" / "metrics.json").read_text())
     assert metrics["validation_accuracy"] == selection["validation_accuracy"]

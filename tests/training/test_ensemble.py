@@ -41,7 +41,7 @@ def test_ensemble_averages_its_members_logits_on_their_own_streams(gestures, str
     paths = [stream_runs["joint"], stream_runs["bone_motion"]]
     metrics = ensemble_runs(paths, tmp_path / "ens", dataset=gestures)
     ensemble, info = load_run(tmp_path / "ens")
-    assert info["config"]["preprocessing"]["streams"] == ["joint", "bone", "motion"]
+    assert info.streams == ("joint", "bone", "motion")
     config = TrainConfig(model="attention_gcn", seed=3, validation=0.2,
                          preprocessing=Preprocessing(frames=16, streams=("joint", "bone",
                                                                          "motion")))

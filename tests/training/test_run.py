@@ -355,13 +355,13 @@ def test_a_refit_run_reports_its_selection_runs_validation_and_fits_the_whole_sp
     assert metrics["selection_test_accuracy"] == selection["test_accuracy"]
     assert "val_accuracy" not in json.loads((tmp_path / "history.json").read_text())
     _, info = load_run(tmp_path / "selection")
-    assert info["config"]["refit"] is False and info["config"]["validation"] == 0.25
+    assert info.config["refit"] is False and info.config["validation"] == 0.25
     # a run that starts from a refit run starts its selection run from that run's selection
     pruned = replace(config, initial_model=str(tmp_path / "model.keras"),
                      pruning=PruningConfig(method="magnitude", rate=0.5))
     train(pruned, tmp_path / "pruned", dataset=gestures, verbose=0)
     _, info = load_run(tmp_path / "pruned" / "selection")
-    assert info["config"]["initial_model"] == str(tmp_path / "selection" / "model.keras")
+    assert info.config["initial_model"] == str(tmp_path / "selection" / "model.keras")
     assert train(config, tmp_path, dataset=gestures, verbose=0) == metrics  # not retrained
     train(replace(config, seed=4), tmp_path, dataset=gestures, verbose=0, overwrite=True)
     assert json.loads((tmp_path / "selection" / "run.json").read_text())["config"]["seed"] == 4
@@ -391,42 +391,6 @@ def test_the_loss_adaptive_rate_follows_the_loss_and_resumes_from_the_history(tm
     assert float(Model.optimizer.learning_rate.numpy()) == 1.0
     with pytest.raises(ValueError, match="schedule must be one of cosine, loss_adaptive"):
         TrainConfig(model="attention_gcn", schedule="step")
-
-
-def test_a_run_recorded_before_a_setting_existed_compares_as_that_settings_old_behaviour():
-    from keras_gcnprune.data import Augmentation
-    from keras_gcnprune.training.directory import settings_difference, with_added_settings
-
-    recorded = TrainConfig().to_dict()  # as a run.json written before these settings
-    for key in ("warmup_epochs", "label_smoothing"):
-        del recorded[key]
-    for key in ("shear", "crop"):
-        del recorded["augmentation"][key]
-    saved = with_added_settings(recorded)
-    assert settings_difference(saved, TrainConfig().to_dict()) == ""
-    cropped = TrainConfig(augmentation=Augmentation(crop=0.8), label_smoothing=0.1)
-    assert settings_difference(saved, cropped.to_dict()).startswith(
-        "augmentation: {'rotation': 15.0")
-    assert "label_smoothing: 0.0 there, 0.1 now" in settings_difference(saved, cropped.to_dict())
-    unaugmented = {**recorded, "augmentation": None}
-    assert with_added_settings(unaugmented)["augmentation"] is None
-
-
-def test_a_pruning_run_recorded_before_rate_weights_self_distillation_and_extraction():
-    from keras_gcnprune.training.directory import settings_difference, with_added_settings
-
-    for method, extraction_changed in (("magnitude", False), ("srmp", True)):
-        config = TrainConfig(model="attention_gcn",
-                             pruning=PruningConfig(method=method, rate=0.9)).to_dict()
-        recorded = {**config, "pruning": {k: v for k, v in config["pruning"].items()
-                                          if k not in ("rate_weights", "self_distillation",
-                                                       "self_distillation_teacher",
-                                                       "consistent_extraction")}}
-        difference = settings_difference(with_added_settings(recorded), config)
-        # srmp extracted the largest-ranked weights then; magnitude extracts nothing
-        there = difference.split(" there")[0]
-        assert ("'consistent_extraction': False" in there) == extraction_changed
-        assert bool(difference) == extraction_changed
 
 
 @keras.saving.register_keras_serializable(package="tests")

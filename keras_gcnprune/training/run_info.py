@@ -1,0 +1,129 @@
+"""`RunInfo`: what a run directory's `run.json` records, typed, read and written in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keras_gcnprune.data.dataset import check_class_names
+from keras_gcnprune.data.preprocessing import Preprocessing
+from keras_gcnprune.graphs.layouts import SkeletonLayout
+
+if TYPE_CHECKING:
+    from keras_gcnprune.data import SkeletonDataset
+    from keras_gcnprune.training.run import TrainConfig
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What using a trained model again needs: the settings it was trained with, the skeleton
+    layout and the class names (a run directory's `run.json`).
+
+    Args:
+        config: The training's settings as recorded (`TrainConfig.to_dict()`); an extraction
+            records the rate it extracted, an ensemble the union of its members' streams.
+        layout: The skeleton layout of the data.
+        class_names: The class names, in the order of the model's outputs.
+        dataset_name: The name of the dataset trained on.
+        members: An ensemble's member runs (`run`, `model`, `streams` each); empty otherwise.
+        extracted_from: The multi-rate run an extraction was taken from; None otherwise.
+        extraction: The extraction's options (`consistent`, `calibration_batches`,
+            `include_adjacency`); None otherwise.
+
+    Example:
+        >>> info = RunInfo.of_training(TrainConfig(), load_dataset("synthetic"))
+        >>> info.preprocessing.frames, info.class_names[:2]  # doctest: +SKIP
+        (32, ('class_0', 'class_1'))
+    """
+
+    config: dict
+    layout: SkeletonLayout
+    class_names: tuple[str, ...]
+    dataset_name: str | None = None
+    members: tuple[dict, ...] = ()
+    extracted_from: str | None = None
+    extraction: dict | None = None
+
+    @classmethod
+    def of_training(cls, config: TrainConfig, dataset: SkeletonDataset) -> RunInfo:
+        """The record of a training of `config` on `dataset`, its settings in their JSON form
+        (tuples as lists), as they are read back."""
+        return cls(json.loads(json.dumps(config.to_dict())), dataset.skeleton,
+                   tuple(dataset.class_names), dataset.name)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The preprocessing the model's input expects."""
+        return Preprocessing.from_dict(self.config["preprocessing"])
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The input streams, in the order of the model's input channels."""
+        return tuple(self.config["preprocessing"]["streams"])
+
+    @property
+    def pruning(self) -> dict | None:
+        """The pruning settings (`PruningConfig`'s fields), or None for a dense run."""
+        return self.config["pruning"]
+
+    def with_config(self, **settings) -> RunInfo:
+        """This record with some of its training settings replaced."""
+        return dataclasses.replace(self, config={**self.config, **settings})
+
+    def to_dict(self) -> dict:
+        """The JSON form of `run.json`; keys of an ensemble or extraction only where set."""
+        record = {"config": self.config, "layout": self.layout.to_dict(),
+                  "class_names": list(self.class_names), "dataset_name": self.dataset_name}
+        if self.members:
+            record["members"] = list(self.members)
+        if self.extracted_from is not None:
+            record["extracted_from"] = self.extracted_from
+            record["extraction"] = self.extraction
+        return record
+
+    @classmethod
+    def from_dict(cls, record: object, path: str | Path = RUN_FILE) -> RunInfo:
+        """Reads the JSON form, refusing one that lacks a section or a training setting.
+
+        Args:
+            record: The parsed `run.json`.
+            path: Where it was read from, named in errors.
+
+        Raises:
+            ValueError: naming what is missing or malformed.
+        """
+        required = {"config", "layout", "class_names"}
+        if not isinstance(record, dict) or not required <= set(record) \
+                or not isinstance(record["config"], dict) \
+                or not isinstance(record["class_names"], list):
+            raise ValueError(f"{path} is not a run record: it needs {sorted(required)}, with "
+                             "config a dict and class_names a list, as `gcnprune train` "
+                             "writes them.")
+        missing = sorted(set(_setting_names()) - set(record["config"]))
+        if missing:
+            raise ValueError(f"{path} records no {', '.join(missing)}: it was written by an "
+                             "older keras-gcnprune, whose runs are not read. Retrain the run "
+                             "(or overwrite it).")
+        try:
+            check_class_names(record["class_names"])
+        except ValueError as error:
+            raise ValueError(f"{path}: {error} Restore the class names the run was trained "
+                             "with.") from error
+        return cls(config=record["config"], layout=SkeletonLayout.from_dict(record["layout"]),
+                   class_names=tuple(record["class_names"]),
+                   dataset_name=record.get("dataset_name"),
+                   members=tuple(record.get("members", ())),
+                   extracted_from=record.get("extracted_from"),
+                   extraction=record.get("extraction"))
+
+
+def _setting_names() -> list[str]:
+    # `training.run` reads run directories through this module: imported when first needed
+    from keras_gcnprune.training.run import TrainConfig
+
+    return [field.name for field in dataclasses.fields(TrainConfig)]
