@@ -293,7 +293,6 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
     settings = {setting.name: options.pop(setting.name) for setting in pruning_settings()
                 if setting.name not in ("begin", "end")}
     settings["begin"], settings["end"] = options.pop("ramp")
-    settings["budgets"], settings["rates"] = settings["budgets"] or (), settings["rates"] or ()
     initial_model = None
     if from_run:
         run, model_file = RunDirectory.holding(from_run)

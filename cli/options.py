@@ -165,7 +165,8 @@ def _pruning_option(setting, defaults: object | None):
                                            if kind is click.FloatRange else {}))
     elif "items" in described:
         parse = ITEM_PARSERS[described["items"]]
-        extra["callback"] = lambda _, __, value: parse(value)
+        unset = None if defaults is not None else setting.default  # an empty list's default
+        extra["callback"] = lambda _, __, value: unset if value is None else parse(value)
         default = None if defaults is not None or not setting.default else \
             _shown(setting.default)
     return click.option(declaration, setting.name, default=default, help=help, **extra)
