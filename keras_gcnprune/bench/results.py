@@ -241,7 +241,7 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float],
     return "\n".join(lines) + "\n"
 
 
-BUDGETS = (0.01, 0.02, 0.05, 0.10)  # of the dense model's weights
+BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50)  # of the dense model's weights
 BUDGET_SLACK = 1.1  # a model counts within a budget up to 10% over it
 
 
@@ -261,7 +261,7 @@ BUDGET_SIZES = {
 
 def budget_table(summary: list[dict], methods: list[str],
                  size: str = "nonzero_parameters", shapes: Sequence[dict] = ()) -> str:
-    """Markdown: of each method's models of at most about 1%, 2%, 5% and 10% of the dense
+    """Markdown: of each method's models of at most about 1%, 2%, 5%, 10%, 20% and 50% of the dense
     model's weights (`BUDGET_SLACK` over the budget allowed), the one of the best validation
     accuracy, with its test top-1 and size; empty without a dense run, and for compacted
     weights without two methods measured in them (small_dense alone compares nothing).
@@ -295,6 +295,8 @@ method's model chosen on validation:
         | 2% (200) |  |
         | 5% (500) | 80.00 ± 2.00 (520) |
         | 10% (1,000) | 80.00 ± 2.00 (520) |
+        | 20% (2,000) | 80.00 ± 2.00 (520) |
+        | 50% (5,000) | 80.00 ± 2.00 (520) |
     """
     dense, candidates = _budget_candidates(summary, methods, size, shapes)
     measured = [m for m, rows in candidates.items() if rows]
@@ -355,6 +357,8 @@ def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict]
         | 2% (200) |  |  |  |
         | 5% (500) |  | -1.00 (80.00 against 81.00) |  |
         | 10% (1,000) |  | -1.00 (80.00 against 81.00) |  |
+        | 20% (2,000) |  | -1.00 (80.00 against 81.00) |  |
+        | 50% (5,000) |  | -1.00 (80.00 against 81.00) |  |
     """
     size = "nonzero_parameters"
     dense, candidates = _budget_candidates(summary, methods, size, shapes)
