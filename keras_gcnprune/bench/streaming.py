@@ -283,7 +283,7 @@ def _recording_parts(info: RunInfo, spec: str) -> dict[int, str]:
     config = info.config
     train, test = split(dataset, config["protocol"])
     parts = {int(g): "validation" for g in test.meta["group"]}
-    if config["validation"] and not config["refit"]:
+    if config["validation"] and not info.refits:
         _, held = validation_split(train, config["validation"], config["seed"])
         parts |= {int(g): "choice" for g in held.meta["group"]}
     return parts

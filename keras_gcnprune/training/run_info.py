@@ -71,6 +71,12 @@ class RunInfo:
         """The pruning settings (`PruningConfig`'s fields), or None for a dense run."""
         return self.config["pruning"]
 
+    @property
+    def refits(self) -> bool:
+        """Whether the run's final model trained again on the whole training split (its
+        validation part included), as `TrainConfig.refits`."""
+        return bool(self.config["refit"] and self.config["validation"] > 0)
+
     def with_config(self, **settings) -> RunInfo:
         """This record with some of its training settings replaced."""
         return dataclasses.replace(self, config={**self.config, **settings})

@@ -55,3 +55,9 @@ def test_a_record_written_before_a_setting_existed_is_refused_naming_it(syntheti
 def test_a_malformed_record_is_refused(record, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         RunInfo.from_dict(record, tmp_path / "run.json")
+
+
+@pytest.mark.parametrize("refit,validation", [(True, 0.2), (True, 0.0), (False, 0.2)])
+def test_a_record_refits_exactly_when_its_training_did(synthetic, refit, validation):
+    config = TrainConfig(refit=refit, validation=validation)
+    assert RunInfo.of_training(config, synthetic).refits is config.refits
