@@ -242,6 +242,11 @@ def _pruning_label(settings: dict, method: str) -> str:
     return ", ".join(parts) or "default"
 
 
+# The budgets whose tables are followed by the test leads of the models chosen in them: the
+# weights a pruned model keeps, and the MACs that decide its speed.
+LEAD_SIZES = ("nonzero_parameters", "compacted_macs")
+
+
 def _across_section(group: list[tuple[dict, str]]) -> list[str]:
     """The best model within each budget of every method over several benchmarks of one
     dataset (`group`: their results and page folders), each chosen on validation among every
@@ -258,8 +263,11 @@ def _across_section(group: list[tuple[dict, str]]) -> list[str]:
         shapes += small_dense_shapes(results["records"])
     name = group[0][0]["settings"]["dataset"].split(":")[0]
     shown = [m for m in BENCH_METHODS if m in methods]
-    nonzero, *others = [budget_table(rows, shown, size, shapes) for size in BUDGET_SIZES]
-    tables = [nonzero, budget_leads(rows, shown, shapes), *others]
+    tables = []
+    for size in BUDGET_SIZES:
+        tables.append(budget_table(rows, shown, size, shapes))
+        if size in LEAD_SIZES:
+            tables.append(budget_leads(rows, shown, shapes, size))
     return [f"## {DATASET_TITLES.get(name, name)}: the best model within a budget across "
             f"{len(group)} benchmark{'s' if len(group) > 1 else ''}", "",
             "Each method's model of the best validation accuracy among every rate and pruning "

@@ -241,14 +241,14 @@ def accuracy_tables(summary: list[dict], methods: list[str], rates: list[float],
     return "\n".join(lines) + "\n"
 
 
-BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50)  # of the dense model's weights
+BUDGETS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50)  # of the dense model's size
 BUDGET_SLACK = 1.1  # a model counts within a budget up to 10% over it
 
 
 # What a budget counts: the weights a pruned model keeps; those it needs (kept weights and
 # the biases and normalization of live channels: the nonzero weights of its compacted form);
-# or every weight of it narrowed to its live channels (`compact`), which is what its TFLite
-# file holds.
+# every weight of it narrowed to its live channels (`compact`), which is what its TFLite
+# file holds; or the multiply-accumulates of that narrowed model.
 BUDGET_SIZES = {
     "nonzero_parameters": "nonzero weights",
     "compacted_nonzero_parameters": "live weights (nonzero weights once compacted: dead "
@@ -256,15 +256,19 @@ BUDGET_SIZES = {
                                     "that reach no output, left out)",
     "compacted_parameters": "weights once compacted (every weight of the narrowed model, its "
                             "MACs per sequence after the slash)",
+    "compacted_macs": "MACs per sequence once compacted (multiply-accumulates of the narrowed "
+                      "model: what its speed follows)",
 }
 
 
 def budget_table(summary: list[dict], methods: list[str],
                  size: str = "nonzero_parameters", shapes: Sequence[dict] = ()) -> str:
-    """Markdown: of each method's models of at most about 1%, 2%, 5%, 10%, 20% and 50% of the dense
-    model's weights (`BUDGET_SLACK` over the budget allowed), the one of the best validation
-    accuracy, with its test top-1 and size; empty without a dense run, and for compacted
-    weights without two methods measured in them (small_dense alone compares nothing).
+    """Markdown: of each method's models of at most about each of `BUDGETS` of the dense model's
+    size (`BUDGET_SLACK` over the budget allowed), the one of the best validation accuracy,
+    with its test top-1 and size. Budgets no model fits, and methods with no model within any
+    (unstructured pruning keeps every MAC of the dense model), are left out; empty without a
+    dense run, and for compacted sizes without two methods within them (small_dense alone
+    compares nothing).
 
     Args:
         summary: Rows of `summarise_accuracy`.
@@ -291,8 +295,6 @@ method's model chosen on validation:
         <BLANKLINE>
         | budget | tcp |
         |---|---|
-        | 1% (100) |  |
-        | 2% (200) |  |
         | 5% (500) | 80.00 ± 2.00 (520) |
         | 10% (1,000) | 80.00 ± 2.00 (520) |
         | 20% (2,000) | 80.00 ± 2.00 (520) |
@@ -314,36 +316,53 @@ method's model chosen on validation:
 
 def _budget_candidates(summary: list[dict], methods: list[str], size: str,
                        shapes: Sequence[dict]) -> tuple[dict | None, dict[str, list[dict]]]:
-    """`(the dense row, each method's rows measured in `size`)`, every small dense shape
-    competing where `shapes` are given."""
+    """`(the dense row, each method's rows measured in `size` within the largest budget)`,
+    every small dense shape competing where `shapes` are given."""
     dense = next((r for r in summary if r["method"] == "dense"), None)
+    if dense is None or dense.get(size) is None:
+        return dense, {}
+    largest = BUDGET_SLACK * max(BUDGETS) * dense[size]
     return dense, {m: [r for r in (shapes if m == "small_dense" and shapes else summary)
-                       if r["method"] == m and r.get(size) is not None]
+                       if r["method"] == m and r.get(size) is not None and r[size] <= largest]
                    for m in methods if m != "dense"}
 
 
 def _fits_by_budget(dense: dict, candidates: dict[str, list[dict]], size: str):
-    """For each of `BUDGETS` (shares of `dense`'s `size`): its table label and each method's
-    candidates within it (up to `BUDGET_SLACK` over it)."""
+    """For each of `BUDGETS` (shares of `dense`'s `size`) that some candidate fits: its table
+    label and each method's candidates within it (up to `BUDGET_SLACK` over it)."""
     for share in BUDGETS:
         budget = share * dense[size]
-        yield f"{share:.0%} ({budget:,.0f})", {
-            m: [r for r in rows if r[size] <= BUDGET_SLACK * budget]
-            for m, rows in candidates.items()}
+        fits = {m: [r for r in rows if r[size] <= BUDGET_SLACK * budget]
+                for m, rows in candidates.items()}
+        if any(fits.values()):
+            yield f"{share:.0%} ({budget:,.0f})", fits
 
 
 # The comparisons every pruning claim is judged by: (what leads, over what).
-LEADS = (("best pruning method", "small_dense"), ("tcp", "magnitude"), ("mrmp", "srmp"))
+LEADS = (("best pruning method", "small_dense"), ("best pruning method", "dense"),
+         ("tcp", "magnitude"), ("mrmp", "srmp"))
 
 
-def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict] = ()) -> str:
-    """Markdown: at each budget of nonzero weights, the test lead of the models `budget_table`
-    chooses on validation: of the best pruning method (the chosen pruned model of the best
-    validation accuracy) over the small dense model, of TCP over magnitude pruning and of MRMP
-    over SRMP; a negative lead is a loss, shown as it is. Empty without a comparison to make.
+def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict] = (),
+                 size: str = "nonzero_parameters") -> str:
+    """Markdown: at each budget, the test lead of the models `budget_table` chooses on
+    validation: of the best pruning method (the chosen pruned model of the best validation
+    accuracy) over the small dense model and over the dense model itself, of TCP over
+    magnitude pruning and of MRMP over SRMP; a negative lead is a loss, shown as it is. Only
+    comparisons made at some budget have a column; empty without any.
+
+    Args:
+        summary: Rows of `summarise_accuracy`.
+        methods: Methods to compare (dense gives the budgets).
+        shapes: Rows of `small_dense_shapes`, as for `budget_table`.
+        size: A key of `BUDGET_SIZES`: what a budget counts.
+
+    Returns:
+        The table.
 
     Example:
-        >>> rows = [{"method": "dense", "rate": 0.0, "nonzero_parameters": 10000},
+        >>> rows = [{"method": "dense", "rate": 0.0, "top1_mean": 85.0,
+        ...          "nonzero_parameters": 10000},
         ...         {"method": "tcp", "rate": 0.95, "top1_mean": 80.0, "top1_std": 2.0,
         ...          "validation_mean": 78.0, "nonzero_parameters": 500},
         ...         {"method": "magnitude", "rate": 0.95, "top1_mean": 81.0, "top1_std": 2.0,
@@ -351,40 +370,45 @@ def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict]
         >>> print(budget_leads(rows, ["dense", "magnitude", "tcp"]))
         Test leads of the models chosen above (nonzero weights), in points:
         <BLANKLINE>
-        | budget | best pruning method over small_dense | tcp over magnitude | mrmp over srmp |
-        |---|---|---|---|
-        | 1% (100) |  |  |  |
-        | 2% (200) |  |  |  |
-        | 5% (500) |  | -1.00 (80.00 against 81.00) |  |
-        | 10% (1,000) |  | -1.00 (80.00 against 81.00) |  |
-        | 20% (2,000) |  | -1.00 (80.00 against 81.00) |  |
-        | 50% (5,000) |  | -1.00 (80.00 against 81.00) |  |
+        | budget | best pruning method over dense | tcp over magnitude |
+        |---|---|---|
+        | 5% (500) | -5.00 (tcp 80.00 against 85.00) | -1.00 (80.00 against 81.00) |
+        | 10% (1,000) | -5.00 (tcp 80.00 against 85.00) | -1.00 (80.00 against 81.00) |
+        | 20% (2,000) | -5.00 (tcp 80.00 against 85.00) | -1.00 (80.00 against 81.00) |
+        | 50% (5,000) | -5.00 (tcp 80.00 against 85.00) | -1.00 (80.00 against 81.00) |
     """
-    size = "nonzero_parameters"
     dense, candidates = _budget_candidates(summary, methods, size, shapes)
     if dense is None or dense.get(size) is None:
         return ""
     pruning = [m for m in candidates if m != "small_dense"]
-    lines = ["Test leads of the models chosen above (nonzero weights), in points:", "",
-             "| budget | " + " | ".join(f"{a} over {b}" for a, b in LEADS) + " |",
-             "|---|" + "---|" * len(LEADS)]
-    found = False
+    rows = []
     for label, fits in _fits_by_budget(dense, candidates, size):
-        chosen = {m: _chosen(rows)[0] for m, rows in fits.items()}
+        chosen = {m: _chosen(rows)[0] for m, rows in fits.items()} | {"dense": dense}
         chosen["best pruning method"] = _chosen(
             [chosen[m] for m in pruning if chosen[m] is not None])[0]
-        cells = []
-        for leader, baseline in LEADS:
-            first, second = chosen.get(leader), chosen.get(baseline)
-            if first is None or second is None:
-                cells.append("")
-                continue
-            found = True
-            name = f"{first['method']} " if leader == "best pruning method" else ""
-            cells.append(f"{first['top1_mean'] - second['top1_mean']:+.2f} ({name}"
-                         f"{first['top1_mean']:.2f} against {second['top1_mean']:.2f})")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) if found else ""
+        rows.append((label, [_lead_cell(chosen.get(leader), chosen.get(baseline),
+                                        leader == "best pruning method")
+                             for leader, baseline in LEADS]))
+    made = [i for i in range(len(LEADS)) if any(cells[i] for _, cells in rows)]
+    if not made:
+        return ""
+    words = BUDGET_SIZES[size].split(" (")[0]
+    lines = [f"Test leads of the models chosen above ({words}), in points:", "",
+             "| budget | " + " | ".join(f"{LEADS[i][0]} over {LEADS[i][1]}" for i in made)
+             + " |", "|---|" + "---|" * len(made)]
+    lines += [f"| {label} | " + " | ".join(cells[i] for i in made) + " |"
+              for label, cells in rows]
+    return "\n".join(lines)
+
+
+def _lead_cell(first: dict | None, second: dict | None, named: bool) -> str:
+    """`first`'s test lead over `second` (its method named where `named`); empty without
+    both."""
+    if first is None or second is None:
+        return ""
+    name = f"{first['method']} " if named else ""
+    return (f"{first['top1_mean'] - second['top1_mean']:+.2f} ({name}"
+            f"{first['top1_mean']:.2f} against {second['top1_mean']:.2f})")
 
 
 def _chosen(fits: list[dict]) -> tuple[dict | None, bool]:

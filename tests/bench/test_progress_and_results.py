@@ -72,7 +72,7 @@ def test_tables_show_leads_over_the_small_dense_model_and_magnitude_and_time_rat
     assert "Dense: **90.00 ± 0.00**" in table
     assert ("| 99.0% | 80.00 ± 0.00 (mag. +30.00) | 50.00 ± 0.00 (small -30.00) "
             "| 75.00 ± 0.00 (small -5.00, mag. +25.00) |") in table
-    assert "| 1% (100) |  |  |  |" in table
+    assert "| 1% (100) |" not in table  # no model fits: the budget is left out
     assert "| 2% (200) | 80.00 ± 0.00 (120) | 50.00 ± 0.00 (120) | 75.00 ± 0.00 (120) |" in table
     times = training_time_table(summary, ["dense", "magnitude", "tcp"])
     assert "| tcp | 15.0 | 1.50x |" in times
@@ -168,8 +168,9 @@ def test_the_live_weight_budget_table_counts_what_a_pruned_model_needs():
     assert "| budget | small_dense | magnitude | tcp |" in live
     assert "| 1% (100) |  | 40.00 ± 0.00 (60) | 45.00 ± 0.00 (100) |" in live
     # in nonzero weights, no method fits 1% of dense
-    nonzero = table[table.index("within a budget of nonzero weights"):]
-    assert "| 1% (100) |  |  |  |" in nonzero
+    nonzero = table[table.index("within a budget of nonzero weights"):
+                    table.index("within a budget of live weights")]
+    assert "| 1% (100) |" not in nonzero and "| 2% (200) | 50.00" in nonzero
 
 
 def test_within_a_budget_each_method_is_chosen_on_validation_and_every_small_dense_shape_competes():
@@ -235,13 +236,31 @@ def test_budget_leads_compare_the_models_chosen_on_validation_losses_included():
         record("mrmp", 0.99, 0.45, validation_accuracy=0.45, nonzero_parameters=100),
         record("srmp", 0.99, 0.50, validation_accuracy=0.44, nonzero_parameters=100)])
     leads = budget_leads(summary, ["dense", "small_dense", "magnitude", "tcp", "srmp", "mrmp"])
-    assert "| budget | best pruning method over small_dense | tcp over magnitude | mrmp over " \
-        "srmp |" in leads
-    assert "| 1% (100) | +5.00 (mrmp 45.00 against 40.00) |  | -5.00 (45.00 against 50.00) |" \
-        in leads
-    assert "| 5% (500) | -1.00 (tcp 69.00 against 70.00) | -3.00 (69.00 against 72.00) | " \
-        "-35.00 (45.00 against 80.00) |" in leads
+    assert "| budget | best pruning method over small_dense | best pruning method over dense | " \
+        "tcp over magnitude | mrmp over srmp |" in leads
+    assert "| 1% (100) | +5.00 (mrmp 45.00 against 40.00) | -45.00 (mrmp 45.00 against 90.00) " \
+        "|  | -5.00 (45.00 against 50.00) |" in leads
+    assert "| 5% (500) | -1.00 (tcp 69.00 against 70.00) | -21.00 (tcp 69.00 against 90.00) | " \
+        "-3.00 (69.00 against 72.00) | -35.00 (45.00 against 80.00) |" in leads
     assert budget_leads(summary, ["dense", "small_dense"]) == ""
+
+
+def test_budget_leads_in_macs_compare_only_the_models_that_compaction_makes_faster():
+    summary = summarise_accuracy([
+        record("dense", 0.0, 0.90, compacted_macs=1000),
+        record("small_dense", 0.8, 0.84, validation_accuracy=0.80, compacted_macs=210),
+        record("tcp_block", 0.8, 0.89, validation_accuracy=0.85, compacted_macs=205),
+        # unstructured: its zeros are scattered, compaction keeps every MAC
+        record("tcp", 0.8, 0.91, validation_accuracy=0.90, compacted_macs=1000)])
+    leads = budget_leads(summary, ["dense", "small_dense", "tcp", "tcp_block"],
+                         size="compacted_macs")
+    assert leads.startswith("Test leads of the models chosen above (MACs per sequence once "
+                            "compacted), in points:")
+    assert "| budget | best pruning method over small_dense | best pruning method over dense |" \
+        in leads
+    assert "| 20% (200) | +5.00 (tcp_block 89.00 against 84.00) | -1.00 (tcp_block 89.00 " \
+        "against 90.00) |" in leads
+    assert "| 10% (100) |" not in leads  # no model fits
 
 
 def test_a_budget_cell_chosen_among_validation_ties_names_the_tied_models_tests():
@@ -256,4 +275,4 @@ def test_a_budget_cell_chosen_among_validation_ties_names_the_tied_models_tests(
     table = budget_table(rows, ["dense", "magnitude", "tcp"])
     assert "| 5% (500) | 70.00 ± 0.00 (500) | 70.00 ± 0.00 (500, tied on validation with " \
         "65.00) |" in table
-    assert "| 2% (200) |  |  |" in table  # nothing fits: no choice, no tie
+    assert "| 2% (200) |" not in table  # nothing fits: no choice, no tie
