@@ -33,7 +33,8 @@ SETTINGS_ADDED = {("warmup_epochs",): 0, ("stream_windows",): 0, ("label_smoothi
 # Accuracy-benchmark settings newer than some results whose behaviour then was not today's
 # default (the others behaved as their default before they existed).
 BEHAVIOUR_BEFORE_SETTING = {"block_budget": "nonzero", "consistent_extraction": False,
-                            "streams": ["joint"], "refit": False, "block_density": 0.5}
+                            "streams": ["joint"], "refit": False, "block_density": 0.5,
+                            "ramp": [0.1, 0.6]}
 
 
 def with_added_settings(config: dict) -> dict:

@@ -77,7 +77,7 @@ def test_every_pruning_setting_is_a_prune_option_with_the_librarys_default():
 def test_the_benchmarks_help_states_its_own_defaults():
     bench = _options(main.commands["bench"].commands["accuracy"])
     assert bench["block_density"].help.endswith(f"Default: {AccuracyBench.block_density}.")
-    assert bench["ramp"].help.endswith("Default: 0.1,0.6.")
+    assert bench["ramp"].help.endswith("Default: 0,0.3.")
     assert bench["rates_per_step"].help.endswith("Default: all.")
     assert bench["consistent_extraction"].help.endswith("Default: --consistent-extraction.")
 
