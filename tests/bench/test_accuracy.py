@@ -359,12 +359,12 @@ def test_docs_choose_each_budgets_model_across_benchmarks_of_the_same_models(fin
 
     out, _ = finished
     copies = {}
-    for name, change in (("early", {"ramp": [0.0, 0.3]}), ("longer", {"epochs": 5})):
+    for name, change in (("late", {"ramp": [0.1, 0.6]}), ("longer", {"epochs": 5})):
         copies[name] = shutil.copytree(out, tmp_path / name)
         saved = json.loads((copies[name] / "results.json").read_text())
         saved["settings"].update(change)
         (copies[name] / "results.json").write_text(json.dumps(saved))
-    page = write_docs([out, copies["longer"], copies["early"]], tmp_path / "page.md").read_text()
+    page = write_docs([out, copies["longer"], copies["late"]], tmp_path / "page.md").read_text()
     parts = re.findall(r"^## .*$", page, flags=re.MULTILINE)
     sections = re.findall(r"^### .*$", page, flags=re.MULTILINE)
     assert parts == ["## Synthetic hand gestures"]
@@ -375,9 +375,11 @@ def test_docs_choose_each_budgets_model_across_benchmarks_of_the_same_models(fin
     assert len(sections) == 5
     across = page.split(sections[0])[1].split(sections[1])[0]
     assert f"[results/{out.name}](results/{out.name}/results.json), " \
-        "[results/early](results/early/results.json)" in across
-    assert "| budget | magnitude | mrmp |\n|---|---|---|\n| 1% (257) |" in across
-    assert "Test leads" not in across  # neither small_dense, tcp nor srmp to compare with
+        "[results/late](results/late/results.json)" in across
+    # the smallest budgets no model fits are left out
+    assert "| budget | magnitude | mrmp |\n|---|---|---|\n| 20% (5,144) |" in across
+    # neither small_dense, tcp nor srmp to compare with: only the lead over dense
+    assert "| budget | best pruning method over dense |\n|---|---|\n| 20% (5,144) |" in across
 
 
 def test_a_models_pruning_setting_is_named_in_a_few_words():
@@ -387,17 +389,17 @@ def test_a_models_pruning_setting_is_named_in_a_few_words():
 
     default = asdict(AccuracyBench())
     assert _pruning_label(default, "tcp") == _pruning_label(default, "tcp_block") == "default"
-    changed = {**default, "start_ratio": 10.0, "ramp": [0.0, 0.3], "distill": True,
+    changed = {**default, "start_ratio": 10.0, "ramp": [0.1, 0.6], "distill": True,
                "block_density": 0.5, "block_budget": "nonzero"}
-    assert _pruning_label(changed, "srmp") == "from 10x, distilled, ramp 0-30%"
+    assert _pruning_label(changed, "srmp") == "from 10x, distilled, ramp 10-60%"
     assert _pruning_label(changed, "tcp_block") == \
-        "from 10x, distilled, ramp 0-30%, density 0.5, nominal rate"
+        "from 10x, distilled, ramp 10-60%, density 0.5, nominal rate"
     stronger = {**default, "supervision_strength": 0.1}
     assert _pruning_label(stronger, "tcp") == "supervision strength 0.1"
     assert _pruning_label(stronger, "magnitude") == "default"
     mrmp = {**changed, "rates_per_step": 2, "rate_weights": [1.0, 2.5],
             "consistent_extraction": False}
-    assert _pruning_label(mrmp, "mrmp") == "from 10x, distilled, ramp 0-30%, ranked " \
+    assert _pruning_label(mrmp, "mrmp") == "from 10x, distilled, ramp 10-60%, ranked " \
         "extraction, 2 rates per step, rate weights 1/2.5"
 
 
@@ -468,6 +470,7 @@ def test_results_from_before_a_new_setting_count_as_its_default(finished, tmp_pa
     with pytest.raises(ValueError, match="distill: False there, True now"):
         run_accuracy(replace(BENCH, distill=True), out, progress=quiet(1))
     del saved["settings"]["consistent_extraction"]  # mrmp kept its largest-ranked weights
+    saved["settings"]["ramp"] = list(BENCH.ramp)  # absent, migrating would record the old one
     (out / "results.json").write_text(json.dumps(saved))
     migrate([out])  # records that, as this project's kept results were
     with pytest.raises(ValueError, match="consistent_extraction: False there, True now"):
@@ -647,24 +650,24 @@ def test_cli_accuracy_ramp_reaches_every_pruning_run_and_the_page(tmp_path):
     result = CliRunner().invoke(main, [
         "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "dense,magnitude,mrmp",
         "--rates", "0.95,0.9", "--rate-weights", "3,1", "--self-distillation", "0.5",
-        "--self-distillation-teacher", "next", "--seeds", "1", "--epochs", "1", "--ramp", "0,0.3",
+        "--self-distillation-teacher", "next", "--seeds", "1", "--epochs", "1", "--ramp", "0.1,0.6",
         "--out", str(out)])
     assert result.exit_code == 0, result.output
     settings = json.loads((out / "results.json").read_text())["settings"]
-    assert settings["ramp"] == [0.0, 0.3] and settings["rate_weights"] == [1.0, 3.0]
+    assert settings["ramp"] == [0.1, 0.6] and settings["rate_weights"] == [1.0, 3.0]
     for run in ("magnitude_0.9", "mrmp_0.9_0.95"):
         config = json.loads((out / f"runs/{run}/cross_subject/seed0/run.json").read_text())
         assert (config["config"]["pruning"]["begin"], config["config"]["pruning"]["end"]) == \
-            (0.0, 0.3)
+            (0.1, 0.6)
     assert config["config"]["pruning"]["rate_weights"] == [1.0, 3.0]
     assert config["config"]["pruning"]["self_distillation"] == 0.5
     assert config["config"]["pruning"]["self_distillation_teacher"] == "next"
     page = write_docs([out], tmp_path / "page.md").read_text()
-    assert "Pruning ramps from 0% to 30% of the training, the rest fine-tunes the final " \
+    assert "Pruning ramps from 10% to 60% of the training, the rest fine-tunes the final " \
         "masks; the mrmp models keep the best-ranked subnetwork of each budget whose every " \
         "weight lies on an input-to-output path; each mrmp training step weighs its rates' " \
         "losses 1, 3 and distils each sparser rate from the next denser one (weight 0.5)." in page
-    assert "dense, magnitude, mrmp, pruning ramp 0% to 30%, mrmp self-distillation 0.5 from the " \
+    assert "dense, magnitude, mrmp, pruning ramp 10% to 60%, mrmp self-distillation 0.5 from the " \
         "next denser rate\n" in page
 
 
