@@ -79,7 +79,8 @@ def summary_rows(args: argparse.Namespace) -> list[dict]:
 
 def method_choice(method: str, rows: list[dict]) -> list[str]:
     """Markdown lines: the ramp of `method` chosen with each dataset held out in turn, and the
-    one chosen on every dataset's validation (what `gcnprune prune` takes by default)."""
+    one chosen on every dataset's validation (the candidate for `PruningConfig`'s default
+    ramp, which every method shares)."""
     if not rows:
         return []
     chosen, averages = chosen_recipe(rows)

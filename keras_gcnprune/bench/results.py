@@ -381,15 +381,15 @@ def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict]
     if dense is None or dense.get(size) is None:
         return ""
     pruning = [m for m in candidates if m != "small_dense"]
-    rows = []
+    budget_rows = []
     for label, fits in _fits_by_budget(dense, candidates, size):
-        chosen = {m: _chosen(rows)[0] for m, rows in fits.items()} | {"dense": dense}
+        chosen = {m: _chosen(fitting)[0] for m, fitting in fits.items()} | {"dense": dense}
         chosen["best pruning method"] = _chosen(
             [chosen[m] for m in pruning if chosen[m] is not None])[0]
-        rows.append((label, [_lead_cell(chosen.get(leader), chosen.get(baseline),
-                                        leader == "best pruning method")
-                             for leader, baseline in LEADS]))
-    made = [i for i in range(len(LEADS)) if any(cells[i] for _, cells in rows)]
+        budget_rows.append((label, [_lead_cell(chosen.get(leader), chosen.get(baseline),
+                                               leader == "best pruning method")
+                                    for leader, baseline in LEADS]))
+    made = [i for i in range(len(LEADS)) if any(cells[i] for _, cells in budget_rows)]
     if not made:
         return ""
     words = BUDGET_SIZES[size].split(" (")[0]
@@ -397,7 +397,7 @@ def budget_leads(summary: list[dict], methods: list[str], shapes: Sequence[dict]
              "| budget | " + " | ".join(f"{LEADS[i][0]} over {LEADS[i][1]}" for i in made)
              + " |", "|---|" + "---|" * len(made)]
     lines += [f"| {label} | " + " | ".join(cells[i] for i in made) + " |"
-              for label, cells in rows]
+              for label, cells in budget_rows]
     return "\n".join(lines)
 
 
