@@ -66,7 +66,7 @@ from keras_gcnprune.training.distillation import (
     label_accuracy,
     with_teacher_logits,
 )
-from keras_gcnprune.training.run_info import RunInfo
+from keras_gcnprune.training.run_info import RunInfo, refits
 
 SCHEDULES = ("cosine", "loss_adaptive")  # of the learning rate, `TrainConfig.schedule`
 # The input streams a training takes by default (the family, epochs and the rest are
@@ -173,7 +173,7 @@ class TrainConfig:
     @property
     def refits(self) -> bool:
         """Whether the final model is trained again on the whole training split."""
-        return self.refit and self.validation > 0
+        return refits(self.refit, self.validation)
 
     def to_dict(self) -> dict:
         config = asdict(self)

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 RUN_FILE = "run.json"
 
 
+def refits(refit: bool, validation: float) -> bool:
+    """Whether a run with these training settings trains its final model again on the whole
+    training split: only a run that held a validation part out has anything to add."""
+    return bool(refit and validation > 0)
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """What using a trained model again needs: the settings it was trained with, the skeleton
@@ -74,8 +80,8 @@ class RunInfo:
     @property
     def refits(self) -> bool:
         """Whether the run's final model trained again on the whole training split (its
-        validation part included), as `TrainConfig.refits`."""
-        return bool(self.config["refit"] and self.config["validation"] > 0)
+        validation part included)."""
+        return refits(self.config["refit"], self.config["validation"])
 
     def with_config(self, **settings) -> RunInfo:
         """This record with some of its training settings replaced."""
