@@ -1,15 +1,19 @@
-"""Pruning defaults chosen across datasets, each left out in turn: the ramp of `gcnprune prune`.
+"""Pruning defaults chosen across datasets, each left out in turn: the ramp of `gcnprune prune`,
+and the start ratio of `prune --budget`.
 
 For each dataset (its first protocol, one seed, the default ST-GCN on three streams, 80 epochs,
 no refit, as docs/defaults.md chose the dense defaults), `gcnprune bench accuracy` prunes with
 each method (`--methods`: TCP, the default, and TCP in channel blocks, `tcp_block`) at each rate
-and each candidate ramp; then for each method, each dataset in turn is held out, the ramp with
-the best validation accuracy averaged over the others is chosen, and its test accuracy on the
-held-out dataset reported. The method is not chosen here: at the same rate unstructured TCP
-keeps more of the network and channel blocks make it faster, which the frontier weighs
-(docs/frontier_stgcn.md).
+(or `--budgets`) and each candidate setting (`--candidates`: named sets of `bench accuracy`
+options, by default the two ramps); then for each method, each dataset in turn is held out, the
+candidate with the best validation accuracy averaged over the others is chosen, and its test
+accuracy on the held-out dataset reported. The method is not chosen here: at the same rate
+unstructured TCP keeps more of the network and channel blocks make it faster, which the
+frontier weighs (docs/frontier_stgcn.md).
 
     python benchmarks/pruning_defaults.py --methods tcp,tcp_block --page docs/pruning_defaults.md
+    python benchmarks/pruning_defaults.py --methods tcp --budgets 1500 \
+        --candidates "whole model=;start ratio 10=--start-ratio 10" --page docs/start_ratio.md
 
 Resumable: rerun the same command and finished trainings are skipped.
 """
@@ -30,7 +34,7 @@ from results_page import machine_line
 from keras_gcnprune.bench.results import load_results
 
 DATASETS = "sbu=fold1,jhmdb=split1,msr=cross_subject,shrec21=validation,landmarks=mod5"
-RAMPS = ("0.1,0.6", "0,0.3")
+CANDIDATES = "ramp 0.1,0.6=--ramp 0.1,0.6;ramp 0,0.3=--ramp 0,0.3"
 
 
 def datasets(args: argparse.Namespace) -> dict[str, str]:
@@ -38,29 +42,41 @@ def datasets(args: argparse.Namespace) -> dict[str, str]:
     return dict(item.split("=") for item in args.datasets.split(","))
 
 
-def bench_folder(out: Path, dataset: str, ramp: str) -> Path:
-    return out / f"{dataset.replace(':', '_')}_ramp{ramp.replace(',', '-')}"
+def candidates(args: argparse.Namespace) -> dict[str, list[str]]:
+    """`--candidates` as {name: its `bench accuracy` options}."""
+    named = dict(item.split("=", 1) for item in args.candidates.split(";"))
+    return {name: shlex.split(options) for name, options in named.items()}
+
+
+def sizes(args: argparse.Namespace) -> list[str]:
+    """The `bench accuracy` options of the pruned sizes: `--budgets` or `--rates`."""
+    return ["--budgets", args.budgets] if args.budgets else ["--rates", args.rates]
+
+
+def bench_folder(out: Path, dataset: str, candidate: str) -> Path:
+    name = candidate.replace(" ", "").replace(",", "-")
+    return out / f"{dataset.replace(':', '_')}_{name}"
 
 
 def run_benchmarks(args: argparse.Namespace) -> None:
     for dataset, protocol in datasets(args).items():
-        for ramp in args.ramps.split(";"):
+        for candidate, options in candidates(args).items():
             command = ["gcnprune", "bench", "accuracy", "--dataset", dataset, "--protocol",
-                       protocol, "--methods", args.methods, "--rates", args.rates, "--seeds",
-                       str(args.seeds), "--epochs", str(args.epochs), "--no-refit", "--ramp", ramp,
-                       "--out", str(bench_folder(args.out, dataset, ramp)),
+                       protocol, "--methods", args.methods, *sizes(args), "--seeds",
+                       str(args.seeds), "--epochs", str(args.epochs), "--no-refit", *options,
+                       "--out", str(bench_folder(args.out, dataset, candidate)),
                        *shlex.split(args.bench_options)]
             print("$", shlex.join(command), flush=True)
             subprocess.run(command, check=True)
 
 
 def summary_rows(args: argparse.Namespace) -> list[dict]:
-    """One row per (dataset, method and ramp): validation and test accuracy averaged over the
-    rates, as `leave_one_dataset_out` takes them (the candidate named `recipe`)."""
+    """One row per (dataset, method and candidate): validation and test accuracy averaged over
+    the sizes, as `leave_one_dataset_out` takes them (the candidate named `recipe`)."""
     rows = []
     for dataset in datasets(args):
-        for ramp in args.ramps.split(";"):
-            folder = bench_folder(args.out, dataset, ramp)
+        for candidate in candidates(args):
+            folder = bench_folder(args.out, dataset, candidate)
             if not (folder / "results.json").exists():
                 continue
             records = load_results(folder)["records"]
@@ -69,7 +85,7 @@ def summary_rows(args: argparse.Namespace) -> list[dict]:
                 if not chosen:
                     continue
                 rows.append({
-                    "dataset": dataset, "method": method, "recipe": f"{method} ramp {ramp}",
+                    "dataset": dataset, "method": method, "recipe": f"{method} {candidate}",
                     "validation": 100 * sum(r["validation_accuracy"] for r in chosen)
                     / len(chosen),
                     "test": 100 * sum(r["test_accuracy"] for r in chosen) / len(chosen),
@@ -78,16 +94,16 @@ def summary_rows(args: argparse.Namespace) -> list[dict]:
 
 
 def method_choice(method: str, rows: list[dict]) -> list[str]:
-    """Markdown lines: the ramp of `method` chosen with each dataset held out in turn, and the
-    one chosen on every dataset's validation (the candidate for `PruningConfig`'s default
-    ramp, which every method shares)."""
+    """Markdown lines: the candidate setting of `method` chosen with each dataset held out in
+    turn, and the one chosen on every dataset's validation (the candidate for
+    `PruningConfig`'s default, which every method shares)."""
     if not rows:
         return []
     chosen, averages = chosen_recipe(rows)
     held_out = leave_one_dataset_out(rows)[1:]  # under this method's own heading
     ranked = ", ".join(f"{recipe} {value:.2f}" for recipe, value in
                        sorted(averages.items(), key=lambda item: -item[1]))
-    return [f"## {method}: the ramp chosen without the dataset it is scored on", *held_out,
+    return [f"## {method}: the setting chosen without the dataset it is scored on", *held_out,
             f"**Chosen on every dataset's validation: `{chosen}`** (mean validation %: "
             f"{ranked}).", ""]
 
@@ -101,8 +117,8 @@ def page(args: argparse.Namespace, rows: list[dict]) -> str:
                                                    *sys.argv[1:]]) + "`; do not edit by hand.",
              "", f"Each dataset's first protocol, {args.seeds} seed(s), the default ST-GCN "
              f"(joint, bone and motion streams){options}, {args.epochs} epochs, no refit; "
-             f"methods {args.methods} at rates {args.rates}, accuracies averaged over the rates "
-             "and seeds. The dense models of the same settings are on "
+             f"methods {args.methods} at {sizes(args)[0][2:]} {sizes(args)[1]}, accuracies "
+             "averaged over them and the seeds. The dense models of the same settings are on "
              "[defaults.md](defaults.md).", "", machine_line(results), "",
              *[line for method in args.methods.split(",")
                for line in method_choice(method, [r for r in rows if r["method"] == method])],
@@ -129,8 +145,11 @@ def main() -> None:
                         help="Comma-separated DATASET=PROTOCOL pairs.")
     parser.add_argument("--methods", default="tcp_block")
     parser.add_argument("--rates", default="0.9")
-    parser.add_argument("--ramps", default=";".join(RAMPS),
-                        help="Candidate ramps BEGIN,END separated by semicolons.")
+    parser.add_argument("--budgets", default=None,
+                        help="Nonzero weight counts to prune to, instead of --rates.")
+    parser.add_argument("--candidates", default=CANDIDATES,
+                        help="Candidate settings NAME=OPTIONS separated by semicolons, OPTIONS "
+                             "those of `gcnprune bench accuracy` (may be empty).")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--bench-options", default="",
