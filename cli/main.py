@@ -304,9 +304,13 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
         options["frames"] = info.preprocessing.frames
         options["streams"] = ",".join(info.streams)
         initial_model = str(model_file)
-    if settings["budgets"] and click.get_current_context().get_parameter_source("rate") is \
-            not click.core.ParameterSource.DEFAULT:
+    given = {name for name in ("rate", "start_ratio") if click.get_current_context()
+             .get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    if settings["budgets"] and "rate" in given:
         raise click.UsageError("Give --budget or --rate/--rates, not both.")
+    if "start_ratio" in given and (from_run or not settings["budgets"]):
+        raise click.UsageError("--start-ratio sizes a new model for a --budget: give --budget "
+                               "without --from, or leave --start-ratio out.")
     try:
         pruning = PruningConfig(**settings)
     except ValueError as error:
@@ -320,21 +324,16 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
 
 def _resolved_budgets(config):
     """(the config with its budgets turned into rates on its model, the loaded dataset); says
-    which rate each budget became, and passes the library's advice on."""
-    import warnings
-
+    which model it starts from and which rate each budget became."""
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.training import resolve_budgets
 
     dataset = load_dataset(config.dataset, config.on_error)
-    with warnings.catch_warnings(record=True) as advice:
-        warnings.simplefilter("always")
-        resolved = resolve_budgets(config, dataset)
-    for warning in advice:
-        click.echo(f"note: {warning.message}", err=True)
+    resolved = resolve_budgets(config, dataset)
     pruning = config.pruning
-    if pruning.start_ratio is not None:
-        click.echo(f"start: {config.model} {resolved.model_options}")
+    if resolved.model_options != config.model_options:
+        click.echo(f"start: {config.model} {resolved.model_options}, about "
+                   f"{pruning.start_ratio:g} times the budget (--start-ratio)")
     counted = "nonzero weights" if pruning.block_density is None else "weights once compacted"
     for budget, rate in zip(pruning.budgets, resolved.pruning.trained_rates()):
         click.echo(f"budget {budget:,} {counted}: rate {rate:.4%} of the pruned weights")

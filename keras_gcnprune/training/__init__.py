@@ -28,7 +28,6 @@ from keras_gcnprune.training.run import (
 )
 from keras_gcnprune.training.run_info import RunInfo
 from keras_gcnprune.training.sizing import (
-    SUGGESTED_START_RATIO,
     block_rate_for_budget,
     budget_at_rate,
     budget_rates,
@@ -39,7 +38,6 @@ from keras_gcnprune.training.sizing import (
 )
 
 __all__ = [
-    "SUGGESTED_START_RATIO",
     "DistillationConfig",
     "DistillationLoss",
     "LabelLoss",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,9 +25,6 @@ from keras_gcnprune.training.directory import load_model_file
 from keras_gcnprune.training.run import TrainConfig, build_model
 
 FACTORS = (1 / 64, 16.0)  # width multipliers searched
-# The start ratio (see `pruning_start`) with the best validation accuracy at the smallest
-# budgets of SBU, JHMDB and MSR, among 4, 10 and the default model (docs/small_budgets.md).
-SUGGESTED_START_RATIO = 10.0
 
 
 def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = True) -> int:
@@ -280,10 +276,11 @@ def budget_rates(model: keras.Model, budgets: Sequence[int], block_density: floa
 
 def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfig:
     """`config` with its pruning's budgets turned into rates on the model the training starts
-    from: the initial model, the model of the configured widths under the run's seed, or with
-    a start ratio, the family's model about that many times the largest budget (its widths
-    then in the returned `model_options`). `keras_gcnprune.training.train` calls it first; a
-    configuration without budgets is returned as it is.
+    from: the initial model, the model of the configured widths under the run's seed, or where
+    that model has more weights than the start ratio times the largest budget, the family's
+    model of about that many weights (its widths then in the returned `model_options`).
+    `keras_gcnprune.training.train` calls it first; a configuration without budgets is
+    returned as it is.
 
     Args:
         config: The run; its `pruning.budgets` (and `start_ratio`) are resolved.
@@ -293,41 +290,42 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
         The configuration with the pruning's `rate` (mrmp: `rates`) and no budgets.
 
     Raises:
-        ValueError: a budget the model cannot reach (with the reachable range), or a start
-            ratio beside an initial model.
+        ValueError: a budget the model cannot reach (with the reachable range).
 
     Example:
         >>> from keras_gcnprune.data import Preprocessing, load_dataset
         >>> from keras_gcnprune.pruning import PruningConfig
         >>> config = TrainConfig(model="attention_gcn", preprocessing=Preprocessing(),
         ...                      pruning=PruningConfig(method="tcp", budgets=(1500,)))
-        >>> round(resolve_budgets(config, load_dataset("synthetic")).pruning.rate, 3)
-        0.952
+        >>> resolved = resolve_budgets(config, load_dataset("synthetic"))
+        >>> resolved.model_options["heads"], round(resolved.pruning.rate, 3)
+        (6, 0.92)
     """
     pruning = config.pruning
     if pruning is None or not pruning.budgets:
         return config
-    if pruning.start_ratio is not None:
-        if config.initial_model:
-            raise ValueError(f"start_ratio sizes a new model for the budget; the run starts from "
-                             f"{config.initial_model}: leave start_ratio None.")
-        options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
-                                   pruning.include_adjacency)
-        config = replace(config, model_options=options)
     if config.initial_model:
         model = load_model_file(Path(config.initial_model))
     else:
-        keras.utils.set_random_seed(config.seed)  # the model the training starts from
-        model = build_model(config, dataset)
-    weights = model_costs(model)["parameters"]
-    if pruning.start_ratio is None and not config.initial_model and \
-            weights > SUGGESTED_START_RATIO * max(pruning.budgets):
-        warnings.warn(f"The model has {weights:,} weights, {weights / max(pruning.budgets):.0f} "
-                      f"times the budget; pruning a model about {SUGGESTED_START_RATIO:g} times "
-                      "the budget was more accurate at the smallest budgets "
-                      f"(docs/small_budgets.md): set start_ratio={SUGGESTED_START_RATIO:g} "
-                      f"(--start-ratio {SUGGESTED_START_RATIO:g}).", stacklevel=2)
+        model = _built(config, dataset)
+        if _starts_smaller(model, pruning):
+            options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
+                                       pruning.include_adjacency)
+            config = replace(config, model_options=options)
+            model = _built(config, dataset)
     rates = budget_rates(model, pruning.budgets, pruning.block_density,
                          pruning.include_adjacency)
     rate = {"rates": rates} if pruning.method == "mrmp" else {"rate": rates[0]}
     return replace(config, pruning=replace(pruning, budgets=(), start_ratio=None, **rate))
+
+
+def _built(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
+    """The model the training starts from: built under the run's seed."""
+    keras.utils.set_random_seed(config.seed)
+    return build_model(config, dataset)
+
+
+def _starts_smaller(model: keras.Model, pruning) -> bool:
+    """Whether `model` has more weights than the start ratio times the largest budget."""
+    return pruning.start_ratio is not None and \
+        model_costs(model)["parameters"] > pruning.start_ratio * max(pruning.budgets)

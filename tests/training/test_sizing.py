@@ -139,14 +139,34 @@ def test_a_training_resolves_its_budget_on_the_model_it_starts_from(tmp_path):
     config = TrainConfig(model="attention_gcn", epochs=1, refit=False, validation=0.0,
                          preprocessing=Preprocessing(frames=16, streams=("joint",)),
                          pruning=PruningConfig(method="magnitude", budgets=(1500,)))
-    with pytest.warns(UserWarning, match="times the budget"):
-        metrics = train(config, tmp_path / "run", dataset=gestures, verbose=0)
+    metrics = train(config, tmp_path / "run", dataset=gestures, verbose=0)
+    # the configured model (22,646 weights) is over 10 times the budget: the default start
+    # ratio prunes the family's model of about 15,000 instead
     assert metrics["nonzero_parameters"] == 1500
-    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["config"]["pruning"]
-    assert recorded["budgets"] == [] and 0.9 < recorded["rate"] < 1.0
+    assert abs(metrics["parameters"] - 15000) < 0.1 * 15000  # widths come in whole channels
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["config"]
+    assert recorded["pruning"]["budgets"] == [] and recorded["pruning"]["start_ratio"] is None
+    assert recorded["model_options"]["heads"] < 8 and 0.9 < recorded["pruning"]["rate"] < 1.0
     again = train(config, tmp_path / "run", dataset=gestures, verbose=0)  # the same run: kept
     assert again == metrics
     with pytest.raises(ValueError, match="Give budgets or rates, not both"):
         PruningConfig(method="mrmp", budgets=(1500, 900), rates=(0.9, 0.95))
-    with pytest.raises(ValueError, match="start_ratio=4.0 sizes a new model for a budget"):
-        PruningConfig(method="tcp", start_ratio=4.0)
+    assert PruningConfig(method="tcp", start_ratio=4.0).start_ratio is None  # no budget
+
+
+def test_the_start_ratio_only_ever_starts_from_a_smaller_model():
+    from keras_gcnprune.data import Preprocessing, make_synthetic_gestures
+    from keras_gcnprune.pruning import PruningConfig
+    from keras_gcnprune.training import TrainConfig, resolve_budgets
+
+    gestures = make_synthetic_gestures(subjects=4, test_subjects=1, repetitions=2, seed=0)
+
+    def start(budget: int, ratio: float | None) -> dict:
+        config = TrainConfig(model="attention_gcn", preprocessing=Preprocessing(
+            frames=16, streams=("joint",)), pruning=PruningConfig(
+            method="tcp", budgets=(budget,), start_ratio=ratio))
+        return resolve_budgets(config, gestures).model_options
+
+    assert start(1500, 10.0)["heads"] < 8  # 22,646 weights > 15,000
+    assert start(1500, None) == {}  # the configured model whatever the budget
+    assert start(2500, 10.0) == {}  # 22,646 < 25,000: never a wider start
