@@ -157,7 +157,7 @@ class PruningConfig:
             "compacted model (export --compact).", option="budget", items="budgets")
     # chosen on validation across five datasets, each left out in turn (docs/start_ratio.md)
     start_ratio: float | None = _setting(
-        10.0, "With a budget and without --from: when the model has more weights than this "
+        4.0, "With a budget and without --from: when the model has more weights than this "
               "many times the budget (mrmp: the largest budget), prune a new model of the "
               "family whose widths are scaled to about that size instead (a small budget is "
               "met more accurately from a smaller start). To prune the model of the given "
