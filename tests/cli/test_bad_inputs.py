@@ -107,3 +107,12 @@ def test_running_out_of_memory_or_disk_is_one_line(run, monkeypatch, tmp_path):
     refused(invoke("export", run, "--tflite", tmp_path / "m.tflite"),
             "out of memory or disk space (No space left on device)")
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_a_start_ratio_that_sizes_nothing_is_refused(run, tmp_path):
+    out = tmp_path / "pruned"
+    refused(invoke("prune", "--from", run, "--budget", "1500", "--start-ratio", "8", "--out",
+                   out), "--start-ratio sizes a new model for a --budget", exit_code=2)
+    refused(invoke("prune", "--rate", "0.5", "--start-ratio", "8", "--out", out),
+            "without --from, or leave --start-ratio out", exit_code=2)
+    assert not out.exists()
