@@ -22,6 +22,7 @@ page docs/streaming.md stream_sbu_default stream_sbu_windows4 stream_sbu_windows
     stream_msr_default stream_msr_windows4 stream_msr_windows8 stream_jhmdb_default \
     stream_jhmdb_windows4 stream_jhmdb_windows8 detect_shrec21
 page docs/gpu_engine.md export_gpu_engine
-page docs/frontier_stgcn.md frontier_jhmdb frontier_msr frontier_sbu fromdense_jhmdb \
-    fromdense_msr fromdense_sbu frontier_jhmdb_export frontier_msr_export frontier_sbu_export \
-    fromdense_jhmdb_export fromdense_msr_export fromdense_sbu_export
+page docs/frontier_stgcn.md frontier_jhmdb frontier_msr frontier_sbu frontier_shrec21 \
+    fromdense_jhmdb fromdense_msr fromdense_sbu frontier_jhmdb_export frontier_msr_export \
+    frontier_sbu_export frontier_shrec21_export fromdense_jhmdb_export fromdense_msr_export \
+    fromdense_sbu_export

@@ -48,7 +48,9 @@ from keras_gcnprune.bench.results import (
 from keras_gcnprune.pruning import MULTI_RATE_METHODS
 
 DATASET_TITLES = {"sbu": "SBU Kinect Interaction", "msr": "MSR Action3D",
-                  "jhmdb": "JHMDB", "synthetic": "Synthetic hand gestures"}
+                  "jhmdb": "JHMDB", "shrec21": "SHREC'21 hand gestures",
+                  "landmarks": "MediaPipe hand landmarks",
+                  "synthetic": "Synthetic hand gestures"}
 
 
 def machine_line(results: dict) -> str:
