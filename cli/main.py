@@ -16,6 +16,7 @@ from keras_gcnprune.cli.options import (
     DATASET_HELP,
     ON_ERROR_HELP,
     PROTOCOL_HELP,
+    option_spelling,
     parse_options,
     parse_rates,
     parse_streams,
@@ -304,8 +305,7 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
         options["frames"] = info.preprocessing.frames
         options["streams"] = ",".join(info.streams)
         initial_model = str(model_file)
-    given = {name for name in ("rate", "start_ratio") if click.get_current_context()
-             .get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+    given = _given_pruning_settings()
     if settings["budgets"] and "rate" in given:
         raise click.UsageError("Give --budget or --rate/--rates, not both.")
     if "start_ratio" in given and (from_run or not settings["budgets"]):
@@ -320,6 +320,24 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
     if pruning.budgets:
         config, dataset = _resolved_budgets(config)
     _train_and_report(config, out_dir, overwrite, dataset)
+
+
+def _given_pruning_settings() -> set[str]:
+    """The `PruningConfig` settings given on the command line; a usage error for one that
+    the chosen method does not use."""
+    from keras_gcnprune.pruning import pruning_settings, settings_used_by
+
+    context = click.get_current_context()
+    method = context.params["method"]
+    given = [setting for setting in pruning_settings() if setting.name in context.params and
+             context.get_parameter_source(setting.name) is not click.core.ParameterSource.DEFAULT]
+    for setting in given:
+        if setting.name not in settings_used_by(method):
+            raise click.UsageError(
+                f"{option_spelling(setting)} applies to "
+                f"{', '.join(setting.metadata['methods'])} only, not {method}: leave it out or "
+                f"choose one of them with --method.")
+    return {setting.name for setting in given}
 
 
 def _resolved_budgets(config):

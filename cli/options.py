@@ -148,11 +148,17 @@ def with_options(command, options: list):
     return command
 
 
+def option_spelling(setting) -> str:
+    """The command-line spelling of a `PruningConfig` setting, `--on/--off` for a flag."""
+    described = setting.metadata
+    flags = described.get("flags")
+    return f"--{flags[0]}/--{flags[1]}" if flags else \
+        f"--{described.get('option', setting.name).replace('_', '-')}"
+
+
 def _pruning_option(setting, defaults: object | None):
     described = setting.metadata
-    spelling = described.get("option", setting.name).replace("_", "-")
-    flags = described.get("flags")
-    declaration = f"--{flags[0]}/--{flags[1]}" if flags else f"--{spelling}"
+    declaration = option_spelling(setting)
     help = described["help"] + _default_help(setting, defaults)
     default = setting.default if defaults is None else None
     extra = {}
@@ -163,6 +169,9 @@ def _pruning_option(setting, defaults: object | None):
         kind = click.IntRange if "int" in str(setting.type) else click.FloatRange
         extra["type"] = kind(low, high, **({"min_open": low_open, "max_open": high_open}
                                            if kind is click.FloatRange else {}))
+        if setting.default is not None and "unset" in described and defaults is None:
+            extra["type"] = NoneOr(extra["type"], described["unset"])
+            help += f" 'none': {described['unset']}."
     elif "items" in described:
         parse = ITEM_PARSERS[described["items"]]
         unset = None if defaults is not None else setting.default  # an empty list's default
@@ -170,6 +179,24 @@ def _pruning_option(setting, defaults: object | None):
         default = None if defaults is not None or not setting.default else \
             _shown(setting.default)
     return click.option(declaration, setting.name, default=default, help=help, **extra)
+
+
+class NoneOr(click.ParamType):
+    """`none` (any case) as None, any other value as `kind` converts it: a setting whose
+    default is a value and whose None means something of its own."""
+
+    def __init__(self, kind: click.ParamType, meaning: str):
+        self.kind = kind
+        self.meaning = meaning
+        self.name = f"{kind.name}|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return None
+        try:
+            return self.kind.convert(value, param, ctx)
+        except click.BadParameter as error:
+            self.fail(f"{error.message} Or 'none': {self.meaning}.", param, ctx)
 
 
 def _default_help(setting, defaults: object | None) -> str:

@@ -18,6 +18,7 @@ from keras_gcnprune.pruning.config import (
     PRUNING_PRESETS,
     PruningConfig,
     pruning_settings,
+    settings_used_by,
 )
 from keras_gcnprune.pruning.masks import (
     assign_masks,
@@ -89,6 +90,7 @@ __all__ = [
     "pruning_settings",
     "reachability",
     "realized_rate",
+    "settings_used_by",
     "strip_pruning",
     "topologically_consistent_masks",
 ]

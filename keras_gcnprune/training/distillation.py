@@ -96,6 +96,7 @@ class LabelLoss(keras.losses.Loss):
         name: Loss name.
 
     Example:
+        >>> import numpy as np
         >>> loss = LabelLoss(label_smoothing=0.1)
         >>> round(float(loss(np.array([0]), np.array([[0.0, 0.0]], "float32"))), 4)
         0.6931
@@ -128,6 +129,7 @@ class DistillationLoss(keras.losses.Loss):
         name: Loss name.
 
     Example:
+        >>> import numpy as np
         >>> loss = DistillationLoss(temperature=4.0, weight=0.5)
         >>> y_true = pack_labels(np.array([0]), np.array([[2.0, 0.0]], "float32"))
         >>> float(loss(y_true, np.array([[2.0, 0.0]], "float32"))) < 0.1

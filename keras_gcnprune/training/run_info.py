@@ -42,6 +42,8 @@ class RunInfo:
             `include_adjacency`); None otherwise.
 
     Example:
+        >>> from keras_gcnprune.data import load_dataset
+        >>> from keras_gcnprune.training import TrainConfig
         >>> info = RunInfo.of_training(TrainConfig(), load_dataset("synthetic"))
         >>> info.preprocessing.frames, info.class_names[:2]  # doctest: +SKIP
         (32, ('class_0', 'class_1'))

@@ -116,3 +116,16 @@ def test_a_start_ratio_that_sizes_nothing_is_refused(run, tmp_path):
     refused(invoke("prune", "--rate", "0.5", "--start-ratio", "8", "--out", out),
             "without --from, or leave --start-ratio out", exit_code=2)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--method", "magnitude", "--block-density", "1"],
+     "--block-density applies to tcp only, not magnitude"),
+    (["--prior", "laplace"], "--prior applies to srmp, mrmp only, not tcp"),
+    (["--method", "srmp", "--supervision", "none"], "--supervision applies to tcp only"),
+    (["--block-density", "dense"], "'dense' is not a valid float range. Or 'none':"),
+])
+def test_a_pruning_option_the_method_does_not_use_is_refused(tmp_path, arguments, message):
+    out = tmp_path / "pruned"
+    refused(invoke("prune", *arguments, "--out", out), message, exit_code=2)
+    assert not out.exists()

@@ -74,6 +74,17 @@ def test_bad_block_density_settings_are_refused(method, density, message):
         PruningConfig(method=method, rate=0.9, block_density=density)
 
 
+def test_tcp_prunes_in_channel_blocks_unless_told_otherwise():
+    from keras_gcnprune.pruning import BLOCK_DENSITY
+
+    assert PruningConfig(method="tcp").block_density == BLOCK_DENSITY
+    assert PruningConfig(method="tcp", block_density=None).block_density is None
+    assert PruningConfig.preset("tcp", rate=0.9).block_density is None  # the paper's
+    assert PruningConfig.preset("tcp_accessibility", rate=0.9).block_density is None
+    for method, extra in [("magnitude", {}), ("srmp", {}), ("mrmp", {"rates": (0.5, 0.9)})]:
+        assert PruningConfig(method=method, **extra).block_density is None, method
+
+
 @pytest.mark.parametrize("method, options, message", [
     ("tcp", {"scope": "global"}, "scope='global' applies to magnitude pruning only, not tcp"),
     ("srmp", {"scope": "global"}, "scope='global' applies to magnitude pruning only, not srmp"),
