@@ -191,6 +191,8 @@ class NoneOr(click.ParamType):
         self.name = f"{kind.name}|none"
 
     def convert(self, value, param, ctx):
+        if param is not None and value == param.default:
+            return value  # a library default that the library resolves
         if isinstance(value, str) and value.strip().lower() == "none":
             return None
         try:

@@ -42,6 +42,12 @@ RAMP_UPDATES = 20
 # quickstart, `block_rate_for_budget`): whole channels, so that the compacted model keeps few
 # zeros; it beat 0.5 at equal compacted weights (docs/guide/python.md, "Pruning").
 BLOCK_DENSITY = 1.0
+# `PruningConfig.block_density`'s default until the sizing is known: TCP in channel blocks
+# (`BLOCK_DENSITY`) to a rate, unstructured TCP to a budget. At 90% the blocks were within a
+# point of unstructured TCP on validation at a tenth of its compacted MACs; at a budget of 5,000
+# weights (4% of the default ST-GCN) they lost 30-40 points, since the learned adjacencies
+# outside the blocks take most of it (docs/pruning_defaults.md, docs/start_ratio.md).
+BY_SIZING = "by sizing"
 
 
 def _setting(default: Any, help: str, methods: tuple[str, ...] | None = None,
@@ -108,9 +114,10 @@ class PruningConfig:
             weights (tcp only; see `keras_gcnprune.pruning.TopologicalSupervision`).
         block_density: TCP only: select inside a block of whole channels filled to this
             density, so that `keras_gcnprune.export.compact` removes the other channels and
-            the exported model gets smaller and faster (default `BLOCK_DENSITY`); None: the
-            paper's unstructured TCP, whose compacted model keeps nearly all the dense MACs.
-            The other methods prune unstructured: the default becomes None for them.
+            the exported model gets smaller and faster; None: the paper's unstructured TCP,
+            whose compacted model keeps nearly all the dense MACs. Default (`BY_SIZING`):
+            `BLOCK_DENSITY` with a rate, None with budgets and for the other methods, which
+            prune unstructured.
         rates: The rates an mrmp run trains (mrmp only).
         prior: Prior of the latent weights (srmp, mrmp): `"gaussian"`, `"laplace"`,
             `"uniform"`.
@@ -182,13 +189,12 @@ class PruningConfig:
     supervision_strength: float = _setting(
         SUPERVISION_STRENGTH, "Scale of the gradient the supervision gives the latent "
                               "weights.", ("tcp",), bounds=(0, None, False, False))
-    # at 90% within 1 point of unstructured TCP on validation across five datasets, at
-    # 0.06-0.11x of its compacted MACs (docs/pruning_defaults.md)
     block_density: float | None = _setting(
-        BLOCK_DENSITY, "Keep the weights inside a block of whole channels that they fill to "
-                       "this density (1: whole channels), so that compaction (export "
-                       "--compact) removes the other channels: a smaller, faster exported "
-                       "model.", ("tcp",), bounds=(0, 1, True, False),
+        BY_SIZING, f"Keep the weights inside a block of whole channels that they fill to "
+                   f"this density (1: whole channels), so that compaction (export --compact) "
+                   f"removes the other channels: a smaller, faster exported model. Default: "
+                   f"{BLOCK_DENSITY:g} with --rate, none with --budget.", ("tcp",),
+        bounds=(0, 1, True, False),
         unset="unstructured TCP (the paper's; its compacted model keeps nearly every MAC)")
     rates: tuple[float, ...] = _setting(
         (), "The rates trained together, comma separated (e.g. 0.9,0.95,0.98,0.99).",
@@ -246,8 +252,9 @@ class PruningConfig:
             raise ValueError(f"rates={self.rates} apply to mrmp only; {self.method} prunes to "
                              "one rate (use rate).")
         self.consistent_extraction = self.consistent_extraction and self.multi_rate
-        if self.method != "tcp" and self.block_density == BLOCK_DENSITY:
-            self.block_density = None  # the default's blocks are TCP's; the others unstructured
+        if self.block_density == BY_SIZING:
+            self.block_density = BLOCK_DENSITY if self.method == "tcp" and not self.budgets \
+                else None
         if self.rate_weights is not None and self.method != "mrmp":
             raise ValueError(f"rate_weights weigh the losses of mrmp's rates; {self.method} "
                              "trains one rate: leave rate_weights None.")

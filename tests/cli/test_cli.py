@@ -116,7 +116,7 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
     runner = CliRunner()
     out = tmp_path / "budget"
     pruned = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
-                                  "--block-density", "none", "--budget", "1500", "--epochs", "1",
+                                  "--budget", "1500", "--epochs", "1",
                                   "--frames", "16", "--validation", "0", "--out", str(out)])
     assert pruned.exit_code == 0, pruned.output
     assert "budget 1,500 nonzero weights: rate" in pruned.output
@@ -143,7 +143,8 @@ def test_prune_to_a_budget_of_nonzero_weights(tmp_path):
 def test_prune_in_channel_blocks_to_a_budget_of_compacted_weights(tmp_path):
     out = tmp_path / "block"
     pruned = CliRunner().invoke(main, [
-        "prune", "--model", "attention_gcn", "--no-refit", "--budget", "1500", "--epochs", "1",
+        "prune", "--model", "attention_gcn", "--no-refit", "--block-density", "1",
+        "--budget", "1500", "--epochs", "1",
         "--frames", "16", "--validation", "0", "--out", str(out),
         "--start-ratio", "20"])  # the given model (25,718 weights): no smaller start
     assert pruned.exit_code == 0, pruned.output

@@ -74,11 +74,13 @@ def test_bad_block_density_settings_are_refused(method, density, message):
         PruningConfig(method=method, rate=0.9, block_density=density)
 
 
-def test_tcp_prunes_in_channel_blocks_unless_told_otherwise():
+def test_tcp_prunes_in_channel_blocks_to_a_rate_and_unstructured_to_a_budget():
     from keras_gcnprune.pruning import BLOCK_DENSITY
 
-    assert PruningConfig(method="tcp").block_density == BLOCK_DENSITY
+    assert PruningConfig(method="tcp").block_density == BLOCK_DENSITY  # to a rate
     assert PruningConfig(method="tcp", block_density=None).block_density is None
+    assert PruningConfig(method="tcp", budgets=(5000,)).block_density is None
+    assert PruningConfig(method="tcp", budgets=(5000,), block_density=1.0).block_density == 1.0
     assert PruningConfig.preset("tcp", rate=0.9).block_density is None  # the paper's
     assert PruningConfig.preset("tcp_accessibility", rate=0.9).block_density is None
     for method, extra in [("magnitude", {}), ("srmp", {}), ("mrmp", {"rates": (0.5, 0.9)})]:

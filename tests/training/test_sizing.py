@@ -138,8 +138,7 @@ def test_a_training_resolves_its_budget_on_the_model_it_starts_from(tmp_path):
     gestures = make_synthetic_gestures(subjects=4, test_subjects=1, repetitions=2, seed=0)
     config = TrainConfig(model="attention_gcn", epochs=1, refit=False, validation=0.0,
                          preprocessing=Preprocessing(frames=16, streams=("joint",)),
-                         pruning=PruningConfig(method="tcp", budgets=(1500,),
-                                                   block_density=None))
+                         pruning=PruningConfig(method="tcp", budgets=(1500,)))
     metrics = train(config, tmp_path / "run", dataset=gestures, verbose=0)
     # the configured model (22,646 weights) is over 4 times the budget: the default start
     # ratio prunes the family's model of about 6,000 instead
