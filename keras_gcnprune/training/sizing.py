@@ -76,7 +76,7 @@ def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = T
 
 
 def block_rate_for_budget(model: keras.Model, budget: int, block_density: float = BLOCK_DENSITY,
-                          include_adjacency: bool = True) -> float:
+                          include_adjacency: bool = True, reachable_only: bool = False) -> float:
     """The rate at which TCP inside channel blocks (`block_density`) leaves `model`, once
     compacted (`keras_gcnprune.pruning.compact`), the weight count closest to `budget`: a
     block-pruned model's size is that of its compacted model, whose dead channels lose their
@@ -87,19 +87,22 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     fewer weights than the step's full block, so that training, which moves the weights and
     with them the step's edge, stays on that step (half way into it when it is narrower).
     Below the smallest compacted model (one channel in every group that can be narrowed), the
-    rate gives that model.
+    rate gives that model, unless `reachable_only`.
 
     Args:
         model: The model to prune.
         budget: Weights of the compacted model, biases and normalization included.
         block_density: The fraction of a channel block's weights that pruning keeps.
         include_adjacency: The learned adjacencies are pruned too (see `prunable_weights`).
+        reachable_only: Refuse a budget below the smallest compacted model (a benchmark
+            comparing methods at one rate takes that model instead).
 
     Returns:
         The rate, rounded to 6 decimals.
 
     Raises:
-        ValueError: the budget is more than the model's weights.
+        ValueError: the budget is more than the model's weights, or with `reachable_only`,
+            less than its smallest compacted model's.
 
     Example:
         >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
@@ -125,6 +128,13 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
             raise ValueError(f"A budget of {budget} weights is more than {model.name} has "
                              f"({compacted(0.0)}); give a smaller budget.")
         top = 1.0 - 1.0 / prunable_entries(model, include_adjacency)
+        if reachable_only and budget < compacted(top):
+            raise ValueError(
+                f"A budget of {budget:,} weights once compacted is below the smallest compacted "
+                f"{model.name} ({compacted(top):,} weights: one channel in every group that can "
+                f"be narrowed, with the learned adjacencies and biases left); give at least "
+                f"that, or count nonzero weights with unstructured TCP (block_density None, "
+                f"--block-density none).")
         low, high = _step_down(compacted, 0.0, top, max(budget, compacted(top)))
         above, below = compacted(low), compacted(high)
         if budget - below <= above - budget:
@@ -270,8 +280,8 @@ def budget_rates(model: keras.Model, budgets: Sequence[int], block_density: floa
     compacted model (`block_rate_for_budget`)."""
     if block_density is None:
         return tuple(rate_for_budget(model, budget, include_adjacency) for budget in budgets)
-    return tuple(block_rate_for_budget(model, budget, block_density, include_adjacency)
-                 for budget in budgets)
+    return tuple(block_rate_for_budget(model, budget, block_density, include_adjacency,
+                                       reachable_only=True) for budget in budgets)
 
 
 def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfig:

@@ -125,6 +125,10 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
     assert compacted(rate - 0.002) == reached == compacted(rate + 0.002)
     smallest = compacted(0.99999)
     assert compacted(block_rate_for_budget(model, smallest // 2)) == smallest
+    with pytest.raises(ValueError, match=f"below the smallest compacted .* \\({smallest:,} "
+                                         "weights.*--block-density none"):
+        block_rate_for_budget(model, smallest // 2, reachable_only=True)
+    assert block_rate_for_budget(model, smallest, reachable_only=True) > 0.9
     total = model_costs(model)["parameters"]
     with pytest.raises(ValueError, match=f"more than attention_gcn has \\({total}\\)"):
         block_rate_for_budget(model, total + 1)
