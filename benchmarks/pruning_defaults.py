@@ -1,5 +1,5 @@
 """Pruning defaults chosen across datasets, each left out in turn: the method and ramp of
-`gcnprune prune`, and the start ratio of `prune --budget`.
+`gcnprune prune --rate`, and the method and start ratio of `prune --budget`.
 
 For each dataset (its first protocol, one seed, the default ST-GCN on three streams, 80 epochs,
 no refit, as docs/defaults.md chose the dense defaults), `gcnprune bench accuracy` prunes with
@@ -14,7 +14,7 @@ models keep the fewest MACs (the product is a model for a phone: at the same rat
 TCP keeps nearly every MAC, and channel blocks are what compaction turns into speed).
 
     python benchmarks/pruning_defaults.py --methods tcp,tcp_block --page docs/pruning_defaults.md
-    python benchmarks/pruning_defaults.py --methods tcp --budgets 5000 --candidates \
+    python benchmarks/pruning_defaults.py --methods tcp,tcp_block --budgets 5000 --candidates \
         "whole model=;start ratio 4=--start-ratio 4;start ratio 10=--start-ratio 10" \
         --page docs/start_ratio.md
 

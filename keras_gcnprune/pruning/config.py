@@ -189,7 +189,7 @@ class PruningConfig:
     supervision_strength: float = _setting(
         SUPERVISION_STRENGTH, "Scale of the gradient the supervision gives the latent "
                               "weights.", ("tcp",), bounds=(0, None, False, False))
-    block_density: float | None = _setting(
+    block_density: float | str | None = _setting(
         BY_SIZING, f"Keep the weights inside a block of whole channels that they fill to "
                    f"this density (1: whole channels), so that compaction (export --compact) "
                    f"removes the other channels: a smaller, faster exported model. Default: "
