@@ -45,8 +45,9 @@ BLOCK_DENSITY = 1.0
 # `PruningConfig.block_density`'s default until the sizing is known: TCP in channel blocks
 # (`BLOCK_DENSITY`) to a rate, unstructured TCP to a budget. At 90% the blocks were within a
 # point of unstructured TCP on validation at a tenth of its compacted MACs; at a budget of 5,000
-# weights (4% of the default ST-GCN) they lost 30-40 points, since the learned adjacencies
-# outside the blocks take most of it (docs/pruning_defaults.md, docs/start_ratio.md).
+# weights (4% of the default ST-GCN) they lost 30-40 points, since ST-GCN's smallest compacted
+# model (one channel in every group, with its learned adjacencies) is about that size
+# (docs/pruning_defaults.md, docs/start_ratio.md).
 BY_SIZING = "by sizing"
 
 
@@ -161,8 +162,8 @@ class PruningConfig:
     budgets: tuple[int, ...] = _setting(
         (), "Nonzero weights to keep, biases and normalization included, instead of --rate "
             "(mrmp: one per trained rate, comma separated, instead of --rates); the rate that "
-            "keeps them is derived from the model. TCP in channel blocks (the default): the "
-            "weights of the compacted model (export --compact).", option="budget", items="budgets")
+            "keeps them is derived from the model. With --block-density: the weights of the "
+            "compacted model (export --compact).", option="budget", items="budgets")
     # chosen on validation across five datasets, each left out in turn (docs/start_ratio.md)
     start_ratio: float | None = _setting(
         4.0, "With a budget and without --from: when the model has more weights than this "
@@ -355,7 +356,8 @@ class PruningConfig:
 
 
 # The pruning a benchmark compares, by name: a method and the settings that make it that
-# preset (`tcp` and its ablations are the paper's unstructured TCP, `tcp_block` the default).
+# preset (`tcp` and its ablations are the paper's unstructured TCP, `tcp_block` the default
+# to a rate).
 PRUNING_PRESETS: dict[str, dict[str, Any]] = {
     **{method: {"method": method} for method in METHODS},
     "tcp": {"method": "tcp", "block_density": None},  # the paper's, unstructured
