@@ -171,7 +171,7 @@ class MaskedConv1D(MaskedConv):
     Args: see `MaskedConv`.
 
     Example:
-        >>> MaskedConv1D(4, 3, padding="same")(np.zeros((2, 10, 3), "float32")).shape
+        >>> tuple(MaskedConv1D(4, 3, padding="same")(np.zeros((2, 10, 3), "float32")).shape)
         (2, 10, 4)
     """
 
@@ -187,7 +187,7 @@ class MaskedConv2D(MaskedConv):
     Args: see `MaskedConv`.
 
     Example:
-        >>> MaskedConv2D(4, 3, strides=2)(np.zeros((2, 9, 9, 3), "float32")).shape
+        >>> tuple(MaskedConv2D(4, 3, strides=2)(np.zeros((2, 9, 9, 3), "float32")).shape)
         (2, 4, 4, 4)
     """
 
@@ -211,7 +211,8 @@ class MaskedDepthwiseConv2D(MaskedConv):
         **kwargs: Passed to `MaskedLayer` (`kernel_initializer` is the depthwise kernel's).
 
     Example:
-        >>> MaskedDepthwiseConv2D(3, depth_multiplier=2)(np.zeros((1, 6, 6, 4), "float32")).shape
+        >>> layer = MaskedDepthwiseConv2D(3, depth_multiplier=2)
+        >>> tuple(layer(np.zeros((1, 6, 6, 4), "float32")).shape)
         (1, 4, 4, 8)
     """
 
@@ -320,7 +321,7 @@ class MaskedSeparableConv2D(MaskedConv):
         **kwargs: Passed to `MaskedConv`.
 
     Example:
-        >>> MaskedSeparableConv2D(5, 3)(np.zeros((1, 6, 6, 4), "float32")).shape
+        >>> tuple(MaskedSeparableConv2D(5, 3)(np.zeros((1, 6, 6, 4), "float32")).shape)
         (1, 4, 4, 5)
     """
 

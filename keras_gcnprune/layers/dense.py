@@ -21,7 +21,7 @@ class MaskedDense(MaskedLayer):
         **kwargs: Passed to `MaskedLayer`.
 
     Example:
-        >>> MaskedDense(4)(np.zeros((2, 16), "float32")).shape
+        >>> tuple(MaskedDense(4)(np.zeros((2, 16), "float32")).shape)
         (2, 4)
     """
 

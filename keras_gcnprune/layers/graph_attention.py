@@ -40,7 +40,7 @@ class GraphAttention(MaskedLayer):
     Example:
         >>> from keras_gcnprune.graphs import build_adjacency
         >>> layer = GraphAttention(4, 8, build_adjacency("sbu", "uniform"))
-        >>> layer(np.zeros((2, 1, 15, 6), "float32")).shape
+        >>> tuple(layer(np.zeros((2, 1, 15, 6), "float32")).shape)
         (2, 1, 15, 32)
     """
 

@@ -76,7 +76,7 @@ class GraphConv(MaskedLayer):
     Example:
         >>> from keras_gcnprune.graphs import build_adjacency
         >>> layer = GraphConv(8, build_adjacency("sbu", "spatial"))
-        >>> layer(np.zeros((2, 5, 15, 3), "float32")).shape
+        >>> tuple(layer(np.zeros((2, 5, 15, 3), "float32")).shape)
         (2, 5, 15, 8)
     """
 

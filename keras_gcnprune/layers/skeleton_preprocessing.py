@@ -63,7 +63,7 @@ class SkeletonPreprocessing(keras.layers.Layer):
 
     Example:
         >>> layer = SkeletonPreprocessing("sbu", streams=("joint", "motion"))
-        >>> layer(np.random.rand(1, 16, 15, 3).astype("float32")).shape
+        >>> tuple(layer(np.random.rand(1, 16, 15, 3).astype("float32")).shape)
         (1, 16, 15, 6)
     """
 

@@ -31,7 +31,7 @@ class SelectStreams(keras.layers.Layer):
 
     Example:
         >>> layer = SelectStreams(("joint", "bone", "motion"), take=("motion",))
-        >>> layer(np.zeros((1, 16, 15, 9), "float32")).shape
+        >>> tuple(layer(np.zeros((1, 16, 15, 9), "float32")).shape)
         (1, 16, 15, 3)
     """
 

@@ -25,7 +25,7 @@ class TemporalConv(MaskedLayer):
 
     Example:
         >>> layer = TemporalConv(16, kernel_size=5, strides=2)
-        >>> layer(np.zeros((2, 10, 15, 8), "float32")).shape
+        >>> tuple(layer(np.zeros((2, 10, 15, 8), "float32")).shape)
         (2, 5, 15, 16)
     """
 
