@@ -331,8 +331,9 @@ def _given_pruning_settings() -> set[str]:
     method = context.params["method"]
     given = [setting for setting in pruning_settings() if setting.name in context.params and
              context.get_parameter_source(setting.name) is not click.core.ParameterSource.DEFAULT]
+    used = settings_used_by(method)
     for setting in given:
-        if setting.name not in settings_used_by(method):
+        if setting.name not in used:
             raise click.UsageError(
                 f"{option_spelling(setting)} applies to "
                 f"{', '.join(setting.metadata['methods'])} only, not {method}: leave it out or "
