@@ -70,6 +70,8 @@ RECIPES = {
     "wide": {"model_options": {"head_channels": 16, "graph_channels": 64}},
     "dropout5": {"model_options": {"dropout": 0.5}},
     "epochs160": {"epochs": 160},
+    "widths48": {"model_options": {"widths": (48, 48, 96, 96)}},
+    "no_augmentation": {"augmentation": None},
     "joint": {"preprocessing": {"streams": ("joint",)}},
     "paper_gcn": {"model": "paper_gcn"},
     # The seed papers' baseline with their regime: Adam, learning rate x0.99 when the loss

@@ -99,8 +99,8 @@ def bench() -> None:
               help="Every pruning method starts from the model of the family (widths scaled "
                    "as small_dense's) whose weights are about this many times each rate's "
                    "budget, and prunes it to that budget (mrmp: from this many times the "
-                   "largest budget, every rate trained on it). Default: from the benchmark's "
-                   "model.")
+                   "largest budget, every rate trained on it), where the benchmark's model "
+                   "is larger: a start is never wider. Default: from the benchmark's model.")
 @pruning_options(*PRUNING_SETTINGS, "block_density", "begin", "end", defaults=AccuracyBench)
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "

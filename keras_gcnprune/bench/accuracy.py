@@ -47,6 +47,7 @@ from keras_gcnprune.training import (
     extract_run,
     load_run,
     pruning_start,
+    starts_smaller,
     train,
     width_matched_options,
 )
@@ -58,6 +59,7 @@ from keras_gcnprune.training.run import (
     pruning_report,
     rate_summary,
 )
+from keras_gcnprune.training.sizing import weights_of
 
 RECORDS_FILE = "records.json"
 UNPRUNED_METHODS = ("dense", "small_dense")
@@ -142,7 +144,9 @@ class AccuracyBench:
             benchmark's model pruned at that rate, `budget_at_rate`), widths scaled as for
             small_dense, and is pruned to that same budget; mrmp starts from `start_ratio`
             times the largest budget and trains every budget on that model (its records keep
-            the benchmark's rates as names). None: from the benchmark's model.
+            the benchmark's rates as names). As with `PruningConfig.start_ratio`, a start is
+            never wider: where the benchmark's model is not larger than that, it is pruned
+            itself. None: from the benchmark's model.
             A budget far below the starting model's weights leaves a few weights scattered over
             many channels, whose biases and normalization then take most of it: a start a few
             times the budget keeps a model that can learn (small_dense is a start of 1, not
@@ -351,10 +355,14 @@ class AccuracyBench:
     def _start(self, config: TrainConfig, dataset: SkeletonDataset, rates: tuple[float, ...]
                ) -> tuple[dict, tuple[float, ...]]:
         """`(model options, rates)` of the model pruning starts from to reach `rates`'
-        budgets."""
+        budgets: the benchmark's own where it is not larger than the start ratio times the
+        largest budget (`keras_gcnprune.training.starts_smaller`)."""
         if rates not in self._starts:
             budgets = [self._budget(config, dataset, rate) for rate in rates]
-            self._starts[rates] = pruning_start(config, dataset, budgets, self.start_ratio)
+            if starts_smaller(weights_of(config, dataset), budgets, self.start_ratio):
+                self._starts[rates] = pruning_start(config, dataset, budgets, self.start_ratio)
+            else:
+                self._starts[rates] = dict(config.model_options), rates
         return self._starts[rates]
 
 

@@ -318,7 +318,8 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
         model = load_model_file(Path(config.initial_model))
     else:
         model = _built(config, dataset)
-        if _starts_smaller(model, pruning):
+        if starts_smaller(model_costs(model)["parameters"], pruning.budgets,
+                          pruning.start_ratio):
             options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
                                        pruning.include_adjacency)
             config = replace(config, model_options=options)
@@ -335,7 +336,12 @@ def _built(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
     return build_model(config, dataset)
 
 
-def _starts_smaller(model: keras.Model, pruning) -> bool:
-    """Whether `model` has more weights than the start ratio times the largest budget."""
-    return pruning.start_ratio is not None and \
-        model_costs(model)["parameters"] > pruning.start_ratio * max(pruning.budgets)
+def starts_smaller(weights: int, budgets: Sequence[int], ratio: float | None) -> bool:
+    """Whether a model of `weights` is pruned to `budgets` from a smaller start: it has more
+    weights than `ratio` times the largest budget. A start is never wider than the model.
+
+    Example:
+        >>> starts_smaller(130_000, [5_000], 4.0), starts_smaller(15_000, [5_000], 4.0)
+        (True, False)
+    """
+    return ratio is not None and weights > ratio * max(budgets)

@@ -574,6 +574,18 @@ def test_start_ratio_prunes_a_model_that_many_times_each_budget_down_to_that_bud
     assert starts[0.98]["heads"] < starts[0.9]["heads"] <= 8
 
 
+def test_start_ratio_never_starts_from_a_wider_model(tmp_path):
+    from keras_gcnprune.data import load_dataset
+
+    dataset = load_dataset("synthetic")
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "tcp"),
+                          rates=(0.5, 0.9), seeds=1, start_ratio=4)
+    configs = {training.rate: bench.train_config(training, dataset, tmp_path)
+               for training in bench.trainings(("cross_subject",))[1:]}
+    assert configs[0.5].model_options == {} and configs[0.5].pruning.rate == 0.5  # 4x: wider
+    assert configs[0.9].model_options["heads"] < 8  # 4x the budget at 90%: smaller
+
+
 def test_start_ratio_starts_mrmp_from_that_many_times_its_largest_budget(tmp_path):
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.training import budget_at_rate, build_model
