@@ -72,6 +72,7 @@ RECIPES = {
     "epochs160": {"epochs": 160},
     "widths48": {"model_options": {"widths": (48, 48, 96, 96)}},
     "no_augmentation": {"augmentation": None},
+    "weight_decay0.05": {"weight_decay": 0.05},
     "joint": {"preprocessing": {"streams": ("joint",)}},
     "paper_gcn": {"model": "paper_gcn"},
     # The seed papers' baseline with their regime: Adam, learning rate x0.99 when the loss

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import click
 
-from keras_gcnprune.bench.accuracy import PRUNING_SETTINGS, AccuracyBench
+from keras_gcnprune.bench.accuracy import PRESETS, PRUNING_SETTINGS, AccuracyBench
 from keras_gcnprune.bench.executors import EXECUTORS
 from keras_gcnprune.bench.streaming import DETECTION_CONFIRM, DETECTION_THRESHOLD
 from keras_gcnprune.cli.options import (
@@ -48,10 +48,8 @@ def bench() -> None:
 
 @bench.command()
 @click.option("--quick", is_flag=True,
-              help="The quick preset: SBU, 5 folds, 1 seed, 40 epochs, rates 0.9,0.98,0.995, "
-                   "every method (115 trainings). Without it: "
-                   "the full preset (all folds, 3 seeds, 80 epochs, 7 rates). Options given "
-                   "override.")
+              help=f"The quick preset: {PRESETS['quick'].description()}. Without it, the "
+                   f"full preset: {PRESETS['full'].description()}. Options given override.")
 @click.option("--dataset", default=None, help=DATASET_HELP + " Default: sbu.")
 @click.option("--protocol", "protocols", multiple=True,
               help=PROTOCOL_HELP.replace("Default: the dataset's first protocol.",
@@ -132,7 +130,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
     OUT/disconnected_vs_rate.png after every training; rerun the same command to continue an
     interrupted benchmark.
     """
-    from keras_gcnprune.bench import PRESETS, run_accuracy
+    from keras_gcnprune.bench import run_accuracy
     from keras_gcnprune.bench.accuracy import rates_for_budgets
     from keras_gcnprune.bench.executors import make_executor
     from keras_gcnprune.data import load_dataset

@@ -264,6 +264,19 @@ class AccuracyBench:
         """The preprocessing of every run."""
         return Preprocessing(frames=self.frames, streams=self.streams)
 
+    def description(self) -> str:
+        """What the benchmark trains, in one phrase (its command's help shows the presets').
+
+        Example:
+            >>> AccuracyBench(dataset="msr", methods=("dense", "tcp"), rates=(0.9,), seeds=1,
+            ...               epochs=40).description()
+            'msr, 1 protocol(s), 1 seed(s), 40 epochs, rates 0.9, methods dense,tcp (2 trainings)'
+        """
+        protocols = self.protocols or protocol_names(self.dataset)
+        return (f"{self.dataset}, {len(protocols)} protocol(s), {self.seeds} seed(s), "
+                f"{self.epochs} epochs, rates {','.join(f'{r:g}' for r in self.rates)}, "
+                f"methods {','.join(self.methods)} ({len(self.trainings(protocols))} trainings)")
+
     def trainings(self, protocols: Sequence[str]) -> list[Training]:
         """Every training the benchmark needs: seed 0 on every fold first, then the next seed,
         so that a benchmark stopped early has covered all folds."""
