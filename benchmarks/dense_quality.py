@@ -141,15 +141,21 @@ def protocols_of(dataset_name: str, args) -> tuple[str, ...]:
     return names[:1] if args.first_protocol else names
 
 
+def base_config(dataset_name: str, protocol: str, seed: int, args) -> TrainConfig:
+    """The `default` recipe's training: the package's defaults (`TrainConfig`) but for what
+    the command line sets."""
+    defaults = TrainConfig()
+    return replace(defaults, dataset=dataset_name, protocol=protocol, model=args.model,
+                   epochs=args.epochs, seed=seed, on_error="skip",
+                   preprocessing=replace(defaults.preprocessing, frames=args.frames),
+                   pruning=args.pruning, refit=args.refit)
+
+
 def run_recipe(dataset_name: str, name: str, recipe: dict, args, dataset) -> list[dict]:
     records = []
     for protocol in protocols_of(dataset.name, args):
         for seed in range(args.seeds):
-            base = TrainConfig(dataset=dataset_name, protocol=protocol, model=args.model,
-                               epochs=args.epochs, seed=seed, on_error="skip",
-                               preprocessing=Preprocessing(frames=args.frames),
-                               pruning=args.pruning, refit=args.refit)
-            config = recipe_config(recipe, base)
+            config = recipe_config(recipe, base_config(dataset_name, protocol, seed, args))
             run_dir = run_path(args.out, dataset_name, name, protocol, seed)
             if RunDirectory(run_dir).finished():
                 metrics = RunDirectory(run_dir).read_metrics()
@@ -275,7 +281,7 @@ def write_results(out: Path, command: str, args, records: list[dict],
     return load_results(out)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="sbu,jhmdb,msr")
     parser.add_argument("--recipes", default=",".join(r for r in RECIPES
@@ -309,6 +315,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.prune:
         method, _, rate = args.prune.partition(":")
         args.pruning = PruningConfig(method=method, rate=float(rate))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_arguments(argv)
     recipes = parse_recipes(args.recipes)
     if "default" not in recipes:
         recipes = {"default": {}, **recipes}
