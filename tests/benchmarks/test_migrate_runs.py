@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 from migrate_runs import BEHAVIOUR_BEFORE_SETTING, migrate
 
@@ -23,15 +24,15 @@ def _old_record(config: TrainConfig, drop: tuple[str, ...], drop_pruning=(),
 def test_a_migrated_run_reads_as_it_trained_then(tmp_path):
     run = tmp_path / "bench" / "runs" / "dense"
     run.mkdir(parents=True)
-    old = _old_record(TrainConfig(refit=False, validation=0.1), ("warmup_epochs", "refit",
-                      "label_smoothing"), drop_augmentation=("shear", "crop"))
+    then = TrainConfig(refit=False, validation=0.1, label_smoothing=0.0)
+    old = _old_record(then, ("warmup_epochs", "refit", "label_smoothing"),
+                      drop_augmentation=("shear", "crop"))
     (run / "run.json").write_text(json.dumps(old))
     assert migrate([tmp_path]) == [run / "run.json"]
     info = RunDirectory(run).read_info()
     # refit recorded as runs trained before it existed: without refitting
-    assert settings_difference(info.config, TrainConfig(refit=False, validation=0.1).to_dict()) \
-        == ""
-    cropped = TrainConfig(refit=False, validation=0.1, augmentation=Augmentation(crop=0.8))
+    assert settings_difference(info.config, then.to_dict()) == ""
+    cropped = replace(then, augmentation=Augmentation(crop=0.8))
     assert settings_difference(info.config, cropped.to_dict()).startswith("augmentation:")
     assert migrate([tmp_path]) == []  # nothing left to add
 

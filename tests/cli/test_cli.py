@@ -97,7 +97,7 @@ def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_p
     trained = runner.invoke(main, [
         "train", "--model", "attention_gcn", "--no-refit",
         "--epochs", "2", "--frames", "16", "--option", "heads=2", "--rotation", "40",
-        "--shear", "0.2", "--crop", "0.8", "--label-smoothing", "0.1", "--warmup-epochs", "1",
+        "--shear", "0.2", "--crop", "0.8", "--label-smoothing", "0.2", "--warmup-epochs", "1",
         "--weight-decay", "0.001", "--streams", "joint,motion", "--out", str(out)])
     assert trained.exit_code == 0, trained.output
     config = json.loads((out / "run.json").read_text())["config"]
@@ -105,7 +105,7 @@ def test_training_recipe_options_reach_the_run_and_no_augment_refuses_them(tmp_p
                                       "noise": 0.01, "crop": 0.8, "point_dims": 3,
                                       "persons": 1}
     assert (config["label_smoothing"], config["warmup_epochs"], config["weight_decay"]) == \
-        (0.1, 1, 0.001)
+        (0.2, 1, 0.001)
     refused = runner.invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
                                    "--no-augment", "--rotation", "30", "--crop", "0.9",
                                    "--out", str(tmp_path / "other")])
