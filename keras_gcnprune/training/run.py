@@ -99,8 +99,8 @@ class TrainConfig:
             whose training loss rose and divided by 0.99 after one whose loss fell (the seed
             papers' regime, `LossAdaptiveLearningRate`).
         label_smoothing: Share of each label's probability spread evenly over all classes in
-            the label loss (0: plain cross-entropy; the default, 0.1, was chosen on validation
-            across datasets, `docs/training_recipe.md`).
+            the label loss (0: plain cross-entropy; the default was chosen on validation across
+            datasets, `docs/training_recipe.md`).
         preprocessing: Input preprocessing (frames, centring, scale, streams; by default
             joint, bone and motion, `DEFAULT_STREAMS`).
         augmentation: On-the-fly augmentation of training batches, or None.
