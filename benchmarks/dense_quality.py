@@ -65,11 +65,14 @@ RECIPES = {
     "shear": {"augmentation": {"shear": 0.3}},
     "crop": {"augmentation": {"crop": 0.8}},
     "no_label_smoothing": {"label_smoothing": 0.0},
+    # The default's label smoothing, on a recipe that turns it off.
+    "label_smoothing": {"label_smoothing": TrainConfig.label_smoothing},
     "warmup": {"warmup_epochs": 5},
     "segments4": {"model_options": {"segments": 4}},
     "wide": {"model_options": {"head_channels": 16, "graph_channels": 64}},
     "dropout5": {"model_options": {"dropout": 0.5}},
     "epochs160": {"epochs": 160},
+    "epochs800": {"epochs": 800},
     "widths48": {"model_options": {"widths": (48, 48, 96, 96)}},
     "no_augmentation": {"augmentation": None},
     "weight_decay0.05": {"weight_decay": 0.05},
@@ -77,10 +80,12 @@ RECIPES = {
     "paper_gcn": {"model": "paper_gcn"},
     # The seed papers' baseline with their regime: Adam, learning rate x0.99 when the loss
     # rises, /0.99 when it falls, 2,700 epochs, batches of 200, no augmentation, plain
-    # cross-entropy.
+    # cross-entropy, joint coordinates alone.
     "paper": {"model": "paper_gcn", "schedule": "loss_adaptive", "learning_rate": 1e-3,
               "weight_decay": 0.0, "epochs": 2700, "batch_size": 200, "augmentation": None,
-              "label_smoothing": 0.0},
+              "label_smoothing": 0.0, "preprocessing": {"streams": ("joint",)}},
+    # The package's default augmentation, on a recipe that turns it off.
+    "augmented": {"augmentation": {}},
     "attention_gcn": {"model": "attention_gcn"},
     **{f"strength{value:g}": {"pruning": {"supervision_strength": value}}
        for value in (0.03, 0.3, 1.0)},
@@ -117,8 +122,8 @@ def parse_recipes(text: str) -> dict[str, dict]:
                 raise SystemExit(f"Unknown recipe {part!r}; choose from {sorted(RECIPES)}, "
                                  "or combine them with '+'.")
             for key, value in RECIPES[part].items():
-                combined[key] = {**combined.get(key, {}), **value} if isinstance(value, dict) \
-                    else value
+                combined[key] = {**(combined.get(key) or {}), **value} \
+                    if isinstance(value, dict) else value
         recipes[name] = combined
     return recipes
 

@@ -1,6 +1,6 @@
 from dataclasses import replace
 
-from dense_quality import RECIPES, base_config, parse_arguments, recipe_config
+from dense_quality import RECIPES, base_config, parse_arguments, parse_recipes, recipe_config
 
 from keras_gcnprune.training import TrainConfig
 
@@ -19,3 +19,12 @@ def test_a_recipe_changes_only_what_it_names():
     assert joint.preprocessing == replace(base.preprocessing, streams=("joint",))
     assert joint.preprocessing.frames == 16 and joint.seed == 2
     assert replace(joint, preprocessing=base.preprocessing) == base
+
+
+def test_the_paper_recipe_is_the_papers_input_and_augmented_adds_the_default_augmentation():
+    base = base_config("sbu", "fold1", 0, parse_arguments([]))
+    paper = recipe_config(parse_recipes("paper")["paper"], base)
+    assert paper.preprocessing.streams == ("joint",) and paper.augmentation is None
+    augmented = recipe_config(parse_recipes("paper+augmented")["paper+augmented"], base)
+    assert augmented.augmentation == TrainConfig().augmentation
+    assert replace(augmented, augmentation=None) == paper
