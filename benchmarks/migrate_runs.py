@@ -28,7 +28,8 @@ SETTINGS_ADDED = {("warmup_epochs",): 0, ("stream_windows",): 0, ("label_smoothi
                   ("pruning", "rate_weights"): None, ("pruning", "consistent_extraction"): False,
                   ("pruning", "self_distillation"): 0.0,
                   ("pruning", "self_distillation_teacher"): "densest",
-                  ("pruning", "budgets"): [], ("pruning", "start_ratio"): None}
+                  ("pruning", "budgets"): [], ("pruning", "start_ratio"): None,
+                  ("pruning", "mac_share"): None}
 
 # Accuracy-benchmark settings newer than some results whose behaviour then was not today's
 # default (the others behaved as their default before they existed).

@@ -102,13 +102,20 @@ def _training_line(settings: dict) -> str:
         density = settings["block_density"]
         parts.append(f"`tcp_block` fills {density:g} of its channel blocks"
                      + (" (whole channels)" if density == 1 else "")
-                     + (" and prunes to the rate at which its compacted model has the weights "
-                        "the other methods keep nonzero at each rate, not to the rate itself"
-                        if settings["block_budget"] == "compacted" else
-                        ", at the other methods' rates (so its compacted model's weights are "
-                        "not their nonzero weights)"))
+                     + BLOCK_BUDGET_WORDS[settings["block_budget"]])
     text = "; ".join(parts)
     return f" {text[0].upper()}{text[1:]}." if parts else ""
+
+
+# How a section says what tcp_block's rates budget (AccuracyBench.block_budget).
+BLOCK_BUDGET_WORDS = {
+    "compacted": " and prunes to the rate at which its compacted model has the weights the "
+                 "other methods keep nonzero at each rate, not to the rate itself",
+    "nonzero": ", at the other methods' rates (so its compacted model's weights are not their "
+               "nonzero weights)",
+    "macs": " and prunes to the rate at which its compacted model keeps 1 - rate of the dense "
+            "model's MACs, and small_dense's widths are matched to those MACs, not to weights",
+}
 
 
 def _ramp_title(settings: dict) -> str:
@@ -184,7 +191,8 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         f"{', '.join(settings['protocols'])}, "
         f"{settings['seeds']} seed(s), {settings['epochs']} epochs, {settings['frames']} frames; "
         f"mean ± standard deviation of top-1 over protocols and seeds, leads over the small "
-        f"dense model of the same weights (small) and over magnitude pruning (mag.) in "
+        f"dense model of the same {'MACs' if settings['block_budget'] == 'macs' else 'weights'}"
+        f" (small) and over magnitude pruning (mag.) in "
         f"brackets; MRMP is one training per protocol and seed for all rates; rates count "
         f"every weight but biases and normalization."
         + _training_line(settings)
@@ -240,7 +248,8 @@ def _pruning_label(settings: dict, method: str) -> str:
     if method == "tcp_block":
         parts += [*([f"density {settings['block_density']:g}"]
                     if settings["block_density"] != AccuracyBench.block_density else []),
-                  *(["nominal rate"] if settings["block_budget"] == "nonzero" else [])]
+                  *({"nonzero": ["nominal rate"], "macs": ["MACs budget"]}.get(
+                      settings["block_budget"], []))]
     return ", ".join(parts) or "default"
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import click
 
-from keras_gcnprune.bench.accuracy import PRESETS, PRUNING_SETTINGS, AccuracyBench
+from keras_gcnprune.bench.accuracy import BLOCK_BUDGETS, PRESETS, PRUNING_SETTINGS, AccuracyBench
 from keras_gcnprune.bench.executors import EXECUTORS
 from keras_gcnprune.bench.streaming import DETECTION_CONFIRM, DETECTION_THRESHOLD
 from keras_gcnprune.cli.options import (
@@ -100,6 +100,13 @@ def bench() -> None:
                    "largest budget, every rate trained on it), where the benchmark's model "
                    "is larger: a start is never wider. Default: from the benchmark's model.")
 @pruning_options(*PRUNING_SETTINGS, "block_density", "begin", "end", defaults=AccuracyBench)
+@click.option("--block-budget", default=None, type=click.Choice(BLOCK_BUDGETS),
+              help="What tcp_block's rate R budgets: compacted, the weights of its compacted "
+                   "model (the nonzero weights the other methods keep at R); nonzero, its "
+                   "nonzero weights (the nominal rate); macs, the MACs per sequence of its "
+                   "compacted model, 1 - R of the dense model's, small_dense then matched to "
+                   "those MACs (R = 0.9: a tenth of the dense MACs). Default: "
+                   f"{AccuracyBench.block_budget}.")
 @click.option("--jobs", default=None, type=click.IntRange(1),
               help="Trainings at once: local worker processes, each pinned to a share of the "
                    "CPUs (and to one GPU where there are GPUs); with --executor ray and no "
@@ -120,8 +127,8 @@ def bench() -> None:
               help="Output folder; rerunning with the same folder skips finished runs and "
                    "retries failed ones.")
 def accuracy(quick, dataset, protocols, model_name, options, methods, rates, budgets, seeds,
-             epochs, frames, streams, refit, unseen, distill, from_dense, start_ratio, jobs,
-             executor, address, task_cpus, task_gpus, out_dir, rate_weights,
+             epochs, frames, streams, refit, unseen, distill, from_dense, start_ratio,
+             block_budget, jobs, executor, address, task_cpus, task_gpus, out_dir, rate_weights,
              **pruning) -> None:
     """Accuracy against pruning rate for every method, fold or split and seed.
 
@@ -144,7 +151,7 @@ def accuracy(quick, dataset, protocols, model_name, options, methods, rates, bud
                  "methods": parse_names(methods), "rates": rates, "seeds": seeds,
                  "epochs": epochs, "frames": frames, "streams": streams, "refit": refit,
                  "unseen": unseen, "distill": distill, "from_dense": from_dense,
-                 "start_ratio": start_ratio, **pruning}
+                 "start_ratio": start_ratio, "block_budget": block_budget, **pruning}
     preset = PRESETS["quick" if quick else "full"]
     try:
         # the weights pair with the rates in their given order: with --budgets, once derived

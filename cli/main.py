@@ -308,6 +308,8 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
     given = _given_pruning_settings()
     if settings["budgets"] and "rate" in given:
         raise click.UsageError("Give --budget or --rate/--rates, not both.")
+    if settings["mac_share"] is not None and "rate" in given:
+        raise click.UsageError("Give --mac-share or --rate, not both.")
     if "start_ratio" in given and (from_run or not settings["budgets"]):
         raise click.UsageError("--start-ratio sizes a new model for a --budget: give --budget "
                                "without --from, or leave --start-ratio out.")
@@ -317,7 +319,7 @@ def prune(out_dir, from_run, overwrite, **options) -> None:
         raise click.UsageError(str(error)) from error
     config, dataset = replace(_config(**options, initial_model=initial_model),
                               pruning=pruning), None
-    if pruning.budgets:
+    if pruning.sized:
         config, dataset = _resolved_budgets(config)
     _train_and_report(config, out_dir, overwrite, dataset)
 
@@ -356,6 +358,9 @@ def _resolved_budgets(config):
     counted = "nonzero weights" if pruning.block_density is None else "weights once compacted"
     for budget, rate in zip(pruning.budgets, resolved.pruning.trained_rates()):
         click.echo(f"budget {budget:,} {counted}: rate {rate:.4%} of the pruned weights")
+    if pruning.mac_share is not None:
+        click.echo(f"{pruning.mac_share:g} of the MACs once compacted: rate "
+                   f"{resolved.pruning.rate:.4%} of the pruned weights")
     return resolved, dataset
 
 

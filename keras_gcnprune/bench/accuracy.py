@@ -36,6 +36,7 @@ from keras_gcnprune.outputs import OutputFolder
 from keras_gcnprune.pruning import BLOCK_DENSITY, PRUNING_PRESETS, PruningConfig
 from keras_gcnprune.pruning.config import check_start_ratio, settings_used_by
 from keras_gcnprune.pruning.multirate import MAX_RATES, sort_rates
+from keras_gcnprune.reports import model_costs
 from keras_gcnprune.training import (
     DistillationConfig,
     RunDirectory,
@@ -82,8 +83,9 @@ def presets_using(setting: str) -> tuple[str, ...]:
 TCP_METHODS = presets_using("supervision_strength")
 # Settings that only some methods' trainings read, with those methods.
 METHOD_SETTINGS = {**{setting: presets_using(setting) for setting in PRUNING_SETTINGS},
-                   "block_density": ("tcp_block",), "block_budget": ("tcp_block",)}
-BLOCK_BUDGETS = ("compacted", "nonzero")  # what tcp_block's rates budget
+                   "block_density": ("tcp_block",),
+                   "block_budget": ("tcp_block", "small_dense")}
+BLOCK_BUDGETS = ("compacted", "nonzero", "macs")  # what tcp_block's rates budget
 # A record's compacted sizes, and what they are for a model that is not pruned.
 COMPACTED_SIZES = {"compacted_parameters": "parameters", "compacted_macs": "macs",
                    "compacted_nonzero_parameters": "nonzero_parameters"}
@@ -161,7 +163,9 @@ class AccuracyBench:
             keep at that rate (`keras_gcnprune.training.block_rate_for_budget`; its realized
             rate is another); `"nonzero"`, its nonzero weights like the other methods, which
             leaves the compacted model smaller than the budget (dead channels' biases and
-            normalization go).
+            normalization go); `"macs"`, the MACs per sequence of its compacted model:
+            `1 - rate` of the benchmark model's, and small_dense's widths are then matched to
+            those MACs rather than to weights, so that the two meet at equal speed.
         ramp: `(begin, end)` of every pruning method's ramp, as fractions of the training
             (`PruningConfig.begin`, `PruningConfig.end`): the rate is reached at `end` and
             the rest of the training fine-tunes the final masks.
@@ -228,6 +232,7 @@ class AccuracyBench:
         # found once: budgets by rate, small_dense options by (rate, variant), starts by
         # rates, tcp_block's rates by (budget, model options)
         self._budgets: dict[float, int] = {}
+        self._macs: int | None = None  # the benchmark model's
         self._block_rates: dict[tuple, float] = {}
         self._small_dense: dict[tuple[float, str], dict] = {}
         self._starts: dict[tuple[float, ...], tuple[dict, tuple[float, ...]]] = {}
@@ -325,8 +330,8 @@ class AccuracyBench:
                              initial_model=str(RunDirectory(dense).model_file)
                              if self.from_dense and pruning else None)
         # the benchmark model's budget, found before a start ratio changes the widths
-        compacted_budget = self._budget(config, dataset, training.rate) \
-            if training.method == "tcp_block" and self.block_budget == "compacted" else None
+        compacted_budget = self._matched_budget(config, dataset, training.rate) \
+            if training.method == "tcp_block" and self.block_budget != "nonzero" else None
         if pruning is not None and self.start_ratio is not None:
             mrmp = training.method == "mrmp"
             options, rates = self._start(config, dataset,
@@ -345,8 +350,27 @@ class AccuracyBench:
             shape = models.width_variants(self.model).get(training.variant, {})
             self._small_dense[key] = width_matched_options(
                 replace(config, model_options={**self.model_options, **shape}), dataset,
-                self._budget(config, dataset, training.rate), fixed=tuple(shape))
+                self._matched_budget(config, dataset, training.rate), fixed=tuple(shape),
+                cost=self.size_cost)
         return replace(config, model_options=self._small_dense[key])
+
+    @property
+    def size_cost(self) -> str:
+        """What small_dense and tcp_block are sized by (a key of
+        `keras_gcnprune.training.sizing.COSTS`): MACs with `block_budget="macs"`, else
+        weights."""
+        return "macs" if self.block_budget == "macs" else "parameters"
+
+    def _matched_budget(self, config: TrainConfig, dataset: SkeletonDataset, rate: float
+                        ) -> int:
+        """The size small_dense and tcp_block have at `rate`: the nonzero weights of the
+        benchmark's model pruned at `rate`, or with `block_budget="macs"`, `1 - rate` of its
+        MACs."""
+        if self.size_cost == "parameters":
+            return self._budget(config, dataset, rate)
+        if self._macs is None:
+            self._macs = model_costs(build_model(config, dataset))["macs"]
+        return round((1.0 - rate) * self._macs)
 
     def _budget(self, config: TrainConfig, dataset: SkeletonDataset, rate: float) -> int:
         """The nonzero weights of the benchmark's model pruned at `rate` (`config`: a training
@@ -362,7 +386,7 @@ class AccuracyBench:
         if key not in self._block_rates:
             keras.utils.set_random_seed(0)  # resuming compares the rate: no process may differ
             self._block_rates[key] = block_rate_for_budget(
-                build_model(config, dataset), budget, self.block_density)
+                build_model(config, dataset), budget, self.block_density, cost=self.size_cost)
         return self._block_rates[key]
 
     def _start(self, config: TrainConfig, dataset: SkeletonDataset, rates: tuple[float, ...]

@@ -98,6 +98,10 @@ class PruningConfig:
             normalization included (with `block_density`: the weights of the compacted model);
             one budget (mrmp: one per trained rate). A training resolves them to rates on its
             model before it starts (`keras_gcnprune.training.resolve_budgets`).
+        mac_share: Instead of a rate, TCP in channel blocks to the rate at which the compacted
+            model keeps this share of the model's multiply-accumulates per sequence (0.1: a
+            tenth), what its speed follows; resolved to a rate on the model before training
+            starts, like `budgets`. None: a rate or budgets.
         start_ratio: With `budgets` and a model of more weights than this many times the
             (largest) budget, prune a new model of the family whose widths are scaled to about
             that size instead; None: prune the configured model whatever the budget. Without
@@ -164,6 +168,10 @@ class PruningConfig:
             "(mrmp: one per trained rate, comma separated, instead of --rates); the rate that "
             "keeps them is derived from the model. With --block-density: the weights of the "
             "compacted model (export --compact).", option="budget", items="budgets")
+    mac_share: float | None = _setting(
+        None, "Share of the model's MACs per sequence that its compacted model keeps (0.1: a "
+              "tenth), instead of --rate: TCP in channel blocks to the rate that gets there, "
+              "derived from the model.", ("tcp",), bounds=(0, 1, True, True))
     # chosen on validation across five datasets, each left out in turn (docs/start_ratio.md)
     start_ratio: float | None = _setting(
         4.0, "With a budget and without --from: when the model has more weights than this "
@@ -241,6 +249,7 @@ class PruningConfig:
         if self.method not in METHODS:
             raise ValueError(f"Unknown pruning method {self.method!r}; choose one of {METHODS}.")
         self._check_budgets()
+        self._check_mac_share()
         if self.method == "mrmp" and not self.budgets:
             if not self.rates:
                 raise ValueError("mrmp trains several rates at once: give rates, e.g. "
@@ -288,6 +297,22 @@ class PruningConfig:
             raise ValueError(f"{self.method} prunes to one budget; {len(self.budgets)} given "
                              "(several are for mrmp).")
 
+    def _check_mac_share(self) -> None:
+        if self.mac_share is None:
+            return
+        if not 0.0 < self.mac_share < 1.0:
+            raise ValueError(f"mac_share must be in (0, 1), got {self.mac_share}.")
+        if self.method != "tcp":
+            raise ValueError(f"mac_share prunes whole channels with TCP in channel blocks; "
+                             f"{self.method} prunes single weights, which leave the MACs: use "
+                             f"method 'tcp', or give a rate.")
+        if self.budgets:
+            raise ValueError(f"Give budgets or mac_share, not both (budgets "
+                             f"{list(self.budgets)}, mac_share {self.mac_share}).")
+        if self.block_density is None:
+            raise ValueError("mac_share needs channel blocks (block_density, 1 by default): "
+                             "unstructured TCP keeps nearly every MAC once compacted.")
+
     @classmethod
     def preset(cls, name: str, **settings: Any) -> PruningConfig:
         """The pruning of a named preset (`PRUNING_PRESETS`) with `settings` over the preset's
@@ -325,6 +350,12 @@ class PruningConfig:
         """Whether the pruning follows input-to-output paths (TCP's selection, consistent
         extraction), which only layers with reachability rules allow."""
         return self.method == "tcp" or self.consistent_extraction
+
+    @property
+    def sized(self) -> bool:
+        """Whether the rate is still to be derived from a size (`budgets` or `mac_share`) on
+        the model the training starts from (`keras_gcnprune.training.resolve_budgets`)."""
+        return bool(self.budgets) or self.mac_share is not None
 
     @property
     def multi_rate(self) -> bool:

@@ -307,7 +307,7 @@ def train(
     Example:
         >>> metrics = train(TrainConfig(epochs=1), "runs/quick")  # doctest: +SKIP
     """
-    if config.pruning is not None and config.pruning.budgets:
+    if config.pruning is not None and config.pruning.sized:
         # sizing builds its models with this module's build_model: imported where it is used
         from keras_gcnprune.training.sizing import resolve_budgets
 

@@ -25,6 +25,8 @@ from keras_gcnprune.training.directory import load_model_file
 from keras_gcnprune.training.run import TrainConfig, build_model
 
 FACTORS = (1 / 64, 16.0)  # width multipliers searched
+# What a size budget counts (a key of `keras_gcnprune.reports.model_costs`), and its unit.
+COSTS = {"parameters": "weights", "macs": "MACs"}
 
 
 def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = True) -> int:
@@ -76,7 +78,8 @@ def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = T
 
 
 def block_rate_for_budget(model: keras.Model, budget: int, block_density: float = BLOCK_DENSITY,
-                          include_adjacency: bool = True, reachable_only: bool = False) -> float:
+                          include_adjacency: bool = True, reachable_only: bool = False,
+                          cost: str = "parameters") -> float:
     """The rate at which TCP inside channel blocks (`block_density`) leaves `model`, once
     compacted (`keras_gcnprune.pruning.compact`), the weight count closest to `budget`: a
     block-pruned model's size is that of its compacted model, whose dead channels lose their
@@ -87,22 +90,25 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     fewer weights than the step's full block, so that training, which moves the weights and
     with them the step's edge, stays on that step (half way into it when it is narrower).
     Below the smallest compacted model (one channel in every group that can be narrowed), the
-    rate gives that model, unless `reachable_only`.
+    rate gives that model, unless `reachable_only`. With `cost="macs"` the budget is the
+    compacted model's multiply-accumulates per sequence instead, what its speed follows.
 
     Args:
         model: The model to prune.
-        budget: Weights of the compacted model, biases and normalization included.
+        budget: Weights of the compacted model, biases and normalization included (with
+            `cost="macs"`: its MACs per sequence).
         block_density: The fraction of a channel block's weights that pruning keeps.
         include_adjacency: The learned adjacencies are pruned too (see `prunable_weights`).
         reachable_only: Refuse a budget below the smallest compacted model (a benchmark
             comparing methods at one rate takes that model instead).
+        cost: What the budget counts, a key of `COSTS`.
 
     Returns:
         The rate, rounded to 6 decimals.
 
     Raises:
-        ValueError: the budget is more than the model's weights, or with `reachable_only`,
-            less than its smallest compacted model's.
+        ValueError: the budget is more than the model's weights (MACs), or with
+            `reachable_only`, less than its smallest compacted model's; an unknown `cost`.
 
     Example:
         >>> model = models.build("attention_gcn", "sbu_pair", num_classes=8, frames=32)
@@ -113,6 +119,9 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
     from keras_gcnprune.pruning.topology import current_masks
 
+    if cost not in COSTS:
+        raise ValueError(f"Unknown cost {cost!r}; choose one of {', '.join(COSTS)}.")
+    unit = COSTS[cost]
     saved = current_masks(model)
     counts: dict[float, int] = {}
 
@@ -120,18 +129,18 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         if rate not in counts:
             assign_masks(model, topologically_consistent_masks(
                 model, rate, block_density=block_density, include_adjacency=include_adjacency))
-            counts[rate] = model_costs(compact(model))["parameters"]
+            counts[rate] = model_costs(compact(model))[cost]
         return counts[rate]
 
     try:
         if budget > compacted(0.0):
-            raise ValueError(f"A budget of {budget} weights is more than {model.name} has "
-                             f"({compacted(0.0)}); give a smaller budget.")
+            raise ValueError(f"A budget of {budget:,} {unit} is more than {model.name} has "
+                             f"({compacted(0.0):,}); give a smaller budget.")
         top = 1.0 - 1.0 / prunable_entries(model, include_adjacency)
         if reachable_only and budget < compacted(top):
             raise ValueError(
-                f"A budget of {budget:,} weights once compacted is below the smallest compacted "
-                f"{model.name} ({compacted(top):,} weights: one channel in every group that can "
+                f"A budget of {budget:,} {unit} once compacted is below the smallest compacted "
+                f"{model.name} ({compacted(top):,} {unit}: one channel in every group that can "
                 f"be narrowed, with the learned adjacencies and biases left); give at least "
                 f"that, or count nonzero weights with unstructured TCP (block_density None, "
                 f"--block-density none).")
@@ -171,9 +180,10 @@ def weights_of(config: TrainConfig, dataset: SkeletonDataset) -> int:
 
 
 def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights: int,
-                          fixed: tuple[str, ...] = ()) -> dict:
+                          fixed: tuple[str, ...] = (), cost: str = "parameters") -> dict:
     """Model options of the run's family, widths scaled (`keras_gcnprune.models.scaled_options`)
-    so that the model's weights are the closest to `weights` that its widths allow.
+    so that the model's weights are the closest to `weights` that its widths allow (with
+    `cost="macs"`, its MACs per sequence to that many MACs).
 
     Below the family's smallest model (every width 1) the smallest is returned, and above the
     widest searched (16 times the given widths) the widest: the trained model's metrics say
@@ -182,9 +192,10 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
     Args:
         config: The run whose model family, options and data shapes to keep.
         dataset: The dataset (layout, classes, channels).
-        weights: The weight count to match.
+        weights: The weight count to match (with `cost="macs"`: the MACs).
         fixed: Width options of `config.model_options` to keep (a shape from
             `keras_gcnprune.models.width_variants`); the other widths are scaled.
+        cost: What is matched, a key of `COSTS`.
 
     Returns:
         The `model_options` of the matched model.
@@ -201,6 +212,8 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
     """
     if weights < 1:
         raise ValueError(f"weights must be a positive count, got {weights}.")
+    if cost not in COSTS:
+        raise ValueError(f"Unknown cost {cost!r}; choose one of {', '.join(COSTS)}.")
 
     def options_at(log_factor: float) -> dict:
         return models.scaled_options(config.model, math.exp(log_factor), config.model_options,
@@ -212,7 +225,8 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
         options = options_at(log_factor)
         key = json.dumps(options, sort_keys=True)
         if key not in counts:
-            counts[key] = weights_of(replace(config, model_options=options), dataset)
+            counts[key] = model_costs(build_model(replace(config, model_options=options),
+                                                  dataset))[cost]
         return counts[key]
 
     low, high = (math.log(f) for f in FACTORS)
@@ -288,16 +302,18 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
     """`config` with its pruning's budgets turned into rates on the model the training starts
     from: the initial model, the model of the configured widths under the run's seed, or where
     that model has more weights than the start ratio times the largest budget, the family's
-    model of about that many weights (its widths then in the returned `model_options`).
-    `keras_gcnprune.training.train` calls it first; a configuration without budgets is
-    returned as it is.
+    model of about that many weights (its widths then in the returned `model_options`). A
+    `mac_share` becomes the rate at which that model, pruned in channel blocks and compacted,
+    keeps that share of its MACs. `keras_gcnprune.training.train` calls it first; a
+    configuration without budgets is returned as it is.
 
     Args:
         config: The run; its `pruning.budgets` (and `start_ratio`) are resolved.
         dataset: The loaded dataset (layout, classes, channels).
 
     Returns:
-        The configuration with the pruning's `rate` (mrmp: `rates`) and no budgets.
+        The configuration with the pruning's `rate` (mrmp: `rates`), no budgets and no
+        `mac_share`.
 
     Raises:
         ValueError: a budget the model cannot reach (with the reachable range).
@@ -312,8 +328,15 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
         (3, 0.771)
     """
     pruning = config.pruning
-    if pruning is None or not pruning.budgets:
+    if pruning is None or not pruning.sized:
         return config
+    if pruning.mac_share is not None:
+        model = load_model_file(Path(config.initial_model)) if config.initial_model else \
+            _built(config, dataset)
+        budget = round(pruning.mac_share * model_costs(model)["macs"])
+        rate = block_rate_for_budget(model, budget, pruning.block_density,
+                                     pruning.include_adjacency, reachable_only=True, cost="macs")
+        return replace(config, pruning=replace(pruning, mac_share=None, rate=rate))
     if config.initial_model:
         model = load_model_file(Path(config.initial_model))
     else:

@@ -311,9 +311,48 @@ def test_tcp_block_prunes_to_the_rate_whose_compacted_model_has_the_budget(
     assert rates["nonzero"][0] == rates["nonzero"][1] == rates["compacted"][1]
     assert rates["compacted"][0] == block_rate_for_budget(build_model(block, dataset), budget)
     assert rates["compacted"][0] != rates["compacted"][1]
-    with pytest.raises(ValueError, match="block_budget must be one of compacted, nonzero, got "
-                                         "'kept'"):
+    with pytest.raises(ValueError, match="block_budget must be one of compacted, nonzero, "
+                                         "macs, got 'kept'"):
         AccuracyBench(**SMALL, block_budget="kept")
+
+
+def test_a_macs_budget_sizes_tcp_block_and_small_dense_to_a_share_of_the_dense_macs(tmp_path):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.reports import model_costs
+    from keras_gcnprune.training import block_rate_for_budget, build_model, width_matched_options
+
+    dataset = load_dataset("synthetic")
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "small_dense",
+                                                                 "tcp_block"),
+                          rates=(0.9,), seeds=1, block_budget="macs")
+    configs = {t.method + t.variant: bench.train_config(t, dataset, tmp_path)
+               for t in bench.trainings(("cross_subject",))}
+    budget = round(0.1 * model_costs(build_model(configs["dense"], dataset))["macs"])
+    assert configs["tcp_block"].pruning.rate == block_rate_for_budget(
+        build_model(configs["dense"], dataset), budget, cost="macs")
+    assert configs["small_dense"].model_options == width_matched_options(
+        configs["dense"], dataset, budget, cost="macs")
+    small = model_costs(build_model(configs["small_dense"], dataset))["macs"]
+    assert abs(small - budget) < 0.25 * budget
+    with pytest.raises(ValueError, match="block_budget='macs' applies to tcp_block, "
+                                         "small_dense only"):
+        AccuracyBench(**SMALL, methods=("dense", "tcp"), rates=(0.9,), block_budget="macs")
+
+
+def test_cli_accuracy_block_budget_macs_reaches_the_settings_and_the_page(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(main, [
+        "bench", "accuracy", *FAST, "--dataset", "synthetic", "--methods", "tcp_block",
+        "--rates", "0.8", "--seeds", "1", "--epochs", "1", "--block-budget", "macs",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["settings"]["block_budget"] == "macs"
+    page = write_docs([out], tmp_path / "page.md").read_text()
+    assert "prunes to the rate at which its compacted model keeps 1 - rate of the dense " \
+        "model's MACs, and small_dense's widths are matched to those MACs" in page
+    assert "leads over the small dense model of the same MACs (small)" in page
+    refused = CliRunner().invoke(main, ["bench", "accuracy", "--block-budget", "flops"])
+    assert refused.exit_code == 2 and "--block-budget" in refused.output
 
 
 def test_export_bench_times_compacted_tcp_block_against_the_chosen_small_dense(block_bench):

@@ -160,6 +160,36 @@ def test_prune_in_channel_blocks_to_a_budget_of_compacted_weights(tmp_path):
     assert metrics["nonzero_parameters"] > 1500
 
 
+def test_prune_to_a_share_of_the_macs_compacts_to_about_that_share(tmp_path):
+    out = tmp_path / "macs"
+    runner = CliRunner()
+    pruned = runner.invoke(main, [
+        "prune", "--model", "attention_gcn", "--no-refit", "--mac-share", "0.2",
+        "--epochs", "1", "--frames", "16", "--validation", "0", "--out", str(out)])
+    assert pruned.exit_code == 0, pruned.output
+    assert "0.2 of the MACs once compacted: rate" in pruned.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    dense = runner.invoke(main, ["train", "--model", "attention_gcn", "--no-refit",
+                                 "--epochs", "1", "--frames", "16", "--validation", "0",
+                                 "--out", str(tmp_path / "dense")])
+    assert dense.exit_code == 0, dense.output
+    dense_macs = json.loads((tmp_path / "dense/metrics.json").read_text())["macs"]
+    # whole channels move the MACs in steps, and the trained weights pick the channels
+    assert abs(metrics["compacted_macs"] - 0.2 * dense_macs) < 0.05 * dense_macs, metrics
+    for arguments, message in [
+        (["--mac-share", "0.2", "--rate", "0.5"], "Give --mac-share or --rate, not both"),
+        (["--mac-share", "0.2", "--budget", "1500"], "Give budgets or mac_share, not both"),
+        (["--mac-share", "0.2", "--block-density", "none"], "mac_share needs channel blocks"),
+        (["--mac-share", "1.5"], "--mac-share"),
+        (["--mac-share", "0.2", "--method", "magnitude"], "--mac-share applies to tcp only"),
+    ]:
+        refused = runner.invoke(main, ["prune", "--model", "attention_gcn", "--no-refit",
+                                       *arguments, "--frames", "16",
+                                       "--out", str(tmp_path / "refused")])
+        assert refused.exit_code in (1, 2) and message in refused.output, refused.output
+        assert "Traceback" not in refused.output
+
+
 def test_prune_then_export_compacted_tflite_from_the_command_line(tmp_path):
     runner = CliRunner()
     out = tmp_path / "pruned"

@@ -5,7 +5,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from keras_gcnprune.bench.accuracy import PRUNING_SETTINGS, AccuracyBench
+from keras_gcnprune.bench.accuracy import BLOCK_BUDGETS, PRUNING_SETTINGS, AccuracyBench
 from keras_gcnprune.bench.executors import EXECUTORS
 from keras_gcnprune.cli.main import main
 from keras_gcnprune.data.errors import ON_ERROR_CHOICES
@@ -22,7 +22,7 @@ LIBRARY_CHOICES = {
     "prior": tuple(PRIORS), "alignment_scope": ALIGNMENT_SCOPES,
     "self_distillation_teacher": SELF_DISTILLATION_TEACHERS, "model_name": tuple(MODELS),
     "on_error": ON_ERROR_CHOICES, "executor": EXECUTORS, "gpu_engine": GPU_ENGINE_MODES,
-    "calibration": CALIBRATIONS,
+    "calibration": CALIBRATIONS, "block_budget": BLOCK_BUDGETS,
 }
 
 

@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import keras
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from keras_gcnprune.training import (
     budget_at_rate,
     build_model,
     rate_for_budget,
+    resolve_budgets,
     width_matched_options,
 )
 from keras_gcnprune.training.sizing import weights_of
@@ -130,8 +132,67 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
         block_rate_for_budget(model, smallest // 2, reachable_only=True)
     assert block_rate_for_budget(model, smallest, reachable_only=True) > 0.9
     total = model_costs(model)["parameters"]
-    with pytest.raises(ValueError, match=f"more than attention_gcn has \\({total}\\)"):
+    with pytest.raises(ValueError, match=f"{total + 1:,} weights is more than attention_gcn "
+                                         f"has \\({total:,}\\)"):
         block_rate_for_budget(model, total + 1)
+
+
+def test_block_rate_for_a_macs_budget_compacts_to_the_closest_macs(gestures):
+    from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
+
+    model = build_model(TrainConfig(model="attention_gcn", preprocessing=JOINTS), gestures)
+
+    def compacted_macs(rate):
+        assign_masks(model, topologically_consistent_masks(model, rate, block_density=1.0))
+        return model_costs(compact(model))["macs"]
+
+    dense = model_costs(model)["macs"]
+    for share in (0.2, 0.1):
+        budget = round(share * dense)
+        reached = compacted_macs(block_rate_for_budget(model, budget, cost="macs"))
+        sizes = {compacted_macs(r) for r in np.linspace(0.5, 0.99, 25)}
+        assert abs(reached - budget) == min(abs(size - budget) for size in sizes | {reached})
+        assert abs(reached - budget) < 0.1 * budget
+    with pytest.raises(ValueError, match=f"{dense + 1:,} MACs is more than"):
+        block_rate_for_budget(model, dense + 1, cost="macs")
+    with pytest.raises(ValueError, match="Unknown cost 'flops'; choose one of parameters, macs"):
+        block_rate_for_budget(model, 100, cost="flops")
+
+
+def test_a_mac_share_resolves_to_the_block_rate_of_that_share_of_the_macs(gestures):
+    from keras_gcnprune.pruning import PruningConfig
+
+    config = TrainConfig(model="attention_gcn", preprocessing=JOINTS, seed=3,
+                         pruning=PruningConfig(method="tcp", mac_share=0.1))
+    resolved = resolve_budgets(config, gestures)
+    assert resolved.pruning.mac_share is None and resolved.model_options == config.model_options
+    keras.utils.set_random_seed(3)  # the model the training starts from
+    model = build_model(config, gestures)
+    assert resolved.pruning.rate == block_rate_for_budget(
+        model, round(0.1 * model_costs(model)["macs"]), cost="macs")
+    assert resolve_budgets(resolved, gestures) is resolved  # nothing left to resolve
+    for settings, message in [({"method": "magnitude"}, "magnitude prunes single weights"),
+                              ({"block_density": None}, "mac_share needs channel blocks"),
+                              ({"budgets": (900,)}, "Give budgets or mac_share, not both"),
+                              ({"mac_share": 1.0}, "mac_share must be in \\(0, 1\\)")]:
+        with pytest.raises(ValueError, match=message):
+            PruningConfig(**{"method": "tcp", "mac_share": 0.1, **settings})
+
+
+def test_matched_widths_to_macs_give_the_nearest_macs_the_family_allows(gestures):
+    config = TrainConfig(model="stgcn", preprocessing=JOINTS)
+
+    def macs(options):
+        return model_costs(build_model(replace(config, model_options=options), gestures))["macs"]
+
+    target = macs({}) // 10
+    options = width_matched_options(config, gestures, target, cost="macs")
+    assert abs(macs(options) - target) < 0.25 * target
+    by_weights = width_matched_options(config, gestures, weights_of(config, gestures) // 10)
+    assert options != by_weights  # MACs and weights shrink at different paces
+    for factor in (0.8, 1.25):  # one width step either way is farther from the target
+        assert abs(macs(models.scaled_options("stgcn", factor, options)) - target) >= \
+            abs(macs(options) - target)
 
 
 def test_a_training_resolves_its_budget_on_the_model_it_starts_from(tmp_path):
