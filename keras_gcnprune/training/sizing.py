@@ -29,6 +29,12 @@ FACTORS = (1 / 64, 16.0)  # width multipliers searched
 COSTS = {"parameters": "weights", "macs": "MACs"}
 
 
+def _check_cost(cost: str) -> None:
+    """Refuses a size budget's cost that is not a key of `COSTS`."""
+    if cost not in COSTS:
+        raise ValueError(f"Unknown cost {cost!r}; choose one of {', '.join(COSTS)}.")
+
+
 def budget_at_rate(model: keras.Model, rate: float, include_adjacency: bool = True) -> int:
     """The nonzero weights of `model` pruned at `rate`: the weights pruning leaves alone
     (biases, normalization; the learned adjacencies too when not pruned) plus the kept share
@@ -119,8 +125,7 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
     from keras_gcnprune.pruning.topology import current_masks
 
-    if cost not in COSTS:
-        raise ValueError(f"Unknown cost {cost!r}; choose one of {', '.join(COSTS)}.")
+    _check_cost(cost)
     unit = COSTS[cost]
     saved = current_masks(model)
     counts: dict[float, int] = {}
@@ -212,8 +217,7 @@ def width_matched_options(config: TrainConfig, dataset: SkeletonDataset, weights
     """
     if weights < 1:
         raise ValueError(f"weights must be a positive count, got {weights}.")
-    if cost not in COSTS:
-        raise ValueError(f"Unknown cost {cost!r}; choose one of {', '.join(COSTS)}.")
+    _check_cost(cost)
 
     def options_at(log_factor: float) -> dict:
         return models.scaled_options(config.model, math.exp(log_factor), config.model_options,
@@ -330,23 +334,19 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
     pruning = config.pruning
     if pruning is None or not pruning.sized:
         return config
+    model = load_model_file(Path(config.initial_model)) if config.initial_model else \
+        _built(config, dataset)
     if pruning.mac_share is not None:
-        model = load_model_file(Path(config.initial_model)) if config.initial_model else \
-            _built(config, dataset)
         budget = round(pruning.mac_share * model_costs(model)["macs"])
         rate = block_rate_for_budget(model, budget, pruning.block_density,
                                      pruning.include_adjacency, reachable_only=True, cost="macs")
         return replace(config, pruning=replace(pruning, mac_share=None, rate=rate))
-    if config.initial_model:
-        model = load_model_file(Path(config.initial_model))
-    else:
+    if not config.initial_model and starts_smaller(model_costs(model)["parameters"],
+                                                   pruning.budgets, pruning.start_ratio):
+        options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
+                                   pruning.include_adjacency)
+        config = replace(config, model_options=options)
         model = _built(config, dataset)
-        if starts_smaller(model_costs(model)["parameters"], pruning.budgets,
-                          pruning.start_ratio):
-            options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
-                                       pruning.include_adjacency)
-            config = replace(config, model_options=options)
-            model = _built(config, dataset)
     rates = budget_rates(model, pruning.budgets, pruning.block_density,
                          pruning.include_adjacency)
     rate = {"rates": rates} if pruning.method == "mrmp" else {"rate": rates[0]}
