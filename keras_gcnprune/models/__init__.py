@@ -138,13 +138,16 @@ def scaled_options(name: str, factor: float, options: dict | None = None,
 
 
 def width_variants(name: str) -> dict[str, dict]:
-    """Other shapes of a narrower model of the family, by name: width options to fix (for
-    example `{"heads1": {"heads": 1}}`) while `scaled_options` scales the rest; empty when
-    the family has one shape.
+    """Other shapes of a narrower model of the family, by name: options to fix while
+    `scaled_options` scales the widths (attention_gcn's head counts, `{"heads1": {"heads":
+    1}}`; stgcn's strides of its last blocks, `{"blocks2": {"strides": (2, 1)}}`, a shallower
+    model); empty when the family has one shape.
 
     Example:
         >>> sorted(width_variants("attention_gcn"))
         ['heads1', 'heads2', 'heads4']
+        >>> sorted(width_variants("stgcn"))
+        ['blocks2', 'blocks3']
     """
     return dict(WIDTH_VARIANTS[_key(name)])
 

@@ -48,14 +48,21 @@ def _block(x, adjacency, width: int, stride: int, kernel: int, dropout: float, i
 
 
 WIDTHS = (32, 32, 64, 64)
-WIDTH_VARIANTS: dict[str, dict] = {}  # the blocks' widths scale alike
+STRIDES = (1, 1, 2, 1)
+# shallower shapes: the default's last blocks (scaled_widths drops the first widths)
+WIDTH_VARIANTS: dict[str, dict] = {f"blocks{depth}": {"strides": STRIDES[-depth:]}
+                                   for depth in (3, 2)}
 
 
 def scaled_widths(factor: float, options: dict, fixed: tuple[str, ...] = ()) -> dict:
     """`options` with every block's width (given or default) multiplied by `factor`,
-    rounded, at least 1; the number of blocks and their strides stay (`fixed`: unused, the
-    widths are one option)."""
-    widths = options.get("widths", WIDTHS)
+    rounded, at least 1. Strides are never scaled (`fixed` changes nothing: the widths are one
+    option); where `options` gives fewer strides than widths (a shape of `WIDTH_VARIANTS`),
+    the model keeps the last blocks: their widths are the last ones."""
+    widths = tuple(options.get("widths", WIDTHS))
+    depth = len(options.get("strides", STRIDES))
+    if depth < len(widths):
+        widths = widths[-depth:]
     return {**options, "widths": tuple(max(1, round(w * factor)) for w in widths)}
 
 
@@ -65,7 +72,7 @@ def stgcn(
     frames: int,
     channels: int = 3,
     widths: Sequence[int] = WIDTHS,
-    strides: Sequence[int] = (1, 1, 2, 1),
+    strides: Sequence[int] = STRIDES,
     temporal_kernel: int = 9,
     strategy: str = "spatial",
     learnable_adjacency: bool = True,

@@ -339,6 +339,26 @@ def test_a_macs_budget_sizes_tcp_block_and_small_dense_to_a_share_of_the_dense_m
         AccuracyBench(**SMALL, methods=("dense", "tcp"), rates=(0.9,), block_budget="macs")
 
 
+def test_stgcns_small_dense_models_are_also_shallower_each_at_the_same_macs(tmp_path):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.reports import model_costs
+    from keras_gcnprune.training import build_model
+
+    dataset = load_dataset("synthetic")
+    bench = AccuracyBench(**{**SMALL, "model": "stgcn"}, dataset="synthetic",
+                          methods=("dense", "small_dense"), rates=(0.8,), seeds=1,
+                          block_budget="macs")
+    plan = bench.trainings(("cross_subject",))
+    assert [t.name for t in plan] == ["dense", "small_dense_0.8", "small_dense_0.8_blocks3",
+                                      "small_dense_0.8_blocks2"]
+    configs = [bench.train_config(t, dataset, tmp_path) for t in plan]
+    budget = 0.2 * model_costs(build_model(configs[0], dataset))["macs"]
+    for config, depth in zip(configs[1:], (4, 3, 2)):
+        assert len(config.model_options["widths"]) == len(config.model_options.get(
+            "strides", (1,) * 4)) == depth
+        assert abs(model_costs(build_model(config, dataset))["macs"] - budget) < 0.25 * budget
+
+
 def test_cli_accuracy_block_budget_macs_reaches_the_settings_and_the_page(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(main, [

@@ -33,10 +33,19 @@ def gestures():
 def test_scaled_options_scale_every_width_of_the_family_and_keep_the_rest():
     assert models.scaled_options("attention_gcn", 0.5, {"dropout": 0.1, "heads": 6}) == {
         "dropout": 0.1, "heads": 3, "head_channels": 4, "graph_channels": 16}
-    assert models.scaled_options("stgcn", 0.01, {"strides": (1, 2)}) == {
-        "strides": (1, 2), "widths": (1, 1, 1, 1)}
+    assert models.scaled_options("stgcn", 0.01, {"strides": (1, 2, 2, 1)}) == {
+        "strides": (1, 2, 2, 1), "widths": (1, 1, 1, 1)}
     with pytest.raises(ValueError, match="factor must be positive, got 0"):
         models.scaled_options("stgcn", 0)
+
+
+def test_stgcns_shallower_shapes_keep_the_last_blocks_of_the_model_scaled():
+    assert models.width_variants("stgcn") == {"blocks3": {"strides": (1, 2, 1)},
+                                              "blocks2": {"strides": (2, 1)}}
+    assert models.scaled_options("stgcn", 0.5, {"strides": (2, 1)}) == {
+        "strides": (2, 1), "widths": (32, 32)}
+    assert models.scaled_options("stgcn", 2.0, {"widths": (8, 16, 24), "strides": (2,)},
+                                 fixed=("strides",)) == {"widths": (48,), "strides": (2,)}
 
 
 @pytest.mark.parametrize("include_adjacency", [True, False])
