@@ -381,12 +381,13 @@ class AccuracyBench:
 
     def _block_rate(self, config: TrainConfig, dataset: SkeletonDataset, budget: int) -> float:
         """The rate at which `config`'s model, pruned in channel blocks, compacts to about
-        `budget` weights."""
+        `budget` weights, or with `block_budget="macs"`, to at most `budget` MACs."""
         key = (budget, json.dumps(config.model_options, sort_keys=True))
         if key not in self._block_rates:
             keras.utils.set_random_seed(0)  # resuming compares the rate: no process may differ
             self._block_rates[key] = block_rate_for_budget(
-                build_model(config, dataset), budget, self.block_density, cost=self.size_cost)
+                build_model(config, dataset), budget, self.block_density, cost=self.size_cost,
+                at_most=self.size_cost == "macs")
         return self._block_rates[key]
 
     def _start(self, config: TrainConfig, dataset: SkeletonDataset, rates: tuple[float, ...]

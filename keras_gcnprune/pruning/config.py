@@ -99,9 +99,9 @@ class PruningConfig:
             one budget (mrmp: one per trained rate). A training resolves them to rates on its
             model before it starts (`keras_gcnprune.training.resolve_budgets`).
         mac_share: Instead of a rate, TCP in channel blocks to the rate at which the compacted
-            model keeps this share of the model's multiply-accumulates per sequence (0.1: a
-            tenth), what its speed follows; resolved to a rate on the model before training
-            starts, like `budgets`. None: a rate or budgets.
+            model keeps at most this share of the model's multiply-accumulates per sequence
+            (0.1: a tenth), what its speed follows; resolved to a rate on the model before
+            training starts, like `budgets`. None: a rate or budgets.
         start_ratio: With `budgets` and a model of more weights than this many times the
             (largest) budget, prune a new model of the family whose widths are scaled to about
             that size instead; None: prune the configured model whatever the budget. Without
@@ -169,9 +169,9 @@ class PruningConfig:
             "keeps them is derived from the model. With --block-density: the weights of the "
             "compacted model (export --compact).", option="budget", items="budgets")
     mac_share: float | None = _setting(
-        None, "Share of the model's MACs per sequence that its compacted model keeps (0.1: a "
-              "tenth), instead of --rate: TCP in channel blocks to the rate that gets there, "
-              "derived from the model.", ("tcp",), bounds=(0, 1, True, True))
+        None, "Share of the model's MACs per sequence that its compacted model keeps at most "
+              "(0.1: a tenth), instead of --rate: TCP in channel blocks to the rate that gets "
+              "there, derived from the model.", ("tcp",), bounds=(0, 1, True, True))
     # chosen on validation across five datasets, each left out in turn (docs/start_ratio.md)
     start_ratio: float | None = _setting(
         4.0, "With a budget and without --from: when the model has more weights than this "

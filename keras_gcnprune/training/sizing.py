@@ -85,7 +85,7 @@ def rate_for_budget(model: keras.Model, budget: int, include_adjacency: bool = T
 
 def block_rate_for_budget(model: keras.Model, budget: int, block_density: float = BLOCK_DENSITY,
                           include_adjacency: bool = True, reachable_only: bool = False,
-                          cost: str = "parameters") -> float:
+                          cost: str = "parameters", at_most: bool = False) -> float:
     """The rate at which TCP inside channel blocks (`block_density`) leaves `model`, once
     compacted (`keras_gcnprune.pruning.compact`), the weight count closest to `budget`: a
     block-pruned model's size is that of its compacted model, whose dead channels lose their
@@ -97,7 +97,8 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
     with them the step's edge, stays on that step (half way into it when it is narrower).
     Below the smallest compacted model (one channel in every group that can be narrowed), the
     rate gives that model, unless `reachable_only`. With `cost="macs"` the budget is the
-    compacted model's multiply-accumulates per sequence instead, what its speed follows.
+    compacted model's multiply-accumulates per sequence instead, what its speed follows;
+    `at_most` takes the closest step at or under the budget, for a budget that is a ceiling.
 
     Args:
         model: The model to prune.
@@ -108,6 +109,7 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         reachable_only: Refuse a budget below the smallest compacted model (a benchmark
             comparing methods at one rate takes that model instead).
         cost: What the budget counts, a key of `COSTS`.
+        at_most: Never a step above the budget (the closest one otherwise).
 
     Returns:
         The rate, rounded to 6 decimals.
@@ -151,7 +153,7 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
                 f"--block-density none).")
         low, high = _step_down(compacted, 0.0, top, max(budget, compacted(top)))
         above, below = compacted(low), compacted(high)
-        if budget - below <= above - budget:
+        if at_most or budget - below <= above - budget:
             start = high
             end = top if compacted(top) == below else _step_down(compacted, high, top,
                                                                  below - 1)[0]
@@ -308,8 +310,9 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
     that model has more weights than the start ratio times the largest budget, the family's
     model of about that many weights (its widths then in the returned `model_options`). A
     `mac_share` becomes the rate at which that model, pruned in channel blocks and compacted,
-    keeps that share of its MACs. `keras_gcnprune.training.train` calls it first; a
-    configuration without budgets is returned as it is.
+    keeps at most that share of its MACs (the closest channel step at or under it).
+    `keras_gcnprune.training.train` calls it first; a configuration without budgets is returned
+    as it is.
 
     Args:
         config: The run; its `pruning.budgets` (and `start_ratio`) are resolved.
@@ -339,7 +342,8 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
     if pruning.mac_share is not None:
         budget = round(pruning.mac_share * model_costs(model)["macs"])
         rate = block_rate_for_budget(model, budget, pruning.block_density,
-                                     pruning.include_adjacency, reachable_only=True, cost="macs")
+                                     pruning.include_adjacency, reachable_only=True, cost="macs",
+                                     at_most=True)
         return replace(config, pruning=replace(pruning, mac_share=None, rate=rate))
     if not config.initial_model and starts_smaller(model_costs(model)["parameters"],
                                                    pruning.budgets, pruning.start_ratio):

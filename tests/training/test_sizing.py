@@ -146,7 +146,7 @@ def test_block_rate_for_budget_compacts_to_the_closest_size_and_keeps_the_masks(
         block_rate_for_budget(model, total + 1)
 
 
-def test_block_rate_for_a_macs_budget_compacts_to_the_closest_macs(gestures):
+def test_block_rate_for_a_macs_budget_compacts_to_the_closest_macs_or_at_most_them(gestures):
     from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
 
     model = build_model(TrainConfig(model="attention_gcn", preprocessing=JOINTS), gestures)
@@ -162,6 +162,12 @@ def test_block_rate_for_a_macs_budget_compacts_to_the_closest_macs(gestures):
         sizes = {compacted_macs(r) for r in np.linspace(0.5, 0.99, 25)}
         assert abs(reached - budget) == min(abs(size - budget) for size in sizes | {reached})
         assert abs(reached - budget) < 0.1 * budget
+        ceiling = compacted_macs(block_rate_for_budget(model, budget, cost="macs", at_most=True))
+        assert ceiling == max(size for size in sizes | {ceiling} if size <= budget)
+    above = min(size for size in sizes if size > budget)  # a budget just under a step
+    assert compacted_macs(block_rate_for_budget(model, above - 1, cost="macs")) == above
+    assert compacted_macs(block_rate_for_budget(model, above - 1, cost="macs",
+                                                at_most=True)) < above
     with pytest.raises(ValueError, match=f"{dense + 1:,} MACs is more than"):
         block_rate_for_budget(model, dense + 1, cost="macs")
     with pytest.raises(ValueError, match="Unknown cost 'flops'; choose one of parameters, macs"):
@@ -178,7 +184,7 @@ def test_a_mac_share_resolves_to_the_block_rate_of_that_share_of_the_macs(gestur
     keras.utils.set_random_seed(3)  # the model the training starts from
     model = build_model(config, gestures)
     assert resolved.pruning.rate == block_rate_for_budget(
-        model, round(0.1 * model_costs(model)["macs"]), cost="macs")
+        model, round(0.1 * model_costs(model)["macs"]), cost="macs", at_most=True)
     assert resolve_budgets(resolved, gestures) is resolved  # nothing left to resolve
     for settings, message in [({"method": "magnitude"}, "magnitude prunes single weights"),
                               ({"block_density": None}, "mac_share needs channel blocks"),
