@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import keras
-
 from keras_gcnprune import models
 from keras_gcnprune.bench.executors import SequentialExecutor
 from keras_gcnprune.bench.progress import Progress
@@ -48,6 +46,7 @@ from keras_gcnprune.training import (
     extract_run,
     load_run,
     pruning_start,
+    starting_model,
     starts_smaller,
     train,
     width_matched_options,
@@ -380,13 +379,15 @@ class AccuracyBench:
         return self._budgets[rate]
 
     def _block_rate(self, config: TrainConfig, dataset: SkeletonDataset, budget: int) -> float:
-        """The rate at which `config`'s model, pruned in channel blocks, compacts to about
-        `budget` weights, or with `block_budget="macs"`, to at most `budget` MACs."""
-        key = (budget, json.dumps(config.model_options, sort_keys=True))
+        """The rate at which the model `config` starts from (with `from_dense`, the trained
+        dense run, whose weights choose the channels), pruned in channel blocks, compacts to
+        about `budget` weights, or with `block_budget="macs"`, to at most `budget` MACs."""
+        key = (budget, json.dumps(config.model_options, sort_keys=True), config.initial_model)
         if key not in self._block_rates:
-            keras.utils.set_random_seed(0)  # resuming compares the rate: no process may differ
+            # a new model is built under seed 0 for every seed: resuming compares the rate
+            model = starting_model(replace(config, seed=0), dataset)
             self._block_rates[key] = block_rate_for_budget(
-                build_model(config, dataset), budget, self.block_density, cost=self.size_cost,
+                model, budget, self.block_density, cost=self.size_cost,
                 at_most=self.size_cost == "macs")
         return self._block_rates[key]
 

@@ -34,6 +34,7 @@ from keras_gcnprune.training.sizing import (
     pruning_start,
     rate_for_budget,
     resolve_budgets,
+    starting_model,
     starts_smaller,
     width_matched_options,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "prepare_data",
     "pruning_start",
     "resolve_budgets",
+    "starting_model",
     "starts_smaller",
     "run_data",
     "train",

@@ -337,8 +337,7 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
     pruning = config.pruning
     if pruning is None or not pruning.sized:
         return config
-    model = load_model_file(Path(config.initial_model)) if config.initial_model else \
-        _built(config, dataset)
+    model = starting_model(config, dataset)
     if pruning.mac_share is not None:
         budget = round(pruning.mac_share * model_costs(model)["macs"])
         rate = block_rate_for_budget(model, budget, pruning.block_density,
@@ -350,15 +349,32 @@ def resolve_budgets(config: TrainConfig, dataset: SkeletonDataset) -> TrainConfi
         options, _ = pruning_start(config, dataset, pruning.budgets, pruning.start_ratio,
                                    pruning.include_adjacency)
         config = replace(config, model_options=options)
-        model = _built(config, dataset)
+        model = starting_model(config, dataset)
     rates = budget_rates(model, pruning.budgets, pruning.block_density,
                          pruning.include_adjacency)
     rate = {"rates": rates} if pruning.method == "mrmp" else {"rate": rates[0]}
     return replace(config, pruning=replace(pruning, budgets=(), start_ratio=None, **rate))
 
 
-def _built(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
-    """The model the training starts from: built under the run's seed."""
+def starting_model(config: TrainConfig, dataset: SkeletonDataset) -> keras.Model:
+    """The model a training of `config` starts from: its initial model (a trained run's,
+    `prune --from`), or else the model of its widths built under the run's seed.
+
+    Args:
+        config: The run.
+        dataset: The loaded dataset (layout, classes, channels).
+
+    Returns:
+        The model, before any pruning.
+
+    Example:
+        >>> from keras_gcnprune.data import Preprocessing, load_dataset
+        >>> config = TrainConfig(model="attention_gcn", preprocessing=Preprocessing())
+        >>> starting_model(config, load_dataset("synthetic")).name
+        'attention_gcn'
+    """
+    if config.initial_model:
+        return load_model_file(Path(config.initial_model))
     keras.utils.set_random_seed(config.seed)
     return build_model(config, dataset)
 

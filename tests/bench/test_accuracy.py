@@ -339,6 +339,29 @@ def test_a_macs_budget_sizes_tcp_block_and_small_dense_to_a_share_of_the_dense_m
         AccuracyBench(**SMALL, methods=("dense", "tcp"), rates=(0.9,), block_budget="macs")
 
 
+def test_from_dense_tcp_block_rates_are_found_on_the_dense_run_it_starts_from(tmp_path):
+    from keras_gcnprune.data import load_dataset
+    from keras_gcnprune.reports import model_costs
+    from keras_gcnprune.training import block_rate_for_budget, build_model, load_model_file
+
+    dataset = load_dataset("synthetic")
+    bench = AccuracyBench(**SMALL, dataset="synthetic", methods=("dense", "tcp_block"),
+                          rates=(0.8,), seeds=1, from_dense=True, block_budget="macs")
+    dense, pruned = bench.trainings(("cross_subject",))
+    config = bench.train_config(dense, dataset, tmp_path)
+    # a dense run whose channels differ from a new model's: the rate must follow the run
+    run = dense.run_dir(tmp_path)
+    run.mkdir(parents=True)
+    build_model(replace(config, model_options={"graph_channels": 64}), dataset).save(
+        run / "model.keras")
+    budget = round(0.2 * model_costs(build_model(config, dataset))["macs"])
+    rate = bench.train_config(pruned, dataset, tmp_path).pruning.rate
+    assert rate == block_rate_for_budget(load_model_file(run / "model.keras"), budget,
+                                         cost="macs", at_most=True)
+    assert rate != block_rate_for_budget(build_model(config, dataset), budget, cost="macs",
+                                         at_most=True)
+
+
 def test_stgcns_small_dense_models_are_also_shallower_each_at_the_same_macs(tmp_path):
     from keras_gcnprune.data import load_dataset
     from keras_gcnprune.reports import model_costs
