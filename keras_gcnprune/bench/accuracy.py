@@ -380,8 +380,8 @@ class AccuracyBench:
 
     def _block_rate(self, config: TrainConfig, dataset: SkeletonDataset, budget: int) -> float:
         """The rate at which the model `config` starts from (with `from_dense`, the trained
-        dense run, whose weights choose the channels), pruned in channel blocks, compacts to
-        about `budget` weights, or with `block_budget="macs"`, to at most `budget` MACs."""
+        dense run, as `prune --from` does), pruned in channel blocks, compacts to about
+        `budget` weights, or with `block_budget="macs"`, to at most `budget` MACs."""
         key = (budget, json.dumps(config.model_options, sort_keys=True), config.initial_model)
         if key not in self._block_rates:
             # a new model is built under seed 0 for every seed: resuming compares the rate
