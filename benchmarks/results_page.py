@@ -43,6 +43,7 @@ from keras_gcnprune.bench.results import (
     budget_table,
     load_results,
     realized_rates_table,
+    shape_size,
     small_dense_shapes,
 )
 from keras_gcnprune.pruning import MULTI_RATE_METHODS
@@ -198,7 +199,9 @@ def _accuracy_section(results: dict, folder: str, copied: set[str]) -> list[str]
         + _training_line(settings)
         + status, "",
         f"Command: `{results['command']}`", "", machine_line(results), "",
-        accuracy_tables(accuracy_summary(results["records"]), settings["methods"],
+        accuracy_tables(accuracy_summary(results["records"],
+                                         shape_size(settings["block_budget"])),
+                        settings["methods"],
                         settings["rates"],
                         small_dense_shapes(results["records"])),
         realized_rates_table(results.get("mrmp_realized_rates", [])),
@@ -266,7 +269,7 @@ def _across_section(group: list[tuple[dict, str]]) -> list[str]:
     for results, _ in group:
         settings = saved_settings(results)
         methods |= set(settings["methods"])
-        for row in accuracy_summary(results["records"]):
+        for row in accuracy_summary(results["records"], shape_size(settings["block_budget"])):
             if row["method"] not in UNPRUNED_METHODS:
                 rows.append({**row, "variant": _pruning_label(settings, row["method"])})
             elif row["method"] == "dense" and not any(r["method"] == "dense" for r in rows):

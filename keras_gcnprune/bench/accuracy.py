@@ -26,6 +26,7 @@ from keras_gcnprune.bench.results import (
     mrmp_realized_rates,
     realized_rates_table,
     save_results,
+    shape_size,
     small_dense_shapes,
     write_json,
 )
@@ -751,7 +752,7 @@ def _report_failures(failures: dict[str, dict], out_dir: Path) -> None:
 
 
 def _write_outputs(results: AccuracyResults, out_dir: Path, command: str, plots: bool) -> None:
-    results.summary = accuracy_summary(results.records)
+    results.summary = accuracy_summary(results.records, shape_size(results.bench.block_budget))
     results.files.update(save_results(
         out_dir, "accuracy", command, asdict(results.covered), results.table,
         trainings={"planned": results.planned, "finished": results.finished},

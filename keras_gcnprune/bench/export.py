@@ -24,8 +24,8 @@ import keras
 import numpy as np
 
 from keras_gcnprune import models
-from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS
-from keras_gcnprune.bench.results import chosen_on_validation, load_results
+from keras_gcnprune.bench.accuracy import UNPRUNED_METHODS, saved_settings
+from keras_gcnprune.bench.results import chosen_on_validation, load_results, shape_size
 from keras_gcnprune.export import check_gpu, compact, export_tflite, litert_latency_ms
 from keras_gcnprune.export.convert import CALIBRATED
 from keras_gcnprune.pruning import (
@@ -85,7 +85,9 @@ def _trained_run(runs: Path, name: str) -> Path:
 def _small_dense_run(runs: Path, rate: float, protocol: str) -> Path:
     """The small dense run the accuracy benchmark compares at `rate`: of its shapes, the one
     chosen on validation (`chosen_on_validation`), seed 0."""
-    chosen = [r for r in chosen_on_validation(load_results(runs)["records"])
+    results = load_results(runs)
+    size = shape_size(saved_settings(results)["block_budget"])
+    chosen = [r for r in chosen_on_validation(results["records"], size)
               if r["method"] == "small_dense" and r["rate"] == rate
               and r["protocol"] == protocol and r["seed"] == 0]
     if not chosen:

@@ -123,12 +123,23 @@ def summarise_accuracy(records: list[dict]) -> list[dict]:
     return rows
 
 
-def chosen_on_validation(records: list[dict]) -> list[dict]:
+def shape_size(block_budget: str) -> str:
+    """The record key by which a benchmark's small dense shapes are matched: the compacted
+    MACs where it sized them by MACs (`block_budget` "macs"), else the nonzero weights.
+
+    Example:
+        >>> shape_size("macs"), shape_size("compacted")
+        ('compacted_macs', 'nonzero_parameters')
+    """
+    return "compacted_macs" if block_budget == "macs" else "nonzero_parameters"
+
+
+def chosen_on_validation(records: list[dict], size: str = "nonzero_parameters") -> list[dict]:
     """The records with, of the small_dense shapes of each (rate, protocol, seed), only the one
     of the best validation accuracy (the first on a tie) among those at most `BUDGET_SLACK`
-    heavier than the lightest (a shape that cannot get as small as the budget does not
-    compete): the baseline is the best small dense model one could choose without the test
-    split."""
+    larger than the smallest by `size` (the record key they were matched on, `shape_size`: a
+    shape that cannot get as small as the budget does not compete): the baseline is the best
+    small dense model one could choose without the test split."""
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         if record["method"] == "small_dense":
@@ -136,17 +147,18 @@ def chosen_on_validation(records: list[dict]) -> list[dict]:
                               []).append(record)
     chosen = set()
     for group in groups.values():
-        lightest = min(r["nonzero_parameters"] for r in group)
-        eligible = [r for r in group if r["nonzero_parameters"] <= BUDGET_SLACK * lightest]
+        smallest = min(r[size] for r in group)
+        eligible = [r for r in group if r[size] <= BUDGET_SLACK * smallest]
         chosen.add(id(max(eligible, key=lambda r: r["validation_accuracy"] or 0.0)))
     return [r for r in records if r["method"] != "small_dense" or id(r) in chosen]
 
 
-def accuracy_summary(records: list[dict]) -> list[dict]:
+def accuracy_summary(records: list[dict], size: str = "nonzero_parameters") -> list[dict]:
     """The summary (`summarise_accuracy`) of a benchmark's trained runs (rates a model was not
     trained for left out), with, of the small dense shapes, the one chosen on validation for
-    each run (`chosen_on_validation`)."""
-    return summarise_accuracy(chosen_on_validation([r for r in records if not r.get("unseen")]))
+    each run (`chosen_on_validation`, the shapes compared by `size`)."""
+    return summarise_accuracy(chosen_on_validation([r for r in records if not r.get("unseen")],
+                                                   size))
 
 
 def small_dense_shapes(records: list[dict]) -> list[dict]:

@@ -10,6 +10,7 @@ from keras_gcnprune.bench.results import (
     budget_table,
     chosen_on_validation,
     mrmp_realized_rates,
+    shape_size,
     small_dense_shapes,
     source_commit,
     summarise_accuracy,
@@ -222,6 +223,20 @@ def test_the_small_dense_shape_of_the_best_validation_accuracy_is_kept_per_fold_
     kept = chosen_on_validation(records)
     assert [(r["method"], r.get("variant"), r.get("protocol")) for r in kept] == [
         ("small_dense", "heads1", "a"), ("small_dense", "", "b"), ("tcp", None, None)]
+
+
+def test_small_dense_shapes_matched_on_macs_compete_by_their_macs_not_their_weights():
+    def small(variant, validation, weights, macs):
+        return {"method": "small_dense", "rate": 0.9, "protocol": "a", "seed": 0,
+                "variant": variant, "validation_accuracy": validation, "test_accuracy": 0.5,
+                "nonzero_parameters": weights, "compacted_macs": macs}
+
+    # a shallower shape spends its MACs on more weights
+    records = [small("", 0.5, 100, 1000), small("blocks2", 0.8, 120, 1010),
+               small("blocks3", 0.9, 110, 1500)]  # more MACs than the budget allows
+    assert [r["variant"] for r in chosen_on_validation(records)] == ["blocks3"]
+    assert [r["variant"] for r in chosen_on_validation(
+        records, shape_size("macs"))] == ["blocks2"]
 
 
 def test_budget_leads_compare_the_models_chosen_on_validation_losses_included():
