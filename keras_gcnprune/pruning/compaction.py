@@ -101,6 +101,15 @@ def _constant_contribution(layer, value, keep_in, keep_out):
     return contribution
 
 
+def kept_channels(model: keras.Model) -> tuple[tuple[int, ...], ...]:
+    """The channels `compact` keeps in every layer's output, in graph order: models of one
+    architecture whose kept channels are the same compact to models of the same shape, and so
+    of the same weights and MACs (`keras_gcnprune.reports.model_costs`)."""
+    steps = graph_steps(model)
+    plan = _channel_plan(model, steps)
+    return tuple(tuple(plan[id(outputs[0])].tolist()) for _, _, outputs in steps)
+
+
 def compact(model: keras.Model) -> keras.Model:
     """Returns a narrower model without the dead channels of `model`, with the same outputs.
 

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 import keras
 
 from keras_gcnprune.outputs import OutputFolder
-from keras_gcnprune.training.run_info import RUN_FILE, RunInfo
+from keras_gcnprune.training.run_info import (
+    RUN_FILE,
+    RunInfo,
+    path_settings,
+    relative_to,
+    with_path_setting,
+)
 
 if TYPE_CHECKING:
     from keras_gcnprune.training.run import TrainConfig
@@ -102,7 +108,22 @@ class RunDirectory:
         """Whether a finished run of exactly `config`'s settings is here."""
         if not (self.finished() and self.run_file.exists()):
             return False
-        return not settings_difference(self.read_info().config, config.to_dict())
+        return not self.recorded_difference(config.to_dict())
+
+    def recorded_difference(self, wanted: dict) -> str:
+        """How the settings recorded in `run.json` differ from `wanted` (a
+        `TrainConfig.to_dict()`), as `settings_difference` says it. A path setting (the
+        initial model, the teacher) is the same where it names the same place, or the same
+        place seen from the run directory: a folder holding a run and the runs it read can be
+        moved and resumed."""
+        info = self.read_info()
+        saved = path_settings(info.config)
+        for name, value in path_settings(wanted).items():
+            if name in saved and (
+                    Path(saved[name]).resolve() == Path(value).resolve()
+                    or info.relative_paths.get(name) == relative_to(value, self.path)):
+                wanted = with_path_setting(wanted, name, saved[name])
+        return settings_difference(info.config, wanted)
 
     def claim(self, overwrite: bool, check_recorded: Callable[[], None]) -> None:
         """Makes this the run directory of what is about to be written (a training, an
@@ -139,7 +160,7 @@ class RunDirectory:
         Raises:
             RunConflictError: naming each differing setting, there and now.
         """
-        details = settings_difference(self.read_info().config, config.to_dict())
+        details = self.recorded_difference(config.to_dict())
         if details:
             raise RunConflictError(
                 f"{self.path} holds a run with other settings ({details}). Use another output "

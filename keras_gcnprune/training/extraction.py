@@ -173,6 +173,7 @@ def recorded_extraction(pruning: dict) -> dict:
 
 
 def _extracted_info(info: RunInfo, rate: float, model_path, options: dict) -> RunInfo:
+    # the training's path settings were seen from its own directory, not the extraction's
     return dataclasses.replace(info.with_config(pruning={**info.pruning, "rate": rate}),
                                extracted_from=str(Path(model_path).resolve()),
-                               extraction=dict(options))
+                               extraction=dict(options), relative_paths={})

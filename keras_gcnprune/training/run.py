@@ -57,7 +57,6 @@ from keras_gcnprune.training.directory import (
     RunDirectory,
     load_model_file,
     load_run,
-    settings_difference,
 )
 from keras_gcnprune.training.distillation import (
     DistillationConfig,
@@ -411,9 +410,10 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
     trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
         else model
     compile_for_classification(trainer, config, steps=len(train_data))
-    run.write_info(RunInfo.of_training(config, dataset))
+    info = RunInfo.of_training(config, dataset, run.path)
+    run.write_info(info)
     backup = ResumableBackup(run.output, run.backup_dir.name,
-                             json.dumps(config.to_dict(), sort_keys=True))
+                             json.dumps(info.portable_config(), sort_keys=True))
     if not backup.resumable():
         run.output.remove(run.history_file.name)
     history = HistoryFile(run.output, run.history_file.name)
@@ -519,12 +519,11 @@ def only_extraction_differs(run: RunDirectory, config: TrainConfig) -> bool:
     if config.pruning is None or not config.pruning.multi_rate or not run.finished():
         return False
     saved, wanted = run.read_info().config, config.to_dict()
-    if not settings_difference(saved, wanted) or not isinstance(saved["pruning"], dict):
+    if not run.recorded_difference(wanted) or not isinstance(saved["pruning"], dict):
         return False
-    for settings in (saved, wanted):
-        for name in EXTRACTION_SETTINGS:
-            settings["pruning"].pop(name, None)
-    return not settings_difference(saved, wanted)
+    recorded = {name: saved["pruning"].get(name) for name in EXTRACTION_SETTINGS}
+    return not run.recorded_difference(
+        {**wanted, "pruning": {**wanted["pruning"], **recorded}})
 
 
 def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | None,
@@ -542,7 +541,7 @@ def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset 
     model = load_model_file(run.model_file)
     metrics = _write_results(run, model, config, data, trained["train_time_s"],
                              started - trained["wall_time_s"], selection)
-    run.write_info(RunInfo.of_training(config, data.dataset))
+    run.write_info(RunInfo.of_training(config, data.dataset, run.path))
     return metrics
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,37 @@ if TYPE_CHECKING:
     from keras_gcnprune.training.run import TrainConfig
 
 RUN_FILE = "run.json"
+# Settings naming a file or run the training reads, as key paths into `TrainConfig.to_dict()`.
+PATH_SETTINGS = {"initial_model": ("initial_model",), "teacher": ("distillation", "teacher")}
+
+
+def path_settings(config: dict) -> dict[str, str]:
+    """The path settings (`PATH_SETTINGS`) that `config` (a `TrainConfig.to_dict()`) sets."""
+    found = {}
+    for name, keys in PATH_SETTINGS.items():
+        value = config
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value:
+            found[name] = value
+    return found
+
+
+def with_path_setting(config: dict, name: str, value: str) -> dict:
+    """A copy of `config` with the path setting `name` replaced."""
+    *parents, last = PATH_SETTINGS[name]
+    copy = json.loads(json.dumps(config))
+    inner = copy
+    for key in parents:
+        inner = inner[key]
+    inner[last] = value
+    return copy
+
+
+def relative_to(path: str | Path, directory: str | Path) -> str:
+    """Where `path` lies seen from `directory`, both resolved (relative paths from the working
+    directory)."""
+    return os.path.relpath(Path(path).resolve(), Path(directory).resolve())
 
 
 def refits(refit: bool, validation: float) -> bool:
@@ -40,6 +72,8 @@ class RunInfo:
         extracted_from: The multi-rate run an extraction was taken from; None otherwise.
         extraction: The extraction's options (`consistent`, `calibration_batches`,
             `include_adjacency`); None otherwise.
+        relative_paths: The path settings (`PATH_SETTINGS`) seen from the run directory, so
+            that a folder holding a run and the runs it read can move and still be resumed.
 
     Example:
         >>> from keras_gcnprune.data import load_dataset
@@ -56,13 +90,19 @@ class RunInfo:
     members: tuple[dict, ...] = ()
     extracted_from: str | None = None
     extraction: dict | None = None
+    relative_paths: dict = field(default_factory=dict)
 
     @classmethod
-    def of_training(cls, config: TrainConfig, dataset: SkeletonDataset) -> RunInfo:
+    def of_training(cls, config: TrainConfig, dataset: SkeletonDataset,
+                    directory: str | Path | None = None) -> RunInfo:
         """The record of a training of `config` on `dataset`, its settings in their JSON form
-        (tuples as lists), as they are read back."""
-        return cls(json.loads(json.dumps(config.to_dict())), dataset.skeleton,
-                   tuple(dataset.class_names), dataset.name)
+        (tuples as lists), as they are read back; with `directory`, the run directory, its
+        path settings seen from there too."""
+        settings = json.loads(json.dumps(config.to_dict()))
+        relative = {} if directory is None else {
+            name: relative_to(value, directory) for name, value in path_settings(settings).items()}
+        return cls(settings, dataset.skeleton, tuple(dataset.class_names), dataset.name,
+                   relative_paths=relative)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -85,6 +125,14 @@ class RunInfo:
         validation part included)."""
         return refits(self.config["refit"], self.config["validation"])
 
+    def portable_config(self) -> dict:
+        """The settings with each path setting seen from the run directory where it was
+        recorded so: the same wherever the folder holding the run and what it read moves."""
+        config = self.config
+        for name, value in self.relative_paths.items():
+            config = with_path_setting(config, name, value)
+        return config
+
     def with_config(self, **settings) -> RunInfo:
         """This record with some of its training settings replaced."""
         return dataclasses.replace(self, config={**self.config, **settings})
@@ -98,6 +146,8 @@ class RunInfo:
         if self.extracted_from is not None:
             record["extracted_from"] = self.extracted_from
             record["extraction"] = self.extraction
+        if self.relative_paths:
+            record["relative_paths"] = dict(self.relative_paths)
         return record
 
     @classmethod
@@ -133,7 +183,8 @@ class RunInfo:
                    dataset_name=record.get("dataset_name"),
                    members=tuple(record.get("members", ())),
                    extracted_from=record.get("extracted_from"),
-                   extraction=record.get("extraction"))
+                   extraction=record.get("extraction"),
+                   relative_paths=dict(record.get("relative_paths", {})))
 
 
 def _setting_names() -> list[str]:

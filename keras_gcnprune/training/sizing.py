@@ -125,18 +125,23 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         True
     """
     from keras_gcnprune.pruning import assign_masks, compact, topologically_consistent_masks
+    from keras_gcnprune.pruning.compaction import kept_channels
     from keras_gcnprune.pruning.topology import current_masks
 
     _check_cost(cost)
     unit = COSTS[cost]
     saved = current_masks(model)
     counts: dict[float, int] = {}
+    by_channels: dict[tuple, int] = {}  # rates of one channel step compact to one shape
 
     def compacted(rate: float) -> int:
         if rate not in counts:
             assign_masks(model, topologically_consistent_masks(
                 model, rate, block_density=block_density, include_adjacency=include_adjacency))
-            counts[rate] = model_costs(compact(model))[cost]
+            channels = kept_channels(model)
+            if channels not in by_channels:
+                by_channels[channels] = model_costs(compact(model))[cost]
+            counts[rate] = by_channels[channels]
         return counts[rate]
 
     try:
@@ -155,13 +160,16 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         above, below = compacted(low), compacted(high)
         if at_most or budget - below <= above - budget:
             start = high
+            # at its first rate the step's block is full; higher rates leave zeros in it
+            margin = 1.0 - (1.0 - STEP_MARGIN) * (1.0 - start)
+            if 2 * margin - start <= top and compacted(2 * margin - start) == below:
+                return round(margin, 6)  # the step reaches past twice the margin
             end = top if compacted(top) == below else _step_down(compacted, high, top,
                                                                  below - 1)[0]
         else:
             start = 0.0 if compacted(0.0) == above else _step_down(compacted, 0.0, low,
                                                                    above)[1]
             end = low
-        # at its first rate the step's block is full; higher rates leave zeros in it
         return round(min(1.0 - (1.0 - STEP_MARGIN) * (1.0 - start), (start + end) / 2), 6)
     finally:
         assign_masks(model, saved)

@@ -7,7 +7,9 @@ import pytest
 from keras_gcnprune.export import export_tflite
 from keras_gcnprune.layers import ConstantOffset, GraphConv, TemporalConv
 from keras_gcnprune.pruning import compact, prunable_weights, topologically_consistent_masks
+from keras_gcnprune.pruning.compaction import kept_channels
 from keras_gcnprune.pruning.masks import magnitude_mask
+from keras_gcnprune.pruning.topology import graph_steps
 from keras_gcnprune.reports import model_costs
 from tests.families import FAMILIES
 
@@ -51,6 +53,16 @@ def test_compacted_outputs_equal_the_masked_model(name, method, rate):
     assert all(small_width <= widths(model)[layer]
                for layer, small_width in widths(small).items())
     assert model_costs(small)["parameters"] <= model_costs(model)["parameters"]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_kept_channels_are_the_widths_of_the_compacted_layers(name):
+    model = apply(model_with_shifts(name), "magnitude", 0.97)
+    kept = {layer.name: channels for (layer, _, _), channels
+            in zip(graph_steps(model), kept_channels(model))}
+    small = compact(model)
+    assert all(len(kept[layer]) == small.get_layer(layer).output.shape[-1] for layer in kept)
+    assert any(len(kept[layer]) < model.get_layer(layer).output.shape[-1] for layer in kept)
 
 
 def test_high_rate_magnitude_pruning_compacts_and_folds_constants():

@@ -1,6 +1,7 @@
 """Distillation from a teacher: the loss's exact value, the packed labels, and runs with it."""
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -127,3 +128,34 @@ def test_a_teacher_of_other_inputs_is_refused(teacher_run, tmp_path):
                          distillation=DistillationConfig(str(teacher_run)))
     with pytest.raises(ValueError, match=r"takes inputs \(32, 21, 9\).*student takes \(16"):
         train(config, tmp_path, verbose=0)
+
+
+def test_a_moved_folder_of_a_run_and_its_teacher_resumes_and_another_teacher_is_refused(
+        tmp_path):
+    import shutil
+
+    from keras_gcnprune.training import RunConflictError
+
+    def student(folder):
+        return TrainConfig(model="attention_gcn", epochs=1,
+                           initial_model=str(folder / "dense" / "model.keras"),
+                           distillation=DistillationConfig(str(folder / "dense")))
+
+    before, after = tmp_path / "before", tmp_path / "after"
+    train(TrainConfig(model="attention_gcn", epochs=1), before / "dense", verbose=0)
+    metrics = train(student(before), before / "student", verbose=0)
+    shutil.move(before, after)
+    written = (after / "student" / "model.keras").stat().st_mtime_ns
+
+    assert train(student(after), after / "student", verbose=0) == metrics
+    assert (after / "student" / "model.keras").stat().st_mtime_ns == written  # not retrained
+    (after / "student" / "metrics.json").unlink()  # as if interrupted: it trains again
+    train(student(after), after / "student", verbose=0)
+    assert (after / "student" / "model.keras").stat().st_mtime_ns != written
+    recorded = json.loads((after / "student" / "run.json").read_text())
+    assert recorded["relative_paths"] == {"initial_model": "../dense/model.keras",
+                                          "teacher": "../dense"}
+    shutil.copytree(after / "dense", after / "other")
+    other = replace(student(after), distillation=DistillationConfig(str(after / "other")))
+    with pytest.raises(RunConflictError, match="distillation: .*'teacher'.*other"):
+        train(other, after / "student", verbose=0)
