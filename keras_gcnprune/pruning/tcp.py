@@ -139,7 +139,11 @@ def topologically_consistent_masks(
             counts[index] = _consistent(model, _at_threshold(scores, ordered[index]))
         return counts[index][1]
 
-    index = _bisect(by_threshold, 0, ordered.size - 1, target)
+    # fewer than `target` entries score above the target-th score; a block's entries reach it
+    low = int(np.count_nonzero(ordered > ordered[max(target, 1) - 1]))
+    high = ordered.size - 1 if block_density is None else \
+        max(low, int(np.count_nonzero(ordered > -1.0)) - 1)
+    index = _bisect(by_threshold, low, high, target)
     by_threshold(index)
     superset, kept = counts[index]
     return _trim(model, superset, kept, scores, target) if kept > target else superset
