@@ -119,11 +119,17 @@ class RunDirectory:
         info = self.read_info()
         saved = path_settings(info.config)
         for name, value in path_settings(wanted).items():
-            if name in saved and (
-                    Path(saved[name]).resolve() == Path(value).resolve()
-                    or info.relative_paths.get(name) == relative_to(value, self.path)):
+            if name in saved and self.same_place(saved[name], info.relative_paths.get(name),
+                                                 value):
                 wanted = with_path_setting(wanted, name, saved[name])
         return settings_difference(info.config, wanted)
+
+    def same_place(self, recorded: str, recorded_from_here: str | None, wanted: str) -> bool:
+        """Whether `wanted` names the file or run that this directory's record names as
+        `recorded` (and as `recorded_from_here` seen from this directory, where recorded so):
+        the same place, or the same place seen from this directory now."""
+        return Path(recorded).resolve() == Path(wanted).resolve() or \
+            recorded_from_here == relative_to(wanted, self.path)
 
     def claim(self, overwrite: bool, check_recorded: Callable[[], None]) -> None:
         """Makes this the run directory of what is about to be written (a training, an

@@ -23,7 +23,7 @@ from keras_gcnprune.training.run import (
     size_metrics,
     validation_metrics,
 )
-from keras_gcnprune.training.run_info import RunInfo
+from keras_gcnprune.training.run_info import RunInfo, relative_to
 
 # What members must share: the data they were trained and are evaluated on.
 SHARED_SETTINGS = ("dataset", "protocol", "seed", "validation", "refit")
@@ -49,8 +49,11 @@ def _check_same_data(infos: list[RunInfo], paths: list[str]) -> None:
 def _check_same_members(run: RunDirectory, members: list[str]) -> None:
     """Refuses a directory holding another run (a training, or an ensemble of other members);
     the same ensemble is simply written again."""
-    recorded = [m["run"] for m in run.read_info().members]
-    if recorded != members:
+    recorded = run.read_info().members
+    if len(recorded) != len(members) or not all(
+            run.same_place(member["run"], member.get("relative"), path)
+            for member, path in zip(recorded, members)):
+        recorded = [member["run"] for member in recorded]
         raise RunConflictError(
             f"{run.path} holds another run (members {recorded or 'none: a training'}). Use "
             "another output directory, or overwrite it.")
@@ -113,7 +116,8 @@ def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: l
     info = dataclasses.replace(
         infos[0].with_config(model="ensemble", model_options={},
                              preprocessing=preprocessing.to_dict(), pruning=None),
-        members=tuple({"run": path, "model": i.config["model"], "streams": list(streams)}
+        members=tuple({"run": path, "relative": relative_to(path, run.path),
+                       "model": i.config["model"], "streams": list(streams)}
                       for path, i, streams in zip(paths, infos, member_streams)),
         relative_paths={})  # the first member's were seen from its own directory
     _, data = run_data(info, on_error=info.config["on_error"], loaded=dataset)

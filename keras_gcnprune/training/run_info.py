@@ -68,7 +68,8 @@ class RunInfo:
         layout: The skeleton layout of the data.
         class_names: The class names, in the order of the model's outputs.
         dataset_name: The name of the dataset trained on.
-        members: An ensemble's member runs (`run`, `model`, `streams` each); empty otherwise.
+        members: An ensemble's member runs (`run`; `relative`, the run seen from the
+            ensemble's directory; `model`, `streams`); empty otherwise.
         extracted_from: The multi-rate run an extraction was taken from; None otherwise.
         extraction: The extraction's options (`consistent`, `calibration_batches`,
             `include_adjacency`); None otherwise.

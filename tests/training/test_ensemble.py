@@ -95,6 +95,25 @@ def test_a_directory_holding_another_run_is_refused_unless_overwritten(gestures,
     assert [m["streams"] for m in metrics["members"]] == [["joint"], ["bone", "motion"]]
 
 
+def test_a_moved_folder_of_an_ensemble_and_its_members_is_written_again(gestures, stream_runs,
+                                                                        tmp_path):
+    import shutil
+
+    before, after = tmp_path / "before", tmp_path / "after"
+    for name in ("joint", "motion"):
+        shutil.copytree(stream_runs[name], before / name)
+    ensemble_runs([before / "joint", before / "motion"], before / "ens", dataset=gestures)
+    shutil.move(before, after)
+    metrics = ensemble_runs([after / "joint", after / "motion"], after / "ens",
+                            dataset=gestures)
+    members = json.loads((after / "ens" / "run.json").read_text())["members"]
+    assert [m["run"] for m in members] == [str(after / "joint"), str(after / "motion")]
+    assert [m["relative"] for m in members] == ["../joint", "../motion"]
+    assert [m["streams"] for m in metrics["members"]] == [["joint"], ["motion"]]
+    with pytest.raises(RunConflictError, match="holds another run"):
+        ensemble_runs([after / "motion", after / "joint"], after / "ens", dataset=gestures)
+
+
 def test_cli_ensemble_reports_members_and_refuses_one_run(gestures, stream_runs, tmp_path,
                                                           monkeypatch):
     monkeypatch.setattr("keras_gcnprune.training.run.load_dataset",
