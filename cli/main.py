@@ -350,8 +350,11 @@ def _resolved_budgets(config):
     from keras_gcnprune.training import resolve_budgets
 
     dataset = load_dataset(config.dataset, config.on_error)
-    resolved = resolve_budgets(config, dataset)
     pruning = config.pruning
+    if pruning.block_density is not None:
+        click.echo("sizing: searching the channel steps of the compacted model (each step is "
+                   "masked and compacted; minutes on a large model)")
+    resolved = resolve_budgets(config, dataset)
     if resolved.model_options != config.model_options:
         click.echo(f"start: {config.model} {resolved.model_options}, about "
                    f"{pruning.start_ratio:g} times the budget (--start-ratio)")

@@ -149,6 +149,8 @@ def test_prune_in_channel_blocks_to_a_budget_of_compacted_weights(tmp_path):
         "--start-ratio", "20"])  # the given model (25,718 weights): no smaller start
     assert pruned.exit_code == 0, pruned.output
     assert "budget 1,500 weights once compacted: rate" in pruned.output
+    assert pruned.output.index("sizing: searching the channel steps") < \
+        pruned.output.index("budget 1,500")  # said before the search, not after
     metrics = json.loads((out / "metrics.json").read_text())
     assert f"; {metrics['compacted_parameters']:,} weights and {metrics['compacted_macs']:,} " \
         "MACs once compacted (export --compact)" in pruned.output
