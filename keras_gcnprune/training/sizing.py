@@ -160,8 +160,7 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
         above, below = compacted(low), compacted(high)
         if at_most or budget - below <= above - budget:
             start = high
-            # at its first rate the step's block is full; higher rates leave zeros in it
-            margin = 1.0 - (1.0 - STEP_MARGIN) * (1.0 - start)
+            margin = _inside_step(start)
             if 2 * margin - start <= top and compacted(2 * margin - start) == below:
                 return round(margin, 6)  # the step reaches past twice the margin
             end = top if compacted(top) == below else _step_down(compacted, high, top,
@@ -170,9 +169,15 @@ def block_rate_for_budget(model: keras.Model, budget: int, block_density: float 
             start = 0.0 if compacted(0.0) == above else _step_down(compacted, 0.0, low,
                                                                    above)[1]
             end = low
-        return round(min(1.0 - (1.0 - STEP_MARGIN) * (1.0 - start), (start + end) / 2), 6)
+        return round(min(_inside_step(start), (start + end) / 2), 6)
     finally:
         assign_masks(model, saved)
+
+
+def _inside_step(start: float) -> float:
+    """The rate `STEP_MARGIN` into the step that begins at `start`: at its first rate the
+    step's block is full; higher rates leave zeros in it."""
+    return 1.0 - (1.0 - STEP_MARGIN) * (1.0 - start)
 
 
 def _step_down(count, low: float, high: float, threshold: int) -> tuple[float, float]:
