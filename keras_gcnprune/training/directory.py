@@ -172,9 +172,12 @@ class RunDirectory:
                 f"{self.path} holds a run with other settings ({details}). Use another output "
                 "directory, the same settings to continue it, or overwrite it.")
 
-    def write_info(self, info: RunInfo) -> None:
-        """Writes `run.json`: what using the model again needs."""
-        self.write_json(self.run_file, info.to_dict())
+    def write_info(self, info: RunInfo) -> RunInfo:
+        """Writes `run.json`, what using the model again needs, with its path settings seen
+        from this directory too (`RunInfo.seen_from`), and returns the record as written."""
+        written = info.seen_from(self.path)
+        self.write_json(self.run_file, written.to_dict())
+        return written
 
     def read_info(self) -> RunInfo:
         """Reads `run.json`, refusing one that is not valid JSON or not a run record."""

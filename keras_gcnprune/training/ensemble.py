@@ -118,8 +118,7 @@ def _write_ensemble(run: RunDirectory, paths: list[str], members: list, infos: l
                              preprocessing=preprocessing.to_dict(), pruning=None),
         members=tuple({"run": path, "relative": relative_to(path, run.path),
                        "model": i.config["model"], "streams": list(streams)}
-                      for path, i, streams in zip(paths, infos, member_streams)),
-        relative_paths={})  # the first member's were seen from its own directory
+                      for path, i, streams in zip(paths, infos, member_streams)))
     _, data = run_data(info, on_error=info.config["on_error"], loaded=dataset)
     x_test, y_test = data.test
     run.save_model(model, run.model_file)

@@ -158,7 +158,10 @@ def _extract_one(model, rate: float, target: RunDirectory, info: RunInfo, option
 
 
 def _check_same_extraction(target: RunDirectory, extracted_info: RunInfo) -> None:
-    difference = settings_difference(target.read_info().to_dict(), extracted_info.to_dict())
+    # relative paths follow from the settings' own paths, compared here; older records lack them
+    recorded, wanted = (dataclasses.replace(info, relative_paths={}).to_dict()
+                        for info in (target.read_info(), extracted_info))
+    difference = settings_difference(recorded, wanted)
     if difference:
         raise RunConflictError(f"{target.path} holds another extraction ({difference}). "
                                "Extract to another folder, or overwrite it.")
@@ -173,7 +176,6 @@ def recorded_extraction(pruning: dict) -> dict:
 
 
 def _extracted_info(info: RunInfo, rate: float, model_path, options: dict) -> RunInfo:
-    # the training's path settings were seen from its own directory, not the extraction's
     return dataclasses.replace(info.with_config(pruning={**info.pruning, "rate": rate}),
                                extracted_from=str(Path(model_path).resolve()),
-                               extraction=dict(options), relative_paths={})
+                               extraction=dict(options))

@@ -410,8 +410,7 @@ def _train(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset | No
     trainer = pruning.trainer(model, config.seed, fresh=not config.initial_model) if pruning \
         else model
     compile_for_classification(trainer, config, steps=len(train_data))
-    info = RunInfo.of_training(config, dataset, run.path)
-    run.write_info(info)
+    info = run.write_info(RunInfo.of_training(config, dataset))
     backup = ResumableBackup(run.output, run.backup_dir.name,
                              json.dumps(info.portable_config(), sort_keys=True))
     if not backup.resumable():
@@ -541,7 +540,7 @@ def _reextract(run: RunDirectory, config: TrainConfig, dataset: SkeletonDataset 
     model = load_model_file(run.model_file)
     metrics = _write_results(run, model, config, data, trained["train_time_s"],
                              started - trained["wall_time_s"], selection)
-    run.write_info(RunInfo.of_training(config, data.dataset, run.path))
+    run.write_info(RunInfo.of_training(config, data.dataset))
     return metrics
 
 

@@ -74,7 +74,8 @@ class RunInfo:
         extraction: The extraction's options (`consistent`, `calibration_batches`,
             `include_adjacency`); None otherwise.
         relative_paths: The path settings (`PATH_SETTINGS`) seen from the run directory, so
-            that a folder holding a run and the runs it read can move and still be resumed.
+            that a folder holding a run and the runs it read can move and still be resumed;
+            `RunDirectory.write_info` sets them (`seen_from`).
 
     Example:
         >>> from keras_gcnprune.data import load_dataset
@@ -94,16 +95,18 @@ class RunInfo:
     relative_paths: dict = field(default_factory=dict)
 
     @classmethod
-    def of_training(cls, config: TrainConfig, dataset: SkeletonDataset,
-                    directory: str | Path | None = None) -> RunInfo:
+    def of_training(cls, config: TrainConfig, dataset: SkeletonDataset) -> RunInfo:
         """The record of a training of `config` on `dataset`, its settings in their JSON form
-        (tuples as lists), as they are read back; with `directory`, the run directory, its
-        path settings seen from there too."""
+        (tuples as lists), as they are read back."""
         settings = json.loads(json.dumps(config.to_dict()))
-        relative = {} if directory is None else {
-            name: relative_to(value, directory) for name, value in path_settings(settings).items()}
-        return cls(settings, dataset.skeleton, tuple(dataset.class_names), dataset.name,
-                   relative_paths=relative)
+        return cls(settings, dataset.skeleton, tuple(dataset.class_names), dataset.name)
+
+    def seen_from(self, directory: str | Path) -> RunInfo:
+        """This record as the run directory `directory` keeps it: its path settings also seen
+        from there (`relative_paths`)."""
+        relative = {name: relative_to(value, directory)
+                    for name, value in path_settings(self.config).items()}
+        return dataclasses.replace(self, relative_paths=relative)
 
     @property
     def preprocessing(self) -> Preprocessing:

@@ -4,7 +4,7 @@ import pytest
 
 from keras_gcnprune.data import Augmentation, load_dataset
 from keras_gcnprune.pruning import PruningConfig
-from keras_gcnprune.training import RunDirectory, RunInfo, TrainConfig
+from keras_gcnprune.training import DistillationConfig, RunDirectory, RunInfo, TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,20 @@ def test_a_malformed_record_is_refused(record, message, tmp_path):
 def test_a_record_refits_exactly_when_its_training_did(synthetic, refit, validation):
     config = TrainConfig(refit=refit, validation=validation)
     assert RunInfo.of_training(config, synthetic).refits is config.refits
+
+
+def test_a_record_keeps_its_path_settings_as_seen_from_the_directory_it_is_written_in(
+        synthetic, tmp_path):
+    config = TrainConfig(initial_model=str(tmp_path / "runs" / "dense" / "model.keras"),
+                         distillation=DistillationConfig(str(tmp_path / "teachers" / "big")))
+    info = RunInfo.of_training(config, synthetic)
+    assert info.relative_paths == {}
+    first, second = RunDirectory(tmp_path / "runs" / "tcp"), RunDirectory(tmp_path / "copy")
+    for run in (first, second):
+        with run.output.locked():
+            run.write_info(info.seen_from(tmp_path / "elsewhere"))  # rewritten for `run`
+    assert first.read_info().relative_paths == {"initial_model": "../dense/model.keras",
+                                                "teacher": "../../teachers/big"}
+    assert second.read_info().relative_paths == {"initial_model": "../runs/dense/model.keras",
+                                                 "teacher": "../teachers/big"}
+    assert second.read_info().config == info.config
