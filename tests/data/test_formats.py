@@ -14,6 +14,7 @@ from keras_gcnprune.data import (
     split,
 )
 from keras_gcnprune.data.formats.fpha import FPHA_TO_MEDIAPIPE
+from keras_gcnprune.data.formats.sbu import sbu_to_metres
 
 RNG = np.random.default_rng(0)
 
@@ -33,9 +34,16 @@ def test_sbu_reads_both_persons_in_order(tmp_path):
     write_sbu(tmp_path, "s01s03", 8, 2, RNG.random((4, 2, 15, 3)))
     ds = load_sbu(tmp_path)
     assert len(ds) == 2 and ds.layout == "sbu_pair"
-    np.testing.assert_allclose(ds.sequences[0], frames.reshape(5, 30, 3), atol=1e-5)
+    np.testing.assert_allclose(ds.sequences[0], sbu_to_metres(frames.reshape(5, 30, 3)),
+                               atol=1e-4)
     assert ds.labels.tolist() == [2, 7] and ds.class_names[2] == "kicking"
     assert ds.meta["group"].tolist() == ["s01s02", "s01s03"]
+
+
+def test_sbu_coordinates_are_read_in_metres_as_the_dataset_documents_them():
+    stored = np.array([[0.25, 0.75, 0.5], [0.5, 0.5, 0.78125]])
+    expected = [[1280 - 2560 * 0.25, 960 - 1920 * 0.75, 10000 * 0.5 / 7.8125], [0, 0, 1000]]
+    np.testing.assert_allclose(sbu_to_metres(stored), np.array(expected) / 1000)
 
 
 def test_sbu_fold_uses_the_documented_sets(tmp_path):

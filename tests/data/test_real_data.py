@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_gcnprune.data import load_jhmdb, load_msr, load_sbu, protocol_names, split
+from keras_gcnprune.graphs import get_layout
 
 pytestmark = pytest.mark.real_data
 
@@ -14,6 +15,19 @@ def test_sbu_has_282_sequences_and_the_documented_fold_sizes(real_data):
     lengths = [len(s) for s in ds.sequences]
     assert (min(lengths), max(lengths), int(np.median(lengths))) == (10, 46, 23)
     assert [len(split(ds, f"fold{k}")[1]) for k in range(1, 6)] == [55, 52, 56, 54, 65]
+
+
+def test_sbu_skeletons_keep_their_bone_lengths_as_they_move(real_data):
+    """In metres a bone's length varies little over a sequence; read as stored (each axis
+    scaled differently) it varies more than twice as much."""
+    ds = load_sbu(real_data / "sbu_kinect_interaction")
+    i, j = np.array(get_layout("sbu").edges).T
+    variation = []
+    for sequence in ds.sequences:
+        for person in sequence.reshape(len(sequence), 2, 15, 3).transpose(1, 0, 2, 3):
+            lengths = np.linalg.norm(person[:, i] - person[:, j], axis=-1)
+            variation.append((lengths.std(axis=0) / lengths.mean(axis=0)).mean())
+    assert np.mean(variation) < 0.03
 
 
 def test_msr_reports_the_known_bad_file_and_keeps_the_rest(real_data):
