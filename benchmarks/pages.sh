@@ -29,4 +29,4 @@ page docs/frontier_stgcn.md frontier_jhmdb frontier_msr frontier_sbu frontier_sh
 page docs/frontier_targets.md targets_fromdense_jhmdb targets_distill_jhmdb targets_fromdense_msr \
     targets_distill_msr targets_fromdense_sbu targets_distill_sbu targets_macs_distill_jhmdb \
     targets_macs_distill_msr targets_macs_distill_sbu targets_macs_distill_jhmdb_export \
-    targets_macs_distill_msr_export targets_macs_distill_sbu_export
+    targets_macs_distill_msr_export targets_macs_distill_sbu_export targets_full_msr
